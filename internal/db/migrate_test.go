@@ -1,0 +1,158 @@
+package db_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/haul-dev/haul/internal/db"
+	"github.com/haul-dev/haul/internal/db/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// haulTables are the tables the migrations must create.
+var haulTables = []string{
+	"vehicles", "vehicle_logs", "shipments",
+	"ingest_runs", "ingest_run_datasets", "ingest_checkpoints",
+}
+
+func TestMigrateTwice(t *testing.T) {
+	ctx := context.Background()
+	url := dbtest.NewEmpty(t)
+
+	first, err := db.Migrate(ctx, url)
+	if err != nil {
+		t.Fatalf("first migrate: %v", err)
+	}
+	current, latest, err := db.SchemaVersion(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) == 0 || int64(len(first)) != latest || current != latest {
+		t.Fatalf("first migrate applied %d migrations, schema at %d of %d; want all applied", len(first), current, latest)
+	}
+
+	second, err := db.Migrate(ctx, url)
+	if err != nil {
+		t.Fatalf("second migrate: %v", err)
+	}
+	if len(second) != 0 {
+		t.Fatalf("second migrate applied %v; want nothing", second)
+	}
+	assertTables(t, url)
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	ctx := context.Background()
+	url := dbtest.NewEmpty(t)
+
+	const migrators = 4
+	var wg sync.WaitGroup
+	results := make([][]db.Migration, migrators)
+	errs := make([]error, migrators)
+	for i := range migrators {
+		wg.Go(func() { results[i], errs[i] = db.Migrate(ctx, url) })
+	}
+	wg.Wait()
+
+	applied := map[int64]int{}
+	for i := range migrators {
+		if errs[i] != nil {
+			t.Fatalf("migrator %d: %v", i, errs[i])
+		}
+		for _, m := range results[i] {
+			applied[m.Version]++
+		}
+	}
+	_, latest, err := db.SchemaVersion(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := int64(1); v <= latest; v++ {
+		if applied[v] != 1 {
+			t.Errorf("migration %d applied %d times across %d concurrent migrators; want exactly once", v, applied[v], migrators)
+		}
+	}
+	assertTables(t, url)
+}
+
+func TestTemplateDatabaseIsMigrated(t *testing.T) {
+	url := dbtest.New(t)
+	current, latest, err := db.SchemaVersion(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if current != latest {
+		t.Fatalf("test database at schema %d, want %d", current, latest)
+	}
+	assertTables(t, url)
+}
+
+func assertTables(t *testing.T, url string) {
+	t.Helper()
+	pool := dbtest.Pool(t, url)
+	for _, table := range haulTables {
+		var exists bool
+		err := pool.QueryRow(context.Background(),
+			`SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = 'public' AND table_name = $1)`,
+			table).Scan(&exists)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !exists {
+			t.Errorf("table %s missing after migrate", table)
+		}
+	}
+}
+
+// The schema is the last line of defence behind validation: it must refuse
+// what DATA.md forbids even if a bug lets a record through.
+func TestSchemaRefusesInvalidRows(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.Pool(t, dbtest.New(t))
+	if _, err := pool.Exec(ctx, `INSERT INTO vehicles VALUES ('V-001', 'Vehicle 1', 10)`); err != nil {
+		t.Fatalf("valid vehicle refused: %v", err)
+	}
+	bad := map[string]string{
+		"negative mileage":   `INSERT INTO vehicles VALUES ('V-002', 'x', -0.01)`,
+		"empty id":           `INSERT INTO vehicles VALUES ('', 'x', 1)`,
+		"id over 64":         `INSERT INTO vehicles VALUES (repeat('v', 65), 'x', 1)`,
+		"name over 100":      `INSERT INTO vehicles VALUES ('V-003', repeat('n', 101), 1)`,
+		"zero weight":        `INSERT INTO shipments VALUES ('S-1', 'A', 'B', 0, 1, 1, 'L-1', '2024-01-01', 'V-001')`,
+		"zero delivery time": `INSERT INTO shipments VALUES ('S-1', 'A', 'B', 1, 1, 0, 'L-1', '2024-01-01', 'V-001')`,
+		"duplicate vehicle":  `INSERT INTO vehicles VALUES ('V-001', 'again', 1)`,
+	}
+	for name, sql := range bad {
+		if _, err := pool.Exec(ctx, sql); err == nil {
+			t.Errorf("%s: accepted %s", name, sql)
+		}
+	}
+}
+
+func TestResolveURL(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == db.EnvDatabaseURL {
+				return v
+			}
+			return ""
+		}
+	}
+	tests := []struct {
+		name, flag, env, want string
+		wantErr               bool
+	}{
+		{name: "flag wins", flag: "postgres://a", env: "postgres://b", want: "postgres://a"},
+		{name: "env fallback", env: "postgres://b", want: "postgres://b"},
+		{name: "neither", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := db.ResolveURL(tc.flag, env(tc.env))
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Fatalf("ResolveURL(%q) = %q, %v; want %q, error %v", tc.flag, got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
