@@ -76,6 +76,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newVersionCmd(),
 		newMigrateCmd(),
 		newGenCmd(),
+		newIngestCmd(),
 		newDemoCmd(),
 	)
 	return root

@@ -43,6 +43,12 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		// pgx's parse errors can echo the password; say only what is wrong.
 		return nil, fmt.Errorf("parse database url: %w", redact(err))
 	}
+	return OpenConfig(ctx, cfg)
+}
+
+// OpenConfig connects a pool configured by the caller and checks that the
+// server answers.
+func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*pgxpool.Pool, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = applicationName
 	}

@@ -40,8 +40,8 @@ CREATE TABLE ingest_checkpoints (
     byte_offset   bigint      NOT NULL CHECK (byte_offset >= 0),
     record_index  bigint      NOT NULL CHECK (record_index >= 0),
     line          bigint      NOT NULL CHECK (line >= 1),
-    -- Digest of the consumed prefix, so a resume can refuse a changed file.
-    prefix_sha256 bytea       NOT NULL,
+    -- xxhash64 of the consumed prefix, so a resume can refuse a changed file.
+    prefix_hash   bigint      NOT NULL,
     -- Length of this dataset's rejects file covering the consumed prefix, so
     -- a resume drops rejects written after the checkpoint instead of repeating them.
     rejects_bytes bigint      NOT NULL DEFAULT 0 CHECK (rejects_bytes >= 0),

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/haul-dev/haul/internal/db"
+	"github.com/haul-dev/haul/jobs/ingest"
+)
+
+type ingestFlags struct {
+	urlFlag     string
+	inputs      map[ingest.Dataset]*[]string
+	runID       string
+	rejectsDir  string
+	batchSize   int
+	workers     int
+	retries     int
+	maxRejects  string
+	output      string
+	metricsAddr string
+	progress    string
+}
+
+func newIngestCmd() *cobra.Command {
+	f := ingestFlags{inputs: map[ingest.Dataset]*[]string{}}
+	cmd := &cobra.Command{
+		Use:   "ingest --vehicles SRC --vehicle-logs SRC --shipments SRC",
+		Short: "Load vehicles, vehicle logs and shipments JSON into PostgreSQL",
+		Long: `Stream each input (a local path or an http(s) URL; a JSON array or NDJSON;
+optionally gzip) into PostgreSQL with binary COPY, in batches committed with a
+checkpoint. Bad records are rejected with their reason, position and text into
+REJECTS_DIR/RUN_ID/DATASET.rejects.ndjson and never stop the run. Running again
+with the same --run-id resumes after the last committed batch.
+
+Datasets load in the order vehicles, vehicle_logs, shipments; any may be
+omitted, and a flag may be repeated to load several files.
+
+Exit status: 0 the run succeeded, 1 it failed (the report says why; it can be
+resumed), 2 bad flags.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runIngest(cmd, &f) },
+	}
+	fs := cmd.Flags()
+	for _, ds := range ingest.LoadOrder {
+		files := new([]string)
+		f.inputs[ds] = files
+		fs.StringArrayVar(files, strings.ReplaceAll(string(ds), "_", "-"), nil, string(ds)+" input: a path or http(s) URL (repeat for several files)")
+	}
+	addDatabaseFlag(cmd, &f.urlFlag)
+	fs.StringVar(&f.runID, "run-id", "", "run id; the same id resumes a run (default: UTC time and a random suffix)")
+	fs.StringVar(&f.rejectsDir, "rejects-dir", ingest.DefaultRejectsDir, "folder for rejects, one subfolder per run")
+	fs.IntVar(&f.batchSize, "batch-size", ingest.DefaultBatchSize, "records per batch (one transaction each)")
+	fs.IntVar(&f.workers, "workers", ingest.DefaultWorkers, "batches loaded at once, each on its own connection")
+	fs.IntVar(&f.retries, "retries", ingest.DefaultRetries, "retries of a batch after a transient database error")
+	fs.StringVar(&f.maxRejects, "max-rejects", "", "fail the run once rejects exceed N, or P% of records read (after the first 1,000)")
+	fs.StringVar(&f.output, "output", "text", "report format: text or json")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9090)")
+	fs.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, else log lines), bar, log, none")
+	return cmd
+}
+
+func runIngest(cmd *cobra.Command, f *ingestFlags) error {
+	ctx := cmd.Context()
+	log := logr.FromContextOrDiscard(ctx)
+	if f.output != "text" && f.output != "json" {
+		return usagef("--output %q: want text or json", f.output)
+	}
+	threshold, err := ingest.ParseThreshold(f.maxRejects)
+	if err != nil {
+		return usageError{err}
+	}
+	url, err := databaseURL(f.urlFlag)
+	if err != nil {
+		return err
+	}
+	inputs := map[ingest.Dataset][]string{}
+	for ds, files := range f.inputs {
+		if len(*files) > 0 {
+			inputs[ds] = *files
+		}
+	}
+	if len(inputs) == 0 {
+		return usagef("%v: give at least one of --vehicles, --vehicle-logs, --shipments", ingest.ErrNoInput)
+	}
+	if f.batchSize < 1 || f.workers < 1 || f.retries < 0 {
+		return usagef("--batch-size and --workers must be at least 1, --retries at least 0")
+	}
+
+	pool, err := openPool(ctx, url, f.workers+2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	progress := &ingest.Progress{}
+	opts := ingest.Options{
+		RunID: f.runID, Inputs: inputs, RejectsDir: f.rejectsDir, BatchSize: f.batchSize,
+		Workers: f.workers, Retries: f.retries, MaxRejects: threshold, Log: log, Progress: progress,
+	}
+	if f.metricsAddr != "" {
+		reg := prometheus.NewRegistry()
+		opts.Metrics = ingest.NewMetrics(reg)
+		stop, err := serveMetrics(ctx, f.metricsAddr, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	stopProgress := showProgress(f.progress, cmd.ErrOrStderr(), progress, log)
+	report, runErr := ingest.Run(ctx, pool, opts)
+	stopProgress()
+	if report != nil {
+		if err := writeReport(cmd.OutOrStdout(), f.output, report); err != nil {
+			return err
+		}
+	}
+	return runErr
+}
+
+func openPool(ctx context.Context, url string, conns int) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, usagef("--%s: invalid connection string", db.FlagDatabaseURL)
+	}
+	cfg.MaxConns = int32(conns)
+	return db.OpenConfig(ctx, cfg)
+}
+
+func writeReport(w io.Writer, format string, report *ingest.Report) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(report)
+	}
+	return report.WriteText(w)
+}
+
+// serveMetrics serves reg on addr until stop is called.
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log logr.Logger) (stop func(), err error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error(err, "metrics server stopped")
+		}
+	}()
+	log.Info("serving metrics", "addr", l.Addr().String())
+	return func() { _ = srv.Shutdown(context.WithoutCancel(ctx)) }, nil
+}
+
+// showProgress draws a bar on a terminal, or logs a line every few seconds.
+func showProgress(mode string, w io.Writer, p *ingest.Progress, log logr.Logger) (stop func()) {
+	if mode == "auto" {
+		mode = "log"
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			mode = "bar"
+		}
+	}
+	if mode == "none" {
+		return func() {}
+	}
+	interval := 5 * time.Second
+	if mode == "bar" {
+		interval = 200 * time.Millisecond
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		var last ingest.Snapshot
+		lastAt := time.Now()
+		for {
+			select {
+			case <-done:
+				if mode == "bar" {
+					fmt.Fprintln(w)
+				}
+				return
+			case now := <-t.C:
+				s := p.Snapshot()
+				rate := 0.0
+				if s.File == last.File && now.After(lastAt) {
+					rate = float64(s.BytesRead-last.BytesRead) / now.Sub(lastAt).Seconds()
+				}
+				last, lastAt = s, now
+				if mode == "bar" {
+					fmt.Fprintf(w, "\r%s", progressLine(s, rate))
+				} else if s.File != "" {
+					log.Info("ingest progress", "dataset", s.Dataset, "file", s.File, "bytesRead", s.BytesRead,
+						"bytesTotal", s.BytesTotal, "recordsRead", s.Read, "loaded", s.Loaded, "rejected", s.Rejected,
+						"bytesPerSecond", int64(rate))
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+func progressLine(s ingest.Snapshot, rate float64) string {
+	const width = 30
+	pct := 0.0
+	if s.BytesTotal > 0 {
+		pct = min(1, float64(s.BytesRead)/float64(s.BytesTotal))
+	}
+	filled := int(pct * width)
+	eta := "?"
+	if rate > 0 && s.BytesTotal > 0 {
+		eta = (time.Duration(float64(s.BytesTotal-s.BytesRead)/rate) * time.Second / time.Second).Round(time.Second).String()
+	}
+	return fmt.Sprintf("%-12s [%s%s] %5.1f%% %7.1f MB/s ETA %-6s read %d loaded %d rejected %d   ",
+		s.Dataset, strings.Repeat("=", filled), strings.Repeat(" ", width-filled), pct*100, rate/1e6, eta,
+		s.Read, s.Loaded, s.Rejected)
+}

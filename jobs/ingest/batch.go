@@ -1,0 +1,81 @@
+package ingest
+
+import "maps"
+
+// inputFile is one input of a dataset, in the order given.
+type inputFile struct {
+	index    int
+	location string
+	// resume is the checkpoint the last attempt committed, if any.
+	resume *Checkpoint
+	done   bool
+	counts counts // cumulative, as committed
+}
+
+// counts are what DATA.md 4.7 asks a run to report per dataset.
+type counts struct {
+	read, loaded, duplicates, rejected int64
+	byReason                           map[string]int64
+}
+
+func (c *counts) add(o counts) {
+	c.read += o.read
+	c.loaded += o.loaded
+	c.duplicates += o.duplicates
+	c.rejected += o.rejected
+	if len(o.byReason) > 0 && c.byReason == nil {
+		c.byReason = map[string]int64{}
+	}
+	for r, n := range o.byReason {
+		c.byReason[r] += n
+	}
+}
+
+func (c counts) clone() counts {
+	c.byReason = maps.Clone(c.byReason)
+	return c
+}
+
+// batch is a run of consecutive records of one file, loaded in one
+// transaction together with the checkpoint after its last record.
+type batch struct {
+	seq  int64
+	file *inputFile
+	// rows holds the accepted records' values, len(fields) per row; pos
+	// and raw their positions and source text.
+	rows  []value
+	pos   []Position
+	raw   [][]byte
+	arena []byte
+	// keys holds the accepted rows' keys (with the first row of each), to
+	// find batches in flight that share one.
+	keys    map[string]int
+	rejects []rejectRec
+	counts  counts
+	cp      Checkpoint
+	last    bool // the file ends after this batch
+}
+
+func (b *batch) reset(seq int64, f *inputFile) {
+	b.seq, b.file = seq, f
+	b.rows, b.pos, b.raw, b.arena = b.rows[:0], b.pos[:0], b.raw[:0], b.arena[:0]
+	if b.keys == nil {
+		b.keys = map[string]int{}
+	}
+	clear(b.keys)
+	b.rejects = b.rejects[:0]
+	b.counts = counts{}
+	b.cp, b.last = Checkpoint{}, false
+}
+
+func (b *batch) reject(r rejectRec) {
+	b.counts.rejected++
+	if b.counts.byReason == nil {
+		b.counts.byReason = map[string]int64{}
+	}
+	b.counts.byReason[r.reason]++
+	b.rejects = append(b.rejects, r)
+}
+
+// row returns the values of accepted row i.
+func (b *batch) row(i, fields int) []value { return b.rows[i*fields : (i+1)*fields] }

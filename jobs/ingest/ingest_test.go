@@ -1,0 +1,126 @@
+package ingest_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/haul-dev/haul/internal/db/dbtest"
+	"github.com/haul-dev/haul/jobs/ingest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// env is one test's database and folder.
+type env struct {
+	t    *testing.T
+	url  string
+	pool *pgxpool.Pool
+	dir  string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	url := dbtest.New(t)
+	return &env{t: t, url: url, pool: dbtest.Pool(t, url), dir: t.TempDir()}
+}
+
+// file writes an input file and returns its path.
+func (e *env) file(name, content string) string {
+	e.t.Helper()
+	path := filepath.Join(e.dir, name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	return path
+}
+
+func (e *env) run(opts ingest.Options) (*ingest.Report, error) {
+	e.t.Helper()
+	if opts.RejectsDir == "" {
+		opts.RejectsDir = filepath.Join(e.dir, "rejects")
+	}
+	if opts.RunID == "" {
+		opts.RunID = "test-run"
+	}
+	opts.Log = logr.Discard()
+	return ingest.Run(context.Background(), e.pool, opts)
+}
+
+// mustRun runs and fails the test unless the run succeeds.
+func (e *env) mustRun(opts ingest.Options) *ingest.Report {
+	e.t.Helper()
+	report, err := e.run(opts)
+	if err != nil {
+		e.t.Fatalf("run failed: %v", err)
+	}
+	return report
+}
+
+func (e *env) count(sql string, args ...any) int64 {
+	e.t.Helper()
+	var n int64
+	if err := e.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		e.t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+// rejectLine mirrors DATA.md 6.
+type rejectLine struct {
+	Run          string  `json:"run"`
+	Dataset      string  `json:"dataset"`
+	File         string  `json:"file"`
+	Index        int64   `json:"index"`
+	Line         int64   `json:"line"`
+	Offset       int64   `json:"offset"`
+	Reason       string  `json:"reason"`
+	Field        *string `json:"field"`
+	Message      string  `json:"message"`
+	Record       *string `json:"record"`
+	RecordBase64 *string `json:"record_base64"`
+}
+
+func readRejects(t *testing.T, path string) []rejectLine {
+	t.Helper()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []rejectLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 4<<20)
+	for sc.Scan() {
+		var r rejectLine
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("%s: bad rejects line %q: %v", path, sc.Text(), err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func datasetReport(t *testing.T, r *ingest.Report, ds ingest.Dataset) ingest.DatasetReport {
+	t.Helper()
+	for _, d := range r.Datasets {
+		if d.Dataset == ds {
+			return d
+		}
+	}
+	t.Fatalf("report has no %s: %+v", ds, r)
+	return ingest.DatasetReport{}
+}
+
+// lines joins NDJSON records.
+func lines(records ...string) string { return strings.Join(records, "\n") + "\n" }

@@ -1,0 +1,590 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// loader commits one dataset's batches. Several workers stage batches at
+// once, each on its own connection, but batches commit strictly in input
+// order, so the committed part of a file is always a prefix of it and its
+// checkpoint is the checkpoint of the last committed batch. A batch that
+// shares a key with an earlier batch still in flight waits for it to commit
+// before staging, so the earliest record of a key wins whatever the number of
+// workers (DATA.md 4.5) and in-flight batches never wait on each other's
+// row locks.
+type loader struct {
+	pool    *pgxpool.Pool
+	def     *datasetDef
+	runID   string
+	sink    *rejectsSink
+	retries int
+	backoff time.Duration
+	log     logr.Logger
+	// afterCommit is called in commit order; an error stops the load.
+	afterCommit func(*batch, counts) error
+
+	mu          sync.Mutex
+	cond        *sync.Cond
+	nextCommit  int64
+	inflight    map[int64]*batch
+	failed      error
+	rejectsSize int64 // the rejects file's length after the last commit
+}
+
+func newLoader(pool *pgxpool.Pool, def *datasetDef, runID string, sink *rejectsSink, rejectsSize int64, retries int, log logr.Logger) *loader {
+	l := &loader{
+		pool: pool, def: def, runID: runID, sink: sink, retries: retries, backoff: time.Second, log: log,
+		inflight: map[int64]*batch{}, rejectsSize: rejectsSize,
+	}
+	l.cond = sync.NewCond(&l.mu)
+	return l
+}
+
+// fail stops the load with err (the first one wins).
+func (l *loader) fail(err error) {
+	l.mu.Lock()
+	if l.failed == nil {
+		l.failed = err
+	}
+	l.mu.Unlock()
+	l.cond.Broadcast()
+}
+
+func (l *loader) err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failed
+}
+
+// waitTurn blocks until every batch before seq has committed.
+func (l *loader) waitTurn(seq int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.nextCommit != seq && l.failed == nil {
+		l.cond.Wait()
+	}
+	return l.failed
+}
+
+// enter registers b as in flight and reports whether it shares a key with
+// an earlier batch still in flight.
+func (l *loader) enter(b *batch) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	conflict := false
+	for seq, e := range l.inflight {
+		if seq < b.seq && sharesKey(b.keys, e.keys) {
+			conflict = true
+			break
+		}
+	}
+	l.inflight[b.seq] = b
+	return conflict
+}
+
+func sharesKey(a, b map[string]int) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	for k := range a {
+		if _, ok := b[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// staged is what staging decided for a batch's accepted rows.
+type staged struct {
+	loaded     []int // rows written
+	replace    []string
+	duplicates int64
+	rejects    []rejectRec // in row order
+	days       map[int64]struct{}
+	refs       map[string]logRef
+}
+
+type logRef struct {
+	day     int64
+	vehicle string
+}
+
+// errBisect asks for the batch to be retried one record at a time where
+// PostgreSQL refuses it.
+var errBisect = errors.New("batch refused by PostgreSQL: isolating the records")
+
+// load commits b, retrying transient failures; it returns an error when the
+// load must stop.
+func (l *loader) load(ctx context.Context, b *batch) error {
+	if l.enter(b) {
+		if err := l.waitTurn(b.seq); err != nil {
+			return err
+		}
+	}
+	bisect := false
+	for attempt := 0; ; attempt++ {
+		err := l.attempt(ctx, b, bisect)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, errBisect) && !bisect {
+			bisect = true
+			attempt--
+			continue
+		}
+		if ctx.Err() != nil || l.err() != nil {
+			return err
+		}
+		if !isTransient(err) || attempt >= l.retries {
+			return fmt.Errorf("load %s records %d-%d of %s (line %d onwards): %w", l.def.name,
+				b.cp.Index-b.counts.read, b.cp.Index-1, b.file.location, firstLine(b), err)
+		}
+		delay := l.backoff << attempt
+		delay += rand.N(delay / 2) // jitter, so retrying workers do not stampede
+		l.log.Info("retrying batch after a transient database error", "dataset", l.def.name,
+			"file", b.file.location, "attempt", attempt+1, "delay", delay.String(), "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+func firstLine(b *batch) int64 {
+	line := b.cp.Line
+	if len(b.pos) > 0 {
+		line = b.pos[0].Line
+	}
+	if len(b.rejects) > 0 && b.rejects[0].pos.Line < line {
+		line = b.rejects[0].pos.Line
+	}
+	return line
+}
+
+func (l *loader) attempt(ctx context.Context, b *batch, bisect bool) (err error) {
+	tx, err := l.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	st, err := l.stage(ctx, tx, b, bisect)
+	if err != nil {
+		return err
+	}
+	if err := l.waitTurn(b.seq); err != nil {
+		return err
+	}
+	return l.commit(ctx, tx, b, st)
+}
+
+// stage checks the batch against stored rows and writes what is new.
+func (l *loader) stage(ctx context.Context, tx pgx.Tx, b *batch, bisect bool) (*staged, error) {
+	def, nf := l.def, len(l.def.fields)
+	rows := len(b.pos)
+	st := &staged{days: map[int64]struct{}{}}
+	if rows == 0 {
+		return st, nil
+	}
+	keys := make([]string, rows)
+	var refKeys []string
+	for i := range rows {
+		r := b.row(i, nf)
+		keys[i] = string(r[def.key].str)
+		if def.ref >= 0 {
+			refKeys = append(refKeys, string(r[def.ref].str))
+		}
+	}
+	existing, err := l.lookup(ctx, tx, keys, refKeys, st)
+	if err != nil {
+		return nil, err
+	}
+
+	// The first occurrence of a key wins: the stored row, else the first
+	// row of the batch that loads. Later ones are duplicates when their
+	// values are the same, else rejected; only a vehicle stored by an
+	// earlier run is replaced (DATA.md 4.5).
+	for i := range rows {
+		r := b.row(i, nf)
+		key := keys[i]
+		if w, ok := existing[key]; ok {
+			same := rowsEqual(def, r, w.row)
+			switch {
+			case same:
+				st.duplicates++
+				continue
+			case def.name == Vehicles && w.run != l.runID:
+				st.replace = append(st.replace, key)
+			default:
+				st.rejects = append(st.rejects, dbReject(b, i, "duplicate_key", def.fields[def.key].name,
+					fmt.Sprintf("%s %q was loaded already with different values", def.fields[def.key].name, key)))
+				continue
+			}
+		}
+		if def.ref >= 0 {
+			ref, ok := st.refs[string(r[def.ref].str)]
+			if !ok {
+				st.rejects = append(st.rejects, dbReject(b, i, def.refReason, def.fields[def.ref].name,
+					fmt.Sprintf("%s %q names no loaded %s", def.fields[def.ref].name, r[def.ref].str, refTarget(def))))
+				continue
+			}
+			if def.name == Shipments {
+				st.days[ref.day] = struct{}{}
+			}
+		}
+		if def.name == VehicleLogs {
+			st.days[r[2].i] = struct{}{}
+		}
+		existing[key] = winner{row: r, run: l.runID}
+		st.loaded = append(st.loaded, i)
+	}
+
+	if len(st.replace) > 0 {
+		if _, err := tx.Exec(ctx, deleteVehiclesSQL, st.replace); err != nil {
+			return nil, fmt.Errorf("replace vehicles: %w", err)
+		}
+	}
+	if len(st.loaded) == 0 {
+		return st, nil
+	}
+	if !bisect {
+		if err := l.copyRows(ctx, tx, b, st, st.loaded); err != nil {
+			if isDataError(err) {
+				return nil, errBisect
+			}
+			return nil, err
+		}
+		return st, nil
+	}
+	loaded, err := l.copyBisect(ctx, tx, b, st, st.loaded)
+	if err != nil {
+		return nil, err
+	}
+	st.loaded = loaded
+	slices.SortFunc(st.rejects, func(a, b rejectRec) int { return int(a.pos.Index - b.pos.Index) })
+	return st, nil
+}
+
+func refTarget(def *datasetDef) string {
+	if def.name == VehicleLogs {
+		return "vehicle"
+	}
+	return "vehicle log"
+}
+
+func dbReject(b *batch, i int, reason, field, msg string) rejectRec {
+	return rejectRec{pos: b.pos[i], reason: reason, field: field, msg: msg, record: b.raw[i]}
+}
+
+// lookup fetches, in one round trip, the stored rows with the batch's keys
+// and the rows its references name.
+func (l *loader) lookup(ctx context.Context, tx pgx.Tx, keys, refKeys []string, st *staged) (map[string]winner, error) {
+	def := l.def
+	q := &pgx.Batch{}
+	q.Queue(def.existingSQL(), keys)
+	if def.ref >= 0 {
+		q.Queue(refSQL[def.name], refKeys)
+	}
+	br := tx.SendBatch(ctx, q)
+	defer br.Close()
+
+	existing := map[string]winner{}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("look up stored %s: %w", def.name, err)
+	}
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read stored %s: %w", def.name, err)
+		}
+		row := make([]value, len(def.fields))
+		for i := range def.fields {
+			row[i] = valueFromDB(vals[i])
+		}
+		w := winner{row: row}
+		if def.name == Vehicles {
+			w.run, _ = vals[len(def.fields)].(string)
+		}
+		existing[string(row[def.key].str)] = w
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up stored %s: %w", def.name, err)
+	}
+	if def.ref < 0 {
+		return existing, nil
+	}
+	st.refs = make(map[string]logRef, len(refKeys))
+	rows, err = br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("look up references of %s: %w", def.name, err)
+	}
+	for rows.Next() {
+		var (
+			key, vehicle *string
+			day          *time.Time
+		)
+		if err := rows.Scan(&key, &day, &vehicle); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read references of %s: %w", def.name, err)
+		}
+		ref := logRef{}
+		if day != nil {
+			ref.day = int64(day.Sub(pgEpoch).Hours()) / 24
+		}
+		if vehicle != nil {
+			ref.vehicle = *vehicle
+		}
+		st.refs[*key] = ref
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up references of %s: %w", def.name, err)
+	}
+	return existing, nil
+}
+
+// winner is the row that holds a key: stored, or loaded earlier in the
+// batch; run is the run that loaded it (vehicles only).
+type winner struct {
+	row []value
+	run string
+}
+
+func valueFromDB(v any) value {
+	switch x := v.(type) {
+	case string:
+		return value{str: []byte(x)}
+	case float64:
+		return value{num: x}
+	case int32:
+		return value{i: int64(x)}
+	case time.Time:
+		return value{i: int64(x.Sub(pgEpoch).Hours()) / 24}
+	}
+	return value{}
+}
+
+func rowsEqual(def *datasetDef, a, b []value) bool {
+	for i, f := range def.fields {
+		if !a[i].equal(b[i], f.kind) {
+			return false
+		}
+	}
+	return true
+}
+
+// copyRows writes rows idx of b with one binary COPY.
+func (l *loader) copyRows(ctx context.Context, tx pgx.Tx, b *batch, st *staged, idx []int) error {
+	def, nf := l.def, len(l.def.fields)
+	var enc copyEncoder
+	enc.buf = make([]byte, 0, len(b.arena)+len(idx)*(8+nf*12))
+	enc.reset()
+	extra := len(extraColumns[def.name])
+	for _, i := range idx {
+		r := b.row(i, nf)
+		enc.startRow(nf + extra)
+		for fi, f := range def.fields {
+			enc.field(f.kind, r[fi])
+		}
+		switch def.name {
+		case Vehicles:
+			enc.text([]byte(l.runID))
+		case Shipments:
+			ref := st.refs[string(r[def.ref].str)]
+			enc.int4(ref.day)
+			enc.text([]byte(ref.vehicle))
+		}
+	}
+	if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(enc.finish()), def.copySQL()); err != nil {
+		return fmt.Errorf("copy into %s: %w", def.table, err)
+	}
+	return nil
+}
+
+// copyBisect writes rows idx, splitting them around records PostgreSQL
+// refuses; each refused record becomes a database_rejected reject.
+func (l *loader) copyBisect(ctx context.Context, tx pgx.Tx, b *batch, st *staged, idx []int) ([]int, error) {
+	if _, err := tx.Exec(ctx, "SAVEPOINT haul_copy"); err != nil {
+		return nil, fmt.Errorf("savepoint: %w", err)
+	}
+	err := l.copyRows(ctx, tx, b, st, idx)
+	if err == nil {
+		_, err = tx.Exec(ctx, "RELEASE SAVEPOINT haul_copy")
+		return idx, err
+	}
+	if !isDataError(err) {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT haul_copy"); err != nil {
+		return nil, fmt.Errorf("rollback to savepoint: %w", err)
+	}
+	if len(idx) == 1 {
+		var pgErr *pgconn.PgError
+		errors.As(err, &pgErr)
+		st.rejects = append(st.rejects, dbReject(b, idx[0], "database_rejected", pgErr.ColumnName,
+			"PostgreSQL refused the record: "+pgErr.Message))
+		return nil, nil
+	}
+	half := len(idx) / 2
+	left, err := l.copyBisect(ctx, tx, b, st, idx[:half])
+	if err != nil {
+		return nil, err
+	}
+	right, err := l.copyBisect(ctx, tx, b, st, idx[half:])
+	if err != nil {
+		return nil, err
+	}
+	return append(left, right...), nil
+}
+
+// commit writes the batch's rejects, days and checkpoint, and commits; the
+// caller holds the turn.
+func (l *loader) commit(ctx context.Context, tx pgx.Tx, b *batch, st *staged) error {
+	rejects := mergeRejects(b.rejects, st.rejects)
+	var lines []byte
+	for i := range rejects {
+		lines = appendRejectLine(lines, l.runID, l.def.name, b.file.location, &rejects[i])
+	}
+	size, err := l.sink.write(l.rejectsSize, lines)
+	if err != nil {
+		return err
+	}
+
+	got := b.counts.clone()
+	got.loaded = int64(len(st.loaded))
+	got.duplicates += st.duplicates
+	for _, r := range st.rejects {
+		got.rejected++
+		if got.byReason == nil {
+			got.byReason = map[string]int64{}
+		}
+		got.byReason[r.reason]++
+	}
+	total := b.file.counts.clone()
+	total.add(got)
+
+	q := &pgx.Batch{}
+	if len(st.days) > 0 {
+		days := make([]time.Time, 0, len(st.days))
+		for d := range st.days {
+			days = append(days, dateOf(d))
+		}
+		q.Queue(markDaysSQL, l.runID, days)
+	}
+	byReason := total.byReason
+	if byReason == nil {
+		byReason = map[string]int64{}
+	}
+	q.Queue(upsertCheckpointSQL, l.runID, string(l.def.name), b.file.index, b.file.location,
+		b.cp.Offset, b.cp.Index, b.cp.Line, int64(b.cp.Digest), size,
+		total.read, total.loaded, total.duplicates, total.rejected, byReason, b.last)
+	if err := tx.SendBatch(ctx, q).Close(); err != nil {
+		return fmt.Errorf("record checkpoint: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		committed, checkErr := l.committedAnyway(context.WithoutCancel(ctx), b)
+		if checkErr != nil || !committed {
+			return fmt.Errorf("commit: %w", err)
+		}
+	}
+
+	l.mu.Lock()
+	b.file.counts = total
+	b.file.done = b.last
+	l.rejectsSize = size
+	l.nextCommit = b.seq + 1
+	delete(l.inflight, b.seq)
+	l.mu.Unlock()
+	l.cond.Broadcast()
+	if l.afterCommit != nil {
+		if err := l.afterCommit(b, got); err != nil {
+			l.fail(err)
+			return err
+		}
+	}
+	return nil
+}
+
+// committedAnyway tells whether a commit whose reply was lost took effect.
+func (l *loader) committedAnyway(ctx context.Context, b *batch) (bool, error) {
+	var index int64
+	var done bool
+	err := l.pool.QueryRow(ctx, checkpointIndexSQL, l.runID, string(l.def.name), b.file.index).Scan(&index, &done)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	// Each batch but a file's empty last one moves the index; that one
+	// alone sets done.
+	return index == b.cp.Index && done == b.last, nil
+}
+
+func mergeRejects(a, b []rejectRec) []rejectRec {
+	if len(b) == 0 {
+		return a
+	}
+	out := make([]rejectRec, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		if j == len(b) || (i < len(a) && a[i].pos.Index < b[j].pos.Index) {
+			out = append(out, a[i])
+			i++
+		} else {
+			out = append(out, b[j])
+			j++
+		}
+	}
+	return out
+}
+
+// isTransient tells errors worth retrying: lost or refused connections,
+// server shutdowns, serialization failures, and a key another process wrote
+// in the meantime (a retry sees it and settles the record as a duplicate).
+func isTransient(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "40001", "40P01", "53300", "57P01", "57P02", "57P03", "23505":
+			return true
+		}
+		return len(pgErr.Code) >= 2 && pgErr.Code[:2] == "08"
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	// Anything else below SQL (connect failures, resets, EOF) is the
+	// connection, not the data.
+	return true
+}
+
+// isDataError tells a refusal of the data itself (data exceptions and
+// constraint violations other than a concurrent duplicate key).
+func isDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	class := pgErr.Code[:2]
+	return class == "22" || (class == "23" && pgErr.Code != "23505")
+}

@@ -1,0 +1,131 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// maxBatchBytes bounds a batch's buffered source text, whatever its record
+// count, so memory stays bounded when records are large.
+const maxBatchBytes = 16 << 20
+
+// readFile scans one input into batches sent to out, numbered from *seq.
+// It returns a warning for an input that is empty, errNotFound for a missing
+// local file, and a *FileError (wrapped with the file) when the file cannot
+// be read further.
+func (r *runner) readFile(ctx context.Context, def *datasetDef, f *inputFile, seq *int64, out chan<- *batch) (string, error) {
+	src, err := openSource(ctx, r.opts.HTTPClient, f.location)
+	if errors.Is(err, errNotFound) {
+		return "", err
+	}
+	if err != nil {
+		return "", &fileFailure{file: f.location, err: err}
+	}
+	defer src.Close()
+	r.progress.startFile(def.name, f.location, src.rawRead, src.rawSize)
+
+	sc := NewScanner(src.r)
+	if f.resume != nil {
+		sc.Resume(*f.resume)
+	}
+	p := newParser(def)
+	b := r.newBatch(*seq, f)
+	send := func(last bool) error {
+		b.last = last
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		*seq++
+		b = r.newBatch(*seq, f)
+		return nil
+	}
+	for sc.Next() {
+		b.counts.read++
+		pos := sc.Pos()
+		if reason := sc.Problem(); reason != "" {
+			rec := sc.Record()
+			if rec == nil {
+				rec = sc.Truncated()
+			}
+			b.reject(rejectRec{pos: pos, reason: reason, msg: scanProblemMessage(reason, sc.Record() == nil),
+				record: r.keep(b, rec), truncated: sc.Record() == nil})
+		} else {
+			rec := sc.Record()
+			start := len(b.rows)
+			var prob *problem
+			b.rows, prob = p.parse(rec, sc.IsObject(), sc.Members(), b.rows, &b.arena)
+			switch {
+			case prob != nil:
+				b.rows = b.rows[:start]
+				b.reject(rejectRec{pos: pos, reason: prob.reason, field: prob.field, msg: prob.msg, record: r.keep(b, rec)})
+			default:
+				key := b.rows[start+def.key].str
+				if _, seen := b.keys[string(key)]; !seen {
+					b.keys[string(key)] = len(b.pos)
+				}
+				b.pos = append(b.pos, pos)
+				b.raw = append(b.raw, r.keep(b, rec))
+			}
+		}
+		b.cp = sc.Checkpoint()
+		if b.counts.read >= int64(r.opts.BatchSize) || len(b.arena) >= maxBatchBytes {
+			if err := send(false); err != nil {
+				return "", err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		var fe *FileError
+		if errors.As(err, &fe) && src.gzipped && strings.HasPrefix(fe.Msg, "read:") {
+			fe.Msg += " (the gzip stream is truncated or corrupt; the offset counts decompressed bytes)"
+		}
+		return "", &fileFailure{file: f.location, err: err}
+	}
+	if b.counts.read == 0 {
+		b.cp = sc.Checkpoint()
+	}
+	if err := send(true); err != nil {
+		return "", err
+	}
+	if sc.index == 0 {
+		return fmt.Sprintf("%s holds no records", f.location), nil
+	}
+	return "", nil
+}
+
+// keep copies a record's text into the batch's arena.
+func (r *runner) keep(b *batch, rec []byte) []byte {
+	start := len(b.arena)
+	b.arena = append(b.arena, rec...)
+	return b.arena[start:len(b.arena):len(b.arena)]
+}
+
+func scanProblemMessage(reason string, truncated bool) string {
+	switch reason {
+	case reasonMalformedJSON:
+		return "line is not one complete JSON value"
+	case reasonInvalidUTF8:
+		return "line holds bytes that are not valid UTF-8"
+	case reasonRecordTooLarge:
+		if truncated {
+			return fmt.Sprintf("record is larger than %d bytes; only its first %d bytes are kept here", maxRecordBytes, truncatedRecordBytes)
+		}
+		return fmt.Sprintf("record nests deeper than %d levels", maxDepth)
+	}
+	return reason
+}
+
+func (r *runner) newBatch(seq int64, f *inputFile) *batch {
+	var b *batch
+	select {
+	case b = <-r.free:
+	default:
+		b = &batch{}
+	}
+	b.reset(seq, f)
+	return b
+}

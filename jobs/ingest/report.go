@@ -1,0 +1,117 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"text/tabwriter"
+	"time"
+)
+
+// Statuses of a run and of a dataset.
+const (
+	statusSucceeded = "succeeded"
+	statusFailed    = "failed"
+	statusSkipped   = "skipped"
+)
+
+// Report is what a run did, per dataset (DATA.md 4.7).
+type Report struct {
+	RunID       string          `json:"run_id"`
+	Status      string          `json:"status"`
+	Error       *Failure        `json:"error,omitempty"`
+	StartedAt   time.Time       `json:"started_at"`
+	FinishedAt  time.Time       `json:"finished_at"`
+	RejectsDir  string          `json:"rejects_dir"`
+	DaysTouched int64           `json:"days_touched"`
+	Datasets    []DatasetReport `json:"datasets"`
+}
+
+// Succeeded reports whether the run succeeded.
+func (r *Report) Succeeded() bool { return r.Status == statusSucceeded }
+
+// DatasetReport is one dataset's outcome, counting every attempt of the run.
+type DatasetReport struct {
+	Dataset          Dataset          `json:"dataset"`
+	Status           string           `json:"status"`
+	Files            []string         `json:"files"`
+	Read             int64            `json:"read"`
+	Loaded           int64            `json:"loaded"`
+	Duplicates       int64            `json:"duplicates"`
+	Rejected         int64            `json:"rejected"`
+	RejectedByReason map[string]int64 `json:"rejected_by_reason"`
+	RejectsFile      string           `json:"rejects_file"`
+	Warnings         []string         `json:"warnings,omitempty"`
+	Error            *Failure         `json:"error,omitempty"`
+}
+
+func (d *DatasetReport) setCounts(c counts) {
+	d.Read, d.Loaded, d.Duplicates, d.Rejected = c.read, c.loaded, c.duplicates, c.rejected
+	d.RejectedByReason = c.byReason
+	if d.RejectedByReason == nil {
+		d.RejectedByReason = map[string]int64{}
+	}
+}
+
+// Failure says why a run or dataset failed and, for a file-level error,
+// where.
+type Failure struct {
+	Message string `json:"message"`
+	File    string `json:"file,omitempty"`
+	Line    int64  `json:"line,omitempty"`
+	Offset  *int64 `json:"offset,omitempty"`
+}
+
+// fileFailure is a file-level error with the file it happened in.
+type fileFailure struct {
+	file string
+	err  error
+}
+
+func (e *fileFailure) Error() string { return e.file + ": " + e.err.Error() }
+func (e *fileFailure) Unwrap() error { return e.err }
+
+func describeFailure(err error) *Failure {
+	f := &Failure{Message: err.Error()}
+	var ff *fileFailure
+	if errors.As(err, &ff) {
+		f.File = ff.file
+	}
+	var fe *FileError
+	if errors.As(err, &fe) {
+		f.Line, f.Offset = fe.Line, &fe.Offset
+	}
+	return f
+}
+
+// WriteText prints the report as a table for people.
+func (r *Report) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "dataset\tstatus\tread\tloaded\tduplicates\trejected\t")
+	for _, d := range r.Datasets {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t\n", d.Dataset, d.Status, d.Read, d.Loaded, d.Duplicates, d.Rejected)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, d := range r.Datasets {
+		if d.Rejected > 0 {
+			fmt.Fprintf(w, "%s rejects (%s):", d.Dataset, d.RejectsFile)
+			for _, reason := range slices.Sorted(maps.Keys(d.RejectedByReason)) {
+				fmt.Fprintf(w, " %s %d", reason, d.RejectedByReason[reason])
+			}
+			fmt.Fprintln(w)
+		}
+		for _, warning := range d.Warnings {
+			fmt.Fprintf(w, "warning: %s: %s\n", d.Dataset, warning)
+		}
+	}
+	took := r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond)
+	fmt.Fprintf(w, "run %s %s in %s; %d days touched\n", r.RunID, r.Status, took, r.DaysTouched)
+	if r.Error != nil {
+		fmt.Fprintf(w, "error: %s\n", r.Error.Message)
+	}
+	return nil
+}

@@ -1,0 +1,506 @@
+// Package ingest streams the three JSON datasets into PostgreSQL: each file
+// is scanned record by record with bounded memory, every record is validated
+// against DATA.md, and accepted records are written with binary COPY in
+// batches, each committed together with the checkpoint that lets a crashed
+// run resume exactly once. Bad records become rejects, written beside the
+// run, and never stop it.
+package ingest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Defaults of Options.
+const (
+	DefaultRejectsDir = "data/rejects"
+	DefaultBatchSize  = 10_000
+	DefaultWorkers    = 2
+	DefaultRetries    = 3
+)
+
+// ErrNoInput is the failure of a run none of whose inputs exist.
+var ErrNoInput = errors.New("no input files")
+
+// Options configure a run.
+type Options struct {
+	// RunID names the run; running again with the same id resumes it.
+	// Empty means a new id (UTC time and a random suffix).
+	RunID string
+	// Inputs lists each dataset's files (local paths or http(s) URLs), in
+	// the order they are loaded.
+	Inputs     map[Dataset][]string
+	RejectsDir string
+	BatchSize  int
+	Workers    int
+	MaxRejects Threshold
+	// Retries is how often a batch is retried after a transient database
+	// error before the run fails.
+	Retries    int
+	HTTPClient *http.Client
+	Log        logr.Logger
+	// Progress, when set, is kept up to date for the caller to show.
+	Progress *Progress
+	// Metrics, when set, counts what the run commits.
+	Metrics *Metrics
+}
+
+func (o *Options) normalize() error {
+	if o.RunID == "" {
+		o.RunID = NewRunID(time.Now())
+	}
+	if strings.ContainsAny(o.RunID, `/\`) || o.RunID == "." || o.RunID == ".." || len(o.RunID) > 128 {
+		return fmt.Errorf("run id %q: want at most 128 characters and no path separators", o.RunID)
+	}
+	if o.RejectsDir == "" {
+		o.RejectsDir = DefaultRejectsDir
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.Workers == 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.BatchSize < 1 || o.Workers < 1 || o.Retries < 0 {
+		return errors.New("batch size and workers must be at least 1, retries at least 0")
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = http.DefaultClient
+	}
+	n := 0
+	for ds, files := range o.Inputs {
+		if datasets[ds] == nil {
+			return fmt.Errorf("unknown dataset %q", ds)
+		}
+		n += len(files)
+	}
+	if n == 0 {
+		return ErrNoInput
+	}
+	return nil
+}
+
+// NewRunID makes a run id: the UTC time and a random suffix.
+func NewRunID(now time.Time) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+// Threshold is --max-rejects: a count, or a percentage of the records read so
+// far (checked once 1,000 records were read). The zero value never trips.
+type Threshold struct {
+	Count     int64
+	Percent   float64
+	IsPercent bool
+	set       bool
+}
+
+// minReadForPercent is how many records a run reads before a percentage
+// threshold applies.
+const minReadForPercent = 1000
+
+// ParseThreshold reads "N" or "P%".
+func ParseThreshold(s string) (Threshold, error) {
+	if s == "" {
+		return Threshold{}, nil
+	}
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		v, err := strconv.ParseFloat(p, 64)
+		if err != nil || v < 0 || v > 100 {
+			return Threshold{}, fmt.Errorf("max rejects %q: want a count or a percentage from 0%% to 100%%", s)
+		}
+		return Threshold{Percent: v, IsPercent: true, set: true}, nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return Threshold{}, fmt.Errorf("max rejects %q: want a count or a percentage like 5%%", s)
+	}
+	return Threshold{Count: v, set: true}, nil
+}
+
+func (t Threshold) String() string {
+	switch {
+	case !t.set:
+		return "none"
+	case t.IsPercent:
+		return strconv.FormatFloat(t.Percent, 'f', -1, 64) + "%"
+	default:
+		return strconv.FormatInt(t.Count, 10)
+	}
+}
+
+func (t Threshold) exceeded(read, rejected int64) bool {
+	switch {
+	case !t.set:
+		return false
+	case t.IsPercent:
+		return read >= minReadForPercent && float64(rejected)*100 > t.Percent*float64(read)
+	default:
+		return rejected > t.Count
+	}
+}
+
+// ErrTooManyRejects is the failure of a run whose rejects passed --max-rejects.
+var ErrTooManyRejects = errors.New("too many rejects")
+
+// runner carries one run.
+type runner struct {
+	pool     *pgxpool.Pool
+	opts     Options
+	log      logr.Logger
+	free     chan *batch
+	progress *Progress
+
+	mu     sync.Mutex
+	totals counts // across datasets, as committed
+}
+
+// Run loads the inputs. It returns the run's report, also when the run
+// failed; the error says why it failed.
+func Run(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Report, error) {
+	if err := opts.normalize(); err != nil {
+		return nil, err
+	}
+	if opts.Progress == nil {
+		opts.Progress = &Progress{}
+	}
+	r := &runner{pool: pool, opts: opts, log: opts.Log.WithValues("run", opts.RunID),
+		free: make(chan *batch, 2*opts.Workers+2), progress: opts.Progress}
+	return r.run(ctx)
+}
+
+func (r *runner) run(ctx context.Context) (*Report, error) {
+	report := &Report{RunID: r.opts.RunID, StartedAt: time.Now().UTC(), RejectsDir: filepath.Join(r.opts.RejectsDir, r.opts.RunID)}
+	unlock, err := r.lockRun(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := r.startRun(ctx); err != nil {
+		return nil, err
+	}
+
+	var runErr error
+	anyInput := false
+	for _, ds := range LoadOrder {
+		files := r.opts.Inputs[ds]
+		if len(files) == 0 {
+			continue
+		}
+		dr, err := r.loadDataset(ctx, datasets[ds], files)
+		report.Datasets = append(report.Datasets, *dr)
+		if dr.Status != statusSkipped {
+			anyInput = true
+		}
+		if err != nil {
+			runErr = err
+			break
+		}
+	}
+	if runErr == nil && !anyInput {
+		runErr = ErrNoInput
+	}
+	report.FinishedAt = time.Now().UTC()
+	report.Status = statusSucceeded
+	if runErr != nil {
+		report.Status = statusFailed
+		report.Error = describeFailure(runErr)
+	}
+	if err := r.finishRun(context.WithoutCancel(ctx), report); err != nil && runErr == nil {
+		runErr = err
+	}
+	return report, runErr
+}
+
+// lockRun makes sure one process at a time works on a run id.
+func (r *runner) lockRun(ctx context.Context) (func(), error) {
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended('haul-ingest:' || $1, 0))`, r.opts.RunID).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("lock run %s: %w", r.opts.RunID, err)
+	}
+	if !ok {
+		conn.Release()
+		return nil, fmt.Errorf("run %s is being loaded by another process", r.opts.RunID)
+	}
+	return func() {
+		ctx := context.WithoutCancel(ctx)
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtextextended('haul-ingest:' || $1, 0))`, r.opts.RunID); err != nil {
+			// Ending the session releases the lock too.
+			_ = conn.Conn().Close(ctx)
+		}
+		conn.Release()
+	}, nil
+}
+
+func (r *runner) startRun(ctx context.Context) error {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO ingest_runs (run_id) VALUES ($1)
+		ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL, error = NULL`, r.opts.RunID); err != nil {
+		return fmt.Errorf("record run: %w", err)
+	}
+	for _, ds := range LoadOrder {
+		files := r.opts.Inputs[ds]
+		if len(files) == 0 {
+			continue
+		}
+		var stored []string
+		err := tx.QueryRow(ctx, `
+			INSERT INTO ingest_run_datasets (run_id, dataset, files) VALUES ($1, $2, $3)
+			ON CONFLICT (run_id, dataset) DO UPDATE SET files = ingest_run_datasets.files
+			RETURNING files`, r.opts.RunID, string(ds), files).Scan(&stored)
+		if err != nil {
+			return fmt.Errorf("record %s inputs: %w", ds, err)
+		}
+		if !slices.Equal(stored, files) {
+			return fmt.Errorf("run %s loaded %s from %q; a resumed run must name the same files in the same order (got %q)",
+				r.opts.RunID, ds, stored, files)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("record run: %w", err)
+	}
+	return nil
+}
+
+// loadDataset loads one dataset's files after what earlier attempts of the
+// run committed.
+func (r *runner) loadDataset(ctx context.Context, def *datasetDef, locations []string) (*DatasetReport, error) {
+	log := r.log.WithValues("dataset", def.name)
+	rejectsPath := filepath.Join(r.opts.RejectsDir, r.opts.RunID, string(def.name)+".rejects.ndjson")
+	dr := &DatasetReport{Dataset: def.name, Files: locations, Status: statusFailed, RejectsFile: rejectsPath}
+	files, rejectsSize, err := r.loadCheckpoints(ctx, def, locations)
+	if err != nil {
+		return dr, err
+	}
+	sink, err := openRejectsSink(rejectsPath, rejectsSize)
+	if err != nil {
+		return dr, err
+	}
+	defer sink.close()
+	if _, err := r.pool.Exec(ctx, `UPDATE ingest_run_datasets SET status = 'running' WHERE run_id = $1 AND dataset = $2`,
+		r.opts.RunID, string(def.name)); err != nil {
+		return dr, fmt.Errorf("record dataset start: %w", err)
+	}
+
+	l := newLoader(r.pool, def, r.opts.RunID, sink, rejectsSize, r.opts.Retries, log)
+	l.afterCommit = func(_ *batch, got counts) error { return r.committed(def, got) }
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan *batch, r.opts.Workers)
+	var wg sync.WaitGroup
+	for range r.opts.Workers {
+		wg.Go(func() {
+			for b := range batches {
+				if err := l.load(ctx, b); err != nil {
+					l.fail(err)
+					cancel()
+					for range batches { // let the reader finish
+					}
+					return
+				}
+				select {
+				case r.free <- b:
+				default:
+				}
+			}
+		})
+	}
+
+	var readErr error
+	var seq int64
+	present := 0
+	for _, f := range files {
+		if f.done {
+			present++
+			continue
+		}
+		warning, err := r.readFile(ctx, def, f, &seq, batches)
+		switch {
+		case errors.Is(err, errNotFound):
+			dr.Warnings = append(dr.Warnings, fmt.Sprintf("%s does not exist: skipped", f.location))
+			log.Info("input file missing, skipped", "file", f.location)
+			continue
+		case err != nil:
+			readErr = err
+		}
+		present++
+		if warning != "" {
+			dr.Warnings = append(dr.Warnings, warning)
+			log.Info("input file holds no records", "file", f.location)
+		}
+		if readErr != nil {
+			break
+		}
+	}
+	close(batches)
+	wg.Wait()
+
+	var total counts
+	for _, f := range files {
+		total.add(f.counts)
+	}
+	dr.setCounts(total)
+	loadErr := l.err()
+	switch {
+	case loadErr != nil:
+		dr.Error = describeFailure(loadErr)
+	case readErr != nil && !errors.Is(readErr, context.Canceled):
+		dr.Error = describeFailure(readErr)
+		loadErr = readErr
+	case readErr != nil:
+		loadErr = readErr
+	case present == 0:
+		dr.Status = statusSkipped
+	default:
+		dr.Status = statusSucceeded
+		if total.read > 0 && total.loaded == 0 && total.duplicates == 0 {
+			dr.Warnings = append(dr.Warnings, "every record was rejected: is this the right file for "+string(def.name)+"?")
+		}
+	}
+	if err := r.saveDataset(context.WithoutCancel(ctx), dr); err != nil && loadErr == nil {
+		loadErr = err
+	}
+	if loadErr != nil {
+		log.Error(loadErr, "dataset failed")
+	}
+	return dr, loadErr
+}
+
+func (r *runner) loadCheckpoints(ctx context.Context, def *datasetDef, locations []string) ([]*inputFile, int64, error) {
+	files := make([]*inputFile, len(locations))
+	for i, loc := range locations {
+		files[i] = &inputFile{index: i, location: loc}
+	}
+	rows, err := r.pool.Query(ctx, loadCheckpointsSQL, r.opts.RunID, string(def.name))
+	if err != nil {
+		return nil, 0, fmt.Errorf("read checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var rejectsSize int64
+	for rows.Next() {
+		var (
+			index         int
+			file          string
+			cp            Checkpoint
+			digest, rsize int64
+			c             counts
+			done          bool
+		)
+		if err := rows.Scan(&index, &file, &cp.Offset, &cp.Index, &cp.Line, &digest, &rsize,
+			&c.read, &c.loaded, &c.duplicates, &c.rejected, &c.byReason, &done); err != nil {
+			return nil, 0, fmt.Errorf("read checkpoints: %w", err)
+		}
+		if index >= len(files) || files[index].location != file {
+			return nil, 0, fmt.Errorf("run %s has a checkpoint for %s file %d %q that is not among the files given", r.opts.RunID, def.name, index, file)
+		}
+		cp.Digest = uint64(digest)
+		files[index].resume, files[index].counts, files[index].done = &cp, c, done
+		rejectsSize = max(rejectsSize, rsize)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("read checkpoints: %w", err)
+	}
+	for _, f := range files {
+		r.mu.Lock()
+		r.totals.add(f.counts)
+		r.mu.Unlock()
+	}
+	return files, rejectsSize, nil
+}
+
+// committed runs after each batch commits, in order.
+func (r *runner) committed(def *datasetDef, got counts) error {
+	r.mu.Lock()
+	r.totals.add(got)
+	read, rejected := r.totals.read, r.totals.rejected
+	r.mu.Unlock()
+	r.progress.committed(def.name, got)
+	if r.opts.Metrics != nil {
+		r.opts.Metrics.observe(def.name, got)
+	}
+	if r.opts.MaxRejects.exceeded(read, rejected) {
+		return fmt.Errorf("%w: %d of %d records read so far were rejected, more than --max-rejects %s allows",
+			ErrTooManyRejects, rejected, read, r.opts.MaxRejects)
+	}
+	return nil
+}
+
+func (r *runner) saveDataset(ctx context.Context, dr *DatasetReport) error {
+	errJSON, err := json.Marshal(dr.Error)
+	if err != nil {
+		return err
+	}
+	if dr.Error == nil {
+		errJSON = nil
+	}
+	_, err = r.pool.Exec(ctx, `
+		UPDATE ingest_run_datasets SET status = $3, records_read = $4, loaded = $5, duplicates = $6,
+		    rejected = $7, rejected_by_reason = $8, rejects_file = $9, warnings = $10, error = $11
+		WHERE run_id = $1 AND dataset = $2`,
+		r.opts.RunID, string(dr.Dataset), dr.Status, dr.Read, dr.Loaded, dr.Duplicates,
+		dr.Rejected, dr.RejectedByReason, dr.RejectsFile, nonNil(dr.Warnings), errJSON)
+	if err != nil {
+		return fmt.Errorf("record %s outcome: %w", dr.Dataset, err)
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// finishRun records the outcome and, for a run that succeeded, announces
+// it on NotifyChannel in the same transaction.
+func (r *runner) finishRun(ctx context.Context, report *Report) error {
+	var errJSON []byte
+	if report.Error != nil {
+		var err error
+		if errJSON, err = json.Marshal(report.Error); err != nil {
+			return err
+		}
+	}
+	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			UPDATE ingest_runs SET status = $2, finished_at = now(), error = $3 WHERE run_id = $1
+			RETURNING (SELECT count(*) FROM ingest_run_days WHERE run_id = $1)`,
+			r.opts.RunID, report.Status, errJSON).Scan(&report.DaysTouched)
+		if err != nil {
+			return fmt.Errorf("record run outcome: %w", err)
+		}
+		if report.Status == statusSucceeded {
+			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, r.opts.RunID); err != nil {
+				return fmt.Errorf("notify %s: %w", NotifyChannel, err)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,91 @@
+package ingest
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// SQL that ingest runs, built from the dataset definitions; identifiers come
+// only from those definitions and are quoted by pgx.Identifier.
+
+// NotifyChannel is where a completed run is announced, with its run id as
+// the payload; `haul listen` waits on it.
+const NotifyChannel = "haul_ingest_done"
+
+// extraColumns are loaded alongside a dataset's fields.
+var extraColumns = map[Dataset][]string{
+	Vehicles:  {"run_id"},
+	Shipments: {"trip_date", "vehicle_id"}, // from the shipment's log (DATA.md 2.3)
+}
+
+func (d *datasetDef) columns() []string {
+	cols := make([]string, 0, len(d.fields)+2)
+	for _, f := range d.fields {
+		cols = append(cols, f.name)
+	}
+	return append(cols, extraColumns[d.name]...)
+}
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = pgx.Identifier{n}.Sanitize()
+	}
+	return strings.Join(q, ", ")
+}
+
+// copySQL loads a batch in binary form.
+func (d *datasetDef) copySQL() string {
+	return fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", pgx.Identifier{d.table}.Sanitize(), quoteList(d.columns()))
+}
+
+// existingSQL finds stored rows with the batch's keys, with their fields in
+// definition order (and, for vehicles, the run that loaded them).
+func (d *datasetDef) existingSQL() string {
+	cols := make([]string, 0, len(d.fields)+1)
+	for _, f := range d.fields {
+		cols = append(cols, f.name)
+	}
+	if d.name == Vehicles {
+		cols = append(cols, "run_id")
+	}
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s = ANY($1)", quoteList(cols),
+		pgx.Identifier{d.table}.Sanitize(), pgx.Identifier{d.fields[d.key].name}.Sanitize())
+}
+
+// refSQL resolves the batch's references: the vehicles a log names, or the
+// logs a shipment names with the date and vehicle the shipment inherits.
+var refSQL = map[Dataset]string{
+	VehicleLogs: `SELECT vehicle_id, NULL::date, NULL::text FROM vehicles WHERE vehicle_id = ANY($1)`,
+	Shipments:   `SELECT log_id, trip_date, vehicle_id FROM vehicle_logs WHERE log_id = ANY($1)`,
+}
+
+const deleteVehiclesSQL = `DELETE FROM vehicles WHERE vehicle_id = ANY($1)`
+
+const markDaysSQL = `
+WITH days AS (SELECT DISTINCT unnest($2::date[]) AS day),
+run_days AS (
+    INSERT INTO ingest_run_days (run_id, day) SELECT $1, day FROM days ON CONFLICT DO NOTHING
+)
+INSERT INTO precalc_dirty_days (day) SELECT day FROM days ON CONFLICT DO NOTHING`
+
+const upsertCheckpointSQL = `
+INSERT INTO ingest_checkpoints (run_id, dataset, file_index, file, byte_offset, record_index, line,
+    prefix_hash, rejects_bytes, records_read, loaded, duplicates, rejected, rejected_by_reason, done, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, now())
+ON CONFLICT (run_id, dataset, file_index) DO UPDATE SET
+    byte_offset = EXCLUDED.byte_offset, record_index = EXCLUDED.record_index, line = EXCLUDED.line,
+    prefix_hash = EXCLUDED.prefix_hash, rejects_bytes = EXCLUDED.rejects_bytes,
+    records_read = EXCLUDED.records_read, loaded = EXCLUDED.loaded, duplicates = EXCLUDED.duplicates,
+    rejected = EXCLUDED.rejected, rejected_by_reason = EXCLUDED.rejected_by_reason,
+    done = EXCLUDED.done, updated_at = now()`
+
+const checkpointIndexSQL = `
+SELECT record_index, done FROM ingest_checkpoints WHERE run_id = $1 AND dataset = $2 AND file_index = $3`
+
+const loadCheckpointsSQL = `
+SELECT file_index, file, byte_offset, record_index, line, prefix_hash, rejects_bytes,
+       records_read, loaded, duplicates, rejected, rejected_by_reason, done
+FROM ingest_checkpoints WHERE run_id = $1 AND dataset = $2 ORDER BY file_index`
