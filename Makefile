@@ -64,6 +64,10 @@ manifests: ## Generate CRD and RBAC manifests into config/ (controller-gen).
 bench: ## Benchmarks with allocation counts.
 	go test -run '^$$' -bench . -benchmem ./...
 
+.PHONY: bench-ingest
+bench-ingest: ## Ingest throughput vs psql \copy, and peak RSS, on a throwaway PostgreSQL (N=..., BIG=0).
+	hack/bench-ingest.sh
+
 .PHONY: clean
 clean: ## Remove build output (not the caches under $(HAUL_CACHE_DIR)).
 	rm -rf bin

@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/haul-dev/haul/internal/datagen"
 	"github.com/haul-dev/haul/internal/db"
 	"github.com/haul-dev/haul/internal/db/localpg"
+	"github.com/haul-dev/haul/jobs/ingest"
 )
 
 // demoDatabase is the database the demo creates on its throwaway server.
@@ -28,11 +31,11 @@ func newDemoCmd() *cobra.Command {
 		Short: "Run Haul end to end on generated data, on a throwaway PostgreSQL unless --database-url is given",
 		Long: `Start a throwaway PostgreSQL from the installed server binaries (unless
 --database-url or $HAUL_DATABASE_URL names one), create Haul's tables, generate
-a realistic dataset and report each step. Everything it made is removed when it
+a realistic dataset, load it with haul ingest, and report each step. Everything it made is removed when it
 ends; --out keeps the generated files.
 
-Loading, aggregates and the API are not part of Haul yet, so the demo stops
-after generating the data.`,
+Aggregates and the API are not part of Haul yet, so the demo stops after
+loading the data.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -84,7 +87,33 @@ after generating the data.`,
 			}
 			fmt.Fprintln(w, "generated:")
 			printAnswerKey(w, dir, key, time.Since(start))
-			fmt.Fprintln(w, "loading, aggregates and the API are not built yet: the demo ends here")
+
+			pool, err := openPool(ctx, url, ingest.DefaultWorkers+2)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			inputs := map[ingest.Dataset][]string{}
+			for _, ds := range ingest.LoadOrder {
+				inputs[ds] = []string{filepath.Join(dir, key.Datasets[datagen.Dataset(ds)].File)}
+			}
+			progress := &ingest.Progress{}
+			stop := showProgress("auto", cmd.ErrOrStderr(), progress, logr.FromContextOrDiscard(ctx))
+			report, err := ingest.Run(ctx, pool, ingest.Options{
+				Inputs: inputs, RejectsDir: filepath.Join(dir, "rejects"), Progress: progress,
+				Log: logr.FromContextOrDiscard(ctx),
+			})
+			stop()
+			if report != nil {
+				fmt.Fprintln(w, "loaded:")
+				if err := report.WriteText(w); err != nil {
+					return err
+				}
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(w, "aggregates and the API are not built yet: the demo ends here")
 			return nil
 		},
 	}

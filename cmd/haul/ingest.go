@@ -9,7 +9,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -121,6 +124,11 @@ func runIngest(cmd *cobra.Command, f *ingestFlags) error {
 			return err
 		}
 		defer stop()
+	}
+	if spec := os.Getenv(envFailpoints); spec != "" {
+		if opts.Failpoint, err = crashAt(spec); err != nil {
+			return usageError{err}
+		}
 	}
 	stopProgress := showProgress(f.progress, cmd.ErrOrStderr(), progress, log)
 	report, runErr := ingest.Run(ctx, pool, opts)
@@ -236,4 +244,30 @@ func progressLine(s ingest.Snapshot, rate float64) string {
 	return fmt.Sprintf("%-12s [%s%s] %5.1f%% %7.1f MB/s ETA %-6s read %d loaded %d rejected %d   ",
 		s.Dataset, strings.Repeat("=", filled), strings.Repeat(" ", width-filled), pct*100, rate/1e6, eta,
 		s.Read, s.Loaded, s.Rejected)
+}
+
+// envFailpoints makes `haul ingest` kill itself at a named point of the run,
+// for crash tests: "NAME=N" kills it with SIGKILL the N-th time NAME is
+// reached (see ingest.Options.Failpoint for the names).
+const envFailpoints = "HAUL_FAILPOINTS"
+
+func crashAt(spec string) (func(string), error) {
+	name, nth, ok := strings.Cut(spec, "=")
+	n, err := strconv.Atoi(nth)
+	if !ok || err != nil || n < 1 {
+		return nil, fmt.Errorf("%s=%q: want NAME=N", envFailpoints, spec)
+	}
+	var mu sync.Mutex
+	hits := 0
+	return func(point string) {
+		if point != name {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if hits++; hits == n {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way
+		}
+	}, nil
 }

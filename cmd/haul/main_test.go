@@ -11,7 +11,16 @@ import (
 	"github.com/haul-dev/haul/internal/db/dbtest"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+// envRunAsHaul makes the test binary act as the haul binary, so tests can
+// run `haul` as a subprocess and kill it.
+const envRunAsHaul = "HAUL_TEST_RUN_AS_HAUL"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envRunAsHaul) == "1" {
+		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
+	dbtest.Main(m)
+}
 
 func haul(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -88,7 +97,8 @@ func TestDemoOnThrowawayServer(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
 	}
-	for _, want := range []string{"started a throwaway PostgreSQL", "migrated: schema at version", "shipments.json", "stopped the throwaway PostgreSQL"} {
+	for _, want := range []string{"started a throwaway PostgreSQL", "migrated: schema at version", "shipments.json",
+		"shipments  succeeded", "stopped the throwaway PostgreSQL"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout)
 		}

@@ -64,10 +64,10 @@ func (e *env) mustRun(opts ingest.Options) *ingest.Report {
 	return report
 }
 
-func (e *env) count(sql string, args ...any) int64 {
+func (e *env) count(sql string) int64 {
 	e.t.Helper()
 	var n int64
-	if err := e.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+	if err := e.pool.QueryRow(context.Background(), sql).Scan(&n); err != nil {
 		e.t.Fatalf("%s: %v", sql, err)
 	}
 	return n

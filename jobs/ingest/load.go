@@ -34,6 +34,7 @@ type loader struct {
 	log     logr.Logger
 	// afterCommit is called in commit order; an error stops the load.
 	afterCommit func(*batch, counts) error
+	failpoint   func(string)
 
 	mu          sync.Mutex
 	cond        *sync.Cond
@@ -46,7 +47,7 @@ type loader struct {
 func newLoader(pool *pgxpool.Pool, def *datasetDef, runID string, sink *rejectsSink, rejectsSize int64, retries int, log logr.Logger) *loader {
 	l := &loader{
 		pool: pool, def: def, runID: runID, sink: sink, retries: retries, backoff: time.Second, log: log,
-		inflight: map[int64]*batch{}, rejectsSize: rejectsSize,
+		inflight: map[int64]*batch{}, rejectsSize: rejectsSize, failpoint: func(string) {},
 	}
 	l.cond = sync.NewCond(&l.mu)
 	return l
@@ -188,6 +189,7 @@ func (l *loader) attempt(ctx context.Context, b *batch, bisect bool) (err error)
 	if err != nil {
 		return err
 	}
+	l.failpoint("batch-staged")
 	if err := l.waitTurn(b.seq); err != nil {
 		return err
 	}
@@ -468,6 +470,9 @@ func (l *loader) commit(ctx context.Context, tx pgx.Tx, b *batch, st *staged) er
 	if err != nil {
 		return err
 	}
+	if len(lines) > 0 {
+		l.failpoint("rejects-written")
+	}
 
 	got := b.counts.clone()
 	got.loaded = int64(len(st.loaded))
@@ -507,6 +512,7 @@ func (l *loader) commit(ctx context.Context, tx pgx.Tx, b *batch, st *staged) er
 		}
 	}
 
+	l.failpoint("batch-committed")
 	l.mu.Lock()
 	b.file.counts = total
 	b.file.done = b.last

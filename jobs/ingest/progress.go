@@ -87,6 +87,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// Records is haul_ingest_records_total.
+func (m *Metrics) Records() *prometheus.CounterVec { return m.records }
+
 func (m *Metrics) observe(ds Dataset, got counts) {
 	d := string(ds)
 	m.records.WithLabelValues(d, "loaded").Add(float64(got.loaded))

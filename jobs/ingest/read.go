@@ -44,6 +44,7 @@ func (r *runner) readFile(ctx context.Context, def *datasetDef, f *inputFile, se
 		return nil
 	}
 	for sc.Next() {
+		r.opts.failpoint("record-read")
 		b.counts.read++
 		pos := sc.Pos()
 		if reason := sc.Problem(); reason != "" {
@@ -57,7 +58,7 @@ func (r *runner) readFile(ctx context.Context, def *datasetDef, f *inputFile, se
 			rec := sc.Record()
 			start := len(b.rows)
 			var prob *problem
-			b.rows, prob = p.parse(rec, sc.IsObject(), sc.Members(), b.rows, &b.arena)
+			b.rows, prob = p.parse(rec, sc.IsObject(), sc.members(), b.rows, &b.arena)
 			switch {
 			case prob != nil:
 				b.rows = b.rows[:start]

@@ -58,6 +58,17 @@ type Options struct {
 	Progress *Progress
 	// Metrics, when set, counts what the run commits.
 	Metrics *Metrics
+	// Failpoint, when set, is called at named points of the run so tests
+	// can crash it there: "record-read", "batch-staged" (COPY done, not
+	// committed), "rejects-written" (rejects written, not committed) and
+	// "batch-committed".
+	Failpoint func(name string)
+}
+
+func (o *Options) failpoint(name string) {
+	if o.Failpoint != nil {
+		o.Failpoint(name)
+	}
 }
 
 func (o *Options) normalize() error {
@@ -176,6 +187,16 @@ type runner struct {
 func Run(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Report, error) {
 	if err := opts.normalize(); err != nil {
 		return nil, err
+	}
+	// Each worker holds a connection while it waits for its turn to
+	// commit, and the run holds one for its lock: with fewer connections
+	// the worker whose turn it is could wait for one forever.
+	if most := int(pool.Config().MaxConns) - 1; opts.Workers > most {
+		if most < 1 {
+			return nil, errors.New("the connection pool needs at least 2 connections")
+		}
+		opts.Log.Info("fewer workers than asked: the connection pool is smaller", "workers", most, "asked", opts.Workers)
+		opts.Workers = most
 	}
 	if opts.Progress == nil {
 		opts.Progress = &Progress{}
@@ -309,6 +330,7 @@ func (r *runner) loadDataset(ctx context.Context, def *datasetDef, locations []s
 	}
 
 	l := newLoader(r.pool, def, r.opts.RunID, sink, rejectsSize, r.opts.Retries, log)
+	l.failpoint = r.opts.failpoint
 	l.afterCommit = func(_ *batch, got counts) error { return r.committed(def, got) }
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -85,28 +85,27 @@ const (
 // input's size. It follows pgx's CopyFromSource shape: Next, then the
 // record's accessors, then Err.
 type Scanner struct {
-	r            io.Reader
-	buf          []byte
-	pos, end     int   // unread data is buf[pos:end]
-	base         int64 // absolute offset of buf[0]
-	line         int64 // line number at buf[linesAt]
-	linesAt      int
-	eof          bool
-	err          error
-	shape        Shape
-	state        scanState
-	index        int64
-	sawRecord    bool // NDJSON: a non-blank line was seen
-	resumeFrom   *Checkpoint
-	digest       *xxhash.Digest
-	hashedTo     int64 // absolute offset hashed so far
-	keepFrom     int   // buf index the current record starts at, or -1
-	v            validator
-	rec          []byte
-	truncated    []byte // the head of an oversized record
-	recPos       Position
-	problem      string
-	problemField string
+	r          io.Reader
+	buf        []byte
+	pos, end   int   // unread data is buf[pos:end]
+	base       int64 // absolute offset of buf[0]
+	line       int64 // line number at buf[linesAt]
+	linesAt    int
+	eof        bool
+	err        error
+	shape      Shape
+	state      scanState
+	index      int64
+	sawRecord  bool // NDJSON: a non-blank line was seen
+	resumeFrom *Checkpoint
+	digest     *xxhash.Digest
+	hashedTo   int64 // absolute offset hashed so far
+	keepFrom   int   // buf index the current record starts at, or -1
+	v          validator
+	rec        []byte
+	truncated  []byte // the head of an oversized record
+	recPos     Position
+	problem    string
 }
 
 // NewScanner reads records from r, the decompressed text of one file.
@@ -160,9 +159,9 @@ func (s *Scanner) Pos() Position { return s.recPos }
 // JSON value whose members Members lists.
 func (s *Scanner) Problem() string { return s.problem }
 
-// Members are the top-level members of the current record when it is an
+// members are the top-level members of the current record when it is an
 // object without problems, as offsets into Record.
-func (s *Scanner) Members() []member { return s.v.members }
+func (s *Scanner) members() []member { return s.v.members }
 
 // IsObject reports whether the current well-formed record is an object.
 func (s *Scanner) IsObject() bool {
@@ -570,9 +569,6 @@ func (s *Scanner) nextLine() bool {
 					return false
 				}
 				break
-			}
-			if s.keepFrom >= 0 {
-				start = s.keepFrom
 			}
 		}
 		lineEnd := s.end

@@ -57,9 +57,12 @@ type Cluster struct {
 	// Port is the TCP port on 127.0.0.1 (and the socket's number).
 	Port int
 
-	exited chan struct{}
-	cmd    *exec.Cmd
-	err    error // how the server exited; read after exited is closed
+	exited   chan struct{}
+	cmd      *exec.Cmd
+	err      error // how the server exited; read after exited is closed
+	binDir   string
+	cred     *syscall.Credential
+	settings map[string]string
 }
 
 // defaultSettings make the server fast and disposable.
@@ -98,7 +101,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create cluster folder: %w", err)
 	}
-	c := &Cluster{Dir: dir, exited: make(chan struct{})}
+	c := &Cluster{Dir: dir, exited: make(chan struct{}), binDir: binDir, cred: cred, settings: opts.Settings}
 	if err := c.init(ctx, binDir, cred); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
@@ -106,7 +109,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 
 	// A port found free can be taken before the server binds it; try again.
 	for attempt := 1; ; attempt++ {
-		err = c.start(ctx, binDir, cred, opts.Settings)
+		err = c.start(ctx, 0)
 		if err == nil {
 			return c, nil
 		}
@@ -137,10 +140,14 @@ func (c *Cluster) init(ctx context.Context, binDir string, cred *syscall.Credent
 	return nil
 }
 
-func (c *Cluster) start(ctx context.Context, binDir string, cred *syscall.Credential, extra map[string]string) error {
-	port, err := freePort()
-	if err != nil {
-		return err
+// start runs the server on port, or on a free one when port is 0.
+func (c *Cluster) start(ctx context.Context, port int) error {
+	binDir, cred, extra := c.binDir, c.cred, c.settings
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return err
+		}
 	}
 	settings := map[string]string{}
 	for k, v := range defaultSettings {
@@ -161,7 +168,7 @@ func (c *Cluster) start(ctx context.Context, binDir string, cred *syscall.Creden
 		args = append(args, "-c", k+"="+settings[k])
 	}
 
-	logFile, err := os.OpenFile(c.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	logFile, err := os.OpenFile(c.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("open server log: %w", err)
 	}
@@ -241,21 +248,34 @@ func (c *Cluster) dataDir() string { return filepath.Join(c.Dir, "data") }
 // Exited is closed when the server process has ended.
 func (c *Cluster) Exited() <-chan struct{} { return c.exited }
 
+// Restart stops the server (fast shutdown) and starts it again on the same
+// port with the same data, as a crash-and-recovery test needs.
+func (c *Cluster) Restart(ctx context.Context) error {
+	c.shutdown()
+	return c.start(ctx, c.Port)
+}
+
+// shutdown stops the server: fast shutdown, then immediate after 10 s.
+func (c *Cluster) shutdown() {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-c.exited:
+	default:
+		_ = c.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-c.exited:
+		case <-time.After(10 * time.Second):
+			c.kill()
+		}
+	}
+}
+
 // Stop shuts the server down (fast shutdown, then immediate after 10 s) and
 // deletes the cluster folder. It is safe to call more than once.
 func (c *Cluster) Stop() error {
-	if c.cmd != nil && c.cmd.Process != nil {
-		select {
-		case <-c.exited:
-		default:
-			_ = c.cmd.Process.Signal(syscall.SIGINT)
-			select {
-			case <-c.exited:
-			case <-time.After(10 * time.Second):
-				c.kill()
-			}
-		}
-	}
+	c.shutdown()
 	if err := os.RemoveAll(c.Dir); err != nil {
 		return fmt.Errorf("remove cluster folder: %w", err)
 	}

@@ -123,3 +123,35 @@ func TestFindBinDirHonoursEnv(t *testing.T) {
 		t.Fatal("FindBinDir accepted a folder without initdb and postgres")
 	}
 }
+
+func TestRestartKeepsDataAndPort(t *testing.T) {
+	ctx := context.Background()
+	c, err := localpg.Start(ctx, localpg.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Stop() })
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)"); err != nil {
+		t.Fatal(err)
+	}
+	port := c.Port
+	if err := c.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Ping(ctx); err == nil {
+		t.Error("a connection survived the restart")
+	}
+	conn, err = pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		t.Fatalf("connect after restart: %v", err)
+	}
+	defer conn.Close(ctx)
+	var x int
+	if err := conn.QueryRow(ctx, "SELECT x FROM kept").Scan(&x); err != nil || x != 42 || c.Port != port {
+		t.Errorf("after restart: x=%d (%v), port %d (was %d)", x, err, c.Port, port)
+	}
+}

@@ -1,0 +1,354 @@
+#!/usr/bin/env bash
+# Ingest benchmark: how fast `haul ingest` loads shipments JSON into PostgreSQL,
+# compared with the floor PostgreSQL itself offers for the same rows, and how
+# much memory haul needs while doing it.
+#
+#   (a) psql: `\copy shipments FROM 'shipments.csv' CSV` of exactly the rows
+#       haul stores (exported once from haul's own first load, not timed) into
+#       a freshly migrated database: no parsing, validation or reference checks.
+#   (b) haul: `haul ingest --shipments shipments.json --progress none` with the
+#       default flags (all validation, dedupe and reference checks on) into a
+#       freshly migrated database holding the vehicles and vehicle logs (loaded
+#       by `haul ingest` first, timed separately); also with --workers 1. Peak
+#       RSS from /usr/bin/time -v.
+#
+# (a) and (b) alternate over ROUNDS rounds on ONE throwaway PostgreSQL cluster
+# (fsync off; removed at exit); then, unless BIG=0, haul loads a file 5x larger
+# to show its RSS does not grow with the input. It prints figures; it asserts no
+# timings (it fails only if a load does not load every row).
+#
+#   make bench-ingest                   # N=2,000,000 shipments, plus 5N (BIG)
+#   N=500000 make bench-ingest
+#   N=200000 BIG=0 hack/bench-ingest.sh
+#   hack/bench-ingest.sh 500000
+#
+# Environment: N (shipments; or the first argument; default 2000000), ROUNDS
+# (default 2), BIG (default 1; 0 skips the 5N run), WORKERS (haul variants per
+# round, default "default 1": "default" passes no --workers flag, the first is
+# the headline), HAUL_BENCH_DIR (keep and reuse the generated data there
+# instead of a temporary folder), HAUL_PG_BINDIR (PostgreSQL's binaries).
+# Needs: the PostgreSQL server binaries (make setup), GNU time (/usr/bin/time),
+# and disk: at the default N with BIG=1, about 3.2 GB of JSON plus the 10M-row
+# database and its WAL (allow 10 GB free in $TMPDIR or HAUL_BENCH_DIR).
+set -euo pipefail
+
+N="${1:-${N:-2000000}}"
+ROUNDS="${ROUNDS:-2}"
+BIG="${BIG:-1}"
+WORKERS="${WORKERS:-default 1}"
+
+die() { echo "bench-ingest: $*" >&2; exit 1; }
+log() { echo "bench-ingest: $*" >&2; }
+
+[[ "$N" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, got '$N'"
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, got '$ROUNDS'"
+[[ "$BIG" == 0 || "$BIG" == 1 ]] || die "BIG must be 0 or 1, got '$BIG'"
+for w in $WORKERS; do
+	[[ "$w" == default || "$w" =~ ^[1-9][0-9]*$ ]] || die "WORKERS: want 'default' or counts, got '$w'"
+done
+[[ -x /usr/bin/time ]] || die "/usr/bin/time (GNU time) not found; apt-get install time"
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+HAUL="$PWD/bin/haul"
+
+find_bindir() {
+	local dir
+	for dir in "${HAUL_PG_BINDIR:-}" "$(pg_config --bindir 2>/dev/null || true)" /usr/lib/postgresql/*/bin; do
+		if [[ -n "$dir" && -x "$dir/initdb" && -x "$dir/pg_ctl" && -x "$dir/postgres" ]]; then
+			echo "$dir"
+			return 0
+		fi
+	done
+	return 1
+}
+PGBIN="$(find_bindir)" || die "PostgreSQL server binaries not found (run make setup, or set HAUL_PG_BINDIR)"
+PSQL="$PGBIN/psql"
+[[ -x "$PSQL" ]] || PSQL="$(command -v psql)" || die "psql not found"
+
+# --- scratch space and cleanup ----------------------------------------------
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/haul-bench-ingest.XXXXXX")"
+chmod 755 "$WORK" # the server may run as another user and must reach $WORK/pg
+PGDIR="$WORK/pg"
+PGDATA="$PGDIR/data"
+PORT=""
+PG_STARTED=0
+
+as_pg() {
+	if [[ $(id -u) -eq 0 ]]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [[ "$PG_STARTED" == 1 ]]; then
+		as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null 2>&1 || true
+	fi
+	rm -rf "$WORK"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [[ -n "${HAUL_BENCH_DIR:-}" ]]; then
+	mkdir -p "$HAUL_BENCH_DIR"
+	DATA_ROOT="$(cd "$HAUL_BENCH_DIR" && pwd)"
+	KEEP_DATA=1
+else
+	DATA_ROOT="$WORK/data"
+	KEEP_DATA=0
+fi
+[[ "$DATA_ROOT" != *"'"* ]] || die "the data folder must not contain a single quote: $DATA_ROOT"
+REJECTS="$WORK/rejects"
+
+# --- helpers ----------------------------------------------------------------
+
+now_ns() { date +%s%N; }
+
+# rate ROWS NANOSECONDS -> rows per second (integer)
+rate() { awk -v r="$1" -v ns="$2" 'BEGIN { printf "%d", r / (ns / 1e9) }'; }
+secs() { awk -v ns="$1" 'BEGIN { printf "%.2f", ns / 1e9 }'; }
+# 1234567 -> 1,234,567
+commas() { printf "%s" "$1" | sed -E ':a; s/^([0-9]+)([0-9]{3})/\1,\2/; ta'; }
+mb() { awk -v kb="$1" 'BEGIN { printf "%d", kb / 1024 + 0.5 }'; }
+# median and max of whitespace-separated numbers
+median() { tr ' ' '\n' <<<"$*" | sed '/^$/d' | sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) printf "%d", a[(NR + 1) / 2]; else printf "%d", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+best() { tr ' ' '\n' <<<"$*" | sed '/^$/d' | sort -n | tail -n1; }
+
+url() { echo "postgres://postgres@127.0.0.1:$PORT/$1?sslmode=disable"; }
+sql() { PGOPTIONS="-c client_min_messages=warning" "$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
+
+# fresh_db NAME: drop and create NAME, then migrate it with haul.
+fresh_db() {
+	sql -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"
+	"$HAUL" migrate --database-url "$(url "$1")" >"$WORK/migrate.out" 2>&1 ||
+		{ cat "$WORK/migrate.out" >&2; die "haul migrate failed"; }
+}
+drop_db() { sql -d postgres -c "DROP DATABASE IF EXISTS $1"; }
+# Flush what earlier steps left dirty so it is not charged to the next timing.
+checkpoint() { sql -d postgres -c CHECKPOINT; }
+
+# gen_data COUNT: generate COUNT shipments (with their logs and vehicles) once
+# into $DATA_ROOT/nCOUNT and print that folder; a kept folder is reused.
+gen_data() {
+	local count=$1 dir="$DATA_ROOT/n$1" t0 t1
+	if [[ -f "$dir/.complete" ]]; then
+		log "reusing $dir"
+	else
+		rm -rf "$dir"
+		log "generating $(commas "$count") shipments into $dir"
+		t0=$(now_ns)
+		"$HAUL" gen --out "$dir" --shipments "$count" >&2
+		t1=$(now_ns)
+		log "generated in $(secs $((t1 - t0))) s"
+		touch "$dir/.complete"
+	fi
+	echo "$dir"
+}
+
+# report_field FILE DATASET COLUMN: a count from haul ingest's text report
+# (columns: dataset status read loaded duplicates rejected).
+report_field() { awk -v ds="$2" -v col="$3" '$1 == ds { print $col }' "$1"; }
+
+# ingest_refs DB DIR: load vehicles and vehicle_logs (timed separately).
+ingest_refs() {
+	local db=$1 dir=$2 t0 t1 out="$WORK/refs.out" logs
+	t0=$(now_ns)
+	if ! "$HAUL" ingest --database-url "$(url "$db")" --rejects-dir "$REJECTS" --progress none \
+		--vehicles "$dir/vehicles.json" --vehicle-logs "$dir/vehicle_logs.json" >"$out" 2>"$WORK/refs.err"; then
+		cat "$out" "$WORK/refs.err" >&2
+		die "haul ingest of vehicles and vehicle_logs failed"
+	fi
+	t1=$(now_ns)
+	logs=$(report_field "$out" vehicle_logs 4)
+	REFS_NS=$((t1 - t0))
+	REFS_ROWS=$(($(report_field "$out" vehicles 4) + logs))
+	log "  refs: vehicles + $(commas "$logs") vehicle_logs loaded in $(secs "$REFS_NS") s"
+}
+
+# haul_load DB DIR COUNT WORKERS: time haul ingest of DIR/shipments.json into
+# DB (vehicles and logs already there); sets LAST_NS, LAST_RSS_KB and LAST_CPU
+# (haul's user + system CPU seconds; the rest of the wall time is PostgreSQL).
+haul_load() {
+	local db=$1 dir=$2 count=$3 workers=$4 out="$WORK/haul.out" tv="$WORK/haul.time" t0 t1 loaded
+	local args=(ingest --database-url "$(url "$db")" --rejects-dir "$REJECTS" --progress none
+		--shipments "$dir/shipments.json")
+	[[ "$workers" == default ]] || args+=(--workers "$workers")
+	checkpoint
+	t0=$(now_ns)
+	if ! /usr/bin/time -v -o "$tv" "$HAUL" "${args[@]}" >"$out" 2>"$WORK/haul.err"; then
+		cat "$out" "$WORK/haul.err" "$tv" >&2
+		die "haul ingest of shipments failed"
+	fi
+	t1=$(now_ns)
+	loaded=$(report_field "$out" shipments 4)
+	if [[ "$loaded" != "$count" ]]; then
+		cat "$out" "$WORK/haul.err" >&2
+		die "haul ingest loaded '$loaded' shipments, want $count"
+	fi
+	LAST_NS=$((t1 - t0))
+	LAST_RSS_KB=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$tv")
+	LAST_CPU=$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.1f", s }' "$tv")
+}
+
+# psql_load DB CSV COUNT: time psql \copy of CSV into DB; sets LAST_NS.
+psql_load() {
+	local db=$1 csv=$2 count=$3 t0 t1 got
+	checkpoint
+	t0=$(now_ns)
+	sql -d "$db" -c "\\copy shipments FROM '$csv' CSV"
+	t1=$(now_ns)
+	got=$(sql -d "$db" -At -c "SELECT count(*) FROM shipments")
+	[[ "$got" == "$count" ]] || die "psql \\copy loaded '$got' shipments, want $count"
+	LAST_NS=$((t1 - t0))
+}
+
+# --- build, server, data ----------------------------------------------------
+
+log "building bin/haul"
+make --no-print-directory build >&2
+
+log "starting PostgreSQL from $PGBIN"
+mkdir -p "$PGDIR"
+if [[ $(id -u) -eq 0 ]]; then
+	id postgres >/dev/null 2>&1 || die "running as root needs the 'postgres' OS user (make setup)"
+	chown postgres: "$PGDIR"
+fi
+as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >"$PGDIR/initdb.log" 2>&1 ||
+	{ cat "$PGDIR/initdb.log" >&2; die "initdb failed"; }
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	candidate=$((20000 + RANDOM % 40000))
+	# Something answers there: taken.
+	if (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
+		continue
+	fi
+	if as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDIR/server.log" -w -t 60 start -o "-c port=$candidate \
+-c listen_addresses=127.0.0.1 -c unix_socket_directories=$PGDIR -c fsync=off -c synchronous_commit=off \
+-c full_page_writes=off -c max_wal_size=4GB -c shared_buffers=256MB" >/dev/null; then
+		PORT=$candidate
+		PG_STARTED=1
+		break
+	fi
+	PG_STARTED=1 # a failed start may leave a server behind; cleanup stops it
+	tail -n 5 "$PGDIR/server.log" >&2 || true
+done
+[[ -n "$PORT" ]] || die "could not start PostgreSQL (see above)"
+PG_VERSION="$("$PGBIN/postgres" --version | awk '{ print $3 }')"
+log "PostgreSQL $PG_VERSION on 127.0.0.1:$PORT"
+
+DIR="$(gen_data "$N")"
+JSON_MB=$(( $(stat -c %s "$DIR/shipments.json") / 1000000 ))
+CSV="$DIR/shipments.csv"
+
+# --- rounds -----------------------------------------------------------------
+
+read -ra VARIANTS <<<"$WORKERS"
+declare -A HAUL_RATES=() HAUL_RSS=()
+PSQL_RATES=()
+REFS_RATES=()
+
+label() { if [[ "$1" == default ]]; then echo "default flags"; else echo "--workers $1"; fi; }
+DEFAULT_WORKERS=$("$HAUL" ingest --help | sed -nE 's/.*--workers int.*\(default ([0-9]+)\).*/\1/p')
+
+run_haul() {
+	local round=$1 w db
+	for w in "${VARIANTS[@]}"; do
+		db="haul_r${round}_w$w"
+		fresh_db "$db"
+		ingest_refs "$db" "$DIR"
+		REFS_RATES+=("$(rate "$REFS_ROWS" "$REFS_NS")")
+		haul_load "$db" "$DIR" "$N" "$w"
+		HAUL_RATES[$w]+=" $(rate "$N" "$LAST_NS")"
+		HAUL_RSS[$w]+=" $LAST_RSS_KB"
+		printf "round %d  haul ingest JSON  %-14s: %9s rows/s  (%6s s, haul CPU %5s s)  peak RSS %s MB\n" "$round" \
+			"$(label "$w")" "$(commas "$(rate "$N" "$LAST_NS")")" "$(secs "$LAST_NS")" "$LAST_CPU" "$(mb "$LAST_RSS_KB")"
+		if [[ ! -f "$CSV" ]]; then
+			log "  exporting the loaded shipments to $CSV (not timed)"
+			sql -d "$db" -c "\\copy (SELECT shipment_id, origin, destination, weight, cost, delivery_time, log_id, trip_date, vehicle_id FROM shipments) TO '$CSV' CSV"
+		fi
+		drop_db "$db"
+	done
+}
+
+run_psql() {
+	local round=$1 db="copy_r$1"
+	# Vehicles and logs are not loaded: COPY checks no references.
+	fresh_db "$db"
+	psql_load "$db" "$CSV" "$N"
+	PSQL_RATES+=("$(rate "$N" "$LAST_NS")")
+	printf "round %d  psql \\\\copy CSV    %-14s: %9s rows/s  (%6s s)\n" "$round" "" \
+		"$(commas "$(rate "$N" "$LAST_NS")")" "$(secs "$LAST_NS")"
+	drop_db "$db"
+}
+
+T_START=$(now_ns)
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+echo "ingest benchmark: N=$(commas "$N") shipments, $JSON_MB MB JSON; $ROUNDS rounds; haul default --workers $DEFAULT_WORKERS"
+# A stale CSV from a kept folder is fine: gen writes the same bytes for the
+# same N, and haul stores the same rows.
+for ((round = 1; round <= ROUNDS; round++)); do
+	log "round $round of $ROUNDS"
+	if ((round % 2 == 1)) || [[ ! -f "$CSV" ]]; then
+		run_haul "$round"
+		run_psql "$round"
+	else
+		run_psql "$round"
+		run_haul "$round"
+	fi
+done
+CSV_MB=$(( $(stat -c %s "$CSV") / 1000000 ))
+[[ "$KEEP_DATA" == 1 ]] || rm -f "$CSV"
+
+# --- 5N: does RSS grow with the file? ---------------------------------------
+
+HEAD="${VARIANTS[0]}"
+BIG_RSS_KB=""
+if [[ "$BIG" == 1 ]]; then
+	BIG_N=$((N * 5))
+	log "5N: $(commas "$BIG_N") shipments"
+	BIG_DIR="$(gen_data "$BIG_N")"
+	BIG_JSON_MB=$(( $(stat -c %s "$BIG_DIR/shipments.json") / 1000000 ))
+	fresh_db haul_big
+	ingest_refs haul_big "$BIG_DIR"
+	haul_load haul_big "$BIG_DIR" "$BIG_N" "$HEAD"
+	BIG_RSS_KB=$LAST_RSS_KB
+	BIG_RATE=$(rate "$BIG_N" "$LAST_NS")
+	printf "5N       haul ingest JSON  %-14s: %9s rows/s  (%6s s, haul CPU %5s s)  peak RSS %s MB  (%s shipments, %s MB JSON)\n" \
+		"$(label "$HEAD")" "$(commas "$BIG_RATE")" "$(secs "$LAST_NS")" "$LAST_CPU" "$(mb "$BIG_RSS_KB")" "$(commas "$BIG_N")" "$BIG_JSON_MB"
+	drop_db haul_big
+	[[ "$KEEP_DATA" == 1 ]] || rm -rf "$BIG_DIR"
+fi
+T_END=$(now_ns)
+
+# --- summary ----------------------------------------------------------------
+
+psql_med=$(median "${PSQL_RATES[*]}")
+haul_med=$(median "${HAUL_RATES[$HEAD]}")
+rss_n_kb=$(best "${HAUL_RSS[$HEAD]}")
+ratio=$(awk -v a="$psql_med" -v b="$haul_med" 'BEGIN { printf "%.2f", b / a }')
+head_label="$(label "$HEAD")"
+[[ "$HEAD" != default ]] || head_label="default flags (--workers $DEFAULT_WORKERS)"
+
+echo
+echo "ingest benchmark: N=$(commas "$N") shipments ($JSON_MB MB JSON, $CSV_MB MB CSV), $ROUNDS rounds, machine: $(nproc) cores, PostgreSQL $PG_VERSION"
+printf "psql \\\\copy CSV      : %s rows/s (median), best %s\n" "$(commas "$psql_med")" "$(commas "$(best "${PSQL_RATES[*]}")")"
+for w in "${VARIANTS[@]}"; do
+	l="$(label "$w")"
+	[[ "$w" != default ]] || l="default flags (--workers $DEFAULT_WORKERS)"
+	printf "haul ingest JSON    : %s rows/s (median), best %s, %s\n" "$(commas "$(median "${HAUL_RATES[$w]}")")" \
+		"$(commas "$(best "${HAUL_RATES[$w]}")")" "$l"
+done
+echo "ratio haul/psql     : $ratio (medians, haul with $head_label)"
+if [[ -n "$BIG_RSS_KB" ]]; then
+	echo "haul peak RSS       : $(mb "$rss_n_kb") MB at N, $(mb "$BIG_RSS_KB") MB at 5N ($(commas "$BIG_RATE") rows/s at 5N)"
+else
+	echo "haul peak RSS       : $(mb "$rss_n_kb") MB at N (5N skipped, BIG=0)"
+fi
+echo "refs (haul ingest)  : vehicles + vehicle_logs $(commas "$(median "${REFS_RATES[*]}")") rows/s (median, not in the figures above)"
+echo "load average        : $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?') at the end (1, 5, 15 min; other work skews the figures)"
+echo "took                : $(( (T_END - T_START) / 1000000000 )) s measuring, $SECONDS s in all (build, server, data generation included)"
