@@ -70,7 +70,7 @@ resumed), 2 bad flags.`,
 	fs.StringVar(&f.rejectsDir, "rejects-dir", ingest.DefaultRejectsDir, "folder for rejects, one subfolder per run")
 	fs.IntVar(&f.batchSize, "batch-size", ingest.DefaultBatchSize, "records per batch (one transaction each)")
 	fs.IntVar(&f.workers, "workers", ingest.DefaultWorkers, "batches loaded at once, each on its own connection")
-	fs.IntVar(&f.retries, "retries", ingest.DefaultRetries, "retries of a batch after a transient database error")
+	fs.IntVar(&f.retries, "retries", ingest.DefaultRetries, "retries of a batch after a transient database error (0 for none)")
 	fs.StringVar(&f.maxRejects, "max-rejects", "", "fail the run once rejects exceed N, or P% of records read (after the first 1,000)")
 	fs.StringVar(&f.output, "output", "text", "report format: text or json")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9090)")
@@ -112,6 +112,9 @@ func runIngest(cmd *cobra.Command, f *ingestFlags) error {
 	defer pool.Close()
 
 	progress := &ingest.Progress{}
+	if f.retries == 0 {
+		f.retries = -1 // ingest.Options reads 0 as its default
+	}
 	opts := ingest.Options{
 		RunID: f.runID, Inputs: inputs, RejectsDir: f.rejectsDir, BatchSize: f.batchSize,
 		Workers: f.workers, Retries: f.retries, MaxRejects: threshold, Log: log, Progress: progress,

@@ -1,6 +1,9 @@
 package ingest
 
-import "maps"
+import (
+	"maps"
+	"slices"
+)
 
 // inputFile is one input of a dataset, in the order given.
 type inputFile struct {
@@ -47,9 +50,12 @@ type batch struct {
 	pos   []Position
 	raw   [][]byte
 	arena []byte
-	// keys holds the accepted rows' keys (with the first row of each), to
-	// find batches in flight that share one.
-	keys    map[string]int
+	// hashes holds the hashes of the accepted rows' keys, sorted before the
+	// batch is loaded: enough to tell that two batches in flight cannot
+	// share a key, or that a batch holds no key twice (equal hashes only
+	// cost a slower path).
+	hashes  []uint64
+	repeats bool
 	rejects []rejectRec
 	counts  counts
 	cp      Checkpoint
@@ -59,10 +65,7 @@ type batch struct {
 func (b *batch) reset(seq int64, f *inputFile) {
 	b.seq, b.file = seq, f
 	b.rows, b.pos, b.raw, b.arena = b.rows[:0], b.pos[:0], b.raw[:0], b.arena[:0]
-	if b.keys == nil {
-		b.keys = map[string]int{}
-	}
-	clear(b.keys)
+	b.hashes, b.repeats = b.hashes[:0], false
 	b.rejects = b.rejects[:0]
 	b.counts = counts{}
 	b.cp, b.last = Checkpoint{}, false
@@ -79,3 +82,29 @@ func (b *batch) reject(r rejectRec) {
 
 // row returns the values of accepted row i.
 func (b *batch) row(i, fields int) []value { return b.rows[i*fields : (i+1)*fields] }
+
+// sealKeys sorts the key hashes once the batch is complete.
+func (b *batch) sealKeys() {
+	slices.Sort(b.hashes)
+	for i := 1; i < len(b.hashes); i++ {
+		if b.hashes[i] == b.hashes[i-1] {
+			b.repeats = true
+			break
+		}
+	}
+}
+
+// sharesKey reports whether two sorted hash lists may share a key.
+func sharesKey(a, b []uint64) bool {
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] == b[j]:
+			return true
+		case a[i] < b[j]:
+			i++
+		default:
+			j++
+		}
+	}
+	return false
+}

@@ -35,6 +35,9 @@ type loader struct {
 	// afterCommit is called in commit order; an error stops the load.
 	afterCommit func(*batch, counts) error
 	failpoint   func(string)
+	// marked holds the days this load already recorded as touched; only
+	// the committing batch reads or writes it.
+	marked map[int64]struct{}
 
 	mu          sync.Mutex
 	cond        *sync.Cond
@@ -48,6 +51,7 @@ func newLoader(pool *pgxpool.Pool, def *datasetDef, runID string, sink *rejectsS
 	l := &loader{
 		pool: pool, def: def, runID: runID, sink: sink, retries: retries, backoff: time.Second, log: log,
 		inflight: map[int64]*batch{}, rejectsSize: rejectsSize, failpoint: func(string) {},
+		marked: map[int64]struct{}{},
 	}
 	l.cond = sync.NewCond(&l.mu)
 	return l
@@ -79,28 +83,22 @@ func (l *loader) waitTurn(seq int64) error {
 	return l.failed
 }
 
-// enter registers b as in flight and reports whether it shares a key with
-// an earlier batch still in flight.
-func (l *loader) enter(b *batch) bool {
+// register marks b as in flight. The reader calls it as it hands batches
+// out, in input order, so a worker always sees every earlier batch that has
+// not committed yet, whichever worker took it.
+func (l *loader) register(b *batch) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	conflict := false
-	for seq, e := range l.inflight {
-		if seq < b.seq && sharesKey(b.keys, e.keys) {
-			conflict = true
-			break
-		}
-	}
 	l.inflight[b.seq] = b
-	return conflict
 }
 
-func sharesKey(a, b map[string]int) bool {
-	if len(a) > len(b) {
-		a, b = b, a
-	}
-	for k := range a {
-		if _, ok := b[k]; ok {
+// conflicts reports whether b shares a key with an earlier batch that has
+// not committed.
+func (l *loader) conflicts(b *batch) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for seq, e := range l.inflight {
+		if seq < b.seq && sharesKey(b.hashes, e.hashes) {
 			return true
 		}
 	}
@@ -115,6 +113,14 @@ type staged struct {
 	rejects    []rejectRec // in row order
 	days       map[int64]struct{}
 	refs       map[string]logRef
+	// rowRefs holds, for shipments, the log of each row in loaded.
+	rowRefs []logRef
+}
+
+// refOf is the log of loaded row i.
+func (st *staged) refOf(i int) logRef {
+	k, _ := slices.BinarySearch(st.loaded, i)
+	return st.rowRefs[k]
 }
 
 type logRef struct {
@@ -126,22 +132,40 @@ type logRef struct {
 // PostgreSQL refuses it.
 var errBisect = errors.New("batch refused by PostgreSQL: isolating the records")
 
+// errKeysExist asks for the batch to be staged again looking up its keys.
+var errKeysExist = errors.New("batch holds keys loaded before: looking them up")
+
+// mode is how a batch is staged.
+type mode struct {
+	lookupKeys bool // look up the batch's keys among stored rows
+	bisect     bool // COPY in halves around refused records
+}
+
 // load commits b, retrying transient failures; it returns an error when the
 // load must stop.
 func (l *loader) load(ctx context.Context, b *batch) error {
-	if l.enter(b) {
+	if l.conflicts(b) {
 		if err := l.waitTurn(b.seq); err != nil {
 			return err
 		}
 	}
-	bisect := false
+	// Logs and shipments first try without looking up their own keys: on
+	// a fresh load none exists, and a key that does makes the COPY fail
+	// with a unique violation, after which the batch is staged again with
+	// the lookup. Vehicles always look: a stored one may be replaced.
+	m := mode{lookupKeys: l.def.name == Vehicles}
 	for attempt := 0; ; attempt++ {
-		err := l.attempt(ctx, b, bisect)
+		err := l.attempt(ctx, b, m)
 		if err == nil {
 			return nil
 		}
-		if errors.Is(err, errBisect) && !bisect {
-			bisect = true
+		if errors.Is(err, errBisect) && !m.bisect {
+			m.bisect = true
+			attempt--
+			continue
+		}
+		if errors.Is(err, errKeysExist) && !m.lookupKeys {
+			m.lookupKeys = true
 			attempt--
 			continue
 		}
@@ -175,7 +199,7 @@ func firstLine(b *batch) int64 {
 	return line
 }
 
-func (l *loader) attempt(ctx context.Context, b *batch, bisect bool) (err error) {
+func (l *loader) attempt(ctx context.Context, b *batch, m mode) (err error) {
 	tx, err := l.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -185,7 +209,7 @@ func (l *loader) attempt(ctx context.Context, b *batch, bisect bool) (err error)
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	st, err := l.stage(ctx, tx, b, bisect)
+	st, err := l.stage(ctx, tx, b, m)
 	if err != nil {
 		return err
 	}
@@ -197,23 +221,27 @@ func (l *loader) attempt(ctx context.Context, b *batch, bisect bool) (err error)
 }
 
 // stage checks the batch against stored rows and writes what is new.
-func (l *loader) stage(ctx context.Context, tx pgx.Tx, b *batch, bisect bool) (*staged, error) {
+func (l *loader) stage(ctx context.Context, tx pgx.Tx, b *batch, m mode) (*staged, error) {
 	def, nf := l.def, len(l.def.fields)
 	rows := len(b.pos)
 	st := &staged{days: map[int64]struct{}{}}
 	if rows == 0 {
 		return st, nil
 	}
-	keys := make([]string, rows)
-	var refKeys []string
-	for i := range rows {
-		r := b.row(i, nf)
-		keys[i] = string(r[def.key].str)
-		if def.ref >= 0 {
-			refKeys = append(refKeys, string(r[def.ref].str))
+	var keys, refKeys []string
+	if m.lookupKeys {
+		keys = make([]string, rows)
+		for i := range rows {
+			keys[i] = string(b.row(i, nf)[def.key].str)
 		}
 	}
-	existing, err := l.lookup(ctx, tx, keys, refKeys, st)
+	if def.ref >= 0 {
+		refKeys = make([]string, rows)
+		for i := range rows {
+			refKeys[i] = string(b.row(i, nf)[def.ref].str)
+		}
+	}
+	existing, err := l.lookup(ctx, tx, keys, refKeys, st, m.lookupKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -221,39 +249,32 @@ func (l *loader) stage(ctx context.Context, tx pgx.Tx, b *batch, bisect bool) (*
 	// The first occurrence of a key wins: the stored row, else the first
 	// row of the batch that loads. Later ones are duplicates when their
 	// values are the same, else rejected; only a vehicle stored by an
-	// earlier run is replaced (DATA.md 4.5).
+	// earlier run is replaced (DATA.md 4.5). Rows of the batch join the
+	// winners only when the batch may hold a key twice.
 	for i := range rows {
 		r := b.row(i, nf)
-		key := keys[i]
-		if w, ok := existing[key]; ok {
-			same := rowsEqual(def, r, w.row)
-			switch {
-			case same:
-				st.duplicates++
-				continue
-			case def.name == Vehicles && w.run != l.runID:
-				st.replace = append(st.replace, key)
-			default:
-				st.rejects = append(st.rejects, dbReject(b, i, "duplicate_key", def.fields[def.key].name,
-					fmt.Sprintf("%s %q was loaded already with different values", def.fields[def.key].name, key)))
-				continue
+		if m.lookupKeys || b.repeats {
+			key := string(r[def.key].str)
+			if w, ok := existing[key]; ok {
+				switch {
+				case rowsEqual(def, r, w.row):
+					st.duplicates++
+					continue
+				case def.name == Vehicles && w.run != l.runID:
+					st.replace = append(st.replace, key)
+				default:
+					st.rejects = append(st.rejects, dbReject(b, i, "duplicate_key", def.fields[def.key].name,
+						fmt.Sprintf("%s %q was loaded already with different values", def.fields[def.key].name, key)))
+					continue
+				}
 			}
-		}
-		if def.ref >= 0 {
-			ref, ok := st.refs[string(r[def.ref].str)]
-			if !ok {
-				st.rejects = append(st.rejects, dbReject(b, i, def.refReason, def.fields[def.ref].name,
-					fmt.Sprintf("%s %q names no loaded %s", def.fields[def.ref].name, r[def.ref].str, refTarget(def))))
+			if !l.resolve(b, i, r, st) {
 				continue
 			}
-			if def.name == Shipments {
-				st.days[ref.day] = struct{}{}
-			}
+			existing[key] = winner{row: r, run: l.runID}
+		} else if !l.resolve(b, i, r, st) {
+			continue
 		}
-		if def.name == VehicleLogs {
-			st.days[r[2].i] = struct{}{}
-		}
-		existing[key] = winner{row: r, run: l.runID}
 		st.loaded = append(st.loaded, i)
 	}
 
@@ -265,8 +286,11 @@ func (l *loader) stage(ctx context.Context, tx pgx.Tx, b *batch, bisect bool) (*
 	if len(st.loaded) == 0 {
 		return st, nil
 	}
-	if !bisect {
+	if !m.bisect {
 		if err := l.copyRows(ctx, tx, b, st, st.loaded); err != nil {
+			if isUniqueViolation(err) && !m.lookupKeys {
+				return nil, errKeysExist
+			}
 			if isDataError(err) {
 				return nil, errBisect
 			}
@@ -283,6 +307,33 @@ func (l *loader) stage(ctx context.Context, tx pgx.Tx, b *batch, bisect bool) (*
 	return st, nil
 }
 
+// resolve checks row i's reference, noting the day it touches and the log
+// it rides; false means it was rejected.
+func (l *loader) resolve(b *batch, i int, r []value, st *staged) bool {
+	def := l.def
+	switch def.name {
+	case VehicleLogs:
+		if _, ok := st.refs[string(r[def.ref].str)]; !ok {
+			break
+		}
+		st.days[r[2].i] = struct{}{}
+		return true
+	case Shipments:
+		ref, ok := st.refs[string(r[def.ref].str)]
+		if !ok {
+			break
+		}
+		st.days[ref.day] = struct{}{}
+		st.rowRefs = append(st.rowRefs, ref)
+		return true
+	default:
+		return true
+	}
+	st.rejects = append(st.rejects, dbReject(b, i, def.refReason, def.fields[def.ref].name,
+		fmt.Sprintf("%s %q names no loaded %s", def.fields[def.ref].name, r[def.ref].str, refTarget(def))))
+	return false
+}
+
 func refTarget(def *datasetDef) string {
 	if def.name == VehicleLogs {
 		return "vehicle"
@@ -296,26 +347,50 @@ func dbReject(b *batch, i int, reason, field, msg string) rejectRec {
 
 // lookup fetches, in one round trip, the stored rows with the batch's keys
 // and the rows its references name.
-func (l *loader) lookup(ctx context.Context, tx pgx.Tx, keys, refKeys []string, st *staged) (map[string]winner, error) {
+func (l *loader) lookup(ctx context.Context, tx pgx.Tx, keys, refKeys []string, st *staged, lookupKeys bool) (map[string]winner, error) {
 	def := l.def
 	q := &pgx.Batch{}
-	q.Queue(def.existingSQL(), keys)
+	// Batches of one load never wait on each other's locks (see loader);
+	// a lock held elsewhere for this long fails the batch instead of
+	// hanging the run.
+	q.Queue(`SET LOCAL lock_timeout = '60s'`)
+	if lookupKeys {
+		q.Queue(def.existingSQL(), keys)
+	}
 	if def.ref >= 0 {
 		q.Queue(refSQL[def.name], refKeys)
 	}
 	br := tx.SendBatch(ctx, q)
 	defer br.Close()
 
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("set lock timeout: %w", err)
+	}
 	existing := map[string]winner{}
+	if lookupKeys {
+		if err := l.readExisting(br, existing); err != nil {
+			return nil, err
+		}
+	}
+	if def.ref >= 0 {
+		if err := l.readRefs(br, st, len(refKeys)); err != nil {
+			return nil, err
+		}
+	}
+	return existing, nil
+}
+
+func (l *loader) readExisting(br pgx.BatchResults, existing map[string]winner) error {
+	def := l.def
 	rows, err := br.Query()
 	if err != nil {
-		return nil, fmt.Errorf("look up stored %s: %w", def.name, err)
+		return fmt.Errorf("look up stored %s: %w", def.name, err)
 	}
+	defer rows.Close()
 	for rows.Next() {
 		vals, err := rows.Values()
 		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read stored %s: %w", def.name, err)
+			return fmt.Errorf("read stored %s: %w", def.name, err)
 		}
 		row := make([]value, len(def.fields))
 		for i := range def.fields {
@@ -327,26 +402,27 @@ func (l *loader) lookup(ctx context.Context, tx pgx.Tx, keys, refKeys []string, 
 		}
 		existing[string(row[def.key].str)] = w
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("look up stored %s: %w", def.name, err)
+		return fmt.Errorf("look up stored %s: %w", def.name, err)
 	}
-	if def.ref < 0 {
-		return existing, nil
-	}
-	st.refs = make(map[string]logRef, len(refKeys))
-	rows, err = br.Query()
+	return nil
+}
+
+func (l *loader) readRefs(br pgx.BatchResults, st *staged, n int) error {
+	def := l.def
+	st.refs = make(map[string]logRef, n)
+	rows, err := br.Query()
 	if err != nil {
-		return nil, fmt.Errorf("look up references of %s: %w", def.name, err)
+		return fmt.Errorf("look up references of %s: %w", def.name, err)
 	}
+	defer rows.Close()
 	for rows.Next() {
 		var (
 			key, vehicle *string
 			day          *time.Time
 		)
 		if err := rows.Scan(&key, &day, &vehicle); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read references of %s: %w", def.name, err)
+			return fmt.Errorf("read references of %s: %w", def.name, err)
 		}
 		ref := logRef{}
 		if day != nil {
@@ -357,11 +433,10 @@ func (l *loader) lookup(ctx context.Context, tx pgx.Tx, keys, refKeys []string, 
 		}
 		st.refs[*key] = ref
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("look up references of %s: %w", def.name, err)
+		return fmt.Errorf("look up references of %s: %w", def.name, err)
 	}
-	return existing, nil
+	return nil
 }
 
 // winner is the row that holds a key: stored, or loaded earlier in the
@@ -401,6 +476,7 @@ func (l *loader) copyRows(ctx context.Context, tx pgx.Tx, b *batch, st *staged, 
 	enc.buf = make([]byte, 0, len(b.arena)+len(idx)*(8+nf*12))
 	enc.reset()
 	extra := len(extraColumns[def.name])
+	runID := []byte(l.runID)
 	for _, i := range idx {
 		r := b.row(i, nf)
 		enc.startRow(nf + extra)
@@ -409,9 +485,9 @@ func (l *loader) copyRows(ctx context.Context, tx pgx.Tx, b *batch, st *staged, 
 		}
 		switch def.name {
 		case Vehicles:
-			enc.text([]byte(l.runID))
+			enc.text(runID)
 		case Shipments:
-			ref := st.refs[string(r[def.ref].str)]
+			ref := st.refOf(i)
 			enc.int4(ref.day)
 			enc.text([]byte(ref.vehicle))
 		}
@@ -488,12 +564,18 @@ func (l *loader) commit(ctx context.Context, tx pgx.Tx, b *batch, st *staged) er
 	total.add(got)
 
 	q := &pgx.Batch{}
-	if len(st.days) > 0 {
-		days := make([]time.Time, 0, len(st.days))
-		for d := range st.days {
-			days = append(days, dateOf(d))
+	var days []int64
+	for d := range st.days {
+		if _, ok := l.marked[d]; !ok {
+			days = append(days, d)
 		}
-		q.Queue(markDaysSQL, l.runID, days)
+	}
+	if len(days) > 0 {
+		dates := make([]time.Time, len(days))
+		for i, d := range days {
+			dates[i] = dateOf(d)
+		}
+		q.Queue(markDaysSQL, l.runID, dates)
 	}
 	byReason := total.byReason
 	if byReason == nil {
@@ -513,6 +595,9 @@ func (l *loader) commit(ctx context.Context, tx pgx.Tx, b *batch, st *staged) er
 	}
 
 	l.failpoint("batch-committed")
+	for _, d := range days {
+		l.marked[d] = struct{}{}
+	}
 	l.mu.Lock()
 	b.file.counts = total
 	b.file.done = b.last
@@ -582,6 +667,11 @@ func isTransient(err error) bool {
 	// Anything else below SQL (connect failures, resets, EOF) is the
 	// connection, not the data.
 	return true
+}
+
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
 // isDataError tells a refusal of the data itself (data exceptions and

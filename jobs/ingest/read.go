@@ -5,17 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // maxBatchBytes bounds a batch's buffered source text, whatever its record
 // count, so memory stays bounded when records are large.
 const maxBatchBytes = 16 << 20
 
-// readFile scans one input into batches sent to out, numbered from *seq.
+// readFile scans one input into batches handed to emit, numbered from *seq.
 // It returns a warning for an input that is empty, errNotFound for a missing
 // local file, and a *FileError (wrapped with the file) when the file cannot
 // be read further.
-func (r *runner) readFile(ctx context.Context, def *datasetDef, f *inputFile, seq *int64, out chan<- *batch) (string, error) {
+func (r *runner) readFile(ctx context.Context, def *datasetDef, f *inputFile, seq *int64, emit func(*batch) error) (string, error) {
 	src, err := openSource(ctx, r.opts.HTTPClient, f.location)
 	if errors.Is(err, errNotFound) {
 		return "", err
@@ -34,10 +36,9 @@ func (r *runner) readFile(ctx context.Context, def *datasetDef, f *inputFile, se
 	b := r.newBatch(*seq, f)
 	send := func(last bool) error {
 		b.last = last
-		select {
-		case out <- b:
-		case <-ctx.Done():
-			return ctx.Err()
+		b.sealKeys()
+		if err := emit(b); err != nil {
+			return err
 		}
 		*seq++
 		b = r.newBatch(*seq, f)
@@ -64,10 +65,7 @@ func (r *runner) readFile(ctx context.Context, def *datasetDef, f *inputFile, se
 				b.rows = b.rows[:start]
 				b.reject(rejectRec{pos: pos, reason: prob.reason, field: prob.field, msg: prob.msg, record: r.keep(b, rec)})
 			default:
-				key := b.rows[start+def.key].str
-				if _, seen := b.keys[string(key)]; !seen {
-					b.keys[string(key)] = len(b.pos)
-				}
+				b.hashes = append(b.hashes, xxhash.Sum64(b.rows[start+def.key].str))
 				b.pos = append(b.pos, pos)
 				b.raw = append(b.raw, r.keep(b, rec))
 			}

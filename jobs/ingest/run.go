@@ -50,7 +50,7 @@ type Options struct {
 	Workers    int
 	MaxRejects Threshold
 	// Retries is how often a batch is retried after a transient database
-	// error before the run fails.
+	// error before the run fails: 0 means DefaultRetries, negative none.
 	Retries    int
 	HTTPClient *http.Client
 	Log        logr.Logger
@@ -87,8 +87,14 @@ func (o *Options) normalize() error {
 	if o.Workers == 0 {
 		o.Workers = DefaultWorkers
 	}
-	if o.BatchSize < 1 || o.Workers < 1 || o.Retries < 0 {
-		return errors.New("batch size and workers must be at least 1, retries at least 0")
+	switch {
+	case o.Retries == 0:
+		o.Retries = DefaultRetries
+	case o.Retries < 0:
+		o.Retries = 0
+	}
+	if o.BatchSize < 1 || o.Workers < 1 {
+		return errors.New("batch size and workers must be at least 1")
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = http.DefaultClient
@@ -354,6 +360,15 @@ func (r *runner) loadDataset(ctx context.Context, def *datasetDef, locations []s
 		})
 	}
 
+	emit := func(b *batch) error {
+		l.register(b)
+		select {
+		case batches <- b:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	var readErr error
 	var seq int64
 	present := 0
@@ -362,7 +377,7 @@ func (r *runner) loadDataset(ctx context.Context, def *datasetDef, locations []s
 			present++
 			continue
 		}
-		warning, err := r.readFile(ctx, def, f, &seq, batches)
+		warning, err := r.readFile(ctx, def, f, &seq, emit)
 		switch {
 		case errors.Is(err, errNotFound):
 			dr.Warnings = append(dr.Warnings, fmt.Sprintf("%s does not exist: skipped", f.location))
