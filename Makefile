@@ -68,6 +68,14 @@ bench: ## Benchmarks with allocation counts.
 bench-ingest: ## Ingest throughput vs psql \copy, and peak RSS, on a throwaway PostgreSQL (N=..., BIG=0).
 	hack/bench-ingest.sh
 
+FUZZTIME ?= 30s
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 30s); failures land in jobs/ingest/testdata/fuzz.
+	for target in FuzzValidator FuzzScannerArray FuzzScannerNDJSON; do \
+		go test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./jobs/ingest/ || exit 1; \
+	done
+
 .PHONY: clean
 clean: ## Remove build output (not the caches under $(HAUL_CACHE_DIR)).
 	rm -rf bin

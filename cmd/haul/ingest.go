@@ -212,10 +212,10 @@ func showProgress(mode string, w io.Writer, p *ingest.Progress, log logr.Logger)
 				return
 			case now := <-t.C:
 				s := p.Snapshot()
-				rate := 0.0
-				if s.File == last.File && now.After(lastAt) {
-					rate = float64(s.BytesRead-last.BytesRead) / now.Sub(lastAt).Seconds()
+				if s.File != last.File {
+					last.BytesRead = 0 // a new file: its bytes all came since the last tick
 				}
+				rate := float64(s.BytesRead-last.BytesRead) / now.Sub(lastAt).Seconds()
 				last, lastAt = s, now
 				if mode == "bar" {
 					fmt.Fprintf(w, "\r%s", progressLine(s, rate))
