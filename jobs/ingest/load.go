@@ -571,6 +571,9 @@ func (l *loader) commit(ctx context.Context, tx pgx.Tx, b *batch, st *staged) er
 		}
 	}
 	if len(days) > 0 {
+		// In date order, so that concurrent runs marking the same days
+		// take their row locks in the same order and cannot deadlock.
+		slices.Sort(days)
 		dates := make([]time.Time, len(days))
 		for i, d := range days {
 			dates[i] = dateOf(d)
