@@ -147,11 +147,20 @@ func (p *parser) parse(rec []byte, isObject bool, members []member, row []value,
 	for i := range p.found {
 		p.found[i] = -1
 	}
+	// A cheap signature per key (length and end bytes) rules out repeated
+	// keys in almost every record; only a clash pays for the pairwise check.
+	var signatures uint64
+	mayRepeat := false
 	for mi, m := range members {
 		key := p.memberKey(rec, m, &p.keyBuf)
-		for mj := range mi {
-			if bytes.Equal(key, p.memberKey(rec, members[mj], &p.keyBuf2)) {
-				return row, &problem{reason: "duplicate_field", field: string(key), msg: fmt.Sprintf("field %q appears more than once", key)}
+		bit := uint64(1) << (keySignature(key) & 63)
+		mayRepeat = mayRepeat || signatures&bit != 0
+		signatures |= bit
+		if mayRepeat {
+			for mj := range mi {
+				if bytes.Equal(key, p.memberKey(rec, members[mj], &p.keyBuf2)) {
+					return row, &problem{reason: "duplicate_field", field: string(key), msg: fmt.Sprintf("field %q appears more than once", key)}
+				}
 			}
 		}
 		for fi, f := range p.def.fields {
@@ -173,6 +182,13 @@ func (p *parser) parse(rec []byte, isObject bool, members []member, row []value,
 		row = append(row, v)
 	}
 	return row, nil
+}
+
+func keySignature(key []byte) uint {
+	if len(key) == 0 {
+		return 0
+	}
+	return uint(len(key))*31 + uint(key[0])*7 + uint(key[len(key)-1])
 }
 
 // memberKey is the member's key, unescaped into buf when it has escapes.

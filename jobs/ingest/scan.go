@@ -474,6 +474,10 @@ func (s *Scanner) endArray() bool {
 	return false
 }
 
+// structural marks the bytes that matter when matching brackets outside
+// strings.
+var structural = [256]bool{'"': true, '{': true, '[': true, '}': true, ']': true}
+
 // elementEnd finds where the element starting at buf[pos] ends by matching
 // brackets outside strings, buffering it unless it grows past
 // maxRecordBytes; the grammar is checked afterwards on the whole element.
@@ -489,28 +493,51 @@ func (s *Scanner) elementEnd() (int, bool) {
 		i++
 	}
 	for {
-		for ; i < s.end; i++ {
-			c := s.buf[i]
+		for i < s.end {
 			if inString {
-				switch {
-				case escaped:
+				// Jump to the closing quote, or to the next escape before it.
+				if escaped {
 					escaped = false
-				case c == '\\':
+					i++
+					continue
+				}
+				rest := s.buf[i:s.end]
+				q := bytes.IndexByte(rest, '"')
+				body := rest
+				if q >= 0 {
+					body = rest[:q]
+				}
+				if e := bytes.IndexByte(body, '\\'); e >= 0 {
+					i += e + 1
 					escaped = true
-				case c == '"':
-					inString = false
-					if quoted {
-						s.pos = i + 1
-						return s.pos, true
-					}
+					continue
+				}
+				if q < 0 {
+					i = s.end
+					continue
+				}
+				i += q + 1
+				inString = false
+				if quoted {
+					s.pos = i
+					return i, true
 				}
 				continue
 			}
+			c := s.buf[i]
 			if scalar {
 				switch c {
 				case ' ', '\t', '\r', '\n', ',', ']':
 					s.pos = i
 					return i, true
+				}
+				i++
+				continue
+			}
+			if !structural[c] {
+				i++
+				for i < s.end && !structural[s.buf[i]] {
+					i++
 				}
 				continue
 			}
@@ -526,6 +553,7 @@ func (s *Scanner) elementEnd() (int, bool) {
 					return s.pos, true
 				}
 			}
+			i++
 		}
 		s.pos = i
 		if s.keepFrom >= 0 && s.pos-s.keepFrom > maxRecordBytes {
