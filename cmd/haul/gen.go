@@ -18,6 +18,7 @@ type genFlags struct {
 	vehicles, logs, shipments int64
 	seed                      uint64
 	format, cities, from, to  string
+	idPrefix                  string
 	gzip                      bool
 	faults                    float64
 }
@@ -33,13 +34,14 @@ func (f *genFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.cities, "cities", strconv.Itoa(datagen.DefaultCities), "size of the city list routes use, or \"unique\" for fresh names almost every time")
 	fs.StringVar(&f.from, "from", "2023-01-01", "first trip date")
 	fs.StringVar(&f.to, "to", "2025-12-31", "last trip date")
+	fs.StringVar(&f.idPrefix, "id-prefix", "", "put before log and shipment ids, so a second batch does not reuse the first's")
 	fs.Float64Var(&f.faults, "faults", 0, "share of records (0..1) planted as bad or odd records of DATA.md 9.1")
 }
 
 func (f *genFlags) config() (datagen.Config, error) {
 	cfg := datagen.Config{
 		Vehicles: f.vehicles, Logs: f.logs, Shipments: f.shipments,
-		Seed: f.seed, Format: datagen.Format(f.format), Gzip: f.gzip, FaultRate: f.faults,
+		Seed: f.seed, Format: datagen.Format(f.format), Gzip: f.gzip, FaultRate: f.faults, IDPrefix: f.idPrefix,
 	}
 	if f.cities == "unique" {
 		cfg.UniqueCities = true

@@ -77,6 +77,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newMigrateCmd(),
 		newGenCmd(),
 		newIngestCmd(),
+		newPrecalcCmd(),
+		newListenCmd(),
 		newDemoCmd(),
 	)
 	return root

@@ -9,6 +9,7 @@ package datagen
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -63,6 +64,10 @@ type Config struct {
 	UniqueCities bool
 	// From and To bound trip dates, both inclusive.
 	From, To time.Time
+	// IDPrefix is put before log and shipment ids, so that a second batch
+	// of data (another seed, other dates) does not reuse the first one's
+	// ids. Vehicle ids are left alone: later batches reuse the fleet.
+	IDPrefix string
 	// FaultRate is the share of records replaced by, or followed by, a
 	// planted fault (0 plants none).
 	FaultRate float64
@@ -99,6 +104,9 @@ func (c Config) Normalize() (Config, error) {
 	}
 	if c.To.Before(c.From) {
 		return c, fmt.Errorf("date span %s..%s is empty", c.From.Format(DateLayout), c.To.Format(DateLayout))
+	}
+	if len(c.IDPrefix) > 32 || strings.ContainsAny(c.IDPrefix, "\"\\") {
+		return c, fmt.Errorf("id prefix %q: want at most 32 characters, no quotes or backslashes", c.IDPrefix)
 	}
 	if c.FaultRate < 0 || c.FaultRate > 1 {
 		return c, fmt.Errorf("fault rate %v: want 0..1", c.FaultRate)

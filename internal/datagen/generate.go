@@ -86,7 +86,7 @@ func newGenerator(cfg Config) *generator {
 		cfg:      cfg,
 		faults:   map[Dataset][]fault{},
 		span:     int64(cfg.To.Sub(cfg.From)/(24*time.Hour)) + 1,
-		idPrefix: map[Dataset]string{Vehicles: "V-", VehicleLogs: "L-", Shipments: "S-"},
+		idPrefix: map[Dataset]string{Vehicles: "V-", VehicleLogs: cfg.IDPrefix + "L-", Shipments: cfg.IDPrefix + "S-"},
 		idWidth: map[Dataset]int{
 			// The reference's widths, widened when the count needs more digits.
 			Vehicles:    max(3, len(strconv.FormatInt(cfg.Vehicles, 10))),

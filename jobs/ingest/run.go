@@ -515,8 +515,8 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// finishRun records the outcome and, for a run that succeeded, announces
-// it on NotifyChannel in the same transaction.
+// finishRun records the outcome and, for a run that succeeded, queues it
+// for precalc and announces it on NotifyChannel in the same transaction.
 func (r *runner) finishRun(ctx context.Context, report *Report) error {
 	var errJSON []byte
 	if report.Error != nil {
@@ -534,6 +534,9 @@ func (r *runner) finishRun(ctx context.Context, report *Report) error {
 			return fmt.Errorf("record run outcome: %w", err)
 		}
 		if report.Status == statusSucceeded {
+			if _, err := tx.Exec(ctx, markPendingSQL, r.opts.RunID); err != nil {
+				return fmt.Errorf("mark run pending for precalc: %w", err)
+			}
 			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, r.opts.RunID); err != nil {
 				return fmt.Errorf("notify %s: %w", NotifyChannel, err)
 			}

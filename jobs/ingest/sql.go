@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/haul-dev/haul/internal/db"
 )
 
 // SQL that ingest runs, built from the dataset definitions; identifiers come
@@ -12,7 +14,7 @@ import (
 
 // NotifyChannel is where a completed run is announced, with its run id as
 // the payload; `haul listen` waits on it.
-const NotifyChannel = "haul_ingest_done"
+const NotifyChannel = db.ChannelIngestDone
 
 // extraColumns are loaded alongside a dataset's fields.
 var extraColumns = map[Dataset][]string{
@@ -61,6 +63,10 @@ var refSQL = map[Dataset]string{
 	VehicleLogs: `SELECT vehicle_id, NULL::date, NULL::text FROM vehicles WHERE vehicle_id = ANY($1)`,
 	Shipments:   `SELECT log_id, trip_date, vehicle_id FROM vehicle_logs WHERE log_id = ANY($1)`,
 }
+
+// markPendingSQL queues a succeeded run for the next aggregate refresh. A
+// resumed run that succeeded before is not queued twice.
+const markPendingSQL = `INSERT INTO precalc_pending_runs (run_id) VALUES ($1) ON CONFLICT DO NOTHING`
 
 const deleteVehiclesSQL = `DELETE FROM vehicles WHERE vehicle_id = ANY($1)`
 

@@ -1,0 +1,189 @@
+-- Aggregates: the rollups every API answer is computed from (API.md section 4,
+-- DATA.md section 7), and the bookkeeping of their refresh.
+--
+-- Rollups keyed by (grain, period) hold one row per day (grain 0), per month
+-- (grain 1, period = the month's first day) or per year (grain 2, period =
+-- January 1st). Month and year rows are sums of the day rows they cover, so a
+-- window [a, b] is answered by adding at most ~60 day rows, ~22 month rows and
+-- the year rows in between, whatever its length. Every column is additive
+-- (counts, sums, sums of squares) or a min/max.
+--
+-- A refresh rewrites rows inside one transaction: readers, in their own
+-- snapshot, see the previous version until it commits.
+
+-- +goose Up
+
+-- Window totals: shipments, logs, and the per-day figures that are not
+-- additive over a window unless kept per day (distinct vehicles per day).
+CREATE TABLE agg_totals (
+    grain            smallint         NOT NULL,
+    period           date             NOT NULL,
+    logs             bigint           NOT NULL,
+    mileage          double precision NOT NULL,
+    fuel             double precision NOT NULL,
+    -- mileage of the logs that carried at least one shipment (cost_per_km)
+    carrying_mileage double precision NOT NULL,
+    shipments        bigint           NOT NULL,
+    sum_cost         double precision NOT NULL,
+    sum_weight       double precision NOT NULL,
+    sum_dt           bigint           NOT NULL,
+    sum_dt2          numeric          NOT NULL,
+    min_dt           integer,
+    max_dt           integer,
+    -- bounds of cost / weight over single shipments (top-performing)
+    min_cpk          double precision,
+    max_cpk          double precision,
+    -- days with at least one shipment, and the sum over those days of the
+    -- number of distinct vehicles that carried one (dashboard active_vehicles)
+    ship_days        integer          NOT NULL,
+    vehicle_days     bigint           NOT NULL,
+    PRIMARY KEY (grain, period)
+);
+
+-- Per route.
+CREATE TABLE agg_routes (
+    grain       smallint         NOT NULL,
+    period      date             NOT NULL,
+    origin      text             NOT NULL,
+    destination text             NOT NULL,
+    shipments   bigint           NOT NULL,
+    sum_cost    double precision NOT NULL,
+    sum_weight  double precision NOT NULL,
+    sum_dt      bigint           NOT NULL,
+    sum_dt2     numeric          NOT NULL,
+    min_dt      integer          NOT NULL,
+    max_dt      integer          NOT NULL,
+    -- Σ cost/weight and Σ cost/delivery_time over single shipments
+    sum_cpk     double precision NOT NULL,
+    sum_cpt     double precision NOT NULL,
+    -- shipments at or below their route's mean delivery time of the same day
+    on_time_day bigint           NOT NULL,
+    PRIMARY KEY (grain, period, origin, destination)
+);
+
+-- Shipments per route and delivery_time value: the reliability on-time rate
+-- compares each shipment with its route's mean over the whole window.
+CREATE TABLE agg_route_times (
+    grain         smallint NOT NULL,
+    period        date     NOT NULL,
+    origin        text     NOT NULL,
+    destination   text     NOT NULL,
+    delivery_time integer  NOT NULL,
+    shipments     bigint   NOT NULL,
+    PRIMARY KEY (grain, period, origin, destination, delivery_time)
+);
+
+-- Places served, for distinct origins and destinations over a window.
+CREATE TABLE agg_places (
+    grain     smallint NOT NULL,
+    period    date     NOT NULL,
+    is_origin boolean  NOT NULL,
+    place     text     NOT NULL,
+    PRIMARY KEY (grain, period, is_origin, place)
+);
+
+-- Per vehicle: its logs, and the shipments they carried.
+CREATE TABLE agg_vehicles (
+    grain      smallint         NOT NULL,
+    period     date             NOT NULL,
+    vehicle_id text             NOT NULL,
+    trips      bigint           NOT NULL,
+    mileage    double precision NOT NULL,
+    fuel       double precision NOT NULL,
+    shipments  bigint           NOT NULL,
+    sum_cost   double precision NOT NULL,
+    sum_dt     bigint           NOT NULL,
+    PRIMARY KEY (grain, period, vehicle_id)
+);
+CREATE INDEX agg_vehicles_vehicle_idx ON agg_vehicles (vehicle_id, grain, period);
+
+-- Per day, vehicle and route (days only: the pairs barely repeat, coarser
+-- rows would not be fewer). For a vehicle's top routes, a route's vehicles
+-- in a window and all-time distinct vehicles per route.
+CREATE TABLE agg_vehicle_routes (
+    vehicle_id  text             NOT NULL,
+    period      date             NOT NULL,
+    origin      text             NOT NULL,
+    destination text             NOT NULL,
+    -- logs carrying at least one shipment of the route
+    trips       bigint           NOT NULL,
+    shipments   bigint           NOT NULL,
+    sum_cost    double precision NOT NULL,
+    sum_dt      bigint           NOT NULL,
+    PRIMARY KEY (vehicle_id, period, origin, destination)
+);
+CREATE INDEX agg_vehicle_routes_route_idx ON agg_vehicle_routes (origin, destination, vehicle_id, period);
+
+-- All-time figures per route (API.md 3.3).
+CREATE TABLE agg_route_totals (
+    origin          text             NOT NULL,
+    destination     text             NOT NULL,
+    shipments       bigint           NOT NULL,
+    sum_cost        double precision NOT NULL,
+    sum_weight      double precision NOT NULL,
+    sum_dt          bigint           NOT NULL,
+    min_dt          integer          NOT NULL,
+    max_dt          integer          NOT NULL,
+    unique_vehicles bigint           NOT NULL,
+    PRIMARY KEY (origin, destination)
+);
+
+-- The vehicles as of the served version (DATA.md 7: names and lifetime
+-- mileage are snapshotted, so a version is self-consistent).
+CREATE TABLE agg_vehicle_info (
+    vehicle_id    text             PRIMARY KEY,
+    name          text             NOT NULL,
+    total_mileage double precision NOT NULL
+);
+
+-- The refresh's own state, one row. version 0 means nothing is servable yet.
+CREATE TABLE precalc_state (
+    id             boolean     PRIMARY KEY DEFAULT true CHECK (id),
+    version        bigint      NOT NULL DEFAULT 0,
+    refreshed_at   timestamptz,
+    -- the last failed refresh, cleared by the next success
+    last_error     text,
+    last_error_at  timestamptz
+);
+INSERT INTO precalc_state DEFAULT VALUES;
+
+-- One row per successful refresh.
+CREATE TABLE precalc_refreshes (
+    version     bigint      PRIMARY KEY,
+    full_build  boolean     NOT NULL,
+    started_at  timestamptz NOT NULL,
+    finished_at timestamptz NOT NULL,
+    days        integer     NOT NULL,
+    runs        text[]      NOT NULL
+);
+
+-- Days and runs a refresh has taken over from precalc_dirty_days and
+-- precalc_pending_runs but not yet committed: a refresh that fails leaves
+-- them here for the next one.
+CREATE TABLE precalc_claimed_days (
+    day date PRIMARY KEY
+);
+
+-- Succeeded runs whose data no served version includes yet; written by
+-- ingest in the transaction that records the run's success.
+CREATE TABLE precalc_pending_runs (
+    run_id  text    PRIMARY KEY REFERENCES ingest_runs ON DELETE CASCADE,
+    claimed boolean NOT NULL DEFAULT false
+);
+
+ALTER TABLE ingest_runs ADD COLUMN precalc_version bigint;
+
+-- +goose Down
+ALTER TABLE ingest_runs DROP COLUMN precalc_version;
+DROP TABLE precalc_pending_runs;
+DROP TABLE precalc_claimed_days;
+DROP TABLE precalc_refreshes;
+DROP TABLE precalc_state;
+DROP TABLE agg_vehicle_info;
+DROP TABLE agg_route_totals;
+DROP TABLE agg_vehicle_routes;
+DROP TABLE agg_vehicles;
+DROP TABLE agg_places;
+DROP TABLE agg_route_times;
+DROP TABLE agg_routes;
+DROP TABLE agg_totals;

@@ -1,0 +1,398 @@
+package rollup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/haul-dev/haul/internal/db"
+)
+
+// Querier runs queries: a pgx.Tx, so that every figure of one answer comes
+// from one version of the aggregates (see Begin).
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Beginner starts transactions: a pool or a connection.
+type Beginner interface {
+	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
+}
+
+// Begin starts the read-only snapshot one answer is computed in: a refresh
+// committing meanwhile is not seen, so every figure comes from one version.
+func Begin(ctx context.Context, b Beginner) (pgx.Tx, error) {
+	return b.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+}
+
+// Qualifying is the number of shipments a route needs in a window to be
+// listed by the route endpoints (API.md 1.2, Q(W)).
+const Qualifying = 5
+
+// Stats are the additive figures of a set of shipments.
+type Stats struct {
+	Shipments int64
+	SumCost   float64
+	SumWeight float64
+	// SumDT is exact; SumDT2 (Σ delivery_time²) is exact too, as it can
+	// exceed an int64.
+	SumDT  int64
+	SumDT2 *big.Int
+	// MinDT and MaxDT are 0 when there are no shipments.
+	MinDT, MaxDT int64
+}
+
+// MeanDT is Σt / n, 0 for no shipments.
+func (s Stats) MeanDT() float64 {
+	if s.Shipments == 0 {
+		return 0
+	}
+	return float64(s.SumDT) / float64(s.Shipments)
+}
+
+// SDDT is the sample standard deviation of delivery_time (API.md 1.2):
+// sqrt((Σt² − (Σt)²/n) / (n − 1)), 0 for n < 2, the variance clamped at 0.
+// The numerator n·Σt² − (Σt)² is computed exactly.
+func (s Stats) SDDT() float64 {
+	n := s.Shipments
+	if n < 2 || s.SumDT2 == nil {
+		return 0
+	}
+	num := new(big.Int).Mul(big.NewInt(n), s.SumDT2)
+	num.Sub(num, new(big.Int).Mul(big.NewInt(s.SumDT), big.NewInt(s.SumDT)))
+	if num.Sign() <= 0 {
+		return 0
+	}
+	v, _ := new(big.Float).Quo(new(big.Float).SetInt(num), big.NewFloat(float64(n)*float64(n-1))).Float64()
+	return math.Sqrt(v)
+}
+
+// Totals are a window's figures over all its logs and shipments.
+type Totals struct {
+	Stats
+	Logs    int64
+	Mileage float64
+	Fuel    float64
+	// CarryingMileage is the mileage of the logs that carried a shipment.
+	CarryingMileage float64
+	// MinCPK and MaxCPK bound cost / weight over single shipments.
+	MinCPK, MaxCPK float64
+	// ShipDays counts the days with a shipment; VehicleDays adds, over
+	// those days, the number of distinct vehicles that carried one.
+	ShipDays, VehicleDays int64
+	// Distinct over the window.
+	Origins, Destinations, Vehicles int64
+}
+
+// ReadTotals returns the window's totals.
+func ReadTotals(ctx context.Context, q Querier, w Window) (Totals, error) {
+	g, f, t := w.spanArgs()
+	var out Totals
+	var minDT, maxDT pgtype.Int8
+	var minCPK, maxCPK pgtype.Float8
+	var dt2 string
+	err := q.QueryRow(ctx, `
+SELECT coalesce(sum(a.logs), 0)::bigint, coalesce(sum(a.mileage), 0), coalesce(sum(a.fuel), 0),
+       coalesce(sum(a.carrying_mileage), 0), coalesce(sum(a.shipments), 0)::bigint,
+       coalesce(sum(a.sum_cost), 0), coalesce(sum(a.sum_weight), 0), coalesce(sum(a.sum_dt), 0)::bigint,
+       coalesce(sum(a.sum_dt2), 0)::text, min(a.min_dt), max(a.max_dt), min(a.min_cpk), max(a.max_cpk),
+       coalesce(sum(a.ship_days), 0)::bigint, coalesce(sum(a.vehicle_days), 0)::bigint,
+       (SELECT count(DISTINCT p.place) FROM agg_places p `+spansJoin("p")+` WHERE p.is_origin),
+       (SELECT count(DISTINCT p.place) FROM agg_places p `+spansJoin("p")+` WHERE NOT p.is_origin),
+       (SELECT count(DISTINCT v.vehicle_id) FROM agg_vehicles v `+spansJoin("v")+` WHERE v.shipments > 0)
+FROM agg_totals a `+spansJoin("a"), g, f, t).Scan(
+		&out.Logs, &out.Mileage, &out.Fuel, &out.CarryingMileage, &out.Shipments,
+		&out.SumCost, &out.SumWeight, &out.SumDT, &dt2, &minDT, &maxDT, &minCPK, &maxCPK,
+		&out.ShipDays, &out.VehicleDays, &out.Origins, &out.Destinations, &out.Vehicles)
+	if err != nil {
+		return out, fmt.Errorf("read totals: %w", err)
+	}
+	out.MinDT, out.MaxDT = minDT.Int64, maxDT.Int64
+	out.MinCPK, out.MaxCPK = minCPK.Float64, maxCPK.Float64
+	out.SumDT2, err = bigInt(dt2)
+	return out, err
+}
+
+// RouteKey names a route.
+type RouteKey struct {
+	Origin, Destination string
+}
+
+// Route is a route's figures over a window.
+type Route struct {
+	RouteKey
+	Stats
+	// SumCPK and SumCPT add cost/weight and cost/delivery_time over the
+	// route's shipments.
+	SumCPK, SumCPT float64
+	// OnTimeDay counts shipments at or below their route's mean delivery
+	// time of the same day (API.md 3.9).
+	OnTimeDay int64
+	// OnTimeWindow counts shipments within one hour of the route's mean
+	// over the window, delivery_time ≤ mean + 1 (API.md 3.6). Only counted
+	// for qualifying routes (at least Qualifying shipments); 0 otherwise.
+	OnTimeWindow int64
+}
+
+// ReadRoutes returns every route with a shipment in the window, ordered by
+// origin and destination.
+func ReadRoutes(ctx context.Context, q Querier, w Window) ([]Route, error) {
+	g, f, t := w.spanArgs()
+	rows, err := q.Query(ctx, `
+WITH r AS (
+    SELECT a.origin, a.destination, sum(a.shipments)::bigint AS n, sum(a.sum_cost) AS sum_cost,
+           sum(a.sum_weight) AS sum_weight, sum(a.sum_dt)::bigint AS sum_dt, sum(a.sum_dt2)::text AS sum_dt2,
+           min(a.min_dt) AS min_dt, max(a.max_dt) AS max_dt, sum(a.sum_cpk) AS sum_cpk,
+           sum(a.sum_cpt) AS sum_cpt, sum(a.on_time_day)::bigint AS on_time_day
+    FROM agg_routes a `+spansJoin("a")+`
+    GROUP BY 1, 2
+), on_time AS (
+    -- delivery_time <= Σt/n + 1, compared exactly as delivery_time·n <= Σt + n
+    SELECT t.origin, t.destination, sum(t.shipments)::bigint AS n
+    FROM agg_route_times t `+spansJoin("t")+`
+    JOIN r ON r.origin = t.origin AND r.destination = t.destination AND r.n >= $4
+    WHERE t.delivery_time::bigint * r.n <= r.sum_dt + r.n
+    GROUP BY 1, 2
+)
+SELECT r.origin, r.destination, r.n, r.sum_cost, r.sum_weight, r.sum_dt, r.sum_dt2, r.min_dt, r.max_dt,
+       r.sum_cpk, r.sum_cpt, r.on_time_day, coalesce(o.n, 0)
+FROM r LEFT JOIN on_time o ON o.origin = r.origin AND o.destination = r.destination
+ORDER BY r.origin, r.destination`, g, f, t, Qualifying)
+	if err != nil {
+		return nil, fmt.Errorf("read routes: %w", err)
+	}
+	defer rows.Close()
+	var out []Route
+	for rows.Next() {
+		var r Route
+		var dt2 string
+		if err := rows.Scan(&r.Origin, &r.Destination, &r.Shipments, &r.SumCost, &r.SumWeight, &r.SumDT, &dt2,
+			&r.MinDT, &r.MaxDT, &r.SumCPK, &r.SumCPT, &r.OnTimeDay, &r.OnTimeWindow); err != nil {
+			return nil, fmt.Errorf("read routes: %w", err)
+		}
+		if r.SumDT2, err = bigInt(dt2); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read routes: %w", err)
+	}
+	return out, nil
+}
+
+// collect scans every row into a T through the fields scan points at.
+func collect[T any](rows pgx.Rows, what string, scan func(*T) []any) ([]T, error) {
+	var out []T
+	var v T
+	_, err := pgx.ForEachRow(rows, scan(&v), func() error {
+		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// bigInt parses an exact integer PostgreSQL printed.
+func bigInt(s string) (*big.Int, error) {
+	v, ok := new(big.Int).SetString(s, 10)
+	if !ok {
+		return nil, fmt.Errorf("sum of squares %q is not an integer", s)
+	}
+	return v, nil
+}
+
+// RouteVehicles counts, for each of the given routes, the distinct vehicles
+// that carried its shipments in the window.
+func RouteVehicles(ctx context.Context, q Querier, w Window, routes []RouteKey) (map[RouteKey]int64, error) {
+	origins := make([]string, len(routes))
+	dests := make([]string, len(routes))
+	for i, r := range routes {
+		origins[i], dests[i] = r.Origin, r.Destination
+	}
+	rows, err := q.Query(ctx, `
+SELECT v.origin, v.destination, count(DISTINCT v.vehicle_id)
+FROM unnest($1::text[], $2::text[]) AS r(origin, destination)
+JOIN agg_vehicle_routes v ON v.origin = r.origin AND v.destination = r.destination
+WHERE v.period BETWEEN $3 AND $4
+GROUP BY 1, 2`, origins, dests, w.Start, w.End)
+	if err != nil {
+		return nil, fmt.Errorf("read route vehicles: %w", err)
+	}
+	out := make(map[RouteKey]int64, len(routes))
+	var k RouteKey
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&k.Origin, &k.Destination, &n}, func() error {
+		out[k] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read route vehicles: %w", err)
+	}
+	return out, nil
+}
+
+// RouteTotal is a route's figures over all time.
+type RouteTotal struct {
+	RouteKey
+	Stats
+	UniqueVehicles int64
+}
+
+// ReadRouteTotals returns every route's all-time figures, ordered by origin
+// and destination. SumDT2 is not kept all-time and is left nil.
+func ReadRouteTotals(ctx context.Context, q Querier) ([]RouteTotal, error) {
+	rows, err := q.Query(ctx, `
+SELECT origin, destination, shipments, sum_cost, sum_weight, sum_dt, min_dt, max_dt, unique_vehicles
+FROM agg_route_totals ORDER BY origin, destination`)
+	if err != nil {
+		return nil, fmt.Errorf("read route totals: %w", err)
+	}
+	return collect(rows, "route totals", func(r *RouteTotal) []any {
+		return []any{&r.Origin, &r.Destination, &r.Shipments, &r.SumCost, &r.SumWeight,
+			&r.SumDT, &r.MinDT, &r.MaxDT, &r.UniqueVehicles}
+	})
+}
+
+// VehicleInfo is a vehicle as of the served version.
+type VehicleInfo struct {
+	ID, Name     string
+	TotalMileage float64
+}
+
+// Vehicle is a vehicle's figures over a window: its logs and the shipments
+// they carried.
+type Vehicle struct {
+	VehicleInfo
+	Trips     int64
+	Mileage   float64
+	Fuel      float64
+	Shipments int64
+	SumCost   float64
+	SumDT     int64
+}
+
+// ReadVehicles returns every vehicle with a log in the window, ordered by id.
+func ReadVehicles(ctx context.Context, q Querier, w Window) ([]Vehicle, error) {
+	g, f, t := w.spanArgs()
+	rows, err := q.Query(ctx, `
+SELECT a.vehicle_id, coalesce(i.name, ''), coalesce(i.total_mileage, 0), sum(a.trips)::bigint,
+       sum(a.mileage), sum(a.fuel), sum(a.shipments)::bigint, sum(a.sum_cost), sum(a.sum_dt)::bigint
+FROM agg_vehicles a `+spansJoin("a")+`
+LEFT JOIN agg_vehicle_info i ON i.vehicle_id = a.vehicle_id
+GROUP BY 1, 2, 3
+HAVING sum(a.trips) > 0
+ORDER BY 1`, g, f, t)
+	if err != nil {
+		return nil, fmt.Errorf("read vehicles: %w", err)
+	}
+	return collect(rows, "vehicles", func(v *Vehicle) []any {
+		return []any{&v.ID, &v.Name, &v.TotalMileage, &v.Trips, &v.Mileage, &v.Fuel, &v.Shipments, &v.SumCost, &v.SumDT}
+	})
+}
+
+// ReadVehicleInfo returns a vehicle of the served version; ok is false if
+// there is no such vehicle.
+func ReadVehicleInfo(ctx context.Context, q Querier, id string) (info VehicleInfo, ok bool, err error) {
+	err = q.QueryRow(ctx, `SELECT vehicle_id, name, total_mileage FROM agg_vehicle_info WHERE vehicle_id = $1`, id).
+		Scan(&info.ID, &info.Name, &info.TotalMileage)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return info, false, nil
+	}
+	if err != nil {
+		return info, false, fmt.Errorf("read vehicle %q: %w", id, err)
+	}
+	return info, true, nil
+}
+
+// VehicleDay is a vehicle's figures on one day.
+type VehicleDay struct {
+	Day       time.Time
+	Trips     int64
+	Mileage   float64
+	Fuel      float64
+	Shipments int64
+	SumCost   float64
+	SumDT     int64
+}
+
+// ReadVehicleDays returns the days of the window on which the vehicle has
+// a log, in date order.
+func ReadVehicleDays(ctx context.Context, q Querier, id string, w Window) ([]VehicleDay, error) {
+	rows, err := q.Query(ctx, `
+SELECT period, trips, mileage, fuel, shipments, sum_cost, sum_dt
+FROM agg_vehicles
+WHERE vehicle_id = $1 AND grain = $2 AND period BETWEEN $3 AND $4 AND trips > 0
+ORDER BY period`, id, db.GrainDay, w.Start, w.End)
+	if err != nil {
+		return nil, fmt.Errorf("read vehicle %q days: %w", id, err)
+	}
+	return collect(rows, "vehicle days", func(d *VehicleDay) []any {
+		return []any{&d.Day, &d.Trips, &d.Mileage, &d.Fuel, &d.Shipments, &d.SumCost, &d.SumDT}
+	})
+}
+
+// VehicleRoute is a vehicle's figures on one route over a window.
+type VehicleRoute struct {
+	RouteKey
+	// Trips counts the vehicle's logs that carried a shipment of the route.
+	Trips     int64
+	Shipments int64
+	SumCost   float64
+	SumDT     int64
+}
+
+// ReadVehicleRoutes returns the routes the vehicle carried shipments on in
+// the window, ordered by origin and destination.
+func ReadVehicleRoutes(ctx context.Context, q Querier, id string, w Window) ([]VehicleRoute, error) {
+	rows, err := q.Query(ctx, `
+SELECT origin, destination, sum(trips)::bigint, sum(shipments)::bigint, sum(sum_cost), sum(sum_dt)::bigint
+FROM agg_vehicle_routes
+WHERE vehicle_id = $1 AND period BETWEEN $2 AND $3
+GROUP BY 1, 2
+ORDER BY 1, 2`, id, w.Start, w.End)
+	if err != nil {
+		return nil, fmt.Errorf("read vehicle %q routes: %w", id, err)
+	}
+	return collect(rows, "vehicle routes", func(r *VehicleRoute) []any {
+		return []any{&r.Origin, &r.Destination, &r.Trips, &r.Shipments, &r.SumCost, &r.SumDT}
+	})
+}
+
+// State is the refresh's state as API.md 3.11 and Haul's own endpoints
+// report it.
+type State struct {
+	// Version is the served data version; 0 means nothing is servable yet.
+	Version     int64
+	RefreshedAt *time.Time
+	// Refreshing is true while a refresh holds the refresh lock.
+	Refreshing  bool
+	LastError   *string
+	LastErrorAt *time.Time
+}
+
+// ReadState returns the refresh's state. Refreshing is read from pg_locks,
+// so it cannot stay set after a refresher died.
+func ReadState(ctx context.Context, q Querier) (State, error) {
+	var s State
+	err := q.QueryRow(ctx, `
+SELECT version, refreshed_at, last_error, last_error_at,
+       EXISTS (SELECT 1 FROM pg_locks
+               WHERE locktype = 'advisory' AND granted AND objsubid = 1
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                 AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid)
+FROM precalc_state`, db.PrecalcLockID).Scan(&s.Version, &s.RefreshedAt, &s.LastError, &s.LastErrorAt, &s.Refreshing)
+	if err != nil {
+		return s, fmt.Errorf("read refresh state: %w", err)
+	}
+	return s, nil
+}

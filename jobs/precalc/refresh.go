@@ -1,0 +1,191 @@
+// Package precalc keeps the aggregates the API reads up to date with the raw
+// tables: a refresh recomputes the days that loads touched since the last
+// one, in one transaction, and bumps the data version (API.md section 4).
+// Listen runs refreshes as loads complete.
+package precalc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/haul-dev/haul/internal/db"
+)
+
+// Options tune a refresh.
+type Options struct {
+	// Full rebuilds every aggregate from the raw tables instead of only the
+	// days touched since the last refresh.
+	Full bool
+	Log  logr.Logger
+}
+
+// Result describes one refresh.
+type Result struct {
+	// Refreshed is false when there was nothing to do: no day touched and
+	// no run completed since the last refresh.
+	Refreshed bool      `json:"refreshed"`
+	Version   int64     `json:"version"`
+	Full      bool      `json:"full"`
+	Days      int       `json:"days"`
+	Runs      []string  `json:"runs"`
+	Started   time.Time `json:"started"`
+	Finished  time.Time `json:"finished"`
+}
+
+// Duration is how long the refresh took.
+func (r Result) Duration() time.Duration { return r.Finished.Sub(r.Started) }
+
+// Refresh brings the aggregates up to date, once. It waits for a refresh
+// already running elsewhere to finish first, then does what is left.
+func Refresh(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("connect: %w", err)
+	}
+	healthy := false
+	defer func() {
+		if !healthy {
+			// The session may still hold the lock; a closed one does not.
+			_ = conn.Conn().Close(context.Background())
+		}
+		conn.Release()
+	}()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, db.PrecalcLockID); err != nil {
+		return Result{}, fmt.Errorf("wait for the refresh lock: %w", err)
+	}
+	res, err := refreshLocked(ctx, conn.Conn(), opts)
+	if err != nil && ctx.Err() == nil && !isConnectionLost(err) {
+		if _, ferr := conn.Exec(ctx, failedSQL, oneLine(err)); ferr != nil {
+			opts.Log.Error(ferr, "record refresh failure")
+		}
+	}
+	if _, uerr := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, db.PrecalcLockID); uerr == nil {
+		healthy = true
+	}
+	return res, err
+}
+
+func refreshLocked(ctx context.Context, conn *pgx.Conn, opts Options) (Result, error) {
+	res := Result{Full: opts.Full, Started: time.Now().UTC()}
+	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return execAll(ctx, tx, claimSQL) }); err != nil {
+		return res, fmt.Errorf("claim touched days: %w", err)
+	}
+	var days int64
+	var version int64
+	if err := conn.QueryRow(ctx, claimedSQL).Scan(&days, &res.Runs, &version); err != nil {
+		return res, fmt.Errorf("read claim: %w", err)
+	}
+	if !opts.Full && days == 0 && len(res.Runs) == 0 {
+		res.Version = version
+		opts.Log.V(1).Info("aggregates up to date", "version", version)
+		return res, nil
+	}
+	log := opts.Log.WithValues("full", opts.Full, "claimedDays", days, "runs", res.Runs)
+	log.Info("refresh started")
+
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		// Sorts and hashes over a day's (or, for a full rebuild, all) rows.
+		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
+			return err
+		}
+		for _, s := range refreshSteps(opts.Full) {
+			t := time.Now()
+			if err := execAll(ctx, tx, s.stmts); err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			log.V(1).Info("refresh step done", "step", s.name, "seconds", time.Since(t).Seconds())
+		}
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM refresh_days`).Scan(&res.Days); err != nil {
+			return fmt.Errorf("count days: %w", err)
+		}
+		return tx.QueryRow(ctx, recordRefreshSQL, res.Started, opts.Full, res.Days).Scan(&res.Version, &res.Finished)
+	})
+	if err != nil {
+		return res, fmt.Errorf("refresh aggregates: %w", err)
+	}
+	res.Refreshed = true
+	res.Finished = res.Finished.UTC()
+	log.Info("refresh done", "version", res.Version, "days", res.Days, "seconds", res.Duration().Seconds())
+	return res, nil
+}
+
+type step struct {
+	name  string
+	stmts []string
+}
+
+// refreshSteps lists the statements of a refresh, in order.
+func refreshSteps(full bool) []step {
+	scope, wipe := incrementalDaysSQL, step{"delete day rows", deleteDaysSQL}
+	if full {
+		scope, wipe = fullDaysSQL, step{"empty rollups", deleteAllSQL}
+	}
+	return []step{
+		{"select days", scope},
+		{"select periods", periodsSQL},
+		{"stage raw rows", stageSQL},
+		wipe,
+		{"insert day rows", insertDaysSQL},
+		{"roll up months and years", coarseSQL()},
+		{"route totals", routeTotalsSQL},
+		{"vehicle names", []string{vehicleInfoSQL}},
+		{"publish", publishSQL},
+	}
+}
+
+func execAll(ctx context.Context, tx pgx.Tx, stmts []string) error {
+	for _, s := range stmts {
+		if _, err := tx.Exec(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Stale reports whether the aggregates lag the committed data: a day
+// touched, or a run completed, that no served version includes.
+func Stale(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (bool, error) {
+	var stale bool
+	if err := q.QueryRow(ctx, staleSQL).Scan(&stale); err != nil {
+		return false, fmt.Errorf("check for stale aggregates: %w", err)
+	}
+	return stale, nil
+}
+
+// isConnectionLost says whether err means the session is gone, so nothing
+// can be recorded through it.
+func isConnectionLost(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P")
+	}
+	return pgconn.SafeToRetry(err) || errors.Is(err, context.Canceled)
+}
+
+// oneLine is the failure as shown to API clients while nothing is servable
+// (API.md 3.11): one line, the server's message without the statement.
+func oneLine(err error) string {
+	msg := err.Error()
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		msg = fmt.Sprintf("database error %s: %s", pgErr.Code, pgErr.Message)
+	}
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	const limit = 300
+	if len(msg) > limit {
+		msg = msg[:limit]
+	}
+	return "aggregate refresh failed: " + msg
+}
