@@ -3,18 +3,23 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/haul-dev/haul/internal/datagen"
 	"github.com/haul-dev/haul/internal/db"
 	"github.com/haul-dev/haul/internal/db/localpg"
+	"github.com/haul-dev/haul/internal/rollup"
 	"github.com/haul-dev/haul/jobs/ingest"
+	"github.com/haul-dev/haul/jobs/precalc"
 )
 
 // demoDatabase is the database the demo creates on its throwaway server.
@@ -34,8 +39,9 @@ func newDemoCmd() *cobra.Command {
 a realistic dataset, load it with haul ingest, and report each step. Everything it made is removed when it
 ends; --out keeps the generated files.
 
-Aggregates and the API are not part of Haul yet, so the demo stops after
-loading the data.`,
+A listener refreshes the aggregates when the load completes, as haul listen
+does; the demo prints all-time totals read from them. The API is not part of
+Haul yet.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -97,6 +103,24 @@ loading the data.`,
 			for _, ds := range ingest.LoadOrder {
 				inputs[ds] = []string{filepath.Join(dir, key.Datasets[datagen.Dataset(ds)].File)}
 			}
+			// As on a laptop install: a listener refreshes the aggregates
+			// when the load announces its completion.
+			refreshed := make(chan precalc.Result, 4)
+			listenCtx, stopListening := context.WithCancel(ctx)
+			listening := make(chan error, 1)
+			go func() {
+				listening <- precalc.Listen(listenCtx, pool, precalc.ListenOptions{
+					Log:       logr.FromContextOrDiscard(ctx).WithName("listen"),
+					OnRefresh: func(r precalc.Result) { refreshed <- r },
+				})
+			}()
+			defer func() {
+				stopListening()
+				if err := <-listening; err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "haul: listener:", err)
+				}
+			}()
+
 			progress := &ingest.Progress{}
 			stop := showProgress("auto", cmd.ErrOrStderr(), progress, logr.FromContextOrDiscard(ctx))
 			report, err := ingest.Run(ctx, pool, ingest.Options{
@@ -113,8 +137,13 @@ loading the data.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(w, "aggregates and the API are not built yet: the demo ends here")
-			return nil
+			res, err := waitForRefresh(ctx, refreshed, report.RunID)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "aggregates: version %d, %d days refreshed in %s after the load completed\n",
+				res.Version, res.Days, res.Duration().Round(time.Millisecond))
+			return printTotals(ctx, w, pool)
 		},
 	}
 	addDatabaseFlag(cmd, &urlFlag)
@@ -133,5 +162,43 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
+	return nil
+}
+
+// waitForRefresh waits until a refresh includes the run.
+func waitForRefresh(ctx context.Context, refreshed <-chan precalc.Result, runID string) (precalc.Result, error) {
+	timeout := time.After(10 * time.Minute)
+	for {
+		select {
+		case res := <-refreshed:
+			if slices.Contains(res.Runs, runID) {
+				return res, nil
+			}
+		case <-timeout:
+			return precalc.Result{}, fmt.Errorf("no aggregate refresh for run %s after 10 minutes", runID)
+		case <-ctx.Done():
+			return precalc.Result{}, ctx.Err()
+		}
+	}
+}
+
+// printTotals shows all-time figures read from the aggregates.
+func printTotals(ctx context.Context, w io.Writer, pool *pgxpool.Pool) error {
+	tx, err := rollup.Begin(ctx, pool)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	all := rollup.Window{Start: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), End: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)}
+	t, err := rollup.ReadTotals(ctx, tx, all)
+	if err != nil {
+		return err
+	}
+	routes, err := rollup.ReadRoutes(ctx, tx, all)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "all time: %d shipments on %d trips by %d vehicles, %d routes, cost %.2f, mean delivery time %.2f h\n",
+		t.Shipments, t.Logs, t.Vehicles, len(routes), t.SumCost, t.MeanDT())
 	return nil
 }

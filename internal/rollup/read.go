@@ -32,10 +32,6 @@ func Begin(ctx context.Context, b Beginner) (pgx.Tx, error) {
 	return b.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 }
 
-// Qualifying is the number of shipments a route needs in a window to be
-// listed by the route endpoints (API.md 1.2, Q(W)).
-const Qualifying = 5
-
 // Stats are the additive figures of a set of shipments.
 type Stats struct {
 	Shipments int64
@@ -87,8 +83,9 @@ type Totals struct {
 	// ShipDays counts the days with a shipment; VehicleDays adds, over
 	// those days, the number of distinct vehicles that carried one.
 	ShipDays, VehicleDays int64
-	// Distinct over the window.
-	Origins, Destinations, Vehicles int64
+	// Vehicles counts the distinct vehicles that carried a shipment in the
+	// window (distinct origins and destinations: see Places).
+	Vehicles int64
 }
 
 // ReadTotals returns the window's totals.
@@ -104,13 +101,11 @@ SELECT coalesce(sum(a.logs), 0)::bigint, coalesce(sum(a.mileage), 0), coalesce(s
        coalesce(sum(a.sum_cost), 0), coalesce(sum(a.sum_weight), 0), coalesce(sum(a.sum_dt), 0)::bigint,
        coalesce(sum(a.sum_dt2), 0)::text, min(a.min_dt), max(a.max_dt), min(a.min_cpk), max(a.max_cpk),
        coalesce(sum(a.ship_days), 0)::bigint, coalesce(sum(a.vehicle_days), 0)::bigint,
-       (SELECT count(DISTINCT p.place) FROM agg_places p `+spansJoin("p")+` WHERE p.is_origin),
-       (SELECT count(DISTINCT p.place) FROM agg_places p `+spansJoin("p")+` WHERE NOT p.is_origin),
        (SELECT count(DISTINCT v.vehicle_id) FROM agg_vehicles v `+spansJoin("v")+` WHERE v.shipments > 0)
 FROM agg_totals a `+spansJoin("a"), g, f, t).Scan(
 		&out.Logs, &out.Mileage, &out.Fuel, &out.CarryingMileage, &out.Shipments,
 		&out.SumCost, &out.SumWeight, &out.SumDT, &dt2, &minDT, &maxDT, &minCPK, &maxCPK,
-		&out.ShipDays, &out.VehicleDays, &out.Origins, &out.Destinations, &out.Vehicles)
+		&out.ShipDays, &out.VehicleDays, &out.Vehicles)
 	if err != nil {
 		return out, fmt.Errorf("read totals: %w", err)
 	}
@@ -136,8 +131,7 @@ type Route struct {
 	// time of the same day (API.md 3.9).
 	OnTimeDay int64
 	// OnTimeWindow counts shipments within one hour of the route's mean
-	// over the window, delivery_time ≤ mean + 1 (API.md 3.6). Only counted
-	// for qualifying routes (at least Qualifying shipments); 0 otherwise.
+	// over the window, delivery_time ≤ mean + 1 (API.md 3.6).
 	OnTimeWindow int64
 }
 
@@ -146,25 +140,23 @@ type Route struct {
 func ReadRoutes(ctx context.Context, q Querier, w Window) ([]Route, error) {
 	g, f, t := w.spanArgs()
 	rows, err := q.Query(ctx, `
-WITH r AS (
-    SELECT a.origin, a.destination, sum(a.shipments)::bigint AS n, sum(a.sum_cost) AS sum_cost,
-           sum(a.sum_weight) AS sum_weight, sum(a.sum_dt)::bigint AS sum_dt, sum(a.sum_dt2)::text AS sum_dt2,
-           min(a.min_dt) AS min_dt, max(a.max_dt) AS max_dt, sum(a.sum_cpk) AS sum_cpk,
-           sum(a.sum_cpt) AS sum_cpt, sum(a.on_time_day)::bigint AS on_time_day
+WITH d AS (
+    SELECT a.origin, a.destination, a.delivery_time AS dt, sum(a.shipments) AS n, sum(a.sum_cost) AS sum_cost,
+           sum(a.sum_weight) AS sum_weight, sum(a.sum_cpk) AS sum_cpk, sum(a.sum_cpt) AS sum_cpt,
+           sum(a.on_time_day) AS on_time_day
     FROM agg_routes a `+spansJoin("a")+`
-    GROUP BY 1, 2
-), on_time AS (
-    -- delivery_time <= Σt/n + 1, compared exactly as delivery_time·n <= Σt + n
-    SELECT t.origin, t.destination, sum(t.shipments)::bigint AS n
-    FROM agg_route_times t `+spansJoin("t")+`
-    JOIN r ON r.origin = t.origin AND r.destination = t.destination AND r.n >= $4
-    WHERE t.delivery_time::bigint * r.n <= r.sum_dt + r.n
-    GROUP BY 1, 2
+    GROUP BY 1, 2, 3
+), r AS (
+    SELECT *, sum(n) OVER w AS route_n, sum(dt * n) OVER w AS route_dt
+    FROM d WINDOW w AS (PARTITION BY origin, destination)
 )
-SELECT r.origin, r.destination, r.n, r.sum_cost, r.sum_weight, r.sum_dt, r.sum_dt2, r.min_dt, r.max_dt,
-       r.sum_cpk, r.sum_cpt, r.on_time_day, coalesce(o.n, 0)
-FROM r LEFT JOIN on_time o ON o.origin = r.origin AND o.destination = r.destination
-ORDER BY r.origin, r.destination`, g, f, t, Qualifying)
+-- on time over the window: dt <= Σt/n + 1, compared exactly as dt·n <= Σt + n
+SELECT origin, destination, sum(n)::bigint, sum(sum_cost), sum(sum_weight), sum(dt * n)::bigint,
+       sum(dt::numeric * dt * n)::text, min(dt), max(dt), sum(sum_cpk), sum(sum_cpt), sum(on_time_day)::bigint,
+       coalesce(sum(n) FILTER (WHERE dt * route_n <= route_dt + route_n), 0)::bigint
+FROM r
+GROUP BY 1, 2
+ORDER BY 1, 2`, g, f, t)
 	if err != nil {
 		return nil, fmt.Errorf("read routes: %w", err)
 	}
@@ -209,6 +201,17 @@ func bigInt(s string) (*big.Int, error) {
 		return nil, fmt.Errorf("sum of squares %q is not an integer", s)
 	}
 	return v, nil
+}
+
+// Places counts the distinct origins and destinations of routes.
+func Places(routes []Route) (origins, destinations int64) {
+	o := make(map[string]struct{}, len(routes))
+	d := make(map[string]struct{}, len(routes))
+	for _, r := range routes {
+		o[r.Origin] = struct{}{}
+		d[r.Destination] = struct{}{}
+	}
+	return int64(len(o)), int64(len(d))
 }
 
 // RouteVehicles counts, for each of the given routes, the distinct vehicles

@@ -75,7 +75,7 @@ func Refresh(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, err
 
 func refreshLocked(ctx context.Context, conn *pgx.Conn, opts Options) (Result, error) {
 	res := Result{Full: opts.Full, Started: time.Now().UTC()}
-	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return execAll(ctx, tx, claimSQL) }); err != nil {
+	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return execAll(ctx, tx, claimSQL, opts.Log.V(2)) }); err != nil {
 		return res, fmt.Errorf("claim touched days: %w", err)
 	}
 	var days int64
@@ -91,14 +91,16 @@ func refreshLocked(ctx context.Context, conn *pgx.Conn, opts Options) (Result, e
 	log := opts.Log.WithValues("full", opts.Full, "claimedDays", days, "runs", res.Runs)
 	log.Info("refresh started")
 
-	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+	// One snapshot for every statement, so that a batch committing midway is
+	// in all of the version's tables or in none (it marks its days again).
+	err := pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
 		// Sorts and hashes over a day's (or, for a full rebuild, all) rows.
 		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
 			return err
 		}
 		for _, s := range refreshSteps(opts.Full) {
 			t := time.Now()
-			if err := execAll(ctx, tx, s.stmts); err != nil {
+			if err := execAll(ctx, tx, s.stmts, log.V(2)); err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
 			log.V(1).Info("refresh step done", "step", s.name, "seconds", time.Since(t).Seconds())
@@ -141,13 +143,28 @@ func refreshSteps(full bool) []step {
 	}
 }
 
-func execAll(ctx context.Context, tx pgx.Tx, stmts []string) error {
+// execAll runs statements in order; detail logs each one's duration.
+func execAll(ctx context.Context, tx pgx.Tx, stmts []string, detail logr.Logger) error {
 	for _, s := range stmts {
-		if _, err := tx.Exec(ctx, s); err != nil {
+		t := time.Now()
+		tag, err := tx.Exec(ctx, s)
+		if err != nil {
 			return err
+		}
+		if detail.Enabled() {
+			detail.Info("refresh statement done", "statement", firstLine(s), "rows", tag.RowsAffected(),
+				"seconds", time.Since(t).Seconds())
 		}
 	}
 	return nil
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 // Stale reports whether the aggregates lag the committed data: a day
@@ -185,7 +202,7 @@ func oneLine(err error) string {
 	}
 	const limit = 300
 	if len(msg) > limit {
-		msg = msg[:limit]
+		msg = strings.ToValidUTF8(msg[:limit], "")
 	}
 	return "aggregate refresh failed: " + msg
 }

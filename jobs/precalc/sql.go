@@ -57,21 +57,19 @@ var (
 // stageSQL groups the raw rows of the refreshed days once; every day row is
 // derived from these three staging tables.
 var stageSQL = []string{
-	// Per day, vehicle and route: everything that adds up over shipments.
-	`CREATE TEMP TABLE stage_vr ON COMMIT DROP AS
-	 SELECT trip_date AS day, vehicle_id, origin, destination,
-	        count(*) AS n, count(DISTINCT log_id) AS trips,
+	// Per day, route and delivery time: everything that adds up over shipments.
+	`CREATE TEMP TABLE stage_rt ON COMMIT DROP AS
+	 SELECT trip_date AS day, origin, destination, delivery_time AS dt, count(*) AS n,
 	        sum(cost) AS sum_cost, sum(weight) AS sum_weight,
-	        sum(delivery_time) AS sum_dt, sum(delivery_time::bigint * delivery_time) AS sum_dt2,
-	        min(delivery_time) AS min_dt, max(delivery_time) AS max_dt,
 	        sum(cost / weight) AS sum_cpk, sum(cost / delivery_time) AS sum_cpt,
 	        min(cost / weight) AS min_cpk, max(cost / weight) AS max_cpk
 	 FROM shipments
 	 WHERE trip_date IN (SELECT day FROM refresh_days)
 	 GROUP BY 1, 2, 3, 4`,
-	// Per day, route and delivery time: the distribution behind on-time rates.
-	`CREATE TEMP TABLE stage_rt ON COMMIT DROP AS
-	 SELECT trip_date AS day, origin, destination, delivery_time AS dt, count(*) AS n
+	// Per day, vehicle and route: what a vehicle carried, in trips and shipments.
+	`CREATE TEMP TABLE stage_vr ON COMMIT DROP AS
+	 SELECT trip_date AS day, vehicle_id, origin, destination,
+	        count(*) AS n, count(DISTINCT log_id) AS trips, sum(cost) AS sum_cost, sum(delivery_time) AS sum_dt
 	 FROM shipments
 	 WHERE trip_date IN (SELECT day FROM refresh_days)
 	 GROUP BY 1, 2, 3, 4`,
@@ -93,8 +91,6 @@ var stageSQL = []string{
 var deleteDaysSQL = []string{
 	`DELETE FROM agg_totals WHERE grain = 0 AND period IN (SELECT day FROM refresh_days)`,
 	`DELETE FROM agg_routes WHERE grain = 0 AND period IN (SELECT day FROM refresh_days)`,
-	`DELETE FROM agg_route_times WHERE grain = 0 AND period IN (SELECT day FROM refresh_days)`,
-	`DELETE FROM agg_places WHERE grain = 0 AND period IN (SELECT day FROM refresh_days)`,
 	`DELETE FROM agg_vehicles WHERE grain = 0 AND period IN (SELECT day FROM refresh_days)`,
 	`DELETE FROM agg_vehicle_routes a USING stage_logs k WHERE a.vehicle_id = k.vehicle_id AND a.period = k.day`,
 }
@@ -104,8 +100,6 @@ var deleteDaysSQL = []string{
 var deleteAllSQL = []string{
 	`DELETE FROM agg_totals`,
 	`DELETE FROM agg_routes`,
-	`DELETE FROM agg_route_times`,
-	`DELETE FROM agg_places`,
 	`DELETE FROM agg_vehicles`,
 	`DELETE FROM agg_vehicle_routes`,
 	`DELETE FROM agg_route_totals`,
@@ -115,29 +109,15 @@ var insertDaysSQL = []string{
 	`INSERT INTO agg_vehicle_routes (vehicle_id, period, origin, destination, trips, shipments, sum_cost, sum_dt)
 	 SELECT vehicle_id, day, origin, destination, trips, n, sum_cost, sum_dt FROM stage_vr`,
 
-	`INSERT INTO agg_route_times (grain, period, origin, destination, delivery_time, shipments)
-	 SELECT 0, day, origin, destination, dt, n FROM stage_rt`,
-
-	`INSERT INTO agg_places (grain, period, is_origin, place)
-	 SELECT DISTINCT 0, day, true, origin FROM stage_rt
-	 UNION
-	 SELECT DISTINCT 0, day, false, destination FROM stage_rt`,
-
-	// on_time_day: dt <= Σdt/n of the same (day, route), compared exactly as dt·n <= Σdt.
-	`INSERT INTO agg_routes (grain, period, origin, destination, shipments, sum_cost, sum_weight,
-	     sum_dt, sum_dt2, min_dt, max_dt, sum_cpk, sum_cpt, on_time_day)
-	 SELECT 0, s.day, s.origin, s.destination, s.n, s.sum_cost, s.sum_weight,
-	        s.sum_dt, s.sum_dt2, s.min_dt, s.max_dt, s.sum_cpk, s.sum_cpt, coalesce(t.on_time, 0)
-	 FROM (SELECT day, origin, destination, sum(n) AS n, sum(sum_cost) AS sum_cost,
-	              sum(sum_weight) AS sum_weight, sum(sum_dt) AS sum_dt, sum(sum_dt2) AS sum_dt2,
-	              min(min_dt) AS min_dt, max(max_dt) AS max_dt, sum(sum_cpk) AS sum_cpk, sum(sum_cpt) AS sum_cpt
-	       FROM stage_vr GROUP BY 1, 2, 3) s
-	 LEFT JOIN (SELECT day, origin, destination, sum(n) FILTER (WHERE dt * route_n <= route_dt) AS on_time
-	            FROM (SELECT day, origin, destination, dt, n,
-	                         sum(n) OVER w AS route_n, sum(dt::bigint * n) OVER w AS route_dt
-	                  FROM stage_rt WINDOW w AS (PARTITION BY day, origin, destination)) x
-	            GROUP BY 1, 2, 3) t
-	   ON t.day = s.day AND t.origin = s.origin AND t.destination = s.destination`,
+	// on_time_day: dt <= Σdt/n of the same (day, route), compared exactly
+	// as dt·n <= Σdt; all shipments of a row share dt, so are all on time or none.
+	`INSERT INTO agg_routes (grain, period, origin, destination, delivery_time, shipments, sum_cost, sum_weight,
+	     sum_cpk, sum_cpt, on_time_day)
+	 SELECT 0, day, origin, destination, dt, n, sum_cost, sum_weight, sum_cpk, sum_cpt,
+	        CASE WHEN dt * route_n <= route_dt THEN n ELSE 0 END
+	 FROM (SELECT *, sum(n) OVER w AS route_n, sum(dt::bigint * n) OVER w AS route_dt
+	       FROM stage_rt WINDOW w AS (PARTITION BY day, origin, destination)) x
+	 ORDER BY day`,
 
 	`INSERT INTO agg_vehicles (grain, period, vehicle_id, trips, mileage, fuel, shipments, sum_cost, sum_dt)
 	 SELECT 0, coalesce(l.day, s.day), coalesce(l.vehicle_id, s.vehicle_id),
@@ -154,15 +134,17 @@ var insertDaysSQL = []string{
 	        coalesce(l.logs, 0), coalesce(l.mileage, 0), coalesce(l.fuel, 0), coalesce(l.carrying_mileage, 0),
 	        coalesce(s.n, 0), coalesce(s.sum_cost, 0), coalesce(s.sum_weight, 0),
 	        coalesce(s.sum_dt, 0), coalesce(s.sum_dt2, 0), s.min_dt, s.max_dt, s.min_cpk, s.max_cpk,
-	        CASE WHEN s.n > 0 THEN 1 ELSE 0 END, coalesce(s.vehicles, 0)
+	        CASE WHEN s.n > 0 THEN 1 ELSE 0 END, coalesce(v.vehicles, 0)
 	 FROM (SELECT day, sum(trips) AS logs, sum(mileage) AS mileage, sum(fuel) AS fuel,
 	              sum(carrying_mileage) AS carrying_mileage
 	       FROM stage_logs GROUP BY 1) l
 	 FULL JOIN (SELECT day, sum(n) AS n, sum(sum_cost) AS sum_cost, sum(sum_weight) AS sum_weight,
-	                   sum(sum_dt) AS sum_dt, sum(sum_dt2) AS sum_dt2, min(min_dt) AS min_dt, max(max_dt) AS max_dt,
-	                   min(min_cpk) AS min_cpk, max(max_cpk) AS max_cpk, count(DISTINCT vehicle_id) AS vehicles
-	            FROM stage_vr GROUP BY 1) s
-	   ON s.day = l.day`,
+	                   sum(dt * n) AS sum_dt, sum(dt::numeric * dt * n) AS sum_dt2,
+	                   min(dt) AS min_dt, max(dt) AS max_dt, min(min_cpk) AS min_cpk, max(max_cpk) AS max_cpk
+	            FROM stage_rt GROUP BY 1) s
+	   ON s.day = l.day
+	 LEFT JOIN (SELECT day, count(DISTINCT vehicle_id) AS vehicles FROM stage_vr GROUP BY 1) v
+	   ON v.day = s.day`,
 }
 
 // rollup describes a table with month and year rows: its key columns after
@@ -191,11 +173,8 @@ var rollups = []rollup{
 		"sum_cost", "sum_weight", "sum_dt", "sum_dt2", "ship_days", "vehicle_days"),
 		rolledColumn{"min_dt", "min"}, rolledColumn{"max_dt", "max"},
 		rolledColumn{"min_cpk", "min"}, rolledColumn{"max_cpk", "max"})},
-	{table: "agg_routes", keys: []string{"origin", "destination"}, values: append(sums("shipments",
-		"sum_cost", "sum_weight", "sum_dt", "sum_dt2", "sum_cpk", "sum_cpt", "on_time_day"),
-		rolledColumn{"min_dt", "min"}, rolledColumn{"max_dt", "max"})},
-	{table: "agg_route_times", keys: []string{"origin", "destination", "delivery_time"}, values: sums("shipments")},
-	{table: "agg_places", keys: []string{"is_origin", "place"}},
+	{table: "agg_routes", keys: []string{"origin", "destination", "delivery_time"},
+		values: sums("shipments", "sum_cost", "sum_weight", "sum_cpk", "sum_cpt", "on_time_day")},
 	{table: "agg_vehicles", keys: []string{"vehicle_id"},
 		values: sums("trips", "mileage", "fuel", "shipments", "sum_cost", "sum_dt")},
 }
@@ -264,8 +243,8 @@ var routeTotalsSQL = []string{
 	`ANALYZE refresh_routes`,
 	`DELETE FROM agg_route_totals t USING refresh_routes r WHERE t.origin = r.origin AND t.destination = r.destination`,
 	`INSERT INTO agg_route_totals (origin, destination, shipments, sum_cost, sum_weight, sum_dt, min_dt, max_dt, unique_vehicles)
-	 SELECT a.origin, a.destination, sum(a.shipments), sum(a.sum_cost), sum(a.sum_weight), sum(a.sum_dt),
-	        min(a.min_dt), max(a.max_dt), max(v.vehicles)
+	 SELECT a.origin, a.destination, sum(a.shipments), sum(a.sum_cost), sum(a.sum_weight),
+	        sum(a.delivery_time * a.shipments), min(a.delivery_time), max(a.delivery_time), max(v.vehicles)
 	 FROM refresh_routes r
 	 JOIN agg_routes a ON a.grain = 2 AND a.origin = r.origin AND a.destination = r.destination
 	 JOIN (SELECT vr.origin, vr.destination, count(DISTINCT vr.vehicle_id) AS vehicles

@@ -40,47 +40,28 @@ CREATE TABLE agg_totals (
     PRIMARY KEY (grain, period)
 );
 
--- Per route.
+-- Per route and delivery time: delivery_time is integral and takes few
+-- values per route, so one row per value keeps the exact distribution
+-- (on-time rates compare each shipment with a mean) at little more than
+-- one row per route, and Σt, Σt², min and max follow from it exactly.
+-- Not unique-keyed: the refresh rewrites whole periods, and a B-tree over
+-- the text columns would cost more than the rows themselves.
 CREATE TABLE agg_routes (
-    grain       smallint         NOT NULL,
-    period      date             NOT NULL,
-    origin      text             NOT NULL,
-    destination text             NOT NULL,
-    shipments   bigint           NOT NULL,
-    sum_cost    double precision NOT NULL,
-    sum_weight  double precision NOT NULL,
-    sum_dt      bigint           NOT NULL,
-    sum_dt2     numeric          NOT NULL,
-    min_dt      integer          NOT NULL,
-    max_dt      integer          NOT NULL,
+    grain         smallint         NOT NULL,
+    period        date             NOT NULL,
+    origin        text             NOT NULL,
+    destination   text             NOT NULL,
+    delivery_time integer          NOT NULL,
+    shipments     bigint           NOT NULL,
+    sum_cost      double precision NOT NULL,
+    sum_weight    double precision NOT NULL,
     -- Σ cost/weight and Σ cost/delivery_time over single shipments
-    sum_cpk     double precision NOT NULL,
-    sum_cpt     double precision NOT NULL,
+    sum_cpk       double precision NOT NULL,
+    sum_cpt       double precision NOT NULL,
     -- shipments at or below their route's mean delivery time of the same day
-    on_time_day bigint           NOT NULL,
-    PRIMARY KEY (grain, period, origin, destination)
+    on_time_day   bigint           NOT NULL
 );
-
--- Shipments per route and delivery_time value: the reliability on-time rate
--- compares each shipment with its route's mean over the whole window.
-CREATE TABLE agg_route_times (
-    grain         smallint NOT NULL,
-    period        date     NOT NULL,
-    origin        text     NOT NULL,
-    destination   text     NOT NULL,
-    delivery_time integer  NOT NULL,
-    shipments     bigint   NOT NULL,
-    PRIMARY KEY (grain, period, origin, destination, delivery_time)
-);
-
--- Places served, for distinct origins and destinations over a window.
-CREATE TABLE agg_places (
-    grain     smallint NOT NULL,
-    period    date     NOT NULL,
-    is_origin boolean  NOT NULL,
-    place     text     NOT NULL,
-    PRIMARY KEY (grain, period, is_origin, place)
-);
+CREATE INDEX agg_routes_period_idx ON agg_routes (grain, period);
 
 -- Per vehicle: its logs, and the shipments they carried.
 CREATE TABLE agg_vehicles (
@@ -183,7 +164,5 @@ DROP TABLE agg_vehicle_info;
 DROP TABLE agg_route_totals;
 DROP TABLE agg_vehicle_routes;
 DROP TABLE agg_vehicles;
-DROP TABLE agg_places;
-DROP TABLE agg_route_times;
 DROP TABLE agg_routes;
 DROP TABLE agg_totals;

@@ -1,0 +1,484 @@
+package precalc_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/haul-dev/haul/internal/datagen"
+	"github.com/haul-dev/haul/internal/db"
+	"github.com/haul-dev/haul/jobs/precalc"
+)
+
+// Behaviour of one refresh: what it consumes, what it publishes, and what a
+// failed or a concurrent one leaves behind.
+
+// batchConfig is a small dataset over one quarter. Batches with different
+// prefixes have different log and shipment ids and share the fleet.
+func batchConfig(prefix string, seed uint64) datagen.Config {
+	return datagen.Config{Shipments: 2000, Seed: seed, From: day("2024-01-01"), To: day("2024-03-31"), IDPrefix: prefix}
+}
+
+// loadBatch generates and loads a batch as run runID, and returns the
+// number of days the run touched.
+func (e *env) loadBatch(runID, prefix string, seed uint64) int64 {
+	e.t.Helper()
+	dir := e.generate(runID, batchConfig(prefix, seed))
+	e.mustLoad(runID, dir)
+	return e.count(`SELECT count(*) FROM ingest_run_days WHERE run_id = $1`, runID)
+}
+
+// mustLoad loads dir and fails the test unless the run succeeded.
+func (e *env) mustLoad(runID, dir string, datasets ...datagen.Dataset) {
+	e.t.Helper()
+	if r := e.load(runID, dir, datasets...); !r.Succeeded() {
+		e.t.Fatalf("run %s: status %s, error %+v", runID, r.Status, r.Error)
+	}
+}
+
+// precalcState is the row of precalc_state.
+type precalcState struct {
+	version     int64
+	lastError   *string
+	lastErrorAt *time.Time
+}
+
+// orNull shows a nullable text column.
+func orNull(s *string) string {
+	if s == nil {
+		return "NULL"
+	}
+	return fmt.Sprintf("%q", *s)
+}
+
+func (e *env) state() precalcState {
+	e.t.Helper()
+	var s precalcState
+	if err := e.pool.QueryRow(context.Background(),
+		`SELECT version, last_error, last_error_at FROM precalc_state`).Scan(&s.version, &s.lastError, &s.lastErrorAt); err != nil {
+		e.t.Fatalf("read precalc_state: %v", err)
+	}
+	return s
+}
+
+// refreshRow is a row of precalc_refreshes.
+type refreshRow struct {
+	version int64
+	full    bool
+	days    int
+	runs    []string
+}
+
+func (e *env) refreshRows() []refreshRow {
+	e.t.Helper()
+	rows, err := e.pool.Query(context.Background(),
+		`SELECT version, full_build, days, runs FROM precalc_refreshes ORDER BY version`)
+	if err != nil {
+		e.t.Fatalf("read precalc_refreshes: %v", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (refreshRow, error) {
+		var x refreshRow
+		return x, r.Scan(&x.version, &x.full, &x.days, &x.runs)
+	})
+	if err != nil {
+		e.t.Fatalf("read precalc_refreshes: %v", err)
+	}
+	return out
+}
+
+func (e *env) isStale() bool {
+	e.t.Helper()
+	stale, err := precalc.Stale(context.Background(), e.pool)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return stale
+}
+
+// runVersion is the version that first served run runID, or 0 for none yet.
+func (e *env) runVersion(runID string) int64 {
+	e.t.Helper()
+	return e.count(`SELECT coalesce(precalc_version, 0) FROM ingest_runs WHERE run_id = $1`, runID)
+}
+
+// advisoryLocks counts the refresh locks held (granted) or waited for in
+// the test's database.
+func (e *env) advisoryLocks(granted bool) int64 {
+	e.t.Helper()
+	return e.count(`SELECT count(*) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted = $1
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		  AND ((classid::bigint << 32) | objid::bigint) = $2`, granted, db.PrecalcLockID)
+}
+
+// assertNothingQueued checks that no day or run waits for a refresh.
+func (e *env) assertNothingQueued() {
+	e.t.Helper()
+	for _, table := range []string{"precalc_pending_runs", "precalc_dirty_days", "precalc_claimed_days"} {
+		if n := e.count(`SELECT count(*) FROM ` + table); n != 0 {
+			e.t.Errorf("%s has %d rows after the refresh, want none", table, n)
+		}
+	}
+	if e.isStale() {
+		e.t.Error("Stale is true after the refresh")
+	}
+}
+
+func TestRefreshConsumesCompletedRun(t *testing.T) {
+	e := newEnv(t)
+
+	if res := e.refresh(false); res.Refreshed || res.Version != 0 || len(res.Runs) != 0 {
+		t.Errorf("refresh of an empty database: %+v, want nothing done at version 0", res)
+	}
+	if got := e.state().version; got != 0 {
+		t.Errorf("version %d after a refresh with nothing to do, want 0", got)
+	}
+	if rows := e.refreshRows(); len(rows) != 0 {
+		t.Errorf("refresh with nothing to do recorded %+v", rows)
+	}
+
+	days := e.loadBatch("run-a", "", 1)
+	if !e.isStale() {
+		t.Fatal("Stale is false after a load")
+	}
+	res := e.refresh(false)
+	if !res.Refreshed || res.Version != 1 || res.Full || res.Days != int(days) || !slices.Equal(res.Runs, []string{"run-a"}) {
+		t.Errorf("refresh after a load: %+v, want version 1 with run-a and its %d days", res, days)
+	}
+	if res.Started.IsZero() || res.Finished.Before(res.Started) {
+		t.Errorf("refresh started %v and finished %v", res.Started, res.Finished)
+	}
+	if got := e.state().version; got != 1 {
+		t.Errorf("precalc_state version %d, want 1", got)
+	}
+	if got := e.runVersion("run-a"); got != 1 {
+		t.Errorf("run-a served from version %d, want 1", got)
+	}
+	want := []refreshRow{{version: 1, days: int(days), runs: []string{"run-a"}}}
+	if got := e.refreshRows(); !equalRefreshRows(got, want) {
+		t.Errorf("precalc_refreshes %+v, want %+v", got, want)
+	}
+	e.assertNothingQueued()
+
+	if res := e.refresh(false); res.Refreshed || res.Version != 1 {
+		t.Errorf("second refresh: %+v, want nothing done at version 1", res)
+	}
+	if n := len(e.refreshRows()); n != 1 {
+		t.Errorf("%d refreshes recorded after a refresh with nothing to do, want 1", n)
+	}
+}
+
+func TestRefreshAfterVehiclesOnlyRun(t *testing.T) {
+	e := newEnv(t)
+	e.loadBatch("run-a", "", 1)
+	e.refresh(false)
+
+	var id, name string
+	if err := e.pool.QueryRow(context.Background(),
+		`SELECT vehicle_id, name FROM agg_vehicle_info ORDER BY vehicle_id LIMIT 1`).Scan(&id, &name); err != nil {
+		t.Fatalf("read agg_vehicle_info: %v", err)
+	}
+	const renamed = "Renamed by run-v"
+	dir := filepath.Join(e.dir, "run-v")
+	writeVehicles(t, dir, map[string]any{"vehicle_id": id, "name": renamed, "total_mileage": 4321.5})
+	e.mustLoad("run-v", dir, datagen.Vehicles)
+
+	if got := e.count(`SELECT count(*) FROM vehicles WHERE vehicle_id = $1 AND name = $2`, id, renamed); got != 1 {
+		t.Fatalf("run-v did not replace vehicle %s", id)
+	}
+	if got := e.vehicleName(id); got != name {
+		t.Errorf("agg_vehicle_info names %s %q before the refresh, want the served %q", id, got, name)
+	}
+	if n := e.count(`SELECT count(*) FROM precalc_dirty_days`); n != 0 {
+		t.Errorf("a vehicles-only run touched %d days", n)
+	}
+	if !e.isStale() {
+		t.Fatal("Stale is false after a vehicles-only run")
+	}
+
+	res := e.refresh(false)
+	if !res.Refreshed || res.Version != 2 || res.Days != 0 || !slices.Equal(res.Runs, []string{"run-v"}) {
+		t.Errorf("refresh after a vehicles-only run: %+v, want version 2 with run-v and no days", res)
+	}
+	if got := e.vehicleName(id); got != renamed {
+		t.Errorf("agg_vehicle_info names %s %q after the refresh, want %q", id, got, renamed)
+	}
+	if got := e.count(`SELECT count(*) FROM agg_vehicle_info WHERE vehicle_id = $1 AND total_mileage = 4321.5`, id); got != 1 {
+		t.Errorf("agg_vehicle_info does not have the re-delivered mileage of %s", id)
+	}
+	if got := e.runVersion("run-v"); got != 2 {
+		t.Errorf("run-v served from version %d, want 2", got)
+	}
+	e.assertNothingQueued()
+}
+
+func (e *env) vehicleName(id string) string {
+	e.t.Helper()
+	var name string
+	if err := e.pool.QueryRow(context.Background(),
+		`SELECT name FROM agg_vehicle_info WHERE vehicle_id = $1`, id).Scan(&name); err != nil {
+		e.t.Fatalf("agg_vehicle_info of %s: %v", id, err)
+	}
+	return name
+}
+
+// writeVehicles writes dir/vehicles.json, a JSON array of the records.
+func writeVehicles(t *testing.T, dir string, records ...map[string]any) {
+	t.Helper()
+	b, err := json.Marshal(records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, string(datagen.Vehicles)+".json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRefreshFailureKeepsClaimAndRecordsError(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	daysA := e.loadBatch("run-a", "", 1)
+
+	// Every insert into agg_totals fails, with an SQL error and no cancel.
+	e.exec(`ALTER TABLE agg_totals ADD CONSTRAINT refresh_test_fail CHECK (logs < 0) NOT VALID`)
+	res, err := precalc.Refresh(ctx, e.pool, precalc.Options{Log: logr.Discard()})
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23514" {
+		t.Fatalf("refresh against a failing constraint: %+v, error %v; want check violation 23514", res, err)
+	}
+	if res.Refreshed {
+		t.Errorf("failed refresh says Refreshed: %+v", res)
+	}
+
+	st := e.state()
+	if st.version != 0 {
+		t.Errorf("version %d after a failed refresh, want 0", st.version)
+	}
+	if st.lastError == nil || st.lastErrorAt == nil {
+		t.Fatalf("failed refresh left last_error %s at %v, want both set", orNull(st.lastError), st.lastErrorAt)
+	}
+	if msg := *st.lastError; !strings.HasPrefix(msg, "aggregate refresh failed") || strings.Contains(msg, "\n") ||
+		!strings.Contains(msg, "23514") {
+		t.Errorf("last_error %q: want one line, starting with %q, naming the check violation", msg, "aggregate refresh failed")
+	}
+	if got := e.count(`SELECT count(*) FROM precalc_claimed_days`); got != daysA {
+		t.Errorf("%d claimed days after the failed refresh, want the run's %d", got, daysA)
+	}
+	if got := e.count(`SELECT count(*) FROM precalc_pending_runs WHERE run_id = 'run-a' AND claimed`); got != 1 {
+		t.Error("run-a is no longer claimed after the failed refresh")
+	}
+	if got := e.runVersion("run-a"); got != 0 {
+		t.Errorf("run-a served from version %d after a failed refresh", got)
+	}
+	if rows := e.refreshRows(); len(rows) != 0 {
+		t.Errorf("failed refresh recorded %+v", rows)
+	}
+	for table, n := range e.aggregateCounts() {
+		if n != 0 {
+			t.Errorf("failed refresh left %s at %d, want its transaction rolled back", table, n)
+		}
+	}
+	if !e.isStale() {
+		t.Error("Stale is false after a failed refresh")
+	}
+	if n := e.advisoryLocks(true); n != 0 {
+		t.Errorf("%d sessions still hold the refresh lock after a failed refresh", n)
+	}
+
+	// Work queued after the failure joins the claim the failure left.
+	daysB := e.loadBatch("run-b", "B", 2)
+	e.exec(`ALTER TABLE agg_totals DROP CONSTRAINT refresh_test_fail`)
+	res = e.refresh(false)
+	allDays := e.count(`SELECT count(DISTINCT day) FROM ingest_run_days`)
+	if !res.Refreshed || res.Version != 1 || res.Days != int(allDays) || !slices.Equal(res.Runs, []string{"run-a", "run-b"}) {
+		t.Errorf("refresh after the failure: %+v, want version 1 with run-a, run-b and %d days (%d + %d touched)",
+			res, allDays, daysA, daysB)
+	}
+	if st := e.state(); st.version != 1 || st.lastError != nil || st.lastErrorAt != nil {
+		t.Errorf("precalc_state after the successful refresh: version %d, last_error %s at %v; want 1, cleared",
+			st.version, orNull(st.lastError), st.lastErrorAt)
+	}
+	for _, run := range []string{"run-a", "run-b"} {
+		if got := e.runVersion(run); got != 1 {
+			t.Errorf("%s served from version %d, want 1", run, got)
+		}
+	}
+	e.assertNothingQueued()
+	if n := e.advisoryLocks(true); n != 0 {
+		t.Errorf("%d sessions still hold the refresh lock", n)
+	}
+}
+
+// TestRefreshRecordsLongMultibyteError: the failure is recorded whatever
+// its message; one cut in the middle of a character must not be refused.
+func TestRefreshRecordsLongMultibyteError(t *testing.T) {
+	e := newEnv(t)
+	e.loadBatch("run-a", "", 1)
+	// 23 bytes of "database error P0001: x", then two-byte characters: the
+	// 300-byte cut falls inside one.
+	e.exec(`CREATE FUNCTION refresh_test_fail() RETURNS trigger LANGUAGE plpgsql AS
+		$$BEGIN RAISE EXCEPTION 'x%', repeat('é', 400); END$$`)
+	e.exec(`CREATE TRIGGER refresh_test_fail BEFORE INSERT ON agg_totals FOR EACH ROW EXECUTE FUNCTION refresh_test_fail()`)
+	if _, err := precalc.Refresh(context.Background(), e.pool, precalc.Options{Log: logr.Discard()}); err == nil {
+		t.Fatal("refresh succeeded despite the failing trigger")
+	}
+	st := e.state()
+	if st.lastError == nil {
+		t.Fatal("the failure was not recorded")
+	}
+	if !strings.HasPrefix(*st.lastError, "aggregate refresh failed: database error P0001: xé") {
+		t.Errorf("last_error %q", *st.lastError)
+	}
+}
+
+func TestRefreshConcurrentCallsRefreshOnce(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	days := e.loadBatch("run-a", "", 1)
+
+	// Hold the refresh lock, so that both calls are waiting for it at once.
+	holder, err := pgx.Connect(ctx, e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Close(ctx) }()
+	if _, err := holder.Exec(ctx, `SELECT pg_advisory_lock($1)`, db.PrecalcLockID); err != nil {
+		t.Fatal(err)
+	}
+
+	results := make([]precalc.Result, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() {
+			results[i], errs[i] = precalc.Refresh(ctx, e.pool, precalc.Options{Log: logr.Discard()})
+		})
+	}
+	e.waitFor("both refreshes to wait for the lock", func() bool { return e.advisoryLocks(false) == 2 })
+	if _, err := holder.Exec(ctx, `SELECT pg_advisory_unlock($1)`, db.PrecalcLockID); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+
+	refreshed := 0
+	for i, res := range results {
+		if errs[i] != nil {
+			t.Errorf("refresh %d: %v", i, errs[i])
+		}
+		if res.Version != 1 {
+			t.Errorf("refresh %d: %+v, want version 1", i, res)
+		}
+		if res.Refreshed {
+			refreshed++
+			if res.Days != int(days) || !slices.Equal(res.Runs, []string{"run-a"}) {
+				t.Errorf("refresh %d: %+v, want run-a and its %d days", i, res, days)
+			}
+		}
+	}
+	if refreshed != 1 {
+		t.Errorf("%d of 2 concurrent refreshes did something, want 1: %+v", refreshed, results)
+	}
+	if rows := e.refreshRows(); len(rows) != 1 {
+		t.Errorf("precalc_refreshes %+v, want one row", rows)
+	}
+	e.assertNothingQueued()
+	if n := e.advisoryLocks(true) + e.advisoryLocks(false); n != 0 {
+		t.Errorf("%d refresh locks held or waited for after both refreshes returned", n)
+	}
+}
+
+func TestRefreshFullOnUpToDateDatabase(t *testing.T) {
+	e := newEnv(t)
+	e.loadBatch("run-a", "", 1)
+	e.refresh(false)
+	before := e.aggregateCounts()
+
+	res := e.refresh(true)
+	days := e.count(`SELECT count(DISTINCT trip_date) FROM vehicle_logs`)
+	if !res.Refreshed || !res.Full || res.Version != 2 || res.Days != int(days) || len(res.Runs) != 0 {
+		t.Errorf("full rebuild: %+v, want version 2 over all %d days and no run", res, days)
+	}
+	want := []refreshRow{
+		{version: 1, days: int(e.count(`SELECT count(*) FROM ingest_run_days`)), runs: []string{"run-a"}},
+		{version: 2, full: true, days: int(days), runs: []string{}},
+	}
+	if got := e.refreshRows(); !equalRefreshRows(got, want) {
+		t.Errorf("precalc_refreshes %+v, want %+v", got, want)
+	}
+	if got := e.state().version; got != 2 {
+		t.Errorf("precalc_state version %d, want 2", got)
+	}
+	if got := e.runVersion("run-a"); got != 1 {
+		t.Errorf("run-a served from version %d after the full rebuild, want still 1", got)
+	}
+	if after := e.aggregateCounts(); !maps.Equal(after, before) {
+		t.Errorf("aggregate rows %v after the full rebuild, %v before", after, before)
+	}
+	e.assertNothingQueued()
+}
+
+// aggregateCounts is the number of rows of each aggregate table, and the
+// integer totals of agg_totals, which a rebuild of the same data must
+// reproduce.
+func (e *env) aggregateCounts() map[string]int64 {
+	e.t.Helper()
+	ctx := context.Background()
+	rows, err := e.pool.Query(ctx, `SELECT table_name FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_name LIKE 'agg\_%' ORDER BY 1`)
+	if err != nil {
+		e.t.Fatalf("list aggregate tables: %v", err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(tables) == 0 {
+		e.t.Fatalf("list aggregate tables: %v %v", tables, err)
+	}
+	out := map[string]int64{}
+	for _, table := range tables {
+		out[table] = e.count(`SELECT count(*) FROM ` + pgx.Identifier{table}.Sanitize())
+	}
+	for _, col := range []string{"logs", "shipments"} {
+		out["agg_totals."+col] = e.count(`SELECT coalesce(sum(` + col + `), 0)::bigint FROM agg_totals`)
+	}
+	return out
+}
+
+func equalRefreshRows(a, b []refreshRow) bool {
+	return slices.EqualFunc(a, b, func(x, y refreshRow) bool {
+		return x.version == y.version && x.full == y.full && x.days == y.days && slices.Equal(x.runs, y.runs)
+	})
+}
+
+func (e *env) exec(sql string) {
+	e.t.Helper()
+	if _, err := e.pool.Exec(context.Background(), sql); err != nil {
+		e.t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// waitFor polls cond until it holds, and fails the test after 30 s.
+func (e *env) waitFor(what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
