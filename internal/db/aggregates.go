@@ -18,3 +18,11 @@ const (
 	GrainMonth int16 = 1
 	GrainYear  int16 = 2
 )
+
+// AggregateTables are the rollup tables the API reads. A full rebuild
+// replaces them whole at commit, so a reader takes ACCESS SHARE locks on
+// them, in this order, before its first query: it then sees either every
+// old table or every new one (internal/rollup.Begin).
+var AggregateTables = []string{
+	"agg_totals", "agg_routes", "agg_vehicles", "agg_vehicle_routes", "agg_route_totals", "agg_vehicle_info",
+}

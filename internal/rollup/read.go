@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,9 +29,28 @@ type Beginner interface {
 
 // Begin starts the read-only snapshot one answer is computed in: a refresh
 // committing meanwhile is not seen, so every figure comes from one version.
+// It locks the rollup tables first (db.AggregateTables): a full rebuild
+// swaps them, and a snapshot taken before the swap would see the new tables
+// empty. The snapshot is taken by the first query, after the locks.
 func Begin(ctx context.Context, b Beginner) (pgx.Tx, error) {
-	return b.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := b.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("begin read: %w", err)
+	}
+	if _, err := tx.Exec(ctx, lockTablesSQL); err != nil {
+		_ = tx.Rollback(ctx)
+		return nil, fmt.Errorf("lock aggregates: %w", err)
+	}
+	return tx, nil
 }
+
+var lockTablesSQL = func() string {
+	tables := make([]string, len(db.AggregateTables))
+	for i, t := range db.AggregateTables {
+		tables[i] = pgx.Identifier{t}.Sanitize()
+	}
+	return "LOCK TABLE " + strings.Join(tables, ", ") + " IN ACCESS SHARE MODE"
+}()
 
 // Stats are the additive figures of a set of shipments.
 type Stats struct {
@@ -90,7 +110,7 @@ type Totals struct {
 
 // ReadTotals returns the window's totals.
 func ReadTotals(ctx context.Context, q Querier, w Window) (Totals, error) {
-	g, f, t := w.spanArgs()
+	g, f, t := w.spanArgs(true)
 	var out Totals
 	var minDT, maxDT pgtype.Int8
 	var minCPK, maxCPK pgtype.Float8
@@ -138,7 +158,7 @@ type Route struct {
 // ReadRoutes returns every route with a shipment in the window, ordered by
 // origin and destination.
 func ReadRoutes(ctx context.Context, q Querier, w Window) ([]Route, error) {
-	g, f, t := w.spanArgs()
+	g, f, t := w.spanArgs(false)
 	rows, err := q.Query(ctx, `
 WITH d AS (
     SELECT a.origin, a.destination, a.delivery_time AS dt, sum(a.shipments) AS n, sum(a.sum_cost) AS sum_cost,
@@ -286,7 +306,7 @@ type Vehicle struct {
 
 // ReadVehicles returns every vehicle with a log in the window, ordered by id.
 func ReadVehicles(ctx context.Context, q Querier, w Window) ([]Vehicle, error) {
-	g, f, t := w.spanArgs()
+	g, f, t := w.spanArgs(true)
 	rows, err := q.Query(ctx, `
 SELECT a.vehicle_id, coalesce(i.name, ''), coalesce(i.total_mileage, 0), sum(a.trips)::bigint,
        sum(a.mileage), sum(a.fuel), sum(a.shipments)::bigint, sum(a.sum_cost), sum(a.sum_dt)::bigint

@@ -88,7 +88,9 @@ func refreshLocked(ctx context.Context, conn *pgx.Conn, opts Options) (Result, e
 		opts.Log.V(1).Info("aggregates up to date", "version", version)
 		return res, nil
 	}
-	log := opts.Log.WithValues("full", opts.Full, "claimedDays", days, "runs", res.Runs)
+	// The first version is built whole: nothing is there to update.
+	res.Full = opts.Full || version == 0
+	log := opts.Log.WithValues("full", res.Full, "claimedDays", days, "runs", res.Runs)
 	log.Info("refresh started")
 
 	// One snapshot for every statement, so that a batch committing midway is
@@ -98,7 +100,15 @@ func refreshLocked(ctx context.Context, conn *pgx.Conn, opts Options) (Result, e
 		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
 			return err
 		}
-		for _, s := range refreshSteps(opts.Full) {
+		steps := incrementalSteps()
+		if res.Full {
+			defs, err := indexDefs(ctx, tx)
+			if err != nil {
+				return fmt.Errorf("read rollup indexes: %w", err)
+			}
+			steps = rebuildSteps(defs)
+		}
+		for _, s := range steps {
 			t := time.Now()
 			if err := execAll(ctx, tx, s.stmts, log.V(2)); err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
@@ -108,7 +118,7 @@ func refreshLocked(ctx context.Context, conn *pgx.Conn, opts Options) (Result, e
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM refresh_days`).Scan(&res.Days); err != nil {
 			return fmt.Errorf("count days: %w", err)
 		}
-		return tx.QueryRow(ctx, recordRefreshSQL, res.Started, opts.Full, res.Days).Scan(&res.Version, &res.Finished)
+		return tx.QueryRow(ctx, recordRefreshSQL, res.Started, res.Full, res.Days).Scan(&res.Version, &res.Finished)
 	})
 	if err != nil {
 		return res, fmt.Errorf("refresh aggregates: %w", err)
@@ -124,21 +134,35 @@ type step struct {
 	stmts []string
 }
 
-// refreshSteps lists the statements of a refresh, in order.
-func refreshSteps(full bool) []step {
-	scope, wipe := incrementalDaysSQL, step{"delete day rows", deleteDaysSQL}
-	if full {
-		scope, wipe = fullDaysSQL, step{"empty rollups", deleteAllSQL}
-	}
+// incrementalSteps lists the statements of an incremental refresh, in order.
+func incrementalSteps() []step {
 	return []step{
-		{"select days", scope},
+		{"select days", incrementalDaysSQL},
 		{"select periods", periodsSQL},
 		{"stage raw rows", stageSQL},
-		wipe,
+		{"delete day rows", deleteDaysSQL},
 		{"insert day rows", insertDaysSQL},
-		{"roll up months and years", coarseSQL()},
+		{"roll up months and years", coarseSQL(false)},
 		{"route totals", routeTotalsSQL},
 		{"vehicle names", []string{vehicleInfoSQL}},
+		{"publish", publishSQL},
+	}
+}
+
+// rebuildSteps lists the statements of a full rebuild, in order; defs are
+// the rollup tables' keys and indexes.
+func rebuildSteps(defs []indexDef) []step {
+	return []step{
+		{"select days", fullDaysSQL},
+		{"select periods", periodsSQL},
+		{"stage raw rows", stageSQL},
+		{"create copies", createNextSQL()},
+		{"insert day rows", onNext(insertDaysSQL)},
+		{"roll up months and years", onNext(coarseSQL(true))},
+		{"route totals", onNext(fullRouteTotalsSQL)},
+		{"vehicle names", onNext([]string{fullVehicleInfoSQL})},
+		{"build indexes", buildIndexesSQL(defs)},
+		{"swap tables", swapSQL(defs)},
 		{"publish", publishSQL},
 	}
 }

@@ -155,8 +155,8 @@ func TestRefreshConsumesCompletedRun(t *testing.T) {
 		t.Fatal("Stale is false after a load")
 	}
 	res := e.refresh(false)
-	if !res.Refreshed || res.Version != 1 || res.Full || res.Days != int(days) || !slices.Equal(res.Runs, []string{"run-a"}) {
-		t.Errorf("refresh after a load: %+v, want version 1 with run-a and its %d days", res, days)
+	if !res.Refreshed || res.Version != 1 || !res.Full || res.Days != int(days) || !slices.Equal(res.Runs, []string{"run-a"}) {
+		t.Errorf("refresh after a load: %+v, want version 1, built whole, with run-a and its %d days", res, days)
 	}
 	if res.Started.IsZero() || res.Finished.Before(res.Started) {
 		t.Errorf("refresh started %v and finished %v", res.Started, res.Finished)
@@ -167,7 +167,7 @@ func TestRefreshConsumesCompletedRun(t *testing.T) {
 	if got := e.runVersion("run-a"); got != 1 {
 		t.Errorf("run-a served from version %d, want 1", got)
 	}
-	want := []refreshRow{{version: 1, days: int(days), runs: []string{"run-a"}}}
+	want := []refreshRow{{version: 1, full: true, days: int(days), runs: []string{"run-a"}}}
 	if got := e.refreshRows(); !equalRefreshRows(got, want) {
 		t.Errorf("precalc_refreshes %+v, want %+v", got, want)
 	}
@@ -255,12 +255,13 @@ func TestRefreshFailureKeepsClaimAndRecordsError(t *testing.T) {
 	ctx := context.Background()
 	daysA := e.loadBatch("run-a", "", 1)
 
-	// Every insert into agg_totals fails, with an SQL error and no cancel.
-	e.exec(`ALTER TABLE agg_totals ADD CONSTRAINT refresh_test_fail CHECK (logs < 0) NOT VALID`)
+	// The first build fails, with an SQL error and no cancel: its copy of
+	// agg_totals cannot be created.
+	e.exec(`CREATE TABLE agg_totals_next ()`)
 	res, err := precalc.Refresh(ctx, e.pool, precalc.Options{Log: logr.Discard()})
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "23514" {
-		t.Fatalf("refresh against a failing constraint: %+v, error %v; want check violation 23514", res, err)
+	if !errors.As(err, &pgErr) || pgErr.Code != "42P07" {
+		t.Fatalf("refresh against a taken table name: %+v, error %v; want duplicate table 42P07", res, err)
 	}
 	if res.Refreshed {
 		t.Errorf("failed refresh says Refreshed: %+v", res)
@@ -274,8 +275,8 @@ func TestRefreshFailureKeepsClaimAndRecordsError(t *testing.T) {
 		t.Fatalf("failed refresh left last_error %s at %v, want both set", orNull(st.lastError), st.lastErrorAt)
 	}
 	if msg := *st.lastError; !strings.HasPrefix(msg, "aggregate refresh failed") || strings.Contains(msg, "\n") ||
-		!strings.Contains(msg, "23514") {
-		t.Errorf("last_error %q: want one line, starting with %q, naming the check violation", msg, "aggregate refresh failed")
+		!strings.Contains(msg, "42P07") {
+		t.Errorf("last_error %q: want one line, starting with %q, naming the error", msg, "aggregate refresh failed")
 	}
 	if got := e.count(`SELECT count(*) FROM precalc_claimed_days`); got != daysA {
 		t.Errorf("%d claimed days after the failed refresh, want the run's %d", got, daysA)
@@ -303,7 +304,7 @@ func TestRefreshFailureKeepsClaimAndRecordsError(t *testing.T) {
 
 	// Work queued after the failure joins the claim the failure left.
 	daysB := e.loadBatch("run-b", "B", 2)
-	e.exec(`ALTER TABLE agg_totals DROP CONSTRAINT refresh_test_fail`)
+	e.exec(`DROP TABLE agg_totals_next`)
 	res = e.refresh(false)
 	allDays := e.count(`SELECT count(DISTINCT day) FROM ingest_run_days`)
 	if !res.Refreshed || res.Version != 1 || res.Days != int(allDays) || !slices.Equal(res.Runs, []string{"run-a", "run-b"}) {
@@ -330,6 +331,9 @@ func TestRefreshFailureKeepsClaimAndRecordsError(t *testing.T) {
 func TestRefreshRecordsLongMultibyteError(t *testing.T) {
 	e := newEnv(t)
 	e.loadBatch("run-a", "", 1)
+	e.refresh(false)
+	e.loadBatch("run-b", "B", 2)
+	// The incremental refresh fails on its first row of agg_totals, with
 	// 23 bytes of "database error P0001: x", then two-byte characters: the
 	// 300-byte cut falls inside one.
 	e.exec(`CREATE FUNCTION refresh_test_fail() RETURNS trigger LANGUAGE plpgsql AS
@@ -415,7 +419,7 @@ func TestRefreshFullOnUpToDateDatabase(t *testing.T) {
 		t.Errorf("full rebuild: %+v, want version 2 over all %d days and no run", res, days)
 	}
 	want := []refreshRow{
-		{version: 1, days: int(e.count(`SELECT count(*) FROM ingest_run_days`)), runs: []string{"run-a"}},
+		{version: 1, full: true, days: int(e.count(`SELECT count(*) FROM ingest_run_days`)), runs: []string{"run-a"}},
 		{version: 2, full: true, days: int(days), runs: []string{}},
 	}
 	if got := e.refreshRows(); !equalRefreshRows(got, want) {

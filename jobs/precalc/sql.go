@@ -2,9 +2,12 @@ package precalc
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/haul-dev/haul/internal/db"
 )
 
 // The refresh's SQL. Day rows are computed from the raw tables for the days
@@ -90,24 +93,23 @@ var stageSQL = []string{
 // days (logs are never deleted), which its primary key serves.
 var deleteDaysSQL = []string{
 	`DELETE FROM agg_totals WHERE grain = 0 AND period IN (SELECT day FROM refresh_days)`,
-	`DELETE FROM agg_routes WHERE grain = 0 AND period IN (SELECT day FROM refresh_days)`,
+	// What the replaced day rows contributed to the year rows and route
+	// totals, which are corrected by difference.
+	`CREATE TEMP TABLE replaced_routes ON COMMIT DROP AS
+	 WITH d AS (DELETE FROM agg_routes WHERE grain = 0 AND period IN (SELECT day FROM refresh_days)
+	            RETURNING *)
+	 SELECT date_trunc('year', period)::date AS year, origin, destination, delivery_time,
+	        sum(shipments) AS shipments, sum(sum_cost) AS sum_cost, sum(sum_weight) AS sum_weight,
+	        sum(sum_cpk) AS sum_cpk, sum(sum_cpt) AS sum_cpt, sum(on_time_day) AS on_time_day
+	 FROM d GROUP BY 1, 2, 3, 4`,
 	`DELETE FROM agg_vehicles WHERE grain = 0 AND period IN (SELECT day FROM refresh_days)`,
 	`DELETE FROM agg_vehicle_routes a USING stage_logs k WHERE a.vehicle_id = k.vehicle_id AND a.period = k.day`,
 }
 
-// deleteAllSQL empties every rollup for a full rebuild. DELETE rather than
-// TRUNCATE: TRUNCATE would lock readers out until the rebuild commits.
-var deleteAllSQL = []string{
-	`DELETE FROM agg_totals`,
-	`DELETE FROM agg_routes`,
-	`DELETE FROM agg_vehicles`,
-	`DELETE FROM agg_vehicle_routes`,
-	`DELETE FROM agg_route_totals`,
-}
-
 var insertDaysSQL = []string{
 	`INSERT INTO agg_vehicle_routes (vehicle_id, period, origin, destination, trips, shipments, sum_cost, sum_dt)
-	 SELECT vehicle_id, day, origin, destination, trips, n, sum_cost, sum_dt FROM stage_vr`,
+	 SELECT vehicle_id, day, origin, destination, trips, n, sum_cost, sum_dt FROM stage_vr
+	 ORDER BY vehicle_id, day`,
 
 	// on_time_day: dt <= Σdt/n of the same (day, route), compared exactly
 	// as dt·n <= Σdt; all shipments of a row share dt, so are all on time or none.
@@ -147,12 +149,34 @@ var insertDaysSQL = []string{
 	   ON v.day = s.day`,
 }
 
-// rollup describes a table with month and year rows: its key columns after
-// (grain, period) and how each value column combines.
+// rollup describes a table with coarse rows: its key columns after (grain,
+// period), how each value column combines, and whether it has month rows.
+// Route rows have none: with hundreds of cities a route rarely repeats
+// within a month, so month rows would be nearly as many as day rows.
 type rollup struct {
 	table  string
 	keys   []string
 	values []rolledColumn
+	months bool
+	// byDifference: an incremental refresh corrects its coarse rows by the
+	// difference of the refreshed day rows instead of re-adding them.
+	byDifference bool
+}
+
+// grains lists the rollup's coarse grains, finest first.
+func (r rollup) grains() []int16 {
+	if r.months {
+		return []int16{db.GrainMonth, db.GrainYear}
+	}
+	return []int16{db.GrainYear}
+}
+
+// source is the grain rows of grain g are added from.
+func (r rollup) source(g int16) int16 {
+	if g == db.GrainYear && r.months {
+		return db.GrainMonth
+	}
+	return db.GrainDay
 }
 
 type rolledColumn struct {
@@ -169,24 +193,14 @@ func sums(names ...string) []rolledColumn {
 }
 
 var rollups = []rollup{
-	{table: "agg_totals", values: append(sums("logs", "mileage", "fuel", "carrying_mileage", "shipments",
-		"sum_cost", "sum_weight", "sum_dt", "sum_dt2", "ship_days", "vehicle_days"),
+	{table: "agg_totals", months: true, values: append(sums("logs", "mileage", "fuel", "carrying_mileage",
+		"shipments", "sum_cost", "sum_weight", "sum_dt", "sum_dt2", "ship_days", "vehicle_days"),
 		rolledColumn{"min_dt", "min"}, rolledColumn{"max_dt", "max"},
 		rolledColumn{"min_cpk", "min"}, rolledColumn{"max_cpk", "max"})},
-	{table: "agg_routes", keys: []string{"origin", "destination", "delivery_time"},
+	{table: "agg_routes", byDifference: true, keys: []string{"origin", "destination", "delivery_time"},
 		values: sums("shipments", "sum_cost", "sum_weight", "sum_cpk", "sum_cpt", "on_time_day")},
-	{table: "agg_vehicles", keys: []string{"vehicle_id"},
+	{table: "agg_vehicles", months: true, keys: []string{"vehicle_id"},
 		values: sums("trips", "mileage", "fuel", "shipments", "sum_cost", "sum_dt")},
-}
-
-// grainStep is the length of a period of each coarse grain, and the finer
-// grain its rows are added from.
-var grainStep = map[int16]struct {
-	interval string
-	from     int16
-}{
-	1: {"1 month", 0},
-	2: {"1 year", 1},
 }
 
 // deletePeriodsSQL removes a table's rows of grain g for the refreshed periods.
@@ -195,13 +209,14 @@ func (r rollup) deletePeriodsSQL(g int16) string {
 		ident(r.table), g, g)
 }
 
-// insertPeriodsSQL re-adds a table's rows of grain g from the finer grain,
-// for the refreshed periods.
-func (r rollup) insertPeriodsSQL(g int16) string {
-	step := grainStep[g]
+// insertPeriodsSQL re-adds a table's rows of grain g from the finer grain:
+// for the refreshed periods, or, in a full rebuild, for all of them in one
+// pass over the finer rows.
+func (r rollup) insertPeriodsSQL(g int16, full bool) string {
+	unit := map[int16]string{db.GrainMonth: "month", db.GrainYear: "year"}[g]
 	cols := []string{"grain", "period"}
-	sel := []string{fmt.Sprint(g), "p.period"}
-	group := []string{"p.period"}
+	sel := []string{fmt.Sprint(g), fmt.Sprintf("date_trunc('%s', a.period)::date", unit)}
+	group := []string{"2"}
 	for _, k := range r.keys {
 		cols = append(cols, ident(k))
 		sel = append(sel, "a."+ident(k))
@@ -211,47 +226,104 @@ func (r rollup) insertPeriodsSQL(g int16) string {
 		cols = append(cols, ident(v.name))
 		sel = append(sel, fmt.Sprintf("%s(a.%s)", v.fn, ident(v.name)))
 	}
-	return fmt.Sprintf(`INSERT INTO %s (%s)
-SELECT %s
-FROM refresh_periods p
-JOIN %s a ON a.grain = %d AND a.period >= p.period AND a.period < (p.period + interval '%s')::date
-WHERE p.grain = %d
-GROUP BY %s`,
-		ident(r.table), strings.Join(cols, ", "), strings.Join(sel, ", "),
-		ident(r.table), step.from, step.interval, g, strings.Join(group, ", "))
+	from := fmt.Sprintf("%s a", ident(r.table))
+	where := fmt.Sprintf("a.grain = %d", r.source(g))
+	if !full {
+		from = fmt.Sprintf(`refresh_periods p
+JOIN %s a ON a.grain = %d AND a.period >= p.period AND a.period < (p.period + interval '1 %s')::date`,
+			ident(r.table), r.source(g), unit)
+		where = fmt.Sprintf("p.grain = %d", g)
+	}
+	return fmt.Sprintf("INSERT INTO %s (%s)\nSELECT %s\nFROM %s\nWHERE %s\nGROUP BY %s",
+		ident(r.table), strings.Join(cols, ", "), strings.Join(sel, ", "), from, where, strings.Join(group, ", "))
 }
 
 func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
 
 // coarseSQL lists the statements that rebuild the month rows, then the year
-// rows, of every rollup for the refreshed periods.
-func coarseSQL() []string {
+// rows, of the rollups for the refreshed periods; in an incremental refresh,
+// route years are left to routeYearsSQL.
+func coarseSQL(full bool) []string {
 	var stmts []string
-	for _, g := range []int16{1, 2} {
+	for _, g := range []int16{db.GrainMonth, db.GrainYear} {
 		for _, r := range rollups {
-			stmts = append(stmts, r.deletePeriodsSQL(g), r.insertPeriodsSQL(g))
+			if !slices.Contains(r.grains(), g) || (r.byDifference && !full) {
+				continue
+			}
+			if !full {
+				stmts = append(stmts, r.deletePeriodsSQL(g))
+			}
+			stmts = append(stmts, r.insertPeriodsSQL(g, full))
 		}
+	}
+	if !full {
+		stmts = append(stmts, routeYearsSQL...)
 	}
 	return stmts
 }
 
-// Route totals of the routes the refreshed days touched (every route, in a
-// full rebuild, where the table was emptied), from the year rows and the
-// vehicle routes.
-var routeTotalsSQL = []string{
-	`CREATE TEMP TABLE refresh_routes ON COMMIT DROP AS SELECT DISTINCT origin, destination FROM stage_rt`,
-	`ANALYZE refresh_routes`,
-	`DELETE FROM agg_route_totals t USING refresh_routes r WHERE t.origin = r.origin AND t.destination = r.destination`,
+// routeYearsSQL corrects the year rows of routes by the difference between
+// the refreshed days' new rows and the rows they replaced: recomputing a
+// year from its days would read a year of rows for one new day.
+var routeYearsSQL = []string{
+	`INSERT INTO agg_routes AS a (grain, period, origin, destination, delivery_time, shipments, sum_cost,
+	     sum_weight, sum_cpk, sum_cpt, on_time_day)
+	 SELECT 2, n.year, n.origin, n.destination, n.delivery_time,
+	        n.shipments - coalesce(o.shipments, 0), n.sum_cost - coalesce(o.sum_cost, 0),
+	        n.sum_weight - coalesce(o.sum_weight, 0), n.sum_cpk - coalesce(o.sum_cpk, 0),
+	        n.sum_cpt - coalesce(o.sum_cpt, 0), n.on_time_day - coalesce(o.on_time_day, 0)
+	 FROM (SELECT date_trunc('year', period)::date AS year, origin, destination, delivery_time,
+	              sum(shipments) AS shipments, sum(sum_cost) AS sum_cost, sum(sum_weight) AS sum_weight,
+	              sum(sum_cpk) AS sum_cpk, sum(sum_cpt) AS sum_cpt, sum(on_time_day) AS on_time_day
+	       FROM agg_routes WHERE grain = 0 AND period IN (SELECT day FROM refresh_days)
+	       GROUP BY 1, 2, 3, 4) n
+	 LEFT JOIN replaced_routes o
+	   ON o.year = n.year AND o.origin = n.origin AND o.destination = n.destination
+	  AND o.delivery_time = n.delivery_time
+	 ON CONFLICT (grain, period, origin, destination, delivery_time) DO UPDATE SET
+	     shipments = a.shipments + EXCLUDED.shipments, sum_cost = a.sum_cost + EXCLUDED.sum_cost,
+	     sum_weight = a.sum_weight + EXCLUDED.sum_weight, sum_cpk = a.sum_cpk + EXCLUDED.sum_cpk,
+	     sum_cpt = a.sum_cpt + EXCLUDED.sum_cpt, on_time_day = a.on_time_day + EXCLUDED.on_time_day`,
+}
+
+// fullRouteTotalsSQL computes every route's all-time figures from the
+// staged rows, which hold every day in a full rebuild.
+var fullRouteTotalsSQL = []string{
 	`INSERT INTO agg_route_totals (origin, destination, shipments, sum_cost, sum_weight, sum_dt, min_dt, max_dt, unique_vehicles)
-	 SELECT a.origin, a.destination, sum(a.shipments), sum(a.sum_cost), sum(a.sum_weight),
-	        sum(a.delivery_time * a.shipments), min(a.delivery_time), max(a.delivery_time), max(v.vehicles)
-	 FROM refresh_routes r
-	 JOIN agg_routes a ON a.grain = 2 AND a.origin = r.origin AND a.destination = r.destination
-	 JOIN (SELECT vr.origin, vr.destination, count(DISTINCT vr.vehicle_id) AS vehicles
-	       FROM refresh_routes r2
-	       JOIN agg_vehicle_routes vr ON vr.origin = r2.origin AND vr.destination = r2.destination
-	       GROUP BY 1, 2) v ON v.origin = r.origin AND v.destination = r.destination
-	 GROUP BY 1, 2`,
+	 SELECT r.origin, r.destination, r.n, r.sum_cost, r.sum_weight, r.sum_dt, r.min_dt, r.max_dt, v.vehicles
+	 FROM (SELECT origin, destination, sum(n) AS n, sum(sum_cost) AS sum_cost, sum(sum_weight) AS sum_weight,
+	              sum(dt * n) AS sum_dt, min(dt) AS min_dt, max(dt) AS max_dt
+	       FROM stage_rt GROUP BY 1, 2) r
+	 JOIN (SELECT origin, destination, count(DISTINCT vehicle_id) AS vehicles FROM stage_vr GROUP BY 1, 2) v
+	   ON v.origin = r.origin AND v.destination = r.destination`,
+}
+
+// routeTotalsSQL updates the all-time figures of the routes the refreshed
+// days touched: minus what their replaced day rows contributed, plus the new
+// rows. Raw rows are never deleted, so a day's new rows include its old ones
+// and the minimum and maximum can only widen. Distinct vehicles are counted
+// again, per touched route.
+var routeTotalsSQL = []string{
+	`CREATE TEMP TABLE new_routes ON COMMIT DROP AS
+	 SELECT origin, destination, sum(n) AS n, sum(sum_cost) AS sum_cost, sum(sum_weight) AS sum_weight,
+	        sum(dt * n) AS sum_dt, min(dt) AS min_dt, max(dt) AS max_dt
+	 FROM stage_rt GROUP BY 1, 2`,
+	`ANALYZE new_routes`,
+	`INSERT INTO agg_route_totals AS t (origin, destination, shipments, sum_cost, sum_weight, sum_dt, min_dt, max_dt, unique_vehicles)
+	 SELECT n.origin, n.destination, n.n - coalesce(o.n, 0), n.sum_cost - coalesce(o.sum_cost, 0),
+	        n.sum_weight - coalesce(o.sum_weight, 0), n.sum_dt - coalesce(o.sum_dt, 0), n.min_dt, n.max_dt,
+	        (SELECT count(DISTINCT v.vehicle_id) FROM agg_vehicle_routes v
+	         WHERE v.origin = n.origin AND v.destination = n.destination)
+	 FROM new_routes n
+	 LEFT JOIN (SELECT origin, destination, sum(shipments) AS n, sum(sum_cost) AS sum_cost,
+	                   sum(sum_weight) AS sum_weight, sum(delivery_time * shipments) AS sum_dt
+	            FROM replaced_routes GROUP BY 1, 2) o
+	   ON o.origin = n.origin AND o.destination = n.destination
+	 ON CONFLICT (origin, destination) DO UPDATE SET
+	     shipments = t.shipments + EXCLUDED.shipments, sum_cost = t.sum_cost + EXCLUDED.sum_cost,
+	     sum_weight = t.sum_weight + EXCLUDED.sum_weight, sum_dt = t.sum_dt + EXCLUDED.sum_dt,
+	     min_dt = least(t.min_dt, EXCLUDED.min_dt), max_dt = greatest(t.max_dt, EXCLUDED.max_dt),
+	     unique_vehicles = EXCLUDED.unique_vehicles`,
 }
 
 // vehicleInfoSQL snapshots the vehicles' names and lifetime mileage.

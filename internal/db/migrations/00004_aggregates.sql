@@ -3,13 +3,17 @@
 --
 -- Rollups keyed by (grain, period) hold one row per day (grain 0), per month
 -- (grain 1, period = the month's first day) or per year (grain 2, period =
--- January 1st). Month and year rows are sums of the day rows they cover, so a
--- window [a, b] is answered by adding at most ~60 day rows, ~22 month rows and
--- the year rows in between, whatever its length. Every column is additive
--- (counts, sums, sums of squares) or a min/max.
+-- January 1st). Coarse rows are sums of the finer rows they cover, so a
+-- window [a, b] is answered by adding the day rows up to the first month (or
+-- year) boundary, the months, the years in between and the days after,
+-- whatever its length. Every column is additive (counts, sums, sums of
+-- squares) or a min/max. Route rows have days and years only (see
+-- jobs/precalc).
 --
 -- A refresh rewrites rows inside one transaction: readers, in their own
--- snapshot, see the previous version until it commits.
+-- snapshot, see the previous version until it commits. A full rebuild
+-- instead fills new tables and swaps them in at commit, so readers lock
+-- these tables before their first query (internal/rollup.Begin).
 
 -- +goose Up
 
@@ -44,8 +48,6 @@ CREATE TABLE agg_totals (
 -- values per route, so one row per value keeps the exact distribution
 -- (on-time rates compare each shipment with a mean) at little more than
 -- one row per route, and Σt, Σt², min and max follow from it exactly.
--- Not unique-keyed: the refresh rewrites whole periods, and a B-tree over
--- the text columns would cost more than the rows themselves.
 CREATE TABLE agg_routes (
     grain         smallint         NOT NULL,
     period        date             NOT NULL,
@@ -59,9 +61,9 @@ CREATE TABLE agg_routes (
     sum_cpk       double precision NOT NULL,
     sum_cpt       double precision NOT NULL,
     -- shipments at or below their route's mean delivery time of the same day
-    on_time_day   bigint           NOT NULL
+    on_time_day   bigint           NOT NULL,
+    PRIMARY KEY (grain, period, origin, destination, delivery_time)
 );
-CREATE INDEX agg_routes_period_idx ON agg_routes (grain, period);
 
 -- Per vehicle: its logs, and the shipments they carried.
 CREATE TABLE agg_vehicles (
@@ -93,7 +95,8 @@ CREATE TABLE agg_vehicle_routes (
     sum_dt      bigint           NOT NULL,
     PRIMARY KEY (vehicle_id, period, origin, destination)
 );
-CREATE INDEX agg_vehicle_routes_route_idx ON agg_vehicle_routes (origin, destination, vehicle_id, period);
+-- Short, so that its many repeated keys deduplicate and it stays small.
+CREATE INDEX agg_vehicle_routes_route_idx ON agg_vehicle_routes (origin, destination);
 
 -- All-time figures per route (API.md 3.3).
 CREATE TABLE agg_route_totals (
