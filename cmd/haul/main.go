@@ -79,6 +79,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newIngestCmd(),
 		newPrecalcCmd(),
 		newListenCmd(),
+		newServeCmd(),
 		newDemoCmd(),
 	)
 	return root

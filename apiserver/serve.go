@@ -1,0 +1,234 @@
+package apiserver
+
+import (
+	"container/list"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/haul-dev/haul/internal/rollup"
+)
+
+// computeTimeout bounds one answer's computation.
+const computeTimeout = time.Minute
+
+// versionTTL is how long a data version read from the database is trusted
+// before it is read again: a refresh becomes visible within it.
+const versionTTL = 250 * time.Millisecond
+
+// serveEndpoint answers one endpoint of the contract. Every answer comes
+// from one snapshot of the aggregates (rollup.Begin), so from one data
+// version; answers are cached per version and URL, and carry an ETag made
+// of both, so If-None-Match saves the work and the bytes.
+func (s *Server) serveEndpoint(ep endpoint) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		run, err := ep.bind(c)
+		var perr *ParamError
+		if errors.As(err, &perr) {
+			c.AbortWithStatusJSON(http.StatusBadRequest, detail(perr.Error()))
+			return
+		}
+		if err != nil {
+			s.internalError(c, err)
+			return
+		}
+		if ep.unversioned {
+			body, _, err := s.compute(c.Request.Context(), run)
+			s.respond(c, body, "", err)
+			return
+		}
+		key := c.Request.URL.Path + "?" + canonicalQuery(c.Request.URL.Query())
+		// The current version lets a repeated request skip the snapshot;
+		// the cached answer was computed from that version.
+		if v, err := s.currentVersion(c.Request.Context()); err == nil && v > 0 {
+			if a, ok := s.cache.get(v, key); ok {
+				s.respond(c, a.body, a.etag, nil)
+				return
+			}
+		}
+		// Concurrent requests for the same answer wait for one computation,
+		// which does not end when the first requester hangs up.
+		shared, err, _ := s.flight.Do(key, func() (any, error) {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), computeTimeout)
+			defer cancel()
+			body, version, err := s.compute(ctx, run)
+			if err != nil {
+				return nil, err
+			}
+			a := answer{body: body, etag: etag(version, key)}
+			s.cache.put(version, key, a)
+			return a, nil
+		})
+		if err != nil {
+			s.respond(c, nil, "", err)
+			return
+		}
+		a := shared.(answer)
+		s.respond(c, a.body, a.etag, nil)
+	}
+}
+
+// currentVersion is the served data version, read at most every versionTTL.
+func (s *Server) currentVersion(ctx context.Context) (int64, error) {
+	if v, ok := s.cache.freshVersion(versionTTL); ok {
+		return v, nil
+	}
+	v, err := rollup.ReadVersion(ctx, s.cfg.Pool)
+	if err != nil {
+		return 0, err
+	}
+	s.cache.seeVersion(v)
+	s.metrics.dataVersion.Set(float64(v))
+	return v, nil
+}
+
+// compute runs an answer in a fresh snapshot and returns it as JSON with
+// the data version it came from.
+func (s *Server) compute(ctx context.Context, run compute) ([]byte, int64, error) {
+	tx, err := rollup.Begin(ctx, s.cfg.Pool)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	version, err := rollup.ReadVersion(ctx, tx)
+	if err != nil {
+		return nil, 0, err
+	}
+	s.cache.seeVersion(version)
+	s.metrics.dataVersion.Set(float64(version))
+	result, err := run(ctx, txSource{q: tx})
+	if err != nil {
+		return nil, version, err
+	}
+	body, err := json.Marshal(result)
+	if err != nil {
+		return nil, version, fmt.Errorf("encode answer: %w", err)
+	}
+	return body, version, nil
+}
+
+func (s *Server) respond(c *gin.Context, body []byte, tag string, err error) {
+	switch {
+	case errors.Is(err, errVehicleNotFound):
+		c.AbortWithStatusJSON(http.StatusNotFound, detail(errVehicleNotFound.Error()))
+		return
+	case err != nil:
+		s.internalError(c, err)
+		return
+	}
+	if tag != "" {
+		c.Header("ETag", tag)
+		// Clients may keep the answer but must ask whether it still holds.
+		c.Header("Cache-Control", "no-cache")
+		if etagMatches(c.GetHeader("If-None-Match"), tag) {
+			c.Status(http.StatusNotModified)
+			return
+		}
+	}
+	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
+}
+
+// etag names an answer by data version and request.
+func etag(version int64, key string) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(key))
+	return fmt.Sprintf(`"v%d-%016x"`, version, h.Sum64())
+}
+
+// etagMatches applies If-None-Match's weak comparison (RFC 9110 13.1.2).
+func etagMatches(header, tag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// answer is a computed response body and its ETag.
+type answer struct {
+	body []byte
+	etag string
+}
+
+// answerCache keeps recent answers of the newest data versions, least
+// recently used first out.
+type answerCache struct {
+	mu      sync.Mutex
+	max     int
+	version int64
+	seenAt  time.Time
+	order   *list.List // of *cacheEntry, most recent first
+	entries map[cacheKey]*list.Element
+}
+
+type cacheKey struct {
+	version int64
+	key     string
+}
+
+type cacheEntry struct {
+	k cacheKey
+	a answer
+}
+
+func newAnswerCache(maxEntries int) *answerCache {
+	return &answerCache{max: maxEntries, order: list.New(), entries: map[cacheKey]*list.Element{}}
+}
+
+// seeVersion records a version read from the database; answers of older
+// versions stop being served.
+func (c *answerCache) seeVersion(v int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v >= c.version {
+		c.version, c.seenAt = v, time.Now()
+	}
+}
+
+// freshVersion is the newest version seen, if read within ttl.
+func (c *answerCache) freshVersion(ttl time.Duration) (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.version, !c.seenAt.IsZero() && time.Since(c.seenAt) < ttl
+}
+
+func (c *answerCache) get(version int64, key string) (answer, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[cacheKey{version, key}]
+	if !ok {
+		return answer{}, false
+	}
+	c.order.MoveToFront(el)
+	return el.Value.(*cacheEntry).a, true
+}
+
+func (c *answerCache) put(version int64, key string, a answer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if version < c.version {
+		return
+	}
+	k := cacheKey{version, key}
+	if el, ok := c.entries[k]; ok {
+		el.Value.(*cacheEntry).a = a
+		c.order.MoveToFront(el)
+		return
+	}
+	c.entries[k] = c.order.PushFront(&cacheEntry{k: k, a: a})
+	for c.order.Len() > c.max {
+		last := c.order.Back()
+		c.order.Remove(last)
+		delete(c.entries, last.Value.(*cacheEntry).k)
+	}
+}

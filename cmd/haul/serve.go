@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+
+	"github.com/haul-dev/haul/apiserver"
+	"github.com/haul-dev/haul/internal/db"
+	"github.com/haul-dev/haul/jobs/precalc"
+)
+
+// envAPIKeys holds API keys, comma-separated, when --api-keys-file is not given.
+const envAPIKeys = "HAUL_API_KEYS"
+
+func newServeCmd() *cobra.Command {
+	var (
+		urlFlag, addr, keysFile string
+		origins                 []string
+		refresh                 bool
+		conns                   int
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the REST API (API.md) from the precomputed aggregates",
+		Long: `Serve the REST API until SIGTERM, then finish the requests in flight.
+Answers come from the precomputed aggregates only. With --refresh (the default)
+the server also keeps the aggregates up to date, as haul listen does: at start
+it refreshes them if loaded data is missing from them, and again after every
+completed ingest run. API keys (off by default) come from --api-keys-file or
+$` + envAPIKeys + ` (comma-separated); then every /api route needs one, as
+"Authorization: Bearer KEY" or "X-API-Key: KEY".`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			url, err := databaseURL(urlFlag)
+			if err != nil {
+				return err
+			}
+			keys, err := apiKeys(keysFile)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			log := logr.FromContextOrDiscard(ctx)
+			_, latest, err := db.SchemaVersion(ctx, url)
+			if err != nil {
+				return err
+			}
+			pool, err := openPool(ctx, url, conns)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			srv, err := apiserver.New(apiserver.Config{Pool: pool, Log: log, CORSOrigins: origins,
+				APIKeys: keys, SchemaVersion: latest})
+			if err != nil {
+				return err
+			}
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				return usagef("--addr %s: %v", addr, err)
+			}
+			if refresh {
+				done := make(chan error, 1)
+				go func() {
+					done <- precalc.Listen(ctx, pool, precalc.ListenOptions{Log: log.WithName("listen")})
+				}()
+				defer func() {
+					if err := <-done; err != nil {
+						log.Error(err, "listener failed")
+					}
+				}()
+			}
+			return serveUntilDone(ctx, srv, l)
+		},
+	}
+	addDatabaseFlag(cmd, &urlFlag)
+	fs := cmd.Flags()
+	fs.StringVar(&addr, "addr", apiserver.DefaultAddr, "address to listen on")
+	fs.StringSliceVar(&origins, "cors-origins", apiserver.DefaultCORSOrigins, "origins allowed to read answers in a browser (comma-separated; * for any)")
+	fs.StringVar(&keysFile, "api-keys-file", "", "file of API keys, one per line; requires a key on every /api route")
+	fs.BoolVar(&refresh, "refresh", true, "keep the aggregates up to date in this process (as haul listen does)")
+	fs.IntVar(&conns, "db-conns", 16, "most database connections")
+	return cmd
+}
+
+func serveUntilDone(ctx context.Context, srv *apiserver.Server, l net.Listener) error {
+	err := srv.Serve(ctx, l)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func apiKeys(file string) ([]string, error) {
+	if file != "" {
+		keys, err := apiserver.ReadAPIKeys(file)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return keys, nil
+	}
+	var keys []string
+	for _, k := range strings.Split(os.Getenv(envAPIKeys), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 && os.Getenv(envAPIKeys) != "" {
+		return nil, usageError{fmt.Errorf("$%s holds no key", envAPIKeys)}
+	}
+	return keys, nil
+}
