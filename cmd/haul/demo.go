@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"net"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -14,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/haul-dev/haul/apiserver"
 	"github.com/haul-dev/haul/internal/datagen"
 	"github.com/haul-dev/haul/internal/db"
 	"github.com/haul-dev/haul/internal/db/localpg"
@@ -27,7 +30,7 @@ const demoDatabase = "haul"
 
 func newDemoCmd() *cobra.Command {
 	var (
-		urlFlag, out string
+		urlFlag, out, addr string
 		shipments    int64
 		faults       float64
 	)
@@ -40,8 +43,8 @@ a realistic dataset, load it with haul ingest, and report each step. Everything 
 ends; --out keeps the generated files.
 
 A listener refreshes the aggregates when the load completes, as haul listen
-does; the demo prints all-time totals read from them. The API is not part of
-Haul yet.`,
+does; the demo prints all-time totals read from them, then serves the API (as
+haul serve does) until Ctrl-C, with a few URLs to try.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -143,14 +146,52 @@ Haul yet.`,
 			}
 			fmt.Fprintf(w, "aggregates: version %d, %d days refreshed in %s after the load completed\n",
 				res.Version, res.Days, res.Duration().Round(time.Millisecond))
-			return printTotals(ctx, w, pool)
+			if err := printTotals(ctx, w, pool); err != nil {
+				return err
+			}
+			if addr == "" {
+				return nil
+			}
+			return serveDemo(ctx, w, pool, addr, version)
 		},
 	}
 	addDatabaseFlag(cmd, &urlFlag)
 	cmd.Flags().Int64Var(&shipments, "shipments", 1_000_000, "shipments to generate")
 	cmd.Flags().Float64Var(&faults, "faults", 0.001, "share of generated records that are bad or odd (see haul gen)")
 	cmd.Flags().StringVar(&out, "out", "", "keep the generated files in this folder (default: a temporary one, removed)")
+	cmd.Flags().StringVar(&addr, "addr", apiserver.DefaultAddr, `serve the API here until Ctrl-C ("" to stop after loading)`)
 	return cmd
+}
+
+// serveDemo serves the API until ctx is done, with URLs to try.
+func serveDemo(ctx context.Context, w io.Writer, pool *pgxpool.Pool, addr string, schema int64) error {
+	srv, err := apiserver.New(apiserver.Config{Pool: pool, Log: logr.FromContextOrDiscard(ctx).WithName("api"),
+		SchemaVersion: schema})
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return usagef("--addr %s: %v", addr, err)
+	}
+	host := l.Addr().String()
+	if tcp, ok := l.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		host = net.JoinHostPort("localhost", strconv.Itoa(tcp.Port))
+	}
+	base := "http://" + host
+	fmt.Fprintf(w, "serving the API on %s; try:\n", base)
+	for _, path := range []string{
+		"/docs",
+		"/api/system/status",
+		"/api/dashboard?start=2025-12-01&end=2025-12-31&interval_type=month",
+		"/api/shipments/analytics?start=2023-01-01&end=2025-12-31",
+		"/api/route/reliability?start=2025-01-01&end=2025-12-31&page_size=5",
+		"/api/v1/runs",
+	} {
+		fmt.Fprintf(w, "  curl '%s%s'\n", base, path)
+	}
+	fmt.Fprintln(w, "Ctrl-C stops the demo")
+	return serveUntilDone(ctx, srv, l)
 }
 
 func createDatabase(ctx context.Context, adminURL, name string) error {

@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/haul-dev/haul/internal/db/dbtest"
 )
@@ -89,18 +94,56 @@ func TestGenCommandWritesFilesAndKey(t *testing.T) {
 	}
 }
 
-// The demo path `make demo` runs: a throwaway server of its own.
+// The demo path `make demo` runs: a throwaway server of its own, data
+// loaded and refreshed through the listener, the API served until the
+// context ends (Ctrl-C).
 func TestDemoOnThrowawayServer(t *testing.T) {
 	t.Setenv("HAUL_DATABASE_URL", "")
 	out := t.TempDir()
-	code, stdout, stderr := haul(t, "demo", "--shipments", "2000", "--out", out)
-	if code != exitOK {
-		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout := &watchWriter{marker: "Ctrl-C stops the demo", seen: make(chan struct{})}
+	var stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "--shipments", "2000", "--out", out, "--addr", "127.0.0.1:0"}, stdout, &stderr)
+	}()
+	select {
+	case <-stdout.seen:
+	case code := <-done:
+		t.Fatalf("demo ended before serving: exit %d: %s\n%s", code, stderr.String(), stdout.String())
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("demo not serving after 3 minutes:\n%s", stdout.String())
+	}
+	base := regexp.MustCompile(`serving the API on (http://\S+);`).FindStringSubmatch(stdout.String())
+	if base == nil {
+		t.Fatalf("no API address in the output:\n%s", stdout.String())
+	}
+	var status struct {
+		IsCalculating    bool    `json:"is_calculating"`
+		LastCalculatedAt *string `json:"last_calculated_at"`
+	}
+	getJSON(t, base[1]+"/api/system/status", &status)
+	if status.IsCalculating || status.LastCalculatedAt == nil {
+		t.Errorf("system status while the demo serves: %+v, want aggregates built", status)
+	}
+	var analytics struct {
+		Overview struct {
+			TotalShipments int64 `json:"total_shipments"`
+		} `json:"overview"`
+	}
+	getJSON(t, base[1]+"/api/shipments/analytics?start=2000-01-01&end=2100-12-31", &analytics)
+	if n := analytics.Overview.TotalShipments; n < 1900 || n > 2000 {
+		t.Errorf("all-time shipments served: %d, want the ~2000 loaded", n)
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("exit %d after Ctrl-C: %s", code, stderr.String())
 	}
 	for _, want := range []string{"started a throwaway PostgreSQL", "migrated: schema at version", "shipments.json",
-		"shipments  succeeded", "stopped the throwaway PostgreSQL"} {
-		if !strings.Contains(stdout, want) {
-			t.Errorf("demo output lacks %q:\n%s", want, stdout)
+		"shipments  succeeded", "aggregates: version 1", "stopped the throwaway PostgreSQL"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, stdout.String())
 		}
 	}
 	if _, err := os.Stat(filepath.Join(out, "expected.json")); err != nil {
@@ -108,9 +151,49 @@ func TestDemoOnThrowawayServer(t *testing.T) {
 	}
 }
 
+// watchWriter collects output and closes seen once marker was written.
+type watchWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	marker string
+	seen   chan struct{}
+	once   sync.Once
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.marker) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return n, err
+}
+
+func (w *watchWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func getJSON(t *testing.T, url string, into any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
 func TestDemoOnGivenDatabase(t *testing.T) {
 	url := dbtest.NewEmpty(t)
-	code, stdout, stderr := haul(t, "demo", "--shipments", "1000", "--database-url", url)
+	code, stdout, stderr := haul(t, "demo", "--shipments", "1000", "--database-url", url, "--addr", "")
 	if code != exitOK || strings.Contains(stdout, "throwaway") || !strings.Contains(stdout, "migrated") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
