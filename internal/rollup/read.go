@@ -391,6 +391,16 @@ ORDER BY 1, 2`, id, w.Start, w.End)
 	})
 }
 
+// ReadVersion returns the served data version; 0 means nothing is
+// servable yet.
+func ReadVersion(ctx context.Context, q Querier) (int64, error) {
+	var v int64
+	if err := q.QueryRow(ctx, `SELECT version FROM precalc_state`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read data version: %w", err)
+	}
+	return v, nil
+}
+
 // State is the refresh's state as API.md 3.11 and Haul's own endpoints
 // report it.
 type State struct {
