@@ -51,8 +51,9 @@ SELECT vehicle_id, name, total_mileage FROM vehicles`
 type indexDef struct {
 	table, name string
 	constraint  bool
+	unique      bool
 	// def is the constraint's definition ("PRIMARY KEY (a, b)") or the
-	// index's from USING on ("USING btree (a, b)").
+	// index's from USING on ("USING btree (a, b) WHERE ...").
 	def string
 }
 
@@ -87,6 +88,7 @@ func indexDefs(ctx context.Context, tx pgx.Tx) ([]indexDef, error) {
 			if at < 0 {
 				return nil, fmt.Errorf("index %s: unexpected definition %q", d.name, d.def)
 			}
+			defs[i].unique = strings.HasPrefix(d.def, "CREATE UNIQUE INDEX ")
 			defs[i].def = d.def[at+1:]
 		}
 	}
@@ -101,7 +103,11 @@ func buildIndexesSQL(defs []indexDef) []string {
 		if d.constraint {
 			stmts = append(stmts, fmt.Sprintf(`ALTER TABLE %s ADD CONSTRAINT %s %s`, table, name, d.def))
 		} else {
-			stmts = append(stmts, fmt.Sprintf(`CREATE INDEX %s ON %s %s`, name, table, d.def))
+			create := "CREATE INDEX"
+			if d.unique {
+				create = "CREATE UNIQUE INDEX"
+			}
+			stmts = append(stmts, fmt.Sprintf(`%s %s ON %s %s`, create, name, table, d.def))
 		}
 	}
 	for _, t := range db.AggregateTables {

@@ -96,9 +96,17 @@ func refreshLocked(ctx context.Context, conn *pgx.Conn, opts Options) (Result, e
 	// One snapshot for every statement, so that a batch committing midway is
 	// in all of the version's tables or in none (it marks its days again).
 	err := pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
-		// Sorts and hashes over a day's (or, for a full rebuild, all) rows.
-		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
-			return err
+		// Sorts and hashes over the refreshed days' rows, and for a full
+		// rebuild over all of them and the index builds: memory for this
+		// transaction only, so they do not spill to disk.
+		mem := "256MB"
+		if res.Full {
+			mem = "1GB"
+		}
+		for _, set := range []string{"work_mem", "maintenance_work_mem"} {
+			if _, err := tx.Exec(ctx, "SET LOCAL "+set+" = '"+mem+"'"); err != nil {
+				return err
+			}
 		}
 		steps := incrementalSteps()
 		if res.Full {

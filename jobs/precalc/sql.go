@@ -108,8 +108,7 @@ var deleteDaysSQL = []string{
 
 var insertDaysSQL = []string{
 	`INSERT INTO agg_vehicle_routes (vehicle_id, period, origin, destination, trips, shipments, sum_cost, sum_dt)
-	 SELECT vehicle_id, day, origin, destination, trips, n, sum_cost, sum_dt FROM stage_vr
-	 ORDER BY vehicle_id, day`,
+	 SELECT vehicle_id, day, origin, destination, trips, n, sum_cost, sum_dt FROM stage_vr`,
 
 	// on_time_day: dt <= Σdt/n of the same (day, route), compared exactly
 	// as dt·n <= Σdt; all shipments of a row share dt, so are all on time or none.
@@ -118,8 +117,7 @@ var insertDaysSQL = []string{
 	 SELECT 0, day, origin, destination, dt, n, sum_cost, sum_weight, sum_cpk, sum_cpt,
 	        CASE WHEN dt * route_n <= route_dt THEN n ELSE 0 END
 	 FROM (SELECT *, sum(n) OVER w AS route_n, sum(dt::bigint * n) OVER w AS route_dt
-	       FROM stage_rt WINDOW w AS (PARTITION BY day, origin, destination)) x
-	 ORDER BY day`,
+	       FROM stage_rt WINDOW w AS (PARTITION BY day, origin, destination)) x`,
 
 	`INSERT INTO agg_vehicles (grain, period, vehicle_id, trips, mileage, fuel, shipments, sum_cost, sum_dt)
 	 SELECT 0, coalesce(l.day, s.day), coalesce(l.vehicle_id, s.vehicle_id),
@@ -280,7 +278,7 @@ var routeYearsSQL = []string{
 	 LEFT JOIN replaced_routes o
 	   ON o.year = n.year AND o.origin = n.origin AND o.destination = n.destination
 	  AND o.delivery_time = n.delivery_time
-	 ON CONFLICT (grain, period, origin, destination, delivery_time) DO UPDATE SET
+	 ON CONFLICT (period, origin, destination, delivery_time) WHERE grain = 2 DO UPDATE SET
 	     shipments = a.shipments + EXCLUDED.shipments, sum_cost = a.sum_cost + EXCLUDED.sum_cost,
 	     sum_weight = a.sum_weight + EXCLUDED.sum_weight, sum_cpk = a.sum_cpk + EXCLUDED.sum_cpk,
 	     sum_cpt = a.sum_cpt + EXCLUDED.sum_cpt, on_time_day = a.on_time_day + EXCLUDED.on_time_day`,

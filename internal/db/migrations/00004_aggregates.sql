@@ -61,9 +61,13 @@ CREATE TABLE agg_routes (
     sum_cpk       double precision NOT NULL,
     sum_cpt       double precision NOT NULL,
     -- shipments at or below their route's mean delivery time of the same day
-    on_time_day   bigint           NOT NULL,
-    PRIMARY KEY (grain, period, origin, destination, delivery_time)
+    on_time_day   bigint           NOT NULL
 );
+-- Unique over every row would index two text columns of tens of millions
+-- of day rows; the refresh writes those whole days, and only year rows are
+-- updated in place (by ON CONFLICT on this partial key).
+CREATE INDEX agg_routes_period_idx ON agg_routes (grain, period);
+CREATE UNIQUE INDEX agg_routes_year_key ON agg_routes (period, origin, destination, delivery_time) WHERE grain = 2;
 
 -- Per vehicle: its logs, and the shipments they carried.
 CREATE TABLE agg_vehicles (
