@@ -103,8 +103,12 @@ func refreshLocked(ctx context.Context, conn *pgx.Conn, opts Options) (Result, e
 		if res.Full {
 			mem = "1GB"
 		}
-		for _, set := range []string{"work_mem", "maintenance_work_mem"} {
-			if _, err := tx.Exec(ctx, "SET LOCAL "+set+" = '"+mem+"'"); err != nil {
+		// Parallel partial aggregation only adds work here: nearly every
+		// (day, route, delivery time) group is distinct, so the workers'
+		// partial groups are as many as the rows they read.
+		for _, set := range []string{"work_mem = '" + mem + "'", "maintenance_work_mem = '" + mem + "'",
+			"max_parallel_workers_per_gather = 0"} {
+			if _, err := tx.Exec(ctx, "SET LOCAL "+set); err != nil {
 				return err
 			}
 		}
