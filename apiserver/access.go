@@ -58,6 +58,13 @@ func (s *Server) authenticate(c *gin.Context) {
 	}
 }
 
+// authenticateAPI authenticates requests under /api only.
+func (s *Server) authenticateAPI(c *gin.Context) {
+	if p := c.Request.URL.Path; p == "/api" || strings.HasPrefix(p, "/api/") {
+		s.authenticate(c)
+	}
+}
+
 // keyAccepted compares digests, in constant time and against every key,
 // so neither a key's length nor which key matched shows in the timing.
 func (s *Server) keyAccepted(got string) bool {

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -71,20 +72,24 @@ type ownRoute struct {
 	path, summary, contentType string
 	params                     []paramDoc
 	response                   any
+	// errors are the error statuses it answers besides 401 and 500.
+	errors []int
 	// open routes need no API key.
 	open bool
 }
 
 var ownRoutes = []ownRoute{
 	{path: "/healthz", summary: "Liveness", response: map[string]string{}, open: true},
-	{path: "/readyz", summary: "Readiness: the database answers and has the schema", response: map[string]string{}, open: true},
+	{path: "/readyz", summary: "Readiness: the database answers and has the schema", response: map[string]string{},
+		errors: []int{http.StatusServiceUnavailable}, open: true},
 	{path: "/metrics", summary: "Prometheus metrics", contentType: "text/plain", open: true},
 	{path: "/openapi.json", summary: "This document", response: map[string]any{}, open: true},
 	{path: "/docs", summary: "This document, for reading", contentType: "text/html", open: true},
-	{path: "/api/v1/runs", summary: "Ingestion runs, newest first", params: pagingParams(), response: RunPage{}},
+	{path: "/api/v1/runs", summary: "Ingestion runs, newest first", params: pagingParams(), response: RunPage{},
+		errors: []int{http.StatusBadRequest}},
 	{path: "/api/v1/runs/:run_id", summary: "One ingestion run with its datasets",
 		params:   []paramDoc{{name: "run_id", in: "path", typ: "string", required: true, description: "The run's id"}},
-		response: RunDetail{}},
+		response: RunDetail{}, errors: []int{http.StatusNotFound}},
 	{path: "/api/v1/version", summary: "The served data version and the state of the aggregate refresh", response: DataVersion{}},
 }
 
@@ -112,6 +117,7 @@ func buildOpenAPI(authRequired bool) (*openapi3.T, error) {
 		Components: &openapi3.Components{Schemas: openapi3.Schemas{}, SecuritySchemes: openapi3.SecuritySchemes{}},
 	}
 	doc.Components.Schemas["Error"] = openapi3.NewSchemaRef("", errorSchema)
+	tags := &fieldTags{nullableTypes: map[string]bool{}}
 	if authRequired {
 		doc.Components.SecuritySchemes["bearer"] = &openapi3.SecuritySchemeRef{Value: openapi3.NewJWTSecurityScheme().WithBearerFormat("")}
 		doc.Components.SecuritySchemes["apiKey"] = &openapi3.SecuritySchemeRef{Value: openapi3.NewSecurityScheme().
@@ -119,7 +125,7 @@ func buildOpenAPI(authRequired bool) (*openapi3.T, error) {
 	}
 	gen := openapi3gen.NewGenerator(openapi3gen.CreateComponentSchemas(openapi3gen.ExportComponentSchemasOptions{
 		ExportComponentSchemas: true, ExportTopLevelSchema: true, ExportGenerics: true,
-	}), openapi3gen.SchemaCustomizer(enumTags))
+	}), openapi3gen.CreateTypeNameGenerator(schemaName), openapi3gen.SchemaCustomizer(tags.apply))
 	add := func(path, summary, contentType string, params []paramDoc, response any, open bool, errors ...int) error {
 		op := openapi3.NewOperation()
 		op.Summary = summary
@@ -163,26 +169,55 @@ func buildOpenAPI(authRequired bool) (*openapi3.T, error) {
 		}
 	}
 	for _, r := range ownRoutes {
-		codes := []int{}
-		if len(r.params) > 0 {
-			codes = append(codes, http.StatusBadRequest)
-		}
-		if err := add(r.path, r.summary, r.contentType, r.params, r.response, r.open, codes...); err != nil {
+		if err := add(r.path, r.summary, r.contentType, r.params, r.response, r.open, r.errors...); err != nil {
 			return nil, err
+		}
+	}
+	// A nullable field that refers to a component makes the component
+	// nullable: OpenAPI 3.0 ignores keywords beside a $ref.
+	for name := range tags.nullableTypes {
+		if ref, ok := doc.Components.Schemas[name]; ok && ref.Value != nil {
+			ref.Value.Nullable = true
 		}
 	}
 	return doc, nil
 }
 
-// enumTags turns an `enum:"a,b"` struct tag into the schema's enum.
-func enumTags(_ string, _ reflect.Type, tag reflect.StructTag, schema *openapi3.Schema) error {
+// fieldTags applies struct tags the generator does not know: `enum:"a,b"`
+// lists allowed values, `nullable:"true"` marks a field that may be null.
+type fieldTags struct {
+	// nullableTypes are the component schemas nullable fields refer to.
+	nullableTypes map[string]bool
+}
+
+func (f *fieldTags) apply(_ string, t reflect.Type, tag reflect.StructTag, schema *openapi3.Schema) error {
 	if e := tag.Get("enum"); e != "" {
 		for _, v := range strings.Split(e, ",") {
 			schema.Enum = append(schema.Enum, v)
 		}
 	}
+	if tag.Get("nullable") == "true" {
+		schema.Nullable = true
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		f.nullableTypes[schemaName(t)] = true
+	}
 	return nil
 }
+
+// schemaName names a component schema after its Go type, without package
+// paths or brackets, which are not allowed in a component name:
+// Page[github.com/haul-dev/haul/apiserver.CostValueRow] -> PageCostValueRow.
+func schemaName(t reflect.Type) string {
+	name := packagePath.ReplaceAllString(t.Name(), "")
+	return nonIdent.ReplaceAllString(name, "")
+}
+
+var (
+	packagePath = regexp.MustCompile(`[\w./-]*\.`)
+	nonIdent    = regexp.MustCompile(`[^A-Za-z0-9_]`)
+)
 
 func operationID(path string) string {
 	r := strings.NewReplacer("/", "_", ":", "", "-", "_", ".", "_")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/haul-dev/haul/internal/rollup"
 )
@@ -44,7 +45,7 @@ type RunDataset struct {
 	RejectedByReason map[string]int64 `json:"rejected_by_reason"`
 	RejectsFile      *string          `json:"rejects_file"`
 	Warnings         []string         `json:"warnings"`
-	Error            *FileError       `json:"error"`
+	Error            *FileError       `json:"error" nullable:"true"`
 }
 
 // FileError is the error that stopped a run (DATA.md 9.2); file, line and
@@ -59,7 +60,7 @@ type FileError struct {
 // RunDetail is one run with its datasets.
 type RunDetail struct {
 	RunSummary
-	Error    *FileError   `json:"error"`
+	Error    *FileError   `json:"error" nullable:"true"`
 	Datasets []RunDataset `json:"datasets"`
 }
 
@@ -227,13 +228,16 @@ func (s *Server) ready(c *gin.Context) {
 	var current int64
 	err := s.cfg.Pool.QueryRow(ctx,
 		`SELECT coalesce(max(version_id), 0) FROM haul_schema_migrations WHERE is_applied`).Scan(&current)
+	var pgErr *pgconn.PgError
 	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "42P01": // undefined_table
+		c.JSON(http.StatusServiceUnavailable, detail("not ready: no schema, run haul migrate"))
 	case err != nil:
 		s.cfg.Log.V(1).Info("not ready", "reason", err.Error())
-		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "reason": "database unreachable"})
+		c.JSON(http.StatusServiceUnavailable, detail("not ready: database unreachable"))
 	case current < s.cfg.SchemaVersion:
-		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable",
-			"reason": fmt.Sprintf("schema at version %d, want %d: run haul migrate", current, s.cfg.SchemaVersion)})
+		c.JSON(http.StatusServiceUnavailable, detail(fmt.Sprintf(
+			"not ready: schema at version %d, want %d: run haul migrate", current, s.cfg.SchemaVersion)))
 	default:
 		c.JSON(http.StatusOK, gin.H{"status": "ok"})
 	}

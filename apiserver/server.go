@@ -75,8 +75,10 @@ func New(cfg Config) (*Server, error) {
 	e.RemoveExtraSlash = false
 	e.RedirectTrailingSlash = false
 	e.Use(s.recoverPanics, s.observe)
-	e.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, detail("Not Found")) })
-	e.NoMethod(func(c *gin.Context) { c.JSON(http.StatusMethodNotAllowed, detail("Method Not Allowed")) })
+	// Unknown /api paths need a key too, so that without one nothing tells
+	// which paths exist.
+	e.NoRoute(s.authenticateAPI, func(c *gin.Context) { c.JSON(http.StatusNotFound, detail("Not Found")) })
+	e.NoMethod(s.authenticateAPI, func(c *gin.Context) { c.JSON(http.StatusMethodNotAllowed, detail("Method Not Allowed")) })
 
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", s.ready)
@@ -95,6 +97,10 @@ func New(cfg Config) (*Server, error) {
 
 	s.engine = e
 	s.handler = s.cors(e)
+	// Best effort, so that the metric is right before the first request.
+	if _, err := s.currentVersion(context.Background()); err != nil {
+		cfg.Log.V(1).Info("data version not read at start", "reason", err.Error())
+	}
 	return s, nil
 }
 

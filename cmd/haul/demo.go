@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -31,8 +31,8 @@ const demoDatabase = "haul"
 func newDemoCmd() *cobra.Command {
 	var (
 		urlFlag, out, addr string
-		shipments    int64
-		faults       float64
+		shipments          int64
+		faults             float64
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",

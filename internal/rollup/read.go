@@ -161,21 +161,24 @@ func ReadRoutes(ctx context.Context, q Querier, w Window) ([]Route, error) {
 	g, f, t := w.spanArgs(false)
 	rows, err := q.Query(ctx, `
 WITH d AS (
-    SELECT a.origin, a.destination, a.delivery_time AS dt, sum(a.shipments) AS n, sum(a.sum_cost) AS sum_cost,
-           sum(a.sum_weight) AS sum_weight, sum(a.sum_cpk) AS sum_cpk, sum(a.sum_cpt) AS sum_cpt,
-           sum(a.on_time_day) AS on_time_day
+    SELECT a.origin, a.destination, a.delivery_time AS dt, a.shipments AS n, a.sum_cost, a.sum_weight,
+           a.sum_cpk, a.sum_cpt, a.on_time_day
     FROM agg_routes a `+spansJoin("a")+`
-    GROUP BY 1, 2, 3
-), r AS (
-    SELECT *, sum(n) OVER w AS route_n, sum(dt * n) OVER w AS route_dt
-    FROM d WINDOW w AS (PARTITION BY origin, destination)
+), r AS MATERIALIZED (
+    SELECT origin, destination, sum(n)::bigint AS n, sum(sum_cost) AS sum_cost, sum(sum_weight) AS sum_weight,
+           sum(dt * n)::bigint AS sum_dt, sum(dt::numeric * dt * n)::text AS sum_dt2, min(dt) AS min_dt,
+           max(dt) AS max_dt, sum(sum_cpk) AS sum_cpk, sum(sum_cpt) AS sum_cpt, sum(on_time_day)::bigint AS on_time_day
+    FROM d GROUP BY 1, 2
+), on_time AS (
+    -- on time over the window: dt <= Σt/n + 1, compared exactly as dt·n <= Σt + n
+    SELECT d.origin, d.destination, sum(d.n)::bigint AS n
+    FROM d JOIN r ON r.origin = d.origin AND r.destination = d.destination
+    WHERE d.dt * r.n <= r.sum_dt + r.n
+    GROUP BY 1, 2
 )
--- on time over the window: dt <= Σt/n + 1, compared exactly as dt·n <= Σt + n
-SELECT origin, destination, sum(n)::bigint, sum(sum_cost), sum(sum_weight), sum(dt * n)::bigint,
-       sum(dt::numeric * dt * n)::text, min(dt), max(dt), sum(sum_cpk), sum(sum_cpt), sum(on_time_day)::bigint,
-       coalesce(sum(n) FILTER (WHERE dt * route_n <= route_dt + route_n), 0)::bigint
-FROM r
-GROUP BY 1, 2
+SELECT r.origin, r.destination, r.n, r.sum_cost, r.sum_weight, r.sum_dt, r.sum_dt2, r.min_dt, r.max_dt,
+       r.sum_cpk, r.sum_cpt, r.on_time_day, coalesce(o.n, 0)
+FROM r LEFT JOIN on_time o ON o.origin = r.origin AND o.destination = r.destination
 ORDER BY 1, 2`, g, f, t)
 	if err != nil {
 		return nil, fmt.Errorf("read routes: %w", err)
