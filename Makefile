@@ -68,6 +68,14 @@ bench: ## Benchmarks with allocation counts.
 bench-ingest: ## Ingest throughput vs psql \copy, and peak RSS, on a throwaway PostgreSQL (N=..., BIG=0).
 	hack/bench-ingest.sh
 
+.PHONY: bench-precalc
+bench-precalc: ## Incremental aggregate refresh after one new day vs a full rebuild, on a throwaway PostgreSQL (N=..., ROUNDS=...).
+	hack/bench-precalc.sh
+
+.PHONY: bench-api
+bench-api: ## Requests/s and p50/p99 of every API endpoint under wrk, with /healthz as the ceiling, on a throwaway PostgreSQL (N=..., DURATION=...).
+	hack/bench-api.sh
+
 FUZZTIME ?= 30s
 
 .PHONY: fuzz
