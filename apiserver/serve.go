@@ -104,7 +104,7 @@ func (s *Server) compute(ctx context.Context, run compute) ([]byte, int64, error
 	}
 	s.cache.seeVersion(version)
 	s.metrics.dataVersion.Set(float64(version))
-	result, err := run(ctx, txSource{q: tx})
+	result, err := run(ctx, &cachedSource{source: txSource{q: tx}, version: version, cache: s.routeCache})
 	if err != nil {
 		return nil, version, err
 	}
@@ -230,5 +230,84 @@ func (c *answerCache) put(version int64, key string, a answer) {
 		last := c.order.Back()
 		c.order.Remove(last)
 		delete(c.entries, last.Value.(*cacheEntry).k)
+	}
+}
+
+// cachedSource keeps the route families, the costly ones, of one data
+// version for the requests that follow: paging or re-sorting a route list
+// then costs no query.
+type cachedSource struct {
+	source
+	version int64
+	cache   *routeCache
+}
+
+func (c *cachedSource) routes(ctx context.Context, w rollup.Window) ([]rollup.Route, error) {
+	key := routeCacheKey{version: c.version, window: w}
+	if r, ok := c.cache.get(key); ok {
+		return r.([]rollup.Route), nil
+	}
+	r, err := c.source.routes(ctx, w)
+	if err == nil {
+		c.cache.put(key, r)
+	}
+	return r, err
+}
+
+func (c *cachedSource) routeTotals(ctx context.Context) ([]rollup.RouteTotal, error) {
+	key := routeCacheKey{version: c.version, totals: true}
+	if r, ok := c.cache.get(key); ok {
+		return r.([]rollup.RouteTotal), nil
+	}
+	r, err := c.source.routeTotals(ctx)
+	if err == nil {
+		c.cache.put(key, r)
+	}
+	return r, err
+}
+
+type routeCacheKey struct {
+	version int64
+	window  rollup.Window
+	totals  bool
+}
+
+// routeCache holds a few route lists (tens of MB each at millions of
+// shipments), least recently used out. Callers must not modify them.
+type routeCache struct {
+	mu      sync.Mutex
+	max     int
+	entries []routeCacheEntry // most recent last
+}
+
+type routeCacheEntry struct {
+	key   routeCacheKey
+	value any
+}
+
+func (c *routeCache) get(k routeCacheKey) (any, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, e := range c.entries {
+		if e.key == k {
+			c.entries = append(append(c.entries[:i:i], c.entries[i+1:]...), e)
+			return e.value, true
+		}
+	}
+	return nil, false
+}
+
+func (c *routeCache) put(k routeCacheKey, v any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, e := range c.entries {
+		if e.key == k {
+			c.entries = append(c.entries[:i:i], c.entries[i+1:]...)
+			break
+		}
+	}
+	c.entries = append(c.entries, routeCacheEntry{k, v})
+	if len(c.entries) > c.max {
+		c.entries = c.entries[len(c.entries)-c.max:]
 	}
 }

@@ -49,10 +49,12 @@ type Server struct {
 	engine  *gin.Engine
 	handler http.Handler
 	cache   *answerCache
-	flight  singleflight.Group
-	metrics *metrics
-	reg     *prometheus.Registry
-	apiDoc  docsCache
+	// routeCache keeps route lists per data version and window.
+	routeCache *routeCache
+	flight     singleflight.Group
+	metrics    *metrics
+	reg        *prometheus.Registry
+	apiDoc     docsCache
 }
 
 // New builds the server and its routes.
@@ -66,7 +68,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.CacheEntries <= 0 {
 		cfg.CacheEntries = 512
 	}
-	s := &Server{cfg: cfg, cache: newAnswerCache(cfg.CacheEntries), reg: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, cache: newAnswerCache(cfg.CacheEntries), routeCache: &routeCache{max: 8},
+		reg: prometheus.NewRegistry()}
 	s.metrics = newMetrics(s.reg, cfg.Pool)
 
 	gin.SetMode(gin.ReleaseMode)
