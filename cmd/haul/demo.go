@@ -31,6 +31,7 @@ const demoDatabase = "haul"
 func newDemoCmd() *cobra.Command {
 	var (
 		urlFlag, out, addr string
+		keep               bool
 		shipments          int64
 		faults             float64
 	)
@@ -39,8 +40,10 @@ func newDemoCmd() *cobra.Command {
 		Short: "Run Haul end to end on generated data, on a throwaway PostgreSQL unless --database-url is given",
 		Long: `Start a throwaway PostgreSQL from the installed server binaries (unless
 --database-url or $HAUL_DATABASE_URL names one), create Haul's tables, generate
-a realistic dataset, load it with haul ingest, and report each step. Everything it made is removed when it
-ends; --out keeps the generated files.
+a realistic dataset, load it with haul ingest, and report each step. Everything
+it made is removed when it ends, unless --keep: then the database folder and
+the generated files stay, and it says how to start that PostgreSQL again;
+--out puts the generated files in a folder of your choice.
 
 A listener refreshes the aggregates when the load completes, as haul listen
 does; the demo prints all-time totals read from them, then serves the API (as
@@ -60,6 +63,10 @@ haul serve does) until Ctrl-C, with a few URLs to try.`,
 					return fmt.Errorf("start throwaway PostgreSQL: %w", err)
 				}
 				defer func() {
+					if keep {
+						stopAndKeep(w, cmd.ErrOrStderr(), cluster)
+						return
+					}
 					if err := cluster.Stop(); err != nil {
 						fmt.Fprintln(cmd.ErrOrStderr(), "haul: stop throwaway PostgreSQL:", err)
 					}
@@ -87,7 +94,11 @@ haul serve does) until Ctrl-C, with a few URLs to try.`,
 				if dir, err = os.MkdirTemp("", "haul-demo-data-*"); err != nil {
 					return fmt.Errorf("create data folder: %w", err)
 				}
-				defer os.RemoveAll(dir)
+				if keep {
+					defer fmt.Fprintf(w, "kept the generated data and rejects in %s\n", dir)
+				} else {
+					defer os.RemoveAll(dir)
+				}
 			}
 			start := time.Now()
 			key, err := datagen.Generate(ctx, dir, datagen.Config{Shipments: shipments, Seed: datagen.DefaultSeed, FaultRate: faults})
@@ -159,6 +170,7 @@ haul serve does) until Ctrl-C, with a few URLs to try.`,
 	cmd.Flags().Int64Var(&shipments, "shipments", 1_000_000, "shipments to generate")
 	cmd.Flags().Float64Var(&faults, "faults", 0.001, "share of generated records that are bad or odd (see haul gen)")
 	cmd.Flags().StringVar(&out, "out", "", "keep the generated files in this folder (default: a temporary one, removed)")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the throwaway database and the generated files when the demo ends")
 	cmd.Flags().StringVar(&addr, "addr", apiserver.DefaultAddr, `serve the API here until Ctrl-C ("" to stop after loading)`)
 	return cmd
 }
@@ -242,4 +254,22 @@ func printTotals(ctx context.Context, w io.Writer, pool *pgxpool.Pool) error {
 	fmt.Fprintf(w, "all time: %d shipments on %d trips by %d vehicles, %d routes, cost %.2f, mean delivery time %.2f h\n",
 		t.Shipments, t.Logs, t.Vehicles, len(routes), t.SumCost, t.MeanDT())
 	return nil
+}
+
+// stopAndKeep stops the throwaway server and keeps its folder, with the
+// command that starts it again.
+func stopAndKeep(w, errw io.Writer, cluster *localpg.Cluster) {
+	dest := filepath.Join(filepath.Dir(cluster.Dir), "haul-demo-db-"+time.Now().UTC().Format("20060102T150405Z"))
+	if err := cluster.StopAndKeep(dest); err != nil {
+		fmt.Fprintln(errw, "haul: keep throwaway PostgreSQL:", err)
+		return
+	}
+	data := filepath.Join(dest, "data")
+	start := fmt.Sprintf("pg_ctl -D %s -o '-p %d -k %s' -l %s start",
+		data, cluster.Port, dest, filepath.Join(data, "restart.log"))
+	if os.Geteuid() == 0 {
+		start = fmt.Sprintf("su postgres -c %q", start)
+	}
+	fmt.Fprintf(w, "stopped the throwaway PostgreSQL and kept it in %s; start it again with:\n  %s\n"+
+		"(pg_ctl is in the PostgreSQL server's bin folder) and use --database-url %s\n", dest, start, cluster.URL(demoDatabase))
 }

@@ -198,3 +198,33 @@ func TestDemoOnGivenDatabase(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
+
+// --keep leaves the database folder and the generated files, outside the
+// folders a later start sweeps away.
+func TestDemoKeep(t *testing.T) {
+	t.Setenv("HAUL_DATABASE_URL", "")
+	code, stdout, stderr := haul(t, "demo", "--shipments", "500", "--addr", "", "--keep")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
+	}
+	kept := regexp.MustCompile(`kept it in (\S+);`).FindStringSubmatch(stdout)
+	data := regexp.MustCompile(`kept the generated data and rejects in (\S+)`).FindStringSubmatch(stdout)
+	if kept == nil || data == nil {
+		t.Fatalf("output does not say what it kept:\n%s", stdout)
+	}
+	t.Cleanup(func() {
+		_ = os.RemoveAll(kept[1])
+		_ = os.RemoveAll(data[1])
+	})
+	for _, path := range []string{filepath.Join(kept[1], "data", "PG_VERSION"), filepath.Join(data[1], "shipments.json")} {
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("not kept: %v", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(kept[1], "owner.pid")); !os.IsNotExist(err) {
+		t.Errorf("the kept folder still names an owner, so a later start would sweep it: %v", err)
+	}
+	if !strings.Contains(stdout, "pg_ctl -D "+filepath.Join(kept[1], "data")) {
+		t.Errorf("no command to start it again:\n%s", stdout)
+	}
+}

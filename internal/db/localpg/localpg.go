@@ -282,6 +282,21 @@ func (c *Cluster) Stop() error {
 	return nil
 }
 
+// StopAndKeep shuts the server down and moves the cluster folder to dest,
+// out of reach of the sweep, so its data outlives the process: it can be
+// started again with pg_ctl on dest/data (as the user it ran as).
+func (c *Cluster) StopAndKeep(dest string) error {
+	c.shutdown()
+	if err := os.Remove(filepath.Join(c.Dir, ownerFile)); err != nil {
+		return fmt.Errorf("keep cluster folder: %w", err)
+	}
+	if err := os.Rename(c.Dir, dest); err != nil {
+		return fmt.Errorf("keep cluster folder: %w", err)
+	}
+	c.Dir = dest
+	return nil
+}
+
 func (c *Cluster) kill() {
 	_ = c.cmd.Process.Signal(syscall.SIGQUIT)
 	select {
