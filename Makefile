@@ -55,10 +55,18 @@ $(GOLANGCI_LINT):
 generate: ## Generate deepcopy code from the API types (controller-gen).
 	$(CONTROLLER_GEN) object paths="./..."
 
+CHART_DIR := charts/haul
+
 .PHONY: manifests
-manifests: ## Generate CRD and RBAC manifests into config/ (controller-gen).
+manifests: ## Generate CRD and RBAC manifests into config/ (controller-gen), and copy the CRDs into the Helm chart.
 	$(CONTROLLER_GEN) rbac:roleName=haul-controller crd paths="./..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	rm -f $(CHART_DIR)/crds/*.yaml
+	cp config/crd/bases/*.yaml $(CHART_DIR)/crds/
+
+.PHONY: helm-lint
+helm-lint: ## Lint the Helm chart (helm lint --strict, through the Helm Go SDK) with its defaults and each ci/ values file.
+	go test -count=1 -run '^TestChartLint$$' ./test/helm/
 
 .PHONY: bench
 bench: ## Benchmarks with allocation counts.
