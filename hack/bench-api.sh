@@ -54,6 +54,9 @@
 # 2 GB at the defaults): allow 6 GB free in $TMPDIR or HAUL_BENCH_DIR. Takes
 # 13 x DURATION seconds of load plus the setup (a few minutes at the default N).
 set -euo pipefail
+BENCH_NAME=bench-api
+# shellcheck source-path=SCRIPTDIR source=lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bench.sh"
 
 N="${1:-${N:-2000000}}"
 DURATION="${DURATION:-20}"
@@ -67,9 +70,6 @@ END=2025-12-31
 # The issue's goals, per endpoint.
 GOAL_P99_MS=20
 GOAL_RPS=2000
-
-die() { echo "bench-api: $*" >&2; exit 1; }
-log() { echo "bench-api: $*" >&2; }
 
 [[ "$N" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, got '$N'"
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds), got '$DURATION'"
@@ -93,114 +93,26 @@ if ! command -v wrk >/dev/null 2>&1; then
 	command -v wrk >/dev/null 2>&1 || die "wrk installed but not found"
 fi
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-HAUL="$PWD/bin/haul"
-
-find_bindir() {
-	local dir
-	for dir in "${HAUL_PG_BINDIR:-}" "$(pg_config --bindir 2>/dev/null || true)" /usr/lib/postgresql/*/bin; do
-		if [[ -n "$dir" && -x "$dir/initdb" && -x "$dir/pg_ctl" && -x "$dir/postgres" ]]; then
-			echo "$dir"
-			return 0
-		fi
-	done
-	return 1
-}
-PGBIN="$(find_bindir)" || die "PostgreSQL server binaries not found (run make setup, or set HAUL_PG_BINDIR)"
-PSQL="$PGBIN/psql"
-[[ -x "$PSQL" ]] || PSQL="$(command -v psql)" || die "psql not found"
+cd_root
+find_pg
 
 # --- scratch space and cleanup ----------------------------------------------
 
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/haul-bench-api.XXXXXX")"
-chmod 755 "$WORK" # the server may run as another user and must reach $WORK/pg
-PGDIR="$WORK/pg"
-PGDATA="$PGDIR/data"
-PORT=""
-PG_STARTED=0
 SERVE_PID=""
-SERVE_LOG="$WORK/serve.err"
-
-as_pg() {
-	if [[ $(id -u) -eq 0 ]]; then
-		runuser -u postgres -- "$@"
-	else
-		"$@"
-	fi
-}
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
+# stop_serve: stop haul serve if it was started (cleanup runs it at exit).
+stop_serve() {
 	if [[ -n "$SERVE_PID" ]]; then
 		kill "$SERVE_PID" 2>/dev/null || true
 		wait "$SERVE_PID" 2>/dev/null || true
 	fi
-	if [[ "$PG_STARTED" == 1 ]]; then
-		as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null 2>&1 || true
-	fi
-	rm -rf "$WORK"
-	exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-if [[ -n "${HAUL_BENCH_DIR:-}" ]]; then
-	mkdir -p "$HAUL_BENCH_DIR"
-	DATA_ROOT="$(cd "$HAUL_BENCH_DIR" && pwd)"
-else
-	DATA_ROOT="$WORK/data"
-fi
-REJECTS="$WORK/rejects"
+BENCH_ON_EXIT=stop_serve
+make_scratch
+SERVE_LOG="$WORK/serve.err"
+data_root
 DB=api
 
 # --- helpers ----------------------------------------------------------------
-
-now_ns() { date +%s%N; }
-
-secs() { awk -v ns="$1" 'BEGIN { printf "%.2f", ns / 1e9 }'; }
-# 1234567 -> 1,234,567
-commas() { printf "%s" "$1" | sed -E ':a; s/^([0-9]+)([0-9]{3})/\1,\2/; ta'; }
-
-url() { echo "postgres://postgres@127.0.0.1:$PORT/$1?sslmode=disable"; }
-sql() { PGOPTIONS="-c client_min_messages=warning" "$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
-
-# free_port: print a TCP port on 127.0.0.1 nothing answers on.
-free_port() {
-	local candidate
-	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		candidate=$((20000 + RANDOM % 40000))
-		# Something answers there: taken.
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
-			echo "$candidate"
-			return 0
-		fi
-	done
-	return 1
-}
-
-# gen_data COUNT: generate COUNT shipments (with their logs and vehicles) once
-# into $DATA_ROOT/nCOUNT and print that folder; a kept folder is reused.
-gen_data() {
-	local count=$1 dir="$DATA_ROOT/n$1" t0 t1
-	if [[ -f "$dir/.complete" ]]; then
-		log "reusing $dir"
-	else
-		rm -rf "$dir"
-		log "generating $(commas "$count") shipments into $dir"
-		t0=$(now_ns)
-		"$HAUL" gen --out "$dir" --shipments "$count" --from "$START" --to "$END" >&2
-		t1=$(now_ns)
-		log "generated in $(secs $((t1 - t0))) s"
-		touch "$dir/.complete"
-	fi
-	echo "$dir"
-}
-
-# report_field FILE DATASET COLUMN: a count from haul ingest's text report
-# (columns: dataset status read loaded duplicates rejected).
-report_field() { awk -v ds="$2" -v col="$3" '$1 == ds { print $col }' "$1"; }
 
 # server_log_tail [LINES]: the end of haul serve's log, to stderr.
 server_log_tail() {
@@ -225,42 +137,13 @@ wrk_ms() {
 
 # --- build, PostgreSQL, data ------------------------------------------------
 
-log "building bin/haul"
-make --no-print-directory build >&2
-
-log "starting PostgreSQL from $PGBIN"
-mkdir -p "$PGDIR"
-if [[ $(id -u) -eq 0 ]]; then
-	id postgres >/dev/null 2>&1 || die "running as root needs the 'postgres' OS user (make setup)"
-	chown postgres: "$PGDIR"
-fi
-as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >"$PGDIR/initdb.log" 2>&1 ||
-	{ cat "$PGDIR/initdb.log" >&2; die "initdb failed"; }
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-	candidate=$((20000 + RANDOM % 40000))
-	# Something answers there: taken.
-	if (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
-		continue
-	fi
-	if as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDIR/server.log" -w -t 60 start -o "-c port=$candidate \
--c listen_addresses=127.0.0.1 -c unix_socket_directories=$PGDIR -c fsync=off -c synchronous_commit=off \
--c full_page_writes=off -c max_wal_size=4GB -c shared_buffers=256MB" >/dev/null; then
-		PORT=$candidate
-		PG_STARTED=1
-		break
-	fi
-	PG_STARTED=1 # a failed start may leave a server behind; cleanup stops it
-	tail -n 5 "$PGDIR/server.log" >&2 || true
-done
-[[ -n "$PORT" ]] || die "could not start PostgreSQL (see above)"
-PG_VERSION="$("$PGBIN/postgres" --version | awk '{ print $3 }')"
-log "PostgreSQL $PG_VERSION on 127.0.0.1:$PORT"
+build_haul
+start_pg
 
 sql -d postgres -c "CREATE DATABASE $DB"
-"$HAUL" migrate --database-url "$(url "$DB")" >"$WORK/migrate.out" 2>&1 ||
-	{ cat "$WORK/migrate.out" >&2; die "haul migrate failed"; }
+migrate_db "$DB"
 
-DIR="$(gen_data "$N")"
+DIR="$(gen_shipments "$N" --from "$START" --to "$END")"
 JSON_MB=$(( ($(stat -c %s "$DIR/vehicles.json") + $(stat -c %s "$DIR/vehicle_logs.json") + $(stat -c %s "$DIR/shipments.json")) / 1000000 ))
 
 log "loading $(commas "$N") shipments"
@@ -333,8 +216,7 @@ ENDPOINTS=(
 	"system/status (uncached)|/api/system/status"
 )
 
-T_START=$(now_ns)
-LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+clock_start
 echo "api benchmark: N=$(commas "$N") shipments over $START..$END ($JSON_MB MB JSON, $(commas "$VEHICLES") vehicles; database $DB_SIZE)"
 printf "setup               : haul ingest %s s, haul precalc %s s (not part of the figures)\n" \
 	"$(secs "$LOAD_NS")" "$(secs "$PRECALC_NS")"
@@ -421,7 +303,7 @@ for entry in "${ENDPOINTS[@]}"; do
 	fi
 	printf "  %-30s %10s %9s %9s %8s %8s  %s\n" "$label" "$(commas "$rps")" "$p50" "$p99" "$non2xx" "$sockerr" "$verdict"
 done
-T_END=$(now_ns)
+clock_stop
 
 # --- summary ----------------------------------------------------------------
 
@@ -429,8 +311,7 @@ echo
 echo "api benchmark: N=$(commas "$N") shipments, machine: $(nproc) cores (haul serve, wrk and PostgreSQL $PG_VERSION share them)"
 echo "endpoints           : $PASSED PASS, $MISSED MISS of $((PASSED + MISSED)) (healthz, the ceiling, not counted)"
 echo "answers             : cached per data version and URL (cold = computed, load = served from the cache; system/status uncached)"
-echo "load average        : $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?') at the end (1, 5, 15 min; other work skews the figures)"
-echo "took                : $(( (T_END - T_START) / 1000000000 )) s measuring, $SECONDS s in all (build, server, data generation, load included)"
+summary_tail "build, server, data generation, load"
 
 if [[ "$FAILED" == 1 ]]; then
 	server_log_tail 60

@@ -31,14 +31,14 @@
 # and disk: at the default N with BIG=1, about 3.2 GB of JSON plus the 10M-row
 # database and its WAL (allow 10 GB free in $TMPDIR or HAUL_BENCH_DIR).
 set -euo pipefail
+BENCH_NAME=bench-ingest
+# shellcheck source-path=SCRIPTDIR source=lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bench.sh"
 
 N="${1:-${N:-2000000}}"
 ROUNDS="${ROUNDS:-2}"
 BIG="${BIG:-1}"
 WORKERS="${WORKERS:-default 1}"
-
-die() { echo "bench-ingest: $*" >&2; exit 1; }
-log() { echo "bench-ingest: $*" >&2; }
 
 [[ "$N" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, got '$N'"
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, got '$ROUNDS'"
@@ -48,112 +48,29 @@ for w in $WORKERS; do
 done
 [[ -x /usr/bin/time ]] || die "/usr/bin/time (GNU time) not found; apt-get install time"
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-HAUL="$PWD/bin/haul"
-
-find_bindir() {
-	local dir
-	for dir in "${HAUL_PG_BINDIR:-}" "$(pg_config --bindir 2>/dev/null || true)" /usr/lib/postgresql/*/bin; do
-		if [[ -n "$dir" && -x "$dir/initdb" && -x "$dir/pg_ctl" && -x "$dir/postgres" ]]; then
-			echo "$dir"
-			return 0
-		fi
-	done
-	return 1
-}
-PGBIN="$(find_bindir)" || die "PostgreSQL server binaries not found (run make setup, or set HAUL_PG_BINDIR)"
-PSQL="$PGBIN/psql"
-[[ -x "$PSQL" ]] || PSQL="$(command -v psql)" || die "psql not found"
+cd_root
+find_pg
 
 # --- scratch space and cleanup ----------------------------------------------
 
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/haul-bench-ingest.XXXXXX")"
-chmod 755 "$WORK" # the server may run as another user and must reach $WORK/pg
-PGDIR="$WORK/pg"
-PGDATA="$PGDIR/data"
-PORT=""
-PG_STARTED=0
-
-as_pg() {
-	if [[ $(id -u) -eq 0 ]]; then
-		runuser -u postgres -- "$@"
-	else
-		"$@"
-	fi
-}
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [[ "$PG_STARTED" == 1 ]]; then
-		as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null 2>&1 || true
-	fi
-	rm -rf "$WORK"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-if [[ -n "${HAUL_BENCH_DIR:-}" ]]; then
-	mkdir -p "$HAUL_BENCH_DIR"
-	DATA_ROOT="$(cd "$HAUL_BENCH_DIR" && pwd)"
-	KEEP_DATA=1
-else
-	DATA_ROOT="$WORK/data"
-	KEEP_DATA=0
-fi
+make_scratch
+data_root
 [[ "$DATA_ROOT" != *"'"* ]] || die "the data folder must not contain a single quote: $DATA_ROOT"
-REJECTS="$WORK/rejects"
 
 # --- helpers ----------------------------------------------------------------
 
-now_ns() { date +%s%N; }
-
-# rate ROWS NANOSECONDS -> rows per second (integer)
-rate() { awk -v r="$1" -v ns="$2" 'BEGIN { printf "%d", r / (ns / 1e9) }'; }
-secs() { awk -v ns="$1" 'BEGIN { printf "%.2f", ns / 1e9 }'; }
-# 1234567 -> 1,234,567
-commas() { printf "%s" "$1" | sed -E ':a; s/^([0-9]+)([0-9]{3})/\1,\2/; ta'; }
+# mb KILOBYTES -> megabytes (integer, rounded)
 mb() { awk -v kb="$1" 'BEGIN { printf "%d", kb / 1024 + 0.5 }'; }
 # median and max of whitespace-separated numbers
 median() { tr ' ' '\n' <<<"$*" | sed '/^$/d' | sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) printf "%d", a[(NR + 1) / 2]; else printf "%d", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 best() { tr ' ' '\n' <<<"$*" | sed '/^$/d' | sort -n | tail -n1; }
 
-url() { echo "postgres://postgres@127.0.0.1:$PORT/$1?sslmode=disable"; }
-sql() { PGOPTIONS="-c client_min_messages=warning" "$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
-
 # fresh_db NAME: drop and create NAME, then migrate it with haul.
 fresh_db() {
 	sql -d postgres -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"
-	"$HAUL" migrate --database-url "$(url "$1")" >"$WORK/migrate.out" 2>&1 ||
-		{ cat "$WORK/migrate.out" >&2; die "haul migrate failed"; }
+	migrate_db "$1"
 }
 drop_db() { sql -d postgres -c "DROP DATABASE IF EXISTS $1"; }
-# Flush what earlier steps left dirty so it is not charged to the next timing.
-checkpoint() { sql -d postgres -c CHECKPOINT; }
-
-# gen_data COUNT: generate COUNT shipments (with their logs and vehicles) once
-# into $DATA_ROOT/nCOUNT and print that folder; a kept folder is reused.
-gen_data() {
-	local count=$1 dir="$DATA_ROOT/n$1" t0 t1
-	if [[ -f "$dir/.complete" ]]; then
-		log "reusing $dir"
-	else
-		rm -rf "$dir"
-		log "generating $(commas "$count") shipments into $dir"
-		t0=$(now_ns)
-		"$HAUL" gen --out "$dir" --shipments "$count" >&2
-		t1=$(now_ns)
-		log "generated in $(secs $((t1 - t0))) s"
-		touch "$dir/.complete"
-	fi
-	echo "$dir"
-}
-
-# report_field FILE DATASET COLUMN: a count from haul ingest's text report
-# (columns: dataset status read loaded duplicates rejected).
-report_field() { awk -v ds="$2" -v col="$3" '$1 == ds { print $col }' "$1"; }
 
 # ingest_refs DB DIR: load vehicles and vehicle_logs (timed separately).
 ingest_refs() {
@@ -210,38 +127,10 @@ psql_load() {
 
 # --- build, server, data ----------------------------------------------------
 
-log "building bin/haul"
-make --no-print-directory build >&2
+build_haul
+start_pg
 
-log "starting PostgreSQL from $PGBIN"
-mkdir -p "$PGDIR"
-if [[ $(id -u) -eq 0 ]]; then
-	id postgres >/dev/null 2>&1 || die "running as root needs the 'postgres' OS user (make setup)"
-	chown postgres: "$PGDIR"
-fi
-as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >"$PGDIR/initdb.log" 2>&1 ||
-	{ cat "$PGDIR/initdb.log" >&2; die "initdb failed"; }
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-	candidate=$((20000 + RANDOM % 40000))
-	# Something answers there: taken.
-	if (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
-		continue
-	fi
-	if as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDIR/server.log" -w -t 60 start -o "-c port=$candidate \
--c listen_addresses=127.0.0.1 -c unix_socket_directories=$PGDIR -c fsync=off -c synchronous_commit=off \
--c full_page_writes=off -c max_wal_size=4GB -c shared_buffers=256MB" >/dev/null; then
-		PORT=$candidate
-		PG_STARTED=1
-		break
-	fi
-	PG_STARTED=1 # a failed start may leave a server behind; cleanup stops it
-	tail -n 5 "$PGDIR/server.log" >&2 || true
-done
-[[ -n "$PORT" ]] || die "could not start PostgreSQL (see above)"
-PG_VERSION="$("$PGBIN/postgres" --version | awk '{ print $3 }')"
-log "PostgreSQL $PG_VERSION on 127.0.0.1:$PORT"
-
-DIR="$(gen_data "$N")"
+DIR="$(gen_shipments "$N")"
 JSON_MB=$(( $(stat -c %s "$DIR/shipments.json") / 1000000 ))
 CSV="$DIR/shipments.csv"
 
@@ -286,8 +175,7 @@ run_psql() {
 	drop_db "$db"
 }
 
-T_START=$(now_ns)
-LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+clock_start
 echo "ingest benchmark: N=$(commas "$N") shipments, $JSON_MB MB JSON; $ROUNDS rounds; haul default --workers $DEFAULT_WORKERS"
 # A stale CSV from a kept folder is fine: gen writes the same bytes for the
 # same N, and haul stores the same rows.
@@ -311,7 +199,7 @@ BIG_RSS_KB=""
 if [[ "$BIG" == 1 ]]; then
 	BIG_N=$((N * 5))
 	log "5N: $(commas "$BIG_N") shipments"
-	BIG_DIR="$(gen_data "$BIG_N")"
+	BIG_DIR="$(gen_shipments "$BIG_N")"
 	BIG_JSON_MB=$(( $(stat -c %s "$BIG_DIR/shipments.json") / 1000000 ))
 	fresh_db haul_big
 	ingest_refs haul_big "$BIG_DIR"
@@ -323,7 +211,7 @@ if [[ "$BIG" == 1 ]]; then
 	drop_db haul_big
 	[[ "$KEEP_DATA" == 1 ]] || rm -rf "$BIG_DIR"
 fi
-T_END=$(now_ns)
+clock_stop
 
 # --- summary ----------------------------------------------------------------
 
@@ -350,5 +238,4 @@ else
 	echo "haul peak RSS       : $(mb "$rss_n_kb") MB at N (5N skipped, BIG=0)"
 fi
 echo "refs (haul ingest)  : vehicles + vehicle_logs $(commas "$(median "${REFS_RATES[*]}")") rows/s (median, not in the figures above)"
-echo "load average        : $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?') at the end (1, 5, 15 min; other work skews the figures)"
-echo "took                : $(( (T_END - T_START) / 1000000000 )) s measuring, $SECONDS s in all (build, server, data generation included)"
+summary_tail "build, server, data generation"

@@ -35,6 +35,9 @@
 # N, about 1.5 GB of JSON plus the database (about 4 GB with its WAL; allow
 # 8 GB free in $TMPDIR or HAUL_BENCH_DIR).
 set -euo pipefail
+BENCH_NAME=bench-precalc
+# shellcheck source-path=SCRIPTDIR source=lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bench.sh"
 
 N="${1:-${N:-5000000}}"
 ROUNDS="${ROUNDS:-2}"
@@ -42,9 +45,6 @@ HIST_FROM=2021-01-01
 HIST_TO=2025-12-31
 HIST_DAYS=1826
 FIRST_DAY=2026-01-01
-
-die() { echo "bench-precalc: $*" >&2; exit 1; }
-log() { echo "bench-precalc: $*" >&2; }
 
 [[ "$N" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, got '$N'"
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, got '$ROUNDS'"
@@ -55,80 +55,21 @@ DAY_N="${DAY_N:-$(( N / HIST_DAYS > 0 ? N / HIST_DAYS : 1 ))}"
 # then name only vehicles the history loaded.
 VEHICLES=$(( N / 2 / 1000 > 20 ? N / 2 / 1000 : 20 ))
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-HAUL="$PWD/bin/haul"
-
-find_bindir() {
-	local dir
-	for dir in "${HAUL_PG_BINDIR:-}" "$(pg_config --bindir 2>/dev/null || true)" /usr/lib/postgresql/*/bin; do
-		if [[ -n "$dir" && -x "$dir/initdb" && -x "$dir/pg_ctl" && -x "$dir/postgres" ]]; then
-			echo "$dir"
-			return 0
-		fi
-	done
-	return 1
-}
-PGBIN="$(find_bindir)" || die "PostgreSQL server binaries not found (run make setup, or set HAUL_PG_BINDIR)"
-PSQL="$PGBIN/psql"
-[[ -x "$PSQL" ]] || PSQL="$(command -v psql)" || die "psql not found"
+cd_root
+find_pg
 
 # --- scratch space and cleanup ----------------------------------------------
 
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/haul-bench-precalc.XXXXXX")"
-chmod 755 "$WORK" # the server may run as another user and must reach $WORK/pg
-PGDIR="$WORK/pg"
-PGDATA="$PGDIR/data"
-PORT=""
-PG_STARTED=0
-
-as_pg() {
-	if [[ $(id -u) -eq 0 ]]; then
-		runuser -u postgres -- "$@"
-	else
-		"$@"
-	fi
-}
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [[ "$PG_STARTED" == 1 ]]; then
-		as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null 2>&1 || true
-	fi
-	rm -rf "$WORK"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-if [[ -n "${HAUL_BENCH_DIR:-}" ]]; then
-	mkdir -p "$HAUL_BENCH_DIR"
-	DATA_ROOT="$(cd "$HAUL_BENCH_DIR" && pwd)"
-else
-	DATA_ROOT="$WORK/data"
-fi
-REJECTS="$WORK/rejects"
+make_scratch
+data_root
 DB=precalc
 
 # --- helpers ----------------------------------------------------------------
 
-now_ns() { date +%s%N; }
-
-# rate ROWS NANOSECONDS -> rows per second (integer)
-rate() { awk -v r="$1" -v ns="$2" 'BEGIN { printf "%d", r / (ns / 1e9) }'; }
-secs() { awk -v ns="$1" 'BEGIN { printf "%.2f", ns / 1e9 }'; }
-# 1234567 -> 1,234,567
-commas() { printf "%s" "$1" | sed -E ':a; s/^([0-9]+)([0-9]{3})/\1,\2/; ta'; }
 # median of whitespace-separated integers (%.0f: mawk's %d stops at 2^31-1)
 median() { tr ' ' '\n' <<<"$*" | sed '/^$/d' | sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) printf "%.0f", a[(NR + 1) / 2]; else printf "%.0f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 # ratio A B -> A/B with 4 decimals
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", a / b }'; }
-
-url() { echo "postgres://postgres@127.0.0.1:$PORT/$1?sslmode=disable"; }
-sql() { PGOPTIONS="-c client_min_messages=warning" "$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
-# Flush what earlier steps left dirty so it is not charged to the next timing.
-checkpoint() { sql -d postgres -c CHECKPOINT; }
 
 # json FILE EXPR: evaluate EXPR, in which :'j' is FILE's JSON as jsonb, on the
 # server (no jq needed); prints the value as text.
@@ -137,20 +78,9 @@ json() { sql -d postgres -At -v j="$(<"$1")" <<<"SELECT $2"; }
 # gen_data NAME ARGS...: run haul gen with ARGS once into $DATA_ROOT/NAME and
 # print that folder; a kept folder is reused.
 gen_data() {
-	local dir="$DATA_ROOT/$1" t0 t1
+	local dir="$DATA_ROOT/$1"
 	shift
-	if [[ -f "$dir/.complete" ]]; then
-		log "reusing $dir"
-	else
-		rm -rf "$dir"
-		log "generating into $dir: haul gen $*"
-		t0=$(now_ns)
-		"$HAUL" gen --out "$dir" "$@" >&2
-		t1=$(now_ns)
-		log "generated in $(secs $((t1 - t0))) s"
-		touch "$dir/.complete"
-	fi
-	echo "$dir"
+	gen_once "$dir" "generating into $dir: haul gen $*" "$@"
 }
 
 # loaded REPORT DATASET: rows of DATASET haul ingest's JSON report says it loaded.
@@ -203,48 +133,18 @@ precalc() {
 
 # --- build, server, data ----------------------------------------------------
 
-log "building bin/haul"
-make --no-print-directory build >&2
-
-log "starting PostgreSQL from $PGBIN"
-mkdir -p "$PGDIR"
-if [[ $(id -u) -eq 0 ]]; then
-	id postgres >/dev/null 2>&1 || die "running as root needs the 'postgres' OS user (make setup)"
-	chown postgres: "$PGDIR"
-fi
-as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >"$PGDIR/initdb.log" 2>&1 ||
-	{ cat "$PGDIR/initdb.log" >&2; die "initdb failed"; }
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-	candidate=$((20000 + RANDOM % 40000))
-	# Something answers there: taken.
-	if (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
-		continue
-	fi
-	if as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PGDIR/server.log" -w -t 60 start -o "-c port=$candidate \
--c listen_addresses=127.0.0.1 -c unix_socket_directories=$PGDIR -c fsync=off -c synchronous_commit=off \
--c full_page_writes=off -c max_wal_size=4GB -c shared_buffers=256MB" >/dev/null; then
-		PORT=$candidate
-		PG_STARTED=1
-		break
-	fi
-	PG_STARTED=1 # a failed start may leave a server behind; cleanup stops it
-	tail -n 5 "$PGDIR/server.log" >&2 || true
-done
-[[ -n "$PORT" ]] || die "could not start PostgreSQL (see above)"
-PG_VERSION="$("$PGBIN/postgres" --version | awk '{ print $3 }')"
-log "PostgreSQL $PG_VERSION on 127.0.0.1:$PORT"
+build_haul
+start_pg
 
 sql -d postgres -c "CREATE DATABASE $DB"
-"$HAUL" migrate --database-url "$(url "$DB")" >"$WORK/migrate.out" 2>&1 ||
-	{ cat "$WORK/migrate.out" >&2; die "haul migrate failed"; }
+migrate_db "$DB"
 
 HIST="$(gen_data "history-n$N-v$VEHICLES" --shipments "$N" --vehicles "$VEHICLES" --from "$HIST_FROM" --to "$HIST_TO" --seed 1)"
 JSON_MB=$(( ($(stat -c %s "$HIST/vehicles.json") + $(stat -c %s "$HIST/vehicle_logs.json") + $(stat -c %s "$HIST/shipments.json")) / 1000000 ))
 
 # --- history ----------------------------------------------------------------
 
-T_START=$(now_ns)
-LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+clock_start
 echo "precalc benchmark: N=$(commas "$N") shipments over $HIST_FROM..$HIST_TO ($JSON_MB MB JSON, $(commas "$VEHICLES") vehicles); $ROUNDS new day(s) of $(commas "$DAY_N") shipments"
 
 log "loading the history"
@@ -289,7 +189,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	printf "round %d  %-27s: %8s s  (%s days; slowest steps: %s)\n" "$round" "haul precalc --full" "$(secs "$LAST_NS")" \
 		"$LAST_DAYS" "$LAST_STEPS"
 done
-T_END=$(now_ns)
+clock_stop
 
 # --- summary ----------------------------------------------------------------
 
@@ -320,5 +220,4 @@ for table in $(sql -d "$DB" -At -c "SELECT tablename FROM pg_tables WHERE schema
 	printf "  %-18s %15s\n" "$table" "$(commas "$(sql -d "$DB" -At -c "SELECT count(*) FROM \"$table\"")")"
 done
 echo "database size       : $(sql -d "$DB" -At -c "SELECT pg_size_pretty(pg_database_size(current_database()))") (pg_database_size: raw tables, aggregates, indexes and the dead rows refreshes leave)"
-echo "load average        : $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?') at the end (1, 5, 15 min; other work skews the figures)"
-echo "took                : $(( (T_END - T_START) / 1000000000 )) s measuring, $SECONDS s in all (build, server, data generation included)"
+summary_tail "build, server, data generation"
