@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
 	"github.com/go-logr/logr"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/haul-dev/haul/internal/db"
@@ -21,6 +23,16 @@ func databaseURL(flagValue string) (string, error) {
 		return "", usageError{err}
 	}
 	return url, nil
+}
+
+// openDatabase resolves the database URL and opens a pool of at most conns
+// connections on it.
+func openDatabase(ctx context.Context, urlFlag string, conns int) (*pgxpool.Pool, error) {
+	url, err := databaseURL(urlFlag)
+	if err != nil {
+		return nil, err
+	}
+	return openPool(ctx, url, conns)
 }
 
 func newMigrateCmd() *cobra.Command {

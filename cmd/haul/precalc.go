@@ -26,12 +26,8 @@ the aggregates are up to date, including when there was nothing to do.`,
 			if output != "text" && output != "json" {
 				return usagef("--output %q: want text or json", output)
 			}
-			url, err := databaseURL(urlFlag)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			pool, err := openPool(ctx, url, 2)
+			pool, err := openDatabase(ctx, urlFlag, 2)
 			if err != nil {
 				return err
 			}
@@ -79,12 +75,8 @@ that completed while no listener ran is not missed. Several listeners may run:
 refreshes are serialised and each completed run is refreshed once.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			url, err := databaseURL(urlFlag)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			pool, err := openPool(ctx, url, 2)
+			pool, err := openDatabase(ctx, urlFlag, 2)
 			if err != nil {
 				return err
 			}
