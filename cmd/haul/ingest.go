@@ -23,6 +23,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/haul-dev/haul/internal/db"
+	"github.com/haul-dev/haul/internal/jobreport"
 	"github.com/haul-dev/haul/jobs/ingest"
 )
 
@@ -38,6 +39,11 @@ type ingestFlags struct {
 	output      string
 	metricsAddr string
 	progress    string
+	group       string
+	fileIndex   int
+	summaryFile string
+	annotatePod string
+	annotateInt time.Duration
 }
 
 func newIngestCmd() *cobra.Command {
@@ -54,8 +60,14 @@ with the same --run-id resumes after the last committed batch.
 Datasets load in the order vehicles, vehicle_logs, shipments; any may be
 omitted, and a flag may be repeated to load several files.
 
-Exit status: 0 the run succeeded, 1 it failed (the report says why; it can be
-resumed), 2 bad flags.`,
+Exit status: 0 the run succeeded; 1 it failed (the report says why; it can be
+resumed); 2 bad flags; 3 it failed on its input (a file that cannot be read to
+its end, or more rejects than --max-rejects), so running it again on the same
+input fails the same way.
+
+In a Kubernetes Indexed Job, pod N loads file N with --file-index N, writes
+its summary to its termination message with --summary-file and its progress
+to its own pod with --annotate-pod.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runIngest(cmd, &f) },
 	}
@@ -75,6 +87,11 @@ resumed), 2 bad flags.`,
 	fs.StringVar(&f.output, "output", "text", "report format: text or json")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9090)")
 	fs.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, else log lines), bar, log, none")
+	fs.StringVar(&f.group, "group", "", "runs of one group count as one run for vehicles re-delivered (DATA.md 4.5) (default: the run id)")
+	fs.IntVar(&f.fileIndex, "file-index", -1, "load only the N-th (from 0) of the given files of the one dataset given")
+	fs.StringVar(&f.summaryFile, "summary-file", "", "write a JSON summary (at most 4 KiB) here at the end, e.g. /dev/termination-log")
+	fs.StringVar(&f.annotatePod, "annotate-pod", "", "NAMESPACE/NAME: report progress in this pod's "+jobreport.ProgressAnnotation+" annotation")
+	fs.DurationVar(&f.annotateInt, "annotate-every", 10*time.Second, "how often --annotate-pod updates the annotation")
 	return cmd
 }
 
@@ -101,6 +118,17 @@ func runIngest(cmd *cobra.Command, f *ingestFlags) error {
 	if len(inputs) == 0 {
 		return usagef("%v: give at least one of --vehicles, --vehicle-logs, --shipments", ingest.ErrNoInput)
 	}
+	if f.fileIndex >= 0 {
+		if inputs, err = pickFile(inputs, f.fileIndex); err != nil {
+			return usageError{err}
+		}
+	}
+	if f.summaryFile != "" && len(inputs) != 1 {
+		return usagef("--summary-file: give the files of one dataset, not %d", len(inputs))
+	}
+	if f.annotateInt <= 0 {
+		return usagef("--annotate-every must be positive")
+	}
 	if f.batchSize < 1 || f.workers < 1 || f.retries < 0 {
 		return usagef("--batch-size and --workers must be at least 1, --retries at least 0")
 	}
@@ -116,7 +144,7 @@ func runIngest(cmd *cobra.Command, f *ingestFlags) error {
 		f.retries = -1 // ingest.Options reads 0 as its default
 	}
 	opts := ingest.Options{
-		RunID: f.runID, Inputs: inputs, RejectsDir: f.rejectsDir, BatchSize: f.batchSize,
+		RunID: f.runID, Group: f.group, Inputs: inputs, RejectsDir: f.rejectsDir, BatchSize: f.batchSize,
 		Workers: f.workers, Retries: f.retries, MaxRejects: threshold, Log: log, Progress: progress,
 	}
 	if f.metricsAddr != "" {
@@ -134,14 +162,43 @@ func runIngest(cmd *cobra.Command, f *ingestFlags) error {
 		}
 	}
 	stopProgress := showProgress(f.progress, cmd.ErrOrStderr(), progress, log)
+	stopAnnotating := func() {}
+	if f.annotatePod != "" {
+		if stopAnnotating, err = annotatePod(ctx, f.annotatePod, f.annotateInt, progress, log); err != nil {
+			return err
+		}
+	}
 	report, runErr := ingest.Run(ctx, pool, opts)
 	stopProgress()
+	stopAnnotating()
+	if f.summaryFile != "" {
+		if err := writeSummary(f.summaryFile, f.runID, inputs, report, runErr); err != nil {
+			log.Error(err, "cannot write the summary", "path", f.summaryFile)
+		}
+	}
 	if report != nil {
 		if err := writeReport(cmd.OutOrStdout(), f.output, report); err != nil {
 			return err
 		}
 	}
+	if runErr != nil && ingest.IsInputError(runErr) {
+		return inputError{runErr}
+	}
 	return runErr
+}
+
+// pickFile keeps the index-th file of the one dataset in inputs.
+func pickFile(inputs map[ingest.Dataset][]string, index int) (map[ingest.Dataset][]string, error) {
+	if len(inputs) != 1 {
+		return nil, fmt.Errorf("--file-index: give the files of one dataset, not %d", len(inputs))
+	}
+	for ds, files := range inputs {
+		if index >= len(files) {
+			return nil, fmt.Errorf("--file-index %d: there are %d %s files", index, len(files), ds)
+		}
+		return map[ingest.Dataset][]string{ds: {files[index]}}, nil
+	}
+	return inputs, nil
 }
 
 func openPool(ctx context.Context, url string, conns int) (*pgxpool.Pool, error) {

@@ -22,7 +22,14 @@ const (
 	exitOK    = 0
 	exitError = 1 // the command ran and failed
 	exitUsage = 2 // bad flags or arguments
+	exitInput = 3 // ingest failed on its input: the same input fails again
 )
+
+// inputError marks a failure that retrying on the same input repeats.
+type inputError struct{ err error }
+
+func (e inputError) Error() string { return e.err.Error() }
+func (e inputError) Unwrap() error { return e.err }
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -53,6 +60,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var ue usageError
 	if errors.As(err, &ue) {
 		return exitUsage
+	}
+	var ie inputError
+	if errors.As(err, &ie) {
+		return exitInput
 	}
 	return exitError
 }

@@ -25,9 +25,12 @@ import (
 // workers (DATA.md 4.5) and in-flight batches never wait on each other's
 // row locks.
 type loader struct {
-	pool    *pgxpool.Pool
-	def     *datasetDef
-	runID   string
+	pool  *pgxpool.Pool
+	def   *datasetDef
+	runID string
+	// group marks the vehicles this load stores: a vehicle stored by
+	// another group is replaced, one of the same group is not (DATA.md 4.5).
+	group   string
 	sink    *rejectsSink
 	retries int
 	backoff time.Duration
@@ -260,7 +263,7 @@ func (l *loader) stage(ctx context.Context, tx pgx.Tx, b *batch, m mode) (*stage
 				case rowsEqual(def, r, w.row):
 					st.duplicates++
 					continue
-				case def.name == Vehicles && w.run != l.runID:
+				case def.name == Vehicles && w.run != l.group:
 					st.replace = append(st.replace, key)
 				default:
 					st.rejects = append(st.rejects, dbReject(b, i, "duplicate_key", def.fields[def.key].name,
@@ -271,7 +274,7 @@ func (l *loader) stage(ctx context.Context, tx pgx.Tx, b *batch, m mode) (*stage
 			if !l.resolve(b, i, r, st) {
 				continue
 			}
-			existing[key] = winner{row: r, run: l.runID}
+			existing[key] = winner{row: r, run: l.group}
 		} else if !l.resolve(b, i, r, st) {
 			continue
 		}
@@ -476,7 +479,7 @@ func (l *loader) copyRows(ctx context.Context, tx pgx.Tx, b *batch, st *staged, 
 	enc.buf = make([]byte, 0, len(b.arena)+len(idx)*(8+nf*12))
 	enc.reset()
 	extra := len(extraColumns[def.name])
-	runID := []byte(l.runID)
+	group := []byte(l.group)
 	for _, i := range idx {
 		r := b.row(i, nf)
 		enc.startRow(nf + extra)
@@ -485,7 +488,7 @@ func (l *loader) copyRows(ctx context.Context, tx pgx.Tx, b *batch, st *staged, 
 		}
 		switch def.name {
 		case Vehicles:
-			enc.text(runID)
+			enc.text(group)
 		case Shipments:
 			ref := st.refOf(i)
 			enc.int4(ref.day)

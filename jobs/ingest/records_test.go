@@ -266,6 +266,34 @@ func TestRerunIsNoOpAndVehiclesAreReplaced(t *testing.T) {
 	}
 }
 
+// Runs of one group (the pods of one IngestionRun, a file each) count as
+// one run for vehicles: a conflicting vehicle in a later file of the group
+// is rejected, as it would be in one run, not replacing the first.
+func TestVehiclesOfOneGroupAreNotReplaced(t *testing.T) {
+	e := newEnv(t)
+	first := e.file("v1.json", `[{"vehicle_id": "V-1", "name": "One", "total_mileage": 10}]`)
+	second := e.file("v2.json", `[{"vehicle_id": "V-1", "name": "Uno", "total_mileage": 11}, {"vehicle_id": "V-2", "name": "Two", "total_mileage": 20}]`)
+	e.mustRun(ingest.Options{RunID: "g-0", Group: "g", Inputs: map[ingest.Dataset][]string{ingest.Vehicles: {first}}})
+	report, err := e.run(ingest.Options{RunID: "g-1", Group: "g", Inputs: map[ingest.Dataset][]string{ingest.Vehicles: {second}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := datasetReport(t, report, ingest.Vehicles)
+	if d.Loaded != 1 || d.RejectedByReason["duplicate_key"] != 1 {
+		t.Errorf("second file of the group: %+v; want V-2 loaded and V-1 rejected as duplicate_key", d)
+	}
+	var name string
+	if err := e.pool.QueryRow(t.Context(), `SELECT name FROM vehicles WHERE vehicle_id = 'V-1'`).Scan(&name); err != nil || name != "One" {
+		t.Errorf("V-1 named %q (%v); want the first file's One", name, err)
+	}
+
+	// Another group is a later run: its vehicle replaces the stored one.
+	e.mustRun(ingest.Options{RunID: "h-0", Group: "h", Inputs: map[ingest.Dataset][]string{ingest.Vehicles: {second}}})
+	if err := e.pool.QueryRow(t.Context(), `SELECT name FROM vehicles WHERE vehicle_id = 'V-1'`).Scan(&name); err != nil || name != "Uno" {
+		t.Errorf("V-1 named %q (%v) after another group; want Uno", name, err)
+	}
+}
+
 func TestMaxRejectsStopsTheRun(t *testing.T) {
 	e := newEnv(t)
 	var recs []string

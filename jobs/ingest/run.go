@@ -42,6 +42,11 @@ type Options struct {
 	// RunID names the run; running again with the same id resumes it.
 	// Empty means a new id (UTC time and a random suffix).
 	RunID string
+	// Group makes runs count as one for the vehicles' re-delivery rule
+	// (DATA.md 4.5): a vehicle stored by a run of the same group is not
+	// replaced. The pods of one IngestionRun, one run id each, share a
+	// group. Empty means the run id.
+	Group string
 	// Inputs lists each dataset's files (local paths or http(s) URLs), in
 	// the order they are loaded.
 	Inputs     map[Dataset][]string
@@ -77,6 +82,12 @@ func (o *Options) normalize() error {
 	}
 	if strings.ContainsAny(o.RunID, `/\`) || o.RunID == "." || o.RunID == ".." || len(o.RunID) > 128 {
 		return fmt.Errorf("run id %q: want at most 128 characters and no path separators", o.RunID)
+	}
+	if o.Group == "" {
+		o.Group = o.RunID
+	}
+	if len(o.Group) > 128 {
+		return fmt.Errorf("group %q: want at most 128 characters", o.Group)
 	}
 	if o.RejectsDir == "" {
 		o.RejectsDir = DefaultRejectsDir
@@ -175,6 +186,14 @@ func (t Threshold) exceeded(read, rejected int64) bool {
 
 // ErrTooManyRejects is the failure of a run whose rejects passed --max-rejects.
 var ErrTooManyRejects = errors.New("too many rejects")
+
+// IsInputError reports whether a run failed because of its input: a file
+// that cannot be read to its end, or too many rejects. Running it again
+// on the same input fails the same way.
+func IsInputError(err error) bool {
+	var ff *fileFailure
+	return errors.Is(err, ErrTooManyRejects) || errors.Is(err, ErrNoInput) || errors.As(err, &ff)
+}
 
 // runner carries one run.
 type runner struct {
@@ -336,6 +355,7 @@ func (r *runner) loadDataset(ctx context.Context, def *datasetDef, locations []s
 	}
 
 	l := newLoader(r.pool, def, r.opts.RunID, sink, rejectsSize, r.opts.Retries, log)
+	l.group = r.opts.Group
 	l.failpoint = r.opts.failpoint
 	l.afterCommit = func(_ *batch, got counts) error { return r.committed(def, got) }
 	ctx, cancel := context.WithCancel(ctx)
