@@ -6,6 +6,7 @@ package kubetest
 import (
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"k8s.io/client-go/rest"
@@ -44,4 +45,27 @@ func Start(t testing.TB, crdDirs ...string) *rest.Config {
 		}
 	})
 	return cfg
+}
+
+// Warnings records the API server's warnings (deprecated APIs, Pod Security
+// "warn" mode, unknown fields); set it as a rest.Config's WarningHandler.
+type Warnings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+// HandleWarningHeader implements rest.WarningHandler.
+func (w *Warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = append(w.list, text)
+}
+
+// Take returns the warnings since the last Take.
+func (w *Warnings) Take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.list
+	w.list = nil
+	return out
 }

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -18,27 +17,6 @@ import (
 
 	"github.com/haul-dev/haul/internal/kubetest"
 )
-
-// warnings records the API server's warnings (deprecated APIs, pod
-// security "warn" mode, unknown fields) since the last take.
-type warnings struct {
-	mu   sync.Mutex
-	list []string
-}
-
-func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.list = append(w.list, text)
-}
-
-func (w *warnings) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := w.list
-	w.list = nil
-	return out
-}
 
 // restrictedNamespace creates a namespace where Pod Security Admission
 // enforces, and warns about, the "restricted" profile.
@@ -60,7 +38,7 @@ func restrictedNamespace(ctx context.Context, t *testing.T, c client.Client, nam
 // "restricted" for a pod made from each pod template. Any warning fails too.
 func TestManifestsApplyToKubeAPIServer(t *testing.T) {
 	cfg := rest.CopyConfig(kubetest.Start(t, filepath.Join(chartDir, "crds")))
-	warned := &warnings{}
+	warned := &kubetest.Warnings{}
 	cfg.WarningHandler = warned
 	c, err := client.New(cfg, client.Options{})
 	if err != nil {
@@ -92,7 +70,7 @@ func TestManifestsApplyToKubeAPIServer(t *testing.T) {
 	if err := c.Create(ctx, root, client.DryRunAll); err == nil || !strings.Contains(err.Error(), "violates PodSecurity") {
 		t.Fatalf("a pod without a securityContext in a restricted namespace: %v; want Pod Security to reject it", err)
 	}
-	warned.take()
+	warned.Take()
 
 	for _, s := range scenarios(t) {
 		t.Run(s.name, func(t *testing.T) {
@@ -107,7 +85,7 @@ func TestManifestsApplyToKubeAPIServer(t *testing.T) {
 				if err := c.Create(ctx, obj, client.DryRunAll); err != nil {
 					t.Errorf("%s: %v", what, err)
 				}
-				for _, w := range warned.take() {
+				for _, w := range warned.Take() {
 					t.Errorf("%s: warning: %s", what, w)
 				}
 			}
