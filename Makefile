@@ -58,11 +58,13 @@ generate: ## Generate deepcopy code from the API types (controller-gen).
 CHART_DIR := charts/haul
 
 .PHONY: manifests
-manifests: ## Generate CRD and RBAC manifests into config/ (controller-gen), and copy the CRDs into the Helm chart.
+manifests: ## Generate CRD and RBAC manifests into config/ (controller-gen), and copy the CRDs and the controller's ClusterRole into the Helm chart.
 	$(CONTROLLER_GEN) rbac:roleName=haul-controller crd paths="./..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	rm -f $(CHART_DIR)/crds/*.yaml
 	cp config/crd/bases/*.yaml $(CHART_DIR)/crds/
+	mkdir -p $(CHART_DIR)/files
+	cp config/rbac/role.yaml $(CHART_DIR)/files/controller-role.yaml
 
 .PHONY: helm-lint
 helm-lint: ## Lint the Helm chart (helm lint --strict, through the Helm Go SDK) with its defaults and each ci/ values file.

@@ -45,7 +45,8 @@ type DatabaseRef struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	SecretName string `json:"secretName"`
-	// Key is the Secret's key holding the URL.
+	// Key is the Secret's key holding the URL. Runs naming the same Secret
+	// and key queue behind each other.
 	// +optional
 	// +kubebuilder:default=url
 	// +kubebuilder:validation:MinLength=1
@@ -102,7 +103,10 @@ type IngestionRunSpec struct {
 	// +kubebuilder:validation:Maximum=64
 	Workers *int32 `json:"workers,omitempty"`
 
-	// Parallelism is the number of pods loading one dataset's files at once.
+	// Parallelism is the number of pods loading one dataset's files at once,
+	// one file per pod. With 1 (the default) files load in the order given,
+	// so of two conflicting records in different files the earlier file's is
+	// kept (DATA.md 4.5); with more, the one committed first is kept.
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=1

@@ -92,6 +92,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newListenCmd(),
 		newServeCmd(),
 		newDemoCmd(),
+		newControllerCmd(),
 	)
 	return root
 }

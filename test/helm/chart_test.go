@@ -321,6 +321,9 @@ func TestValuesSchemaRejectsBadValues(t *testing.T) {
 		{"empty secret key", map[string]any{"database.secretKey": ""}, "/database/secretKey"},
 		{"path not absolute", map[string]any{"ingress.hosts": []any{map[string]any{"host": "h", "paths": []any{map[string]any{"path": "api"}}}}}, "/ingress/hosts/0/paths/0/path"},
 		{"pull secret as a string", map[string]any{"imagePullSecrets": []any{"registry"}}, "/imagePullSecrets/0"},
+		{"no run may load", map[string]any{"controller.maxActivePerDatabase": 0}, "/controller/maxActivePerDatabase"},
+		{"bad namespace name", map[string]any{"controller.watchNamespace": "Analytics_Prod"}, "/controller/watchNamespace"},
+		{"annotating as a string", map[string]any{"jobs.podsAnnotateThemselves": "true"}, "/jobs/podsAnnotateThemselves"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := render(haulChart(t), withValues(t, base, tc.set), "haul", nil)

@@ -18,12 +18,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// The haul subcommand each component's container runs. The operator's
-// (`haul controller`) is not built yet: see checkController.
+// The haul subcommand each component's container runs.
 var componentCommand = map[string]string{
-	"api":      "serve",
-	"listener": "listen",
-	"migrate":  "migrate",
+	"api":        "serve",
+	"listener":   "listen",
+	"migrate":    "migrate",
+	"controller": "controller",
 }
 
 // haulCLI is the real haul binary, built from ./cmd/haul for the test.
@@ -208,10 +208,6 @@ func TestContainersRunRealHaulCommands(t *testing.T) {
 						t.Errorf("%s: container %s replaces the image's entrypoint (haul) with %q", w, c.Name, c.Command)
 						continue
 					}
-					if w.component() == "controller" {
-						checkController(t, cli, w, c)
-						continue
-					}
 					inv, err := cli.resolve(c.Args)
 					if err != nil {
 						t.Errorf("%s: container %s: %v", w, c.Name, err)
@@ -225,8 +221,11 @@ func TestContainersRunRealHaulCommands(t *testing.T) {
 					if inv.sub.has("database-url") {
 						checkDatabaseEnv(t, r, w, c, inv)
 					}
-					if inv.sub.name == "serve" {
+					switch inv.sub.name {
+					case "serve":
 						checkServe(t, r, w, c, inv)
+					case "controller":
+						checkController(t, r, w, c, inv)
 					}
 				}
 			}
@@ -250,29 +249,75 @@ func TestContainersRunRealHaulCommands(t *testing.T) {
 	}
 }
 
-// checkController checks the operator's container as far as it can be
-// checked before `haul controller` exists.
-//
-// TODO(controller): `haul controller` is being built. Once it exists, this
-// resolves its args on the real command tree like every other command's
-// (nothing to change here for that); then make it a componentCommand like
-// the others, flip controller.enabled's default in values.yaml, and update
-// TestControllerOnlyWhenEnabled.
-func checkController(t *testing.T, cli *haulCLI, w workload, c corev1.Container) {
+// checkController: the operator runs its Jobs with its own image, elects
+// its leader in the release's namespace, passes the values it has flags for,
+// and serves its probes and metrics where its ports and probes point.
+func checkController(t *testing.T, r rendered, w workload, c corev1.Container, inv invocation) {
 	t.Helper()
-	if len(c.Args) == 0 || c.Args[0] != "controller" {
-		t.Errorf("%s: container %s runs %q, want haul controller", w, c.Name, c.Args)
-		return
+	if img, _ := inv.flag("job-image"); img != c.Image {
+		t.Errorf("%s: --job-image %q, want the container's own image %s", w, img, c.Image)
 	}
-	if !slices.Contains(c.Args, "--job-image="+c.Image) {
-		t.Errorf("%s: args %q do not pass the container's own image %s as --job-image", w, c.Args, c.Image)
+	for flag, want := range map[string]string{
+		"leader-elect":              "true",
+		"leader-election-namespace": w.GetNamespace(),
+		"max-active-per-database":   fmt.Sprint(value(r.values, "controller.maxActivePerDatabase")),
+		"job-progress-annotations":  strconv.FormatBool(enabled(r.values, "jobs.podsAnnotateThemselves")),
+	} {
+		if got, set := inv.flag(flag); got != want {
+			t.Errorf("%s: --%s=%q (set: %v), want %q", w, flag, got, set, want)
+		}
 	}
-	if _, err := cli.sub("controller"); err != nil {
-		t.Logf("TODO(controller): haul controller does not exist yet (%v): its flags %q are unchecked", err, c.Args[1:])
-		return
+	// Unset: every namespace.
+	watch := stringValue(r.values, "controller.watchNamespace")
+	if got, set := inv.flag("namespace"); got != watch || set != (watch != "") {
+		t.Errorf("%s: --namespace=%q (set: %v), want controller.watchNamespace %q", w, got, set, watch)
 	}
-	if _, err := cli.resolve(c.Args); err != nil {
-		t.Errorf("%s: container %s: %v", w, c.Name, err)
+	health := listenPort(t, w, inv, "health-probe-bind-address")
+	checkPort(t, w, c, "health", health)
+	checkPort(t, w, c, "metrics", listenPort(t, w, inv, "metrics-bind-address"))
+	checkProbes(t, w, c, "health", health)
+}
+
+// listenPort is the port of an address flag, which the chart must set:
+// haul's default is not the chart's to rely on.
+func listenPort(t *testing.T, w workload, inv invocation, flag string) int32 {
+	t.Helper()
+	addr, _ := inv.flag(flag)
+	_, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("%s: --%s %q: %v", w, flag, addr, err)
+	}
+	port, err := strconv.ParseInt(portText, 10, 32)
+	if err != nil {
+		t.Fatalf("%s: --%s port %q: %v", w, flag, portText, err)
+	}
+	return int32(port)
+}
+
+// checkPort: container c declares port as the port named name.
+func checkPort(t *testing.T, w workload, c corev1.Container, name string, port int32) {
+	t.Helper()
+	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == name && p.ContainerPort == port }) {
+		t.Errorf("%s: listens on %d, but its port named %s is %+v", w, port, name, c.Ports)
+	}
+}
+
+// targets reports whether p points at port, by number or by its name.
+func targets(p intstr.IntOrString, name string, port int32) bool {
+	return (p.Type == intstr.String && p.StrVal == name) || (p.Type == intstr.Int && p.IntVal == port)
+}
+
+// checkProbes: liveness on /healthz and readiness on /readyz of port,
+// the container's port named name.
+func checkProbes(t *testing.T, w workload, c corev1.Container, name string, port int32) {
+	t.Helper()
+	for _, probe := range []struct {
+		name, path string
+		p          *corev1.Probe
+	}{{"liveness", "/healthz", c.LivenessProbe}, {"readiness", "/readyz", c.ReadinessProbe}} {
+		if probe.p == nil || probe.p.HTTPGet == nil || probe.p.HTTPGet.Path != probe.path || !targets(probe.p.HTTPGet.Port, name, port) {
+			t.Errorf("%s: %s probe %+v, want GET %s on port %d", w, probe.name, probe.p, probe.path, port)
+		}
 	}
 }
 
@@ -316,29 +361,10 @@ func checkDatabaseEnv(t *testing.T, r rendered, w workload, c corev1.Container, 
 // and its keys file and CORS origins are the values'.
 func checkServe(t *testing.T, r rendered, w workload, c corev1.Container, inv invocation) {
 	t.Helper()
-	addr, _ := inv.flag("addr")
-	_, portText, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatalf("%s: --addr %q: %v (haul serve's default is not the chart's to rely on)", w, addr, err)
-	}
-	port, err := strconv.ParseInt(portText, 10, 32)
-	if err != nil {
-		t.Fatalf("%s: --addr port %q: %v", w, portText, err)
-	}
-	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "http" && p.ContainerPort == int32(port) }) {
-		t.Errorf("%s: serves on %d, but its port named http is %+v", w, port, c.Ports)
-	}
-	portMatches := func(p intstr.IntOrString) bool {
-		return (p.Type == intstr.String && p.StrVal == "http") || (p.Type == intstr.Int && p.IntVal == int32(port))
-	}
-	for _, probe := range []struct {
-		name, path string
-		p          *corev1.Probe
-	}{{"liveness", "/healthz", c.LivenessProbe}, {"readiness", "/readyz", c.ReadinessProbe}} {
-		if probe.p == nil || probe.p.HTTPGet == nil || probe.p.HTTPGet.Path != probe.path || !portMatches(probe.p.HTTPGet.Port) {
-			t.Errorf("%s: %s probe %+v, want GET %s on port %d", w, probe.name, probe.p, probe.path, port)
-		}
-	}
+	port := listenPort(t, w, inv, "addr")
+	checkPort(t, w, c, "http", port)
+	checkProbes(t, w, c, "http", port)
+	portMatches := func(p intstr.IntOrString) bool { return targets(p, "http", port) }
 
 	if refresh, _ := inv.flag("refresh"); refresh != "false" {
 		t.Errorf("%s: serve --refresh=%s; the listener and the operator refresh the aggregates", w, refresh)
@@ -471,8 +497,11 @@ func TestHaulCLIReaderRejectsWhatHaulRejects(t *testing.T) {
 		{[]string{"serve", "--refresh", "false"}, false}, // a bool takes no separate value: "false" is an argument
 		{[]string{"listen", "extra"}, false},             // positional argument
 		{[]string{"serve", "--addr"}, false},             // missing value
-		{[]string{"controlle"}, false},                   // no such subcommand
-		{[]string{"--verbosity=1", "serve"}, false},      // the chart puts the subcommand first
+		{[]string{"controller", "--leader-elect", "--job-progress-annotations=false", "--max-active-per-database=2"}, true},
+		{[]string{"controller", "--max-active-per-database=one"}, false},       // not an int
+		{[]string{"controller", "--job-progress-annotations", "false"}, false}, // as --refresh false
+		{[]string{"controlle"}, false},              // no such subcommand
+		{[]string{"--verbosity=1", "serve"}, false}, // the chart puts the subcommand first
 	} {
 		_, err := cli.resolve(tc.args)
 		if (err == nil) != tc.ok {

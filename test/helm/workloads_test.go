@@ -1,6 +1,7 @@
 package helm_test
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"helm.sh/helm/v3/pkg/release"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -255,18 +257,24 @@ func TestMigrationsRunAsAHookBeforeInstallAndUpgrade(t *testing.T) {
 	}
 }
 
+// TestControllerOnlyWhenEnabled: the operator, its RBAC and the Jobs'
+// service account are installed by default, and none of them with
+// controller.enabled=false, when NOTES.txt says nothing runs IngestionRuns.
 func TestControllerOnlyWhenEnabled(t *testing.T) {
 	base := scenarioNamed(t, "existing-secret").values
-	if enabled(base, "controller.enabled") {
-		t.Fatal("the existing-secret scenario is the defaults plus a database: controller.enabled must stay unset")
+	if value(base, "controller") != nil || value(base, "jobs") != nil {
+		t.Fatal("the existing-secret scenario is the defaults plus a database: it must set neither controller nor jobs")
 	}
-	for _, on := range []bool{false, true} {
+	for _, on := range []bool{true, false} {
 		t.Run(fmt.Sprintf("enabled=%v", on), func(t *testing.T) {
 			values := base
-			if on {
-				values = withValues(t, base, map[string]any{"controller.enabled": true})
+			if !on {
+				values = withValues(t, base, map[string]any{"controller.enabled": false})
 			}
 			r := mustRender(t, scenario{name: "controller", values: values})
+			if got := enabled(r.values, "controller.enabled"); got != on {
+				t.Fatalf("controller.enabled %v, want %v (true by default)", got, on)
+			}
 			var kinds []string
 			for _, o := range r.all() {
 				if c := o.component(); c == "controller" || c == "jobs" {
@@ -275,8 +283,8 @@ func TestControllerOnlyWhenEnabled(t *testing.T) {
 			}
 			slices.Sort(kinds)
 			var want []string
-			if on {
-				want = []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding", "ServiceAccount", "ServiceAccount"}
+			if on { // the Jobs' Role: their pods annotate themselves by default
+				want = []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "Role", "RoleBinding", "RoleBinding", "ServiceAccount", "ServiceAccount"}
 			}
 			if !slices.Equal(kinds, want) {
 				t.Errorf("operator objects %v, want %v", kinds, want)
@@ -291,6 +299,15 @@ func TestControllerOnlyWhenEnabled(t *testing.T) {
 						}
 					}
 				}
+			}
+
+			const jobsAccount = "serviceAccountName: " + releaseName + "-jobs"
+			const notRun = "The operator is not deployed (controller.enabled=false)"
+			if got := strings.Contains(r.notes, jobsAccount); got != on {
+				t.Errorf("NOTES.txt's IngestionRun names %q: %v, want %v", jobsAccount, got, on)
+			}
+			if got := strings.Contains(r.notes, notRun); got == on {
+				t.Errorf("NOTES.txt says %q: %v, want %v", notRun, got, !on)
 			}
 		})
 	}
@@ -325,24 +342,80 @@ func grants(resource string, verbs ...string) []string {
 	return out
 }
 
+// generatedControllerRole is the ClusterRole controller-gen generates from
+// the operator's +kubebuilder:rbac markers (`make manifests`).
+const generatedControllerRole = "../../config/rbac/role.yaml"
+
+func readClusterRole(t *testing.T, file string) rbacv1.ClusterRole {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role rbacv1.ClusterRole
+	if err := yaml.UnmarshalStrict(b, &role); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	if role.Kind != "ClusterRole" || len(role.Rules) == 0 {
+		t.Fatalf("%s: a %s with %d rules, want a ClusterRole with rules", file, role.Kind, len(role.Rules))
+	}
+	return role
+}
+
+// TestControllerClusterRoleIsTheGeneratedOne: the chart's copy of
+// config/rbac/role.yaml is byte for byte the generated one, and the
+// ClusterRole the chart renders has exactly its rules.
+func TestControllerClusterRoleIsTheGeneratedOne(t *testing.T) {
+	generated := readClusterRole(t, generatedControllerRole)
+	chartCopy := filepath.Join(chartDir, "files", "controller-role.yaml")
+	want, err := os.ReadFile(generatedControllerRole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(chartCopy)
+	switch {
+	case err != nil:
+		t.Errorf("%v; run make manifests", err)
+	case !bytes.Equal(got, want):
+		t.Errorf("%s differs from %s; run make manifests", chartCopy, generatedControllerRole)
+	}
+	for _, s := range scenarios(t) {
+		t.Run(s.name, func(t *testing.T) {
+			var roles []object
+			for _, o := range mustRender(t, s).all() {
+				if o.GetKind() == "ClusterRole" {
+					roles = append(roles, o)
+				}
+			}
+			if len(roles) != 1 || roles[0].component() != "controller" {
+				t.Fatalf("ClusterRoles rendered: %v; want the operator's alone", roles)
+			}
+			var role rbacv1.ClusterRole
+			fromUnstructured(t, roles[0], &role)
+			if diff := cmp.Diff(generated.Rules, role.Rules); diff != "" {
+				t.Errorf("%s: rules differ from %s (-generated +rendered):\n%s", roles[0], generatedControllerRole, diff)
+			}
+		})
+	}
+}
+
 func TestControllerRBACIsLeastPrivilege(t *testing.T) {
 	full := scenarioNamed(t, "full").values
-	wantCluster := slices.Concat(
-		grants("analytics.haul.dev/ingestionruns", "get", "list", "watch", "update", "patch"),
-		grants("analytics.haul.dev/ingestionruns/status", "get", "update", "patch"),
-		grants("analytics.haul.dev/ingestionruns/finalizers", "update"),
-		grants("batch/jobs", "create", "get", "list", "watch", "delete"),
-		grants("/pods", "get", "list", "watch"),
+	// Cluster-wide, exactly what the operator's code says it needs
+	// (TestControllerClusterRoleIsTheGeneratedOne checks the rules as such).
+	wantCluster := rbacRules(readClusterRole(t, generatedControllerRole).Rules)
+	// In its namespace, leader election: the Lease, and the Events
+	// controller-runtime records on it through the core Events API.
+	wantLeaderElection := slices.Concat(
 		grants("/events", "create", "patch"),
-		grants("events.k8s.io/events", "create", "patch"),
+		grants("coordination.k8s.io/leases", "create", "get", "update"),
 	)
-	slices.Sort(wantCluster)
-	wantLeases := grants("coordination.k8s.io/leases", "create", "get", "update")
+	slices.Sort(wantLeaderElection)
 	wantJobs := grants("/pods", "get", "patch")
 
 	for _, annotate := range []bool{true, false} {
 		t.Run(fmt.Sprintf("podsAnnotateThemselves=%v", annotate), func(t *testing.T) {
-			values := withValues(t, full, map[string]any{"controller.enabled": true, "jobs.podsAnnotateThemselves": annotate})
+			values := withValues(t, full, map[string]any{"jobs.podsAnnotateThemselves": annotate})
 			r := mustRender(t, scenario{name: "rbac", values: values})
 			roles := map[string][]string{}    // kind/name: grants
 			bindings := map[string][]string{} // subject service account: kind/name of the roles bound
@@ -400,8 +473,8 @@ func TestControllerRBACIsLeastPrivilege(t *testing.T) {
 			if !slices.Equal(cluster, wantCluster) {
 				t.Errorf("controller service account %s may, cluster-wide:\n%s\nwant\n%s", sa, strings.Join(cluster, "\n"), strings.Join(wantCluster, "\n"))
 			}
-			if !slices.Equal(namespaced, wantLeases) {
-				t.Errorf("controller service account %s may, in its namespace: %q, want %q", sa, namespaced, wantLeases)
+			if !slices.Equal(namespaced, wantLeaderElection) {
+				t.Errorf("controller service account %s may, in its namespace: %q, want %q", sa, namespaced, wantLeaderElection)
 			}
 
 			var jobsAccounts []object
@@ -427,32 +500,6 @@ func TestControllerRBACIsLeastPrivilege(t *testing.T) {
 				t.Errorf("jobs service account %s may %q cluster-wide and %q in its namespace; want nothing and %q",
 					jobsAccount.Name, jobsCluster, jobsNamespaced, wantJobsGrants)
 			}
-
-			checkGeneratedRBAC(t, slices.Concat(cluster, namespaced))
 		})
-	}
-}
-
-// checkGeneratedRBAC: once the operator's code carries +kubebuilder:rbac
-// markers, `make manifests` writes config/rbac/role.yaml; the chart must
-// grant at least that.
-func checkGeneratedRBAC(t *testing.T, chartGrants []string) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("../../config/rbac", "role.yaml"))
-	if os.IsNotExist(err) {
-		t.Log("config/rbac/role.yaml not generated yet (no +kubebuilder:rbac markers): the chart's rules are checked against the list above only")
-		return
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var role rbacv1.ClusterRole
-	if err := yaml.Unmarshal(b, &role); err != nil {
-		t.Fatalf("config/rbac/role.yaml: %v", err)
-	}
-	for _, g := range rbacRules(role.Rules) {
-		if !slices.Contains(chartGrants, g) {
-			t.Errorf("config/rbac/role.yaml grants %q; the chart's ClusterRole does not", g)
-		}
 	}
 }
