@@ -2,23 +2,35 @@ package precalc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
+	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/haul-dev/haul/internal/db"
 )
 
 // A full rebuild fills a copy of every rollup table (NAME_next) without
-// indexes, builds the indexes by sorting, and swaps the copies in just before
-// commit. Inserting tens of millions of rows one index entry at a time costs
-// several times more, and deleting the old rows would leave the tables twice
-// their size. Readers lock the tables before their first query (see
+// indexes, builds the indexes by sorting, and swaps the copies in. Inserting
+// tens of millions of rows one index entry at a time costs several times
+// more, and deleting the old rows would leave the tables twice their size.
+//
+// The copies are built in two lanes at once, each in a transaction of its
+// own on a connection of its own, both in one snapshot (the first lane
+// exports it, the second imports it): a refresh is CPU-bound in the server,
+// and one connection uses one core. Each lane commits its copies, still
+// unread; then one short transaction swaps them in and publishes the
+// version. Copies left by a rebuild that died in between are dropped by the
+// next one. Readers lock the tables before their first query (see
 // db.AggregateTables), so each of them sees all old tables or all new ones;
 // the swap waits for the readers of the old ones, and new readers wait for
-// the commit that follows it.
+// its commit.
 
 const nextSuffix = "_next"
 
@@ -36,12 +48,59 @@ func onNext(stmts []string) []string {
 	return out
 }
 
-func createNextSQL() []string {
+// createNextSQL creates empty copies of tables, without indexes.
+func createNextSQL(tables []string) []string {
 	var stmts []string
-	for _, t := range db.AggregateTables {
+	for _, t := range tables {
 		stmts = append(stmts, fmt.Sprintf(`CREATE TABLE %s (LIKE %s)`, ident(t+nextSuffix), ident(t)))
 	}
 	return stmts
+}
+
+// dropLeftoversSQL drops the copies a failed rebuild may have committed.
+func dropLeftoversSQL() string {
+	names := make([]string, len(db.AggregateTables))
+	for i, t := range db.AggregateTables {
+		names[i] = ident(t + nextSuffix)
+	}
+	return `DROP TABLE IF EXISTS ` + strings.Join(names, ", ")
+}
+
+// lane is one of a full rebuild's two transactions: the copies of tables,
+// built by steps.
+type lane struct {
+	tables []string
+	steps  []step
+}
+
+// rebuildLanes splits the rebuild in two lanes of about equal work: the
+// route rows, and the vehicles' and totals' rows. Each stages only the raw
+// rows it needs; the second adds up each day's shipments from the raw rows
+// instead of stage_rt. defs are the rollup tables' keys and indexes.
+func rebuildLanes(defs []indexDef) [2]lane {
+	routes := []string{"agg_routes", "agg_route_totals"}
+	vehicles := []string{"agg_vehicle_routes", "agg_vehicles", "agg_totals", "agg_vehicle_info"}
+	return [2]lane{
+		{tables: routes, steps: []step{
+			{"select days", fullDaysSQL},
+			{"stage routes", []string{stageRoutesSQL}},
+			{"create route copies", createNextSQL(routes)},
+			{"insert route days", onNext([]string{insertRouteDaysSQL})},
+			{"roll up route years", onNext(coarseSQL(true, routes...))},
+			{"route totals", onNext(fullRouteTotalsSQL)},
+			{"build route indexes", buildIndexesSQL(defs, routes)},
+		}},
+		{tables: vehicles, steps: []step{
+			{"select days", fullDaysSQL},
+			{"stage vehicles and logs", []string{stageVehicleRoutesSQL, stageLogsSQL}},
+			{"create vehicle copies", createNextSQL(vehicles)},
+			{"insert vehicle and total days", onNext([]string{insertVehicleRouteDaysSQL, insertVehicleDaysSQL,
+				insertTotalDaysSQL(shipmentDaysSQL)})},
+			{"roll up vehicle and total months and years", onNext(coarseSQL(true, vehicles...))},
+			{"vehicle names", onNext([]string{fullVehicleInfoSQL})},
+			{"build vehicle indexes", buildIndexesSQL(defs, vehicles)},
+		}},
+	}
 }
 
 const fullVehicleInfoSQL = `INSERT INTO agg_vehicle_info (vehicle_id, name, total_mileage)
@@ -69,8 +128,8 @@ ORDER BY 1, 2`
 
 // indexDefs reads the rollup tables' keys and indexes, as the migrations
 // made them, so the copies get the same.
-func indexDefs(ctx context.Context, tx pgx.Tx) ([]indexDef, error) {
-	rows, err := tx.Query(ctx, indexDefsSQL, db.AggregateTables)
+func indexDefs(ctx context.Context, q querier) ([]indexDef, error) {
+	rows, err := q.Query(ctx, indexDefsSQL, db.AggregateTables)
 	if err != nil {
 		return nil, err
 	}
@@ -95,10 +154,14 @@ func indexDefs(ctx context.Context, tx pgx.Tx) ([]indexDef, error) {
 	return defs, nil
 }
 
-// buildIndexesSQL gives the copies their keys and indexes, under temporary names.
-func buildIndexesSQL(defs []indexDef) []string {
+// buildIndexesSQL gives the copies of tables their keys and indexes, under
+// temporary names.
+func buildIndexesSQL(defs []indexDef, tables []string) []string {
 	var stmts []string
 	for _, d := range defs {
+		if !slices.Contains(tables, d.table) {
+			continue
+		}
 		table, name := ident(d.table+nextSuffix), ident(d.name+nextSuffix)
 		if d.constraint {
 			stmts = append(stmts, fmt.Sprintf(`ALTER TABLE %s ADD CONSTRAINT %s %s`, table, name, d.def))
@@ -110,7 +173,7 @@ func buildIndexesSQL(defs []indexDef) []string {
 			stmts = append(stmts, fmt.Sprintf(`%s %s ON %s %s`, create, name, table, d.def))
 		}
 	}
-	for _, t := range db.AggregateTables {
+	for _, t := range tables {
 		stmts = append(stmts, `ANALYZE `+ident(t+nextSuffix))
 	}
 	return stmts
@@ -139,4 +202,79 @@ func swapSQL(defs []indexDef) []string {
 		}
 	}
 	return stmts
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// rebuild recomputes every rollup table into copies, in two lanes at once
+// on conn and a second connection from pool, then swaps the copies in and
+// publishes them as the next version, on conn.
+func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Result, log logr.Logger) error {
+	if pool.Config().MaxConns < 2 {
+		return errors.New("a full rebuild needs a pool of at least 2 connections")
+	}
+	if _, err := conn.Exec(ctx, dropLeftoversSQL()); err != nil {
+		return fmt.Errorf("drop copies left by a failed rebuild: %w", err)
+	}
+	defs, err := indexDefs(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("read rollup indexes: %w", err)
+	}
+	other, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer other.Release()
+
+	rr := pgx.TxOptions{IsoLevel: pgx.RepeatableRead}
+	txs := [2]pgx.Tx{}
+	if txs[0], err = conn.BeginTx(ctx, rr); err != nil {
+		return err
+	}
+	defer func() { _ = txs[0].Rollback(context.WithoutCancel(ctx)) }()
+	var snapshot string
+	if err := txs[0].QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&snapshot); err != nil {
+		return fmt.Errorf("export snapshot: %w", err)
+	}
+	if txs[1], err = other.BeginTx(ctx, rr); err != nil {
+		return err
+	}
+	defer func() { _ = txs[1].Rollback(context.WithoutCancel(ctx)) }()
+	// SET TRANSACTION takes no parameters; the id is the server's own.
+	if _, err := txs[1].Exec(ctx, `SET TRANSACTION SNAPSHOT '`+strings.ReplaceAll(snapshot, "'", "''")+`'`); err != nil {
+		return fmt.Errorf("import snapshot: %w", err)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	for i, l := range rebuildLanes(defs) {
+		tx := txs[i]
+		log := log.WithValues("lane", i+1)
+		g.Go(func() error {
+			if err := tune(gctx, tx, "1GB"); err != nil {
+				return err
+			}
+			if err := runSteps(gctx, tx, l.steps, log); err != nil {
+				return err
+			}
+			if i == 0 {
+				if err := tx.QueryRow(gctx, `SELECT count(*) FROM refresh_days`).Scan(&res.Days); err != nil {
+					return fmt.Errorf("count days: %w", err)
+				}
+			}
+			return tx.Commit(gctx)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		// Copies one lane committed are dropped by the next rebuild.
+		return err
+	}
+
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if err := runSteps(ctx, tx, []step{{"swap tables", swapSQL(defs)}, {"publish", publishSQL}}, log); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, recordRefreshSQL, res.Started, res.Full, res.Days).Scan(&res.Version, &res.Finished)
+	})
 }

@@ -44,7 +44,8 @@ type Result struct {
 func (r Result) Duration() time.Duration { return r.Finished.Sub(r.Started) }
 
 // Refresh brings the aggregates up to date, once. It waits for a refresh
-// already running elsewhere to finish first, then does what is left.
+// already running elsewhere to finish first, then does what is left. A full
+// rebuild (opts.Full, or the first build) takes two of pool's connections.
 func Refresh(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
@@ -61,7 +62,7 @@ func Refresh(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, err
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, db.PrecalcLockID); err != nil {
 		return Result{}, fmt.Errorf("wait for the refresh lock: %w", err)
 	}
-	res, err := refreshLocked(ctx, conn.Conn(), opts)
+	res, err := refreshLocked(ctx, pool, conn.Conn(), opts)
 	if err != nil && ctx.Err() == nil && !isConnectionLost(err) {
 		if _, ferr := conn.Exec(ctx, failedSQL, oneLine(err)); ferr != nil {
 			opts.Log.Error(ferr, "record refresh failure")
@@ -73,7 +74,7 @@ func Refresh(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, err
 	return res, err
 }
 
-func refreshLocked(ctx context.Context, conn *pgx.Conn, opts Options) (Result, error) {
+func refreshLocked(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, opts Options) (Result, error) {
 	res := Result{Full: opts.Full, Started: time.Now().UTC()}
 	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return execAll(ctx, tx, claimSQL, opts.Log.V(2)) }); err != nil {
 		return res, fmt.Errorf("claim touched days: %w", err)
@@ -93,45 +94,26 @@ func refreshLocked(ctx context.Context, conn *pgx.Conn, opts Options) (Result, e
 	log := opts.Log.WithValues("full", res.Full, "claimedDays", days, "runs", res.Runs)
 	log.Info("refresh started")
 
-	// One snapshot for every statement, so that a batch committing midway is
-	// in all of the version's tables or in none (it marks its days again).
-	err := pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
-		// Sorts and hashes over the refreshed days' rows, and for a full
-		// rebuild over all of them and the index builds: memory for this
-		// transaction only, so they do not spill to disk.
-		mem := "256MB"
-		if res.Full {
-			mem = "1GB"
-		}
-		// Parallel partial aggregation only adds work here: nearly every
-		// (day, route, delivery time) group is distinct, so the workers'
-		// partial groups are as many as the rows they read.
-		for _, set := range []string{"work_mem = '" + mem + "'", "maintenance_work_mem = '" + mem + "'",
-			"max_parallel_workers_per_gather = 0"} {
-			if _, err := tx.Exec(ctx, "SET LOCAL "+set); err != nil {
+	var err error
+	if res.Full {
+		err = rebuild(ctx, pool, conn, &res, log)
+	} else {
+		// One snapshot for every statement, so that a batch committing
+		// midway is in all of the version's tables or in none (it marks
+		// its days again).
+		err = pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+			if err := tune(ctx, tx, "256MB"); err != nil {
 				return err
 			}
-		}
-		steps := incrementalSteps()
-		if res.Full {
-			defs, err := indexDefs(ctx, tx)
-			if err != nil {
-				return fmt.Errorf("read rollup indexes: %w", err)
+			if err := runSteps(ctx, tx, incrementalSteps(), log); err != nil {
+				return err
 			}
-			steps = rebuildSteps(defs)
-		}
-		for _, s := range steps {
-			t := time.Now()
-			if err := execAll(ctx, tx, s.stmts, log.V(2)); err != nil {
-				return fmt.Errorf("%s: %w", s.name, err)
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM refresh_days`).Scan(&res.Days); err != nil {
+				return fmt.Errorf("count days: %w", err)
 			}
-			log.V(1).Info("refresh step done", "step", s.name, "seconds", time.Since(t).Seconds())
-		}
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM refresh_days`).Scan(&res.Days); err != nil {
-			return fmt.Errorf("count days: %w", err)
-		}
-		return tx.QueryRow(ctx, recordRefreshSQL, res.Started, res.Full, res.Days).Scan(&res.Version, &res.Finished)
-	})
+			return tx.QueryRow(ctx, recordRefreshSQL, res.Started, res.Full, res.Days).Scan(&res.Version, &res.Finished)
+		})
+	}
 	if err != nil {
 		return res, fmt.Errorf("refresh aggregates: %w", err)
 	}
@@ -161,22 +143,31 @@ func incrementalSteps() []step {
 	}
 }
 
-// rebuildSteps lists the statements of a full rebuild, in order; defs are
-// the rollup tables' keys and indexes.
-func rebuildSteps(defs []indexDef) []step {
-	return []step{
-		{"select days", fullDaysSQL},
-		{"select periods", periodsSQL},
-		{"stage raw rows", stageSQL},
-		{"create copies", createNextSQL()},
-		{"insert day rows", onNext(insertDaysSQL)},
-		{"roll up months and years", onNext(coarseSQL(true))},
-		{"route totals", onNext(fullRouteTotalsSQL)},
-		{"vehicle names", onNext([]string{fullVehicleInfoSQL})},
-		{"build indexes", buildIndexesSQL(defs)},
-		{"swap tables", swapSQL(defs)},
-		{"publish", publishSQL},
+// tune sets the transaction's memory for sorts, hashes and index builds,
+// so they do not spill to disk.
+func tune(ctx context.Context, tx pgx.Tx, mem string) error {
+	// Parallel partial aggregation only adds work here: nearly every
+	// (day, route, delivery time) group is distinct, so the workers'
+	// partial groups are as many as the rows they read.
+	for _, set := range []string{"work_mem = '" + mem + "'", "maintenance_work_mem = '" + mem + "'",
+		"max_parallel_workers_per_gather = 0"} {
+		if _, err := tx.Exec(ctx, "SET LOCAL "+set); err != nil {
+			return fmt.Errorf("set %s: %w", set, err)
+		}
 	}
+	return nil
+}
+
+// runSteps runs steps in order, logging each one's duration.
+func runSteps(ctx context.Context, tx pgx.Tx, steps []step, log logr.Logger) error {
+	for _, s := range steps {
+		t := time.Now()
+		if err := execAll(ctx, tx, s.stmts, log.V(2)); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		log.V(1).Info("refresh step done", "step", s.name, "seconds", time.Since(t).Seconds())
+	}
+	return nil
 }
 
 // execAll runs statements in order; detail logs each one's duration.

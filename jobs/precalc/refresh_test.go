@@ -255,13 +255,13 @@ func TestRefreshFailureKeepsClaimAndRecordsError(t *testing.T) {
 	ctx := context.Background()
 	daysA := e.loadBatch("run-a", "", 1)
 
-	// The first build fails, with an SQL error and no cancel: its copy of
-	// agg_totals cannot be created.
-	e.exec(`CREATE TABLE agg_totals_next ()`)
+	// The first build fails, with an SQL error and no cancel: a view holds
+	// the name of its copy of agg_totals, which it cannot drop as a table.
+	e.exec(`CREATE VIEW agg_totals_next AS SELECT 1 AS x`)
 	res, err := precalc.Refresh(ctx, e.pool, precalc.Options{Log: logr.Discard()})
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "42P07" {
-		t.Fatalf("refresh against a taken table name: %+v, error %v; want duplicate table 42P07", res, err)
+	if !errors.As(err, &pgErr) || pgErr.Code != "42809" {
+		t.Fatalf("refresh against a view in its copy's name: %+v, error %v; want wrong object type 42809", res, err)
 	}
 	if res.Refreshed {
 		t.Errorf("failed refresh says Refreshed: %+v", res)
@@ -275,7 +275,7 @@ func TestRefreshFailureKeepsClaimAndRecordsError(t *testing.T) {
 		t.Fatalf("failed refresh left last_error %s at %v, want both set", orNull(st.lastError), st.lastErrorAt)
 	}
 	if msg := *st.lastError; !strings.HasPrefix(msg, "aggregate refresh failed") || strings.Contains(msg, "\n") ||
-		!strings.Contains(msg, "42P07") {
+		!strings.Contains(msg, "42809") {
 		t.Errorf("last_error %q: want one line, starting with %q, naming the error", msg, "aggregate refresh failed")
 	}
 	if got := e.count(`SELECT count(*) FROM precalc_claimed_days`); got != daysA {
@@ -304,7 +304,7 @@ func TestRefreshFailureKeepsClaimAndRecordsError(t *testing.T) {
 
 	// Work queued after the failure joins the claim the failure left.
 	daysB := e.loadBatch("run-b", "B", 2)
-	e.exec(`DROP TABLE agg_totals_next`)
+	e.exec(`DROP VIEW agg_totals_next`)
 	res = e.refresh(false)
 	allDays := e.count(`SELECT count(DISTINCT day) FROM ingest_run_days`)
 	if !res.Refreshed || res.Version != 1 || res.Days != int(allDays) || !slices.Equal(res.Runs, []string{"run-a", "run-b"}) {
@@ -323,6 +323,29 @@ func TestRefreshFailureKeepsClaimAndRecordsError(t *testing.T) {
 	e.assertNothingQueued()
 	if n := e.advisoryLocks(true); n != 0 {
 		t.Errorf("%d sessions still hold the refresh lock", n)
+	}
+}
+
+// A rebuild whose lanes died after one of them committed its copies left
+// them behind: the next rebuild drops them and builds its own.
+func TestRebuildDropsLeftoverCopies(t *testing.T) {
+	e := newEnv(t)
+	e.loadBatch("run-a", "", 1)
+	e.refresh(false)
+	want := e.aggregateCounts()
+	e.exec(`CREATE TABLE agg_routes_next AS TABLE agg_routes`)
+	e.exec(`INSERT INTO agg_routes_next SELECT * FROM agg_routes LIMIT 1`)
+	e.exec(`CREATE TABLE agg_vehicle_info_next (junk int)`)
+
+	res := e.refresh(true)
+	if !res.Refreshed || !res.Full || res.Version != 2 {
+		t.Fatalf("rebuild over leftover copies: %+v", res)
+	}
+	if got := e.aggregateCounts(); !maps.Equal(got, want) {
+		t.Errorf("rows after the rebuild %v, want %v as before", got, want)
+	}
+	if n := e.count(`SELECT count(*) FROM pg_class WHERE relname LIKE 'agg\_%\_next'`); n != 0 {
+		t.Errorf("%d copies left after the rebuild", n)
 	}
 }
 
@@ -444,7 +467,7 @@ func (e *env) aggregateCounts() map[string]int64 {
 	e.t.Helper()
 	ctx := context.Background()
 	rows, err := e.pool.Query(ctx, `SELECT table_name FROM information_schema.tables
-		WHERE table_schema = current_schema() AND table_name LIKE 'agg\_%' ORDER BY 1`)
+		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name LIKE 'agg\_%' ORDER BY 1`)
 	if err != nil {
 		e.t.Fatalf("list aggregate tables: %v", err)
 	}

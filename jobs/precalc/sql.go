@@ -57,27 +57,27 @@ var (
 	}
 )
 
-// stageSQL groups the raw rows of the refreshed days once; every day row is
-// derived from these three staging tables.
-var stageSQL = []string{
+// The staging tables group the raw rows of the refreshed days once; every
+// day row is derived from them.
+const (
 	// Per day, route and delivery time: everything that adds up over shipments.
-	`CREATE TEMP TABLE stage_rt ON COMMIT DROP AS
+	stageRoutesSQL = `CREATE TEMP TABLE stage_rt ON COMMIT DROP AS
 	 SELECT trip_date AS day, origin, destination, delivery_time AS dt, count(*) AS n,
 	        sum(cost) AS sum_cost, sum(weight) AS sum_weight,
 	        sum(cost / weight) AS sum_cpk, sum(cost / delivery_time) AS sum_cpt,
 	        min(cost / weight) AS min_cpk, max(cost / weight) AS max_cpk
 	 FROM shipments
 	 WHERE trip_date IN (SELECT day FROM refresh_days)
-	 GROUP BY 1, 2, 3, 4`,
+	 GROUP BY 1, 2, 3, 4`
 	// Per day, vehicle and route: what a vehicle carried, in trips and shipments.
-	`CREATE TEMP TABLE stage_vr ON COMMIT DROP AS
+	stageVehicleRoutesSQL = `CREATE TEMP TABLE stage_vr ON COMMIT DROP AS
 	 SELECT trip_date AS day, vehicle_id, origin, destination,
 	        count(*) AS n, count(DISTINCT log_id) AS trips, sum(cost) AS sum_cost, sum(delivery_time) AS sum_dt
 	 FROM shipments
 	 WHERE trip_date IN (SELECT day FROM refresh_days)
-	 GROUP BY 1, 2, 3, 4`,
+	 GROUP BY 1, 2, 3, 4`
 	// Per day and vehicle: its logs, and the mileage of those that carried a shipment.
-	`CREATE TEMP TABLE stage_logs ON COMMIT DROP AS
+	stageLogsSQL = `CREATE TEMP TABLE stage_logs ON COMMIT DROP AS
 	 SELECT l.trip_date AS day, l.vehicle_id, count(*) AS trips,
 	        sum(l.mileage) AS mileage, sum(l.fuel_used) AS fuel,
 	        coalesce(sum(l.mileage) FILTER (WHERE c.log_id IS NOT NULL), 0) AS carrying_mileage
@@ -85,8 +85,10 @@ var stageSQL = []string{
 	 LEFT JOIN (SELECT DISTINCT log_id FROM shipments WHERE trip_date IN (SELECT day FROM refresh_days)) c
 	        ON c.log_id = l.log_id
 	 WHERE l.trip_date IN (SELECT day FROM refresh_days)
-	 GROUP BY 1, 2`,
-}
+	 GROUP BY 1, 2`
+)
+
+var stageSQL = []string{stageRoutesSQL, stageVehicleRoutesSQL, stageLogsSQL}
 
 // deleteDaysSQL removes the day rows of the refreshed days. Day rows of
 // agg_vehicle_routes are found through the vehicles that had logs on those
@@ -106,29 +108,40 @@ var deleteDaysSQL = []string{
 	`DELETE FROM agg_vehicle_routes a USING stage_logs k WHERE a.vehicle_id = k.vehicle_id AND a.period = k.day`,
 }
 
-var insertDaysSQL = []string{
-	`INSERT INTO agg_vehicle_routes (vehicle_id, period, origin, destination, trips, shipments, sum_cost, sum_dt)
-	 SELECT vehicle_id, day, origin, destination, trips, n, sum_cost, sum_dt FROM stage_vr`,
+// The day rows, from the staging tables.
+const (
+	insertVehicleRouteDaysSQL = `INSERT INTO agg_vehicle_routes (vehicle_id, period, origin, destination, trips, shipments, sum_cost, sum_dt)
+	 SELECT vehicle_id, day, origin, destination, trips, n, sum_cost, sum_dt FROM stage_vr`
 
 	// on_time_day: dt <= Σdt/n of the same (day, route), compared exactly
 	// as dt·n <= Σdt; all shipments of a row share dt, so are all on time or none.
-	`INSERT INTO agg_routes (grain, period, origin, destination, delivery_time, shipments, sum_cost, sum_weight,
+	insertRouteDaysSQL = `INSERT INTO agg_routes (grain, period, origin, destination, delivery_time, shipments, sum_cost, sum_weight,
 	     sum_cpk, sum_cpt, on_time_day)
 	 SELECT 0, day, origin, destination, dt, n, sum_cost, sum_weight, sum_cpk, sum_cpt,
 	        CASE WHEN dt * route_n <= route_dt THEN n ELSE 0 END
 	 FROM (SELECT *, sum(n) OVER w AS route_n, sum(dt::bigint * n) OVER w AS route_dt
-	       FROM stage_rt WINDOW w AS (PARTITION BY day, origin, destination)) x`,
+	       FROM stage_rt WINDOW w AS (PARTITION BY day, origin, destination)) x`
 
-	`INSERT INTO agg_vehicles (grain, period, vehicle_id, trips, mileage, fuel, shipments, sum_cost, sum_dt)
+	insertVehicleDaysSQL = `INSERT INTO agg_vehicles (grain, period, vehicle_id, trips, mileage, fuel, shipments, sum_cost, sum_dt)
 	 SELECT 0, coalesce(l.day, s.day), coalesce(l.vehicle_id, s.vehicle_id),
 	        coalesce(l.trips, 0), coalesce(l.mileage, 0), coalesce(l.fuel, 0),
 	        coalesce(s.n, 0), coalesce(s.sum_cost, 0), coalesce(s.sum_dt, 0)
 	 FROM stage_logs l
 	 FULL JOIN (SELECT day, vehicle_id, sum(n) AS n, sum(sum_cost) AS sum_cost, sum(sum_dt) AS sum_dt
 	            FROM stage_vr GROUP BY 1, 2) s
-	   ON s.day = l.day AND s.vehicle_id = l.vehicle_id`,
+	   ON s.day = l.day AND s.vehicle_id = l.vehicle_id`
 
-	`INSERT INTO agg_totals (grain, period, logs, mileage, fuel, carrying_mileage, shipments, sum_cost,
+	// The shipments of each refreshed day, added up from stage_rt.
+	shipmentDaysFromStageSQL = `SELECT day, sum(n) AS n, sum(sum_cost) AS sum_cost, sum(sum_weight) AS sum_weight,
+	        sum(dt * n) AS sum_dt, sum(dt::numeric * dt * n) AS sum_dt2,
+	        min(dt) AS min_dt, max(dt) AS max_dt, min(min_cpk) AS min_cpk, max(max_cpk) AS max_cpk
+	 FROM stage_rt GROUP BY 1`
+)
+
+// insertTotalDaysSQL adds up each day's logs and shipments; shipmentDays
+// is a query of the days' shipment figures.
+func insertTotalDaysSQL(shipmentDays string) string {
+	return `INSERT INTO agg_totals (grain, period, logs, mileage, fuel, carrying_mileage, shipments, sum_cost,
 	     sum_weight, sum_dt, sum_dt2, min_dt, max_dt, min_cpk, max_cpk, ship_days, vehicle_days)
 	 SELECT 0, coalesce(l.day, s.day),
 	        coalesce(l.logs, 0), coalesce(l.mileage, 0), coalesce(l.fuel, 0), coalesce(l.carrying_mileage, 0),
@@ -138,13 +151,14 @@ var insertDaysSQL = []string{
 	 FROM (SELECT day, sum(trips) AS logs, sum(mileage) AS mileage, sum(fuel) AS fuel,
 	              sum(carrying_mileage) AS carrying_mileage
 	       FROM stage_logs GROUP BY 1) l
-	 FULL JOIN (SELECT day, sum(n) AS n, sum(sum_cost) AS sum_cost, sum(sum_weight) AS sum_weight,
-	                   sum(dt * n) AS sum_dt, sum(dt::numeric * dt * n) AS sum_dt2,
-	                   min(dt) AS min_dt, max(dt) AS max_dt, min(min_cpk) AS min_cpk, max(max_cpk) AS max_cpk
-	            FROM stage_rt GROUP BY 1) s
+	 FULL JOIN (` + shipmentDays + `) s
 	   ON s.day = l.day
 	 LEFT JOIN (SELECT day, count(DISTINCT vehicle_id) AS vehicles FROM stage_vr GROUP BY 1) v
-	   ON v.day = s.day`,
+	   ON v.day = s.day`
+}
+
+var insertDaysSQL = []string{
+	insertVehicleRouteDaysSQL, insertRouteDaysSQL, insertVehicleDaysSQL, insertTotalDaysSQL(shipmentDaysFromStageSQL),
 }
 
 // rollup describes a table with coarse rows: its key columns after (grain,
@@ -240,11 +254,14 @@ func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
 
 // coarseSQL lists the statements that rebuild the month rows, then the year
 // rows, of the rollups for the refreshed periods; in an incremental refresh,
-// route years are left to routeYearsSQL.
-func coarseSQL(full bool) []string {
+// route years are left to routeYearsSQL. Given tables, only theirs.
+func coarseSQL(full bool, tables ...string) []string {
 	var stmts []string
 	for _, g := range []int16{db.GrainMonth, db.GrainYear} {
 		for _, r := range rollups {
+			if len(tables) > 0 && !slices.Contains(tables, r.table) {
+				continue
+			}
 			if !slices.Contains(r.grains(), g) || (r.byDifference && !full) {
 				continue
 			}
@@ -284,17 +301,25 @@ var routeYearsSQL = []string{
 	     sum_cpt = a.sum_cpt + EXCLUDED.sum_cpt, on_time_day = a.on_time_day + EXCLUDED.on_time_day`,
 }
 
-// fullRouteTotalsSQL computes every route's all-time figures from the
-// staged rows, which hold every day in a full rebuild.
+// fullRouteTotalsSQL computes every route's all-time figures from
+// stage_rt, which holds every day in a full rebuild, and the shipments.
 var fullRouteTotalsSQL = []string{
 	`INSERT INTO agg_route_totals (origin, destination, shipments, sum_cost, sum_weight, sum_dt, min_dt, max_dt, unique_vehicles)
 	 SELECT r.origin, r.destination, r.n, r.sum_cost, r.sum_weight, r.sum_dt, r.min_dt, r.max_dt, v.vehicles
 	 FROM (SELECT origin, destination, sum(n) AS n, sum(sum_cost) AS sum_cost, sum(sum_weight) AS sum_weight,
 	              sum(dt * n) AS sum_dt, min(dt) AS min_dt, max(dt) AS max_dt
 	       FROM stage_rt GROUP BY 1, 2) r
-	 JOIN (SELECT origin, destination, count(DISTINCT vehicle_id) AS vehicles FROM stage_vr GROUP BY 1, 2) v
+	 JOIN (SELECT origin, destination, count(DISTINCT vehicle_id) AS vehicles FROM shipments GROUP BY 1, 2) v
 	   ON v.origin = r.origin AND v.destination = r.destination`,
 }
+
+// shipmentDaysSQL is every day's shipment figures, from the shipments; a
+// full rebuild's lane that has no stage_rt reads it.
+const shipmentDaysSQL = `SELECT trip_date AS day, count(*) AS n, sum(cost) AS sum_cost, sum(weight) AS sum_weight,
+	        sum(delivery_time) AS sum_dt, sum(delivery_time::numeric * delivery_time) AS sum_dt2,
+	        min(delivery_time) AS min_dt, max(delivery_time) AS max_dt,
+	        min(cost / weight) AS min_cpk, max(cost / weight) AS max_cpk
+	 FROM shipments GROUP BY 1`
 
 // routeTotalsSQL updates the all-time figures of the routes the refreshed
 // days touched: minus what their replaced day rows contributed, plus the new

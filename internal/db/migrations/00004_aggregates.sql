@@ -99,7 +99,7 @@ CREATE TABLE agg_vehicle_routes (
     sum_dt      bigint           NOT NULL,
     PRIMARY KEY (vehicle_id, period, origin, destination)
 );
--- Short, so that its many repeated keys deduplicate and it stays small.
+-- Widened by 00005 to (origin, destination, vehicle_id).
 CREATE INDEX agg_vehicle_routes_route_idx ON agg_vehicle_routes (origin, destination);
 
 -- All-time figures per route (API.md 3.3).
