@@ -114,10 +114,16 @@ func (r *IngestionRunReconciler) reconcile(ctx context.Context, run *haulv1alpha
 	next := observe(run, ch)
 	if next.create != "" {
 		if err := r.createJob(ctx, run, next.create); err != nil {
-			if !isNotControlled(err) {
+			switch {
+			case isNotControlled(err):
+				next = step{phase: haulv1alpha1.PhaseFailed, reason: ReasonJobNotControlled, message: err.Error()}
+			case apierrors.IsInvalid(err):
+				// The spec made a Job the API server refuses (say,
+				// requests above limits): retrying cannot help.
+				next = step{phase: haulv1alpha1.PhaseFailed, reason: ReasonJobInvalid, message: err.Error()}
+			default:
 				return ctrl.Result{}, err
 			}
-			next = step{phase: haulv1alpha1.PhaseFailed, reason: ReasonJobNotControlled, message: err.Error()}
 		}
 	}
 	finish(run, next, metav1.NewTime(r.now()))

@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
@@ -72,6 +73,7 @@ func TestIngestionRunController(t *testing.T) {
 	t.Run("a restarted controller picks up where it was", k.parallel(testRestart))
 	t.Run("running pods report progress", k.parallel(testProgress))
 	t.Run("a Job of the run's name it does not control fails the run", k.parallel(testJobNotControlled))
+	t.Run("a Job the API server refuses fails the run", k.parallel(testJobInvalid))
 }
 
 // How long the controller and the API server get to reach a state.
@@ -955,4 +957,28 @@ func testJobNotControlled(t *testing.T, h *harness) {
 		"Normal Ingesting Advance: run is Ingesting",
 		"Warning JobNotControlled Fail: "+wantMsg,
 	)
+}
+
+func testJobInvalid(t *testing.T, h *harness) {
+	// The CRD takes any resources; the Job's validation refuses requests
+	// above limits.
+	w := makeRun("greedy").vehicles("v0.json")
+	w.Spec.Resources = corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
+	}
+	run := h.create(w)
+	h.startController()
+
+	got := h.waitPhase(run.Name, haulv1alpha1.PhaseFailed)
+	if got.Status.Reason != ReasonJobInvalid || !strings.Contains(got.Status.Message, "must be less than or equal to cpu limit") {
+		t.Errorf("run failed with %q: %q; want %s naming the limit", got.Status.Reason, got.Status.Message, ReasonJobInvalid)
+	}
+	var jobs batchv1.JobList
+	if err := h.c.List(h.ctx, &jobs, client.InNamespace(h.ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs.Items) != 0 {
+		t.Errorf("%d jobs exist, want none", len(jobs.Items))
+	}
 }

@@ -30,6 +30,7 @@ const (
 	ReasonPrecalcFailed    = "PrecalcFailed"
 	ReasonDeadlineExceeded = "DeadlineExceeded"
 	ReasonJobNotControlled = "JobNotControlled"
+	ReasonJobInvalid       = "JobInvalid"
 )
 
 // children are the objects a run owns.
