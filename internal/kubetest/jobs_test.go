@@ -245,11 +245,7 @@ env | grep -v '^PWD=' | sort > "$6/env"`,
 
 		job = waitFinished(t, c, job)
 		wantStatus(t, job, batchv1.JobStatus{Succeeded: 1}, batchv1.JobComplete, batchv1.JobReasonCompletionsReached, "Reached expected number of succeeded pods")
-		pods := podsOf(t, c, job)
-		if len(pods) != 1 {
-			t.Fatalf("got %d pods, want 1", len(pods))
-		}
-		pod := pods[0]
+		pod := onlyPod(t, c, job)
 		wantTerminated(t, pod, corev1.PodSucceeded, 0, "Completed", pod.Name+"|$(POD_NAME)|$(NOPE)|"+ns+"/envcheck")
 		want := []string{
 			"APP=envcheck",
@@ -309,11 +305,7 @@ exit 5`, "$(JOB_COMPLETION_INDEX)", "/dev/termination-log")
 
 		plain = waitFinished(t, c, plain)
 		wantStatus(t, plain, batchv1.JobStatus{Failed: 1}, batchv1.JobFailed, batchv1.JobReasonBackoffLimitExceeded, "Job has reached the specified backoff limit")
-		pods = podsOf(t, c, plain)
-		if len(pods) != 1 {
-			t.Fatalf("got %d pods, want 1", len(pods))
-		}
-		wantTerminated(t, pods[0], corev1.PodFailed, 1, "Error", "")
+		wantTerminated(t, onlyPod(t, c, plain), corev1.PodFailed, 1, "Error", "")
 	})
 
 	t.Run("UnknownCommand", func(t *testing.T) {
@@ -326,11 +318,7 @@ exit 5`, "$(JOB_COMPLETION_INDEX)", "/dev/termination-log")
 
 		job = waitFinished(t, c, job)
 		wantStatus(t, job, batchv1.JobStatus{Failed: 1}, batchv1.JobFailed, batchv1.JobReasonBackoffLimitExceeded, "Job has reached the specified backoff limit")
-		pods := podsOf(t, c, job)
-		if len(pods) != 1 {
-			t.Fatalf("got %d pods, want 1", len(pods))
-		}
-		wantTerminated(t, pods[0], corev1.PodFailed, 128, "StartError", `command "haul" of container "work" is not in kubetest.JobRunner.Commands`)
+		wantTerminated(t, onlyPod(t, c, job), corev1.PodFailed, 128, "StartError", `command "haul" of container "work" is not in kubetest.JobRunner.Commands`)
 	})
 
 	t.Run("ActiveDeadlineKillsProcess", func(t *testing.T) {
@@ -346,11 +334,7 @@ exit 5`, "$(JOB_COMPLETION_INDEX)", "/dev/termination-log")
 			t.Errorf("the Job took %v to fail; want its deadline of 1s to kill the process", took)
 		}
 		wantStatus(t, job, batchv1.JobStatus{Failed: 1}, batchv1.JobFailed, batchv1.JobReasonDeadlineExceeded, "Job was active longer than specified deadline")
-		pods := podsOf(t, c, job)
-		if len(pods) != 1 {
-			t.Fatalf("got %d pods, want 1", len(pods))
-		}
-		wantTerminated(t, pods[0], corev1.PodFailed, 137, "Error", "")
+		wantTerminated(t, onlyPod(t, c, job), corev1.PodFailed, 137, "Error", "")
 	})
 
 	t.Run("DeletedJobKillsProcess", func(t *testing.T) {
@@ -439,19 +423,16 @@ exit 7`, "/state", "/dev/termination-log")
 
 		job = waitFinished(t, c, job)
 		wantStatus(t, job, batchv1.JobStatus{Succeeded: 1}, batchv1.JobComplete, batchv1.JobReasonCompletionsReached, "Reached expected number of succeeded pods")
-		pods := podsOf(t, c, job)
-		if len(pods) != 1 {
-			t.Fatalf("got %d pods, want 1", len(pods))
-		}
-		wantTerminated(t, pods[0], corev1.PodSucceeded, 0, "Completed", "")
-		s := pods[0].Status.ContainerStatuses[0]
+		pod := onlyPod(t, c, job)
+		wantTerminated(t, pod, corev1.PodSucceeded, 0, "Completed", "")
+		s := pod.Status.ContainerStatuses[0]
 		if last := s.LastTerminationState.Terminated; s.RestartCount != 1 || last == nil || last.ExitCode != 7 || last.Message != "first" {
 			t.Errorf("container restarted %d times, last ending %+v; want 1, with exit code 7 and message first", s.RestartCount, last)
 		}
 
 		crashing = waitFinished(t, c, crashing)
 		wantStatus(t, crashing, batchv1.JobStatus{Failed: 1}, batchv1.JobFailed, batchv1.JobReasonBackoffLimitExceeded, "Job has reached the specified backoff limit")
-		pods = podsOf(t, c, crashing)
+		pods := podsOf(t, c, crashing)
 		if len(pods) != 1 || pods[0].Status.Phase != corev1.PodFailed || pods[0].Status.ContainerStatuses[0].RestartCount < 1 {
 			t.Errorf("crashing job has pods %+v; want one Failed, restarted", pods)
 		}
@@ -637,6 +618,16 @@ func byExitCode(pods []corev1.Pod, code int32) corev1.Pod {
 
 // podsOf returns the Pods of the Job, by completion index and then by
 // creation.
+// onlyPod returns the Job's one pod, failing the test if it has another number.
+func onlyPod(t *testing.T, c client.Client, job *batchv1.Job) corev1.Pod {
+	t.Helper()
+	pods := podsOf(t, c, job)
+	if len(pods) != 1 {
+		t.Fatalf("got %d pods, want 1", len(pods))
+	}
+	return pods[0]
+}
+
 func podsOf(t *testing.T, c client.Client, job *batchv1.Job) []corev1.Pod {
 	t.Helper()
 	var pods corev1.PodList
