@@ -280,11 +280,15 @@ func jobCondition(typ batchv1.JobConditionType, reason, message string) batchv1.
 	}
 }
 
-// startJob is the Job controller taking a new Job on.
+// startJob is the Job controller taking a Job on. The API server refuses
+// to change the start time of a running Job, so a Job already started
+// keeps it.
 func (h *harness) startJob(job *batchv1.Job) {
 	h.t.Helper()
 	h.updateJobStatus(job, func(st *batchv1.JobStatus) {
-		st.StartTime = ptr.To(metav1.Now())
+		if st.StartTime == nil {
+			st.StartTime = ptr.To(metav1.Now())
+		}
 		st.Active = ptr.Deref(job.Spec.Parallelism, 1)
 		st.Ready = ptr.To[int32](0)
 	})
