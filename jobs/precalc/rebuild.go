@@ -25,7 +25,8 @@ import (
 // own on a connection of its own, both in one snapshot (the first lane
 // exports it, the second imports it): a refresh is CPU-bound in the server,
 // and one connection uses one core. Each lane commits its copies, still
-// unread; then one short transaction swaps them in and publishes the
+// unread, and its hand-overs to the other lane's tables; then one short
+// transaction merges the hand-overs, swaps the copies in and publishes the
 // version. Copies left by a rebuild that died in between are dropped by the
 // next one. Readers lock the tables before their first query (see
 // db.AggregateTables), so each of them sees all old tables or all new ones;
@@ -37,9 +38,10 @@ const nextSuffix = "_next"
 // swapLockTimeout bounds the wait for readers of the old tables.
 const swapLockTimeout = "60s"
 
-var aggTableName = regexp.MustCompile(`\b(` + strings.Join(db.AggregateTables, "|") + `)\b`)
+var aggTableName = regexp.MustCompile(`\b(` + strings.Join(append(slices.Clone(db.AggregateTables), handovers...), "|") + `)\b`)
 
-// onNext rewrites statements to write the rollups' copies.
+// onNext rewrites statements to use the copies of the rollup tables and
+// the hand-overs.
 func onNext(stmts []string) []string {
 	out := make([]string, len(stmts))
 	for i, s := range stmts {
@@ -57,11 +59,12 @@ func createNextSQL(tables []string) []string {
 	return stmts
 }
 
-// dropLeftoversSQL drops the copies a failed rebuild may have committed.
+// dropLeftoversSQL drops the copies and hand-overs a failed rebuild may
+// have committed.
 func dropLeftoversSQL() string {
-	names := make([]string, len(db.AggregateTables))
-	for i, t := range db.AggregateTables {
-		names[i] = ident(t + nextSuffix)
+	var names []string
+	for _, t := range append(slices.Clone(db.AggregateTables), handovers...) {
+		names = append(names, ident(t+nextSuffix))
 	}
 	return `DROP TABLE IF EXISTS ` + strings.Join(names, ", ")
 }
@@ -74,30 +77,28 @@ type lane struct {
 }
 
 // rebuildLanes splits the rebuild in two lanes of about equal work: the
-// route rows, and the vehicles' and totals' rows. Each stages only the raw
-// rows it needs; the second adds up each day's shipments from the raw rows
-// instead of stage_rt. defs are the rollup tables' keys and indexes.
+// route and total rows, and the vehicle rows, which also count the distinct
+// vehicles of each route and day for the first lane's tables. defs are the
+// rollup tables' keys and indexes.
 func rebuildLanes(defs []indexDef) [2]lane {
-	routes := []string{"agg_routes", "agg_route_totals"}
-	vehicles := []string{"agg_vehicle_routes", "agg_vehicles", "agg_totals", "agg_vehicle_info"}
+	routes := []string{"agg_routes", "agg_route_totals", "agg_totals"}
+	vehicles := []string{"agg_vehicle_routes", "agg_vehicles", "agg_vehicle_info"}
 	return [2]lane{
 		{tables: routes, steps: []step{
-			{"select days", fullDaysSQL},
-			{"stage routes", []string{stageRoutesSQL}},
-			{"create route copies", createNextSQL(routes)},
-			{"insert route days", onNext([]string{insertRouteDaysSQL})},
-			{"roll up route years", onNext(coarseSQL(true, routes...))},
-			{"route totals", onNext(fullRouteTotalsSQL)},
-			{"build route indexes", buildIndexesSQL(defs, routes)},
+			{"create route and total copies", createNextSQL(routes)},
+			{"route days", onNext([]string{hashAggOff, fullRouteDaysSQL, hashAggOn})},
+			{"route years", onNext(coarseSQL(true, "agg_routes"))},
+			{"route totals", onNext([]string{fullRouteTotalsSQL})},
+			{"total days", onNext([]string{fullTotalDaysSQL})},
+			{"build route and total indexes", buildIndexesSQL(defs, routes)},
 		}},
 		{tables: vehicles, steps: []step{
-			{"select days", fullDaysSQL},
-			{"stage vehicles and logs", []string{stageVehicleRoutesSQL, stageLogsSQL}},
 			{"create vehicle copies", createNextSQL(vehicles)},
-			{"insert vehicle and total days", onNext([]string{insertVehicleRouteDaysSQL, insertVehicleDaysSQL,
-				insertTotalDaysSQL(shipmentDaysSQL)})},
-			{"roll up vehicle and total months and years", onNext(coarseSQL(true, vehicles...))},
+			{"vehicle route days", onNext([]string{hashAggOff, fullVehicleRouteDaysSQL, hashAggOn})},
+			{"vehicle days", onNext([]string{fullVehicleDaysSQL})},
+			{"vehicle months and years", onNext(coarseSQL(true, "agg_vehicles"))},
 			{"vehicle names", onNext([]string{fullVehicleInfoSQL})},
+			{"vehicles per route and day", onNext(append(slices.Clone(routeVehiclesSQL), dayVehiclesSQL...))},
 			{"build vehicle indexes", buildIndexesSQL(defs, vehicles)},
 		}},
 	}
@@ -177,6 +178,19 @@ func buildIndexesSQL(defs []indexDef, tables []string) []string {
 		stmts = append(stmts, `ANALYZE `+ident(t+nextSuffix))
 	}
 	return stmts
+}
+
+// daysSQL counts the days the rebuild covers: every day with a log (a
+// shipment's day is its log's).
+var daysSQL = onNext([]string{`SELECT count(*) FROM agg_totals WHERE grain = 0`})[0]
+
+// mergeSQL completes the copies with the lanes' hand-overs, then drops them.
+func mergeSQL() []string {
+	stmts := append(slices.Clone(mergeHandoversSQL), coarseSQL(true, "agg_totals")...)
+	for _, t := range handovers {
+		stmts = append(stmts, `DROP TABLE `+ident(t))
+	}
+	return onNext(stmts)
 }
 
 // swapSQL replaces the rollup tables by their copies.
@@ -259,7 +273,7 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 				return err
 			}
 			if i == 0 {
-				if err := tx.QueryRow(gctx, `SELECT count(*) FROM refresh_days`).Scan(&res.Days); err != nil {
+				if err := tx.QueryRow(gctx, daysSQL).Scan(&res.Days); err != nil {
 					return fmt.Errorf("count days: %w", err)
 				}
 			}
@@ -272,7 +286,8 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 	}
 
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if err := runSteps(ctx, tx, []step{{"swap tables", swapSQL(defs)}, {"publish", publishSQL}}, log); err != nil {
+		steps := []step{{"merge hand-overs", mergeSQL()}, {"swap tables", swapSQL(defs)}, {"publish", publishSQL}}
+		if err := runSteps(ctx, tx, steps, log); err != nil {
 			return err
 		}
 		return tx.QueryRow(ctx, recordRefreshSQL, res.Started, res.Full, res.Days).Scan(&res.Version, &res.Finished)

@@ -43,10 +43,6 @@ var (
 		`CREATE TEMP TABLE refresh_days (day date PRIMARY KEY) ON COMMIT DROP`,
 		`INSERT INTO refresh_days SELECT day FROM precalc_claimed_days`,
 	}
-	fullDaysSQL = []string{
-		`CREATE TEMP TABLE refresh_days (day date PRIMARY KEY) ON COMMIT DROP`,
-		`INSERT INTO refresh_days SELECT DISTINCT trip_date FROM vehicle_logs`,
-	}
 	periodsSQL = []string{
 		`ANALYZE refresh_days`,
 		`CREATE TEMP TABLE refresh_periods ON COMMIT DROP AS
@@ -138,27 +134,31 @@ const (
 	 FROM stage_rt GROUP BY 1`
 )
 
-// insertTotalDaysSQL adds up each day's logs and shipments; shipmentDays
-// is a query of the days' shipment figures.
-func insertTotalDaysSQL(shipmentDays string) string {
+// totalDaysSQL adds up each day's logs and shipments: logDays and
+// shipmentDays are queries of the days' figures, vehicles the column of
+// distinct vehicles, from joins.
+func totalDaysSQL(logDays, shipmentDays, vehicles, joins string) string {
 	return `INSERT INTO agg_totals (grain, period, logs, mileage, fuel, carrying_mileage, shipments, sum_cost,
 	     sum_weight, sum_dt, sum_dt2, min_dt, max_dt, min_cpk, max_cpk, ship_days, vehicle_days)
 	 SELECT 0, coalesce(l.day, s.day),
 	        coalesce(l.logs, 0), coalesce(l.mileage, 0), coalesce(l.fuel, 0), coalesce(l.carrying_mileage, 0),
 	        coalesce(s.n, 0), coalesce(s.sum_cost, 0), coalesce(s.sum_weight, 0),
 	        coalesce(s.sum_dt, 0), coalesce(s.sum_dt2, 0), s.min_dt, s.max_dt, s.min_cpk, s.max_cpk,
-	        CASE WHEN s.n > 0 THEN 1 ELSE 0 END, coalesce(v.vehicles, 0)
-	 FROM (SELECT day, sum(trips) AS logs, sum(mileage) AS mileage, sum(fuel) AS fuel,
-	              sum(carrying_mileage) AS carrying_mileage
-	       FROM stage_logs GROUP BY 1) l
+	        CASE WHEN s.n > 0 THEN 1 ELSE 0 END, ` + vehicles + `
+	 FROM (` + logDays + `) l
 	 FULL JOIN (` + shipmentDays + `) s
-	   ON s.day = l.day
-	 LEFT JOIN (SELECT day, count(DISTINCT vehicle_id) AS vehicles FROM stage_vr GROUP BY 1) v
-	   ON v.day = s.day`
+	   ON s.day = l.day ` + joins
 }
 
+var insertTotalDaysSQL = totalDaysSQL(`SELECT day, sum(trips) AS logs, sum(mileage) AS mileage, sum(fuel) AS fuel,
+	        sum(carrying_mileage) AS carrying_mileage
+	 FROM stage_logs GROUP BY 1`,
+	shipmentDaysFromStageSQL, "coalesce(v.vehicles, 0)",
+	`LEFT JOIN (SELECT day, count(DISTINCT vehicle_id) AS vehicles FROM stage_vr GROUP BY 1) v
+	   ON v.day = s.day`)
+
 var insertDaysSQL = []string{
-	insertVehicleRouteDaysSQL, insertRouteDaysSQL, insertVehicleDaysSQL, insertTotalDaysSQL(shipmentDaysFromStageSQL),
+	insertVehicleRouteDaysSQL, insertRouteDaysSQL, insertVehicleDaysSQL, insertTotalDaysSQL,
 }
 
 // rollup describes a table with coarse rows: its key columns after (grain,
@@ -300,26 +300,6 @@ var routeYearsSQL = []string{
 	     sum_weight = a.sum_weight + EXCLUDED.sum_weight, sum_cpk = a.sum_cpk + EXCLUDED.sum_cpk,
 	     sum_cpt = a.sum_cpt + EXCLUDED.sum_cpt, on_time_day = a.on_time_day + EXCLUDED.on_time_day`,
 }
-
-// fullRouteTotalsSQL computes every route's all-time figures from
-// stage_rt, which holds every day in a full rebuild, and the shipments.
-var fullRouteTotalsSQL = []string{
-	`INSERT INTO agg_route_totals (origin, destination, shipments, sum_cost, sum_weight, sum_dt, min_dt, max_dt, unique_vehicles)
-	 SELECT r.origin, r.destination, r.n, r.sum_cost, r.sum_weight, r.sum_dt, r.min_dt, r.max_dt, v.vehicles
-	 FROM (SELECT origin, destination, sum(n) AS n, sum(sum_cost) AS sum_cost, sum(sum_weight) AS sum_weight,
-	              sum(dt * n) AS sum_dt, min(dt) AS min_dt, max(dt) AS max_dt
-	       FROM stage_rt GROUP BY 1, 2) r
-	 JOIN (SELECT origin, destination, count(DISTINCT vehicle_id) AS vehicles FROM shipments GROUP BY 1, 2) v
-	   ON v.origin = r.origin AND v.destination = r.destination`,
-}
-
-// shipmentDaysSQL is every day's shipment figures, from the shipments; a
-// full rebuild's lane that has no stage_rt reads it.
-const shipmentDaysSQL = `SELECT trip_date AS day, count(*) AS n, sum(cost) AS sum_cost, sum(weight) AS sum_weight,
-	        sum(delivery_time) AS sum_dt, sum(delivery_time::numeric * delivery_time) AS sum_dt2,
-	        min(delivery_time) AS min_dt, max(delivery_time) AS max_dt,
-	        min(cost / weight) AS min_cpk, max(cost / weight) AS max_cpk
-	 FROM shipments GROUP BY 1`
 
 // routeTotalsSQL updates the all-time figures of the routes the refreshed
 // days touched: minus what their replaced day rows contributed, plus the new
