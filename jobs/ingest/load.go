@@ -357,6 +357,10 @@ func (l *loader) lookup(ctx context.Context, tx pgx.Tx, keys, refKeys []string, 
 	// a lock held elsewhere for this long fails the batch instead of
 	// hanging the run.
 	q.Queue(`SET LOCAL lock_timeout = '60s'`)
+	// A batch's keys are a sliver of a large table, but the planner,
+	// costing the first executions with the actual array, may scan the
+	// whole table (in parallel) instead of probing its key index.
+	q.Queue(`SET LOCAL enable_seqscan = off`)
 	if lookupKeys {
 		q.Queue(def.existingSQL(), keys)
 	}
@@ -366,8 +370,10 @@ func (l *loader) lookup(ctx context.Context, tx pgx.Tx, keys, refKeys []string, 
 	br := tx.SendBatch(ctx, q)
 	defer br.Close()
 
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("set lock timeout: %w", err)
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("set lookup settings: %w", err)
+		}
 	}
 	existing := map[string]winner{}
 	if lookupKeys {
