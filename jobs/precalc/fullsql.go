@@ -13,8 +13,8 @@ package precalc
 // with hash aggregation off.
 
 const (
-	hashAggOff = `SET LOCAL enable_hashagg = off`
-	hashAggOn  = `SET LOCAL enable_hashagg = on`
+	hashAggOff   = `SET LOCAL enable_hashagg = off`
+	hashAggReset = `RESET enable_hashagg`
 )
 
 // fullRouteDaysSQL groups the shipments by day, route and delivery time;

@@ -86,7 +86,7 @@ func rebuildLanes(defs []indexDef) [2]lane {
 	return [2]lane{
 		{tables: routes, steps: []step{
 			{"create route and total copies", createNextSQL(routes)},
-			{"route days", onNext([]string{hashAggOff, fullRouteDaysSQL, hashAggOn})},
+			{"route days", onNext([]string{hashAggOff, fullRouteDaysSQL, hashAggReset})},
 			{"route years", onNext(coarseSQL(true, "agg_routes"))},
 			{"route totals", onNext([]string{fullRouteTotalsSQL})},
 			{"total days", onNext([]string{fullTotalDaysSQL})},
@@ -94,7 +94,7 @@ func rebuildLanes(defs []indexDef) [2]lane {
 		}},
 		{tables: vehicles, steps: []step{
 			{"create vehicle copies", createNextSQL(vehicles)},
-			{"vehicle route days", onNext([]string{hashAggOff, fullVehicleRouteDaysSQL, hashAggOn})},
+			{"vehicle route days", onNext([]string{hashAggOff, fullVehicleRouteDaysSQL, hashAggReset})},
 			{"vehicle days", onNext([]string{fullVehicleDaysSQL})},
 			{"vehicle months and years", onNext(coarseSQL(true, "agg_vehicles"))},
 			{"vehicle names", onNext([]string{fullVehicleInfoSQL})},
