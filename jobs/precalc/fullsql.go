@@ -9,7 +9,7 @@ package precalc
 // (day, vehicle, route) group holds one shipment, so the day rows are as
 // many as the shipments and their grouping is a sort of the shipments. The
 // planner, which expects far fewer groups, would hash them and sort the
-// result again; sorting once is a third faster, so those two statements run
+// result again; sorting once is a quarter faster, so those two statements run
 // with hash aggregation off.
 
 const (
