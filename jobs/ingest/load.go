@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -467,12 +468,12 @@ func (l *loader) readRefs(br pgx.BatchResults, st *staged, n int) error {
 }
 
 // decodeDay reads a date column as days since pgEpoch.
-func decodeDay(raw []byte, binary bool) (int64, error) {
-	if binary {
+func decodeDay(raw []byte, binaryFormat bool) (int64, error) {
+	if binaryFormat {
 		if len(raw) != 4 {
 			return 0, fmt.Errorf("binary date of %d bytes", len(raw))
 		}
-		return int64(int32(uint32(raw[0])<<24 | uint32(raw[1])<<16 | uint32(raw[2])<<8 | uint32(raw[3]))), nil
+		return int64(int32(binary.BigEndian.Uint32(raw))), nil
 	}
 	t, err := time.Parse(time.DateOnly, string(raw))
 	if err != nil {
