@@ -87,7 +87,7 @@ var handovers = []string{"agg_route_vehicles", "agg_day_vehicles"}
 var (
 	// routeVehiclesSQL counts each route's distinct vehicles.
 	routeVehiclesSQL = []string{
-		`CREATE TABLE agg_route_vehicles (origin text, destination text, vehicles bigint)`,
+		`CREATE TABLE agg_route_vehicles (origin text, destination text, vehicles bigint) ` + noAutovacuum,
 		`INSERT INTO agg_route_vehicles (origin, destination, vehicles)
 		 SELECT origin, destination, count(*)
 		 FROM (SELECT DISTINCT origin, destination, vehicle_id FROM agg_vehicle_routes) x
@@ -95,7 +95,7 @@ var (
 	}
 	// dayVehiclesSQL counts each day's distinct vehicles that carried a shipment.
 	dayVehiclesSQL = []string{
-		`CREATE TABLE agg_day_vehicles (day date, vehicles bigint)`,
+		`CREATE TABLE agg_day_vehicles (day date, vehicles bigint) ` + noAutovacuum,
 		`INSERT INTO agg_day_vehicles (day, vehicles)
 		 SELECT period, count(*) FROM agg_vehicles WHERE grain = 0 AND shipments > 0 GROUP BY 1`,
 	}

@@ -54,10 +54,16 @@ func onNext(stmts []string) []string {
 func createNextSQL(tables []string) []string {
 	var stmts []string
 	for _, t := range tables {
-		stmts = append(stmts, fmt.Sprintf(`CREATE TABLE %s (LIKE %s)`, ident(t+nextSuffix), ident(t)))
+		stmts = append(stmts, fmt.Sprintf(`CREATE TABLE %s (LIKE %s) %s`, ident(t+nextSuffix), ident(t), noAutovacuum))
 	}
 	return stmts
 }
+
+// noAutovacuum keeps autovacuum off the copies and hand-overs until the
+// swap: once a lane commits them, it would analyze them, and the swap's
+// locks would each wait a deadlock_timeout for it to be cancelled, while
+// the API's readers wait for the swap. The lanes analyze the copies.
+const noAutovacuum = `WITH (autovacuum_enabled = false)`
 
 // dropLeftoversSQL drops the copies and hand-overs a failed rebuild may
 // have committed.
@@ -205,7 +211,8 @@ func swapSQL(defs []indexDef) []string {
 		`DROP TABLE ` + strings.Join(tables, ", "),
 	}
 	for _, t := range db.AggregateTables {
-		stmts = append(stmts, fmt.Sprintf(`ALTER TABLE %s RENAME TO %s`, ident(t+nextSuffix), ident(t)))
+		stmts = append(stmts, fmt.Sprintf(`ALTER TABLE %s RENAME TO %s`, ident(t+nextSuffix), ident(t)),
+			fmt.Sprintf(`ALTER TABLE %s RESET (autovacuum_enabled)`, ident(t)))
 	}
 	for _, d := range defs {
 		if d.constraint {
@@ -266,7 +273,7 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 		tx := txs[i]
 		log := log.WithValues("lane", i+1)
 		g.Go(func() error {
-			if err := tune(gctx, tx, "1GB"); err != nil {
+			if err := tune(gctx, tx); err != nil {
 				return err
 			}
 			if err := runSteps(gctx, tx, l.steps, log); err != nil {

@@ -336,6 +336,7 @@ func TestRebuildDropsLeftoverCopies(t *testing.T) {
 	e.exec(`CREATE TABLE agg_routes_next AS TABLE agg_routes`)
 	e.exec(`INSERT INTO agg_routes_next SELECT * FROM agg_routes LIMIT 1`)
 	e.exec(`CREATE TABLE agg_vehicle_info_next (junk int)`)
+	e.exec(`CREATE TABLE agg_day_vehicles_next (junk int)`)
 
 	res := e.refresh(true)
 	if !res.Refreshed || !res.Full || res.Version != 2 {
@@ -346,6 +347,11 @@ func TestRebuildDropsLeftoverCopies(t *testing.T) {
 	}
 	if n := e.count(`SELECT count(*) FROM pg_class WHERE relname LIKE 'agg\_%\_next'`); n != 0 {
 		t.Errorf("%d copies left after the rebuild", n)
+	}
+	// The copies are built with autovacuum off; the tables they became
+	// have it back.
+	if n := e.count(`SELECT count(*) FROM pg_class WHERE relname LIKE 'agg\_%' AND reloptions IS NOT NULL`); n != 0 {
+		t.Errorf("%d rollup tables or indexes keep storage options after the rebuild", n)
 	}
 }
 
