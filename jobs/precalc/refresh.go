@@ -164,8 +164,13 @@ func tune(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
+// execer runs statements: a transaction, or a connection outside one.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
 // runSteps runs steps in order, logging each one's duration.
-func runSteps(ctx context.Context, tx pgx.Tx, steps []step, log logr.Logger) error {
+func runSteps(ctx context.Context, tx execer, steps []step, log logr.Logger) error {
 	for _, s := range steps {
 		t := time.Now()
 		if err := execAll(ctx, tx, s.stmts, log.V(2)); err != nil {
@@ -177,7 +182,7 @@ func runSteps(ctx context.Context, tx pgx.Tx, steps []step, log logr.Logger) err
 }
 
 // execAll runs statements in order; detail logs each one's duration.
-func execAll(ctx context.Context, tx pgx.Tx, stmts []string, detail logr.Logger) error {
+func execAll(ctx context.Context, tx execer, stmts []string, detail logr.Logger) error {
 	for _, s := range stmts {
 		t := time.Now()
 		tag, err := tx.Exec(ctx, s)

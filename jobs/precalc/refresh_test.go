@@ -353,6 +353,11 @@ func TestRebuildDropsLeftoverCopies(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM pg_class WHERE relname LIKE 'agg\_%' AND reloptions IS NOT NULL`); n != 0 {
 		t.Errorf("%d rollup tables or indexes keep storage options after the rebuild", n)
 	}
+	// They come vacuumed: every page all-visible, for index-only scans.
+	if n := e.count(`SELECT count(*) FROM pg_class WHERE relname IN ('agg_routes', 'agg_vehicles', 'agg_vehicle_routes')
+		AND (relpages = 0 OR relallvisible < relpages)`); n != 0 {
+		t.Errorf("%d rollup tables are not all-visible after the rebuild", n)
+	}
 }
 
 // TestRefreshRecordsLongMultibyteError: the failure is recorded whatever
