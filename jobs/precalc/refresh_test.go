@@ -354,6 +354,16 @@ func TestRebuildDropsLeftoverCopies(t *testing.T) {
 		t.Errorf("%d rollup tables or indexes keep storage options after the rebuild", n)
 	}
 	// They come vacuumed: every page all-visible, for index-only scans.
+	// Only where nothing else runs in the database (autovacuum off, as
+	// on the test harness's own server): another snapshot open during the
+	// vacuum leaves pages unmarked.
+	var autovacuum string
+	if err := e.pool.QueryRow(context.Background(), `SHOW autovacuum`).Scan(&autovacuum); err != nil {
+		t.Fatal(err)
+	}
+	if autovacuum != "off" {
+		return
+	}
 	if n := e.count(`SELECT count(*) FROM pg_class WHERE relname IN ('agg_routes', 'agg_vehicles', 'agg_vehicle_routes')
 		AND (relpages = 0 OR relallvisible < relpages)`); n != 0 {
 		t.Errorf("%d rollup tables are not all-visible after the rebuild", n)
