@@ -145,8 +145,8 @@ func incrementalSteps() []step {
 
 // refreshMemory is what a refresh's transaction gives each sort, hash and
 // index build. A full rebuild sorts far more than this; its sorts then run
-// in pieces that are merged, which at 10M shipments was about a tenth
-// faster than with 1GB (median of 4 runs against 3), as the two lanes share the
+// in pieces that are merged, which at 10M shipments was an eighth faster
+// than with 1GB (medians of 4 and 3 runs), as the two lanes share the
 // CPUs' caches and memory bandwidth.
 const refreshMemory = "256MB"
 
