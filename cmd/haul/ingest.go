@@ -35,6 +35,7 @@ type ingestFlags struct {
 	batchSize   int
 	workers     int
 	retries     int
+	logCacheMB  int
 	maxRejects  string
 	output      string
 	metricsAddr string
@@ -82,6 +83,7 @@ to its own pod with --annotate-pod.`,
 	fs.StringVar(&f.rejectsDir, "rejects-dir", ingest.DefaultRejectsDir, "folder for rejects, one subfolder per run")
 	fs.IntVar(&f.batchSize, "batch-size", ingest.DefaultBatchSize, "records per batch (one transaction each)")
 	fs.IntVar(&f.workers, "workers", ingest.DefaultWorkers, "batches loaded at once, each on its own connection")
+	fs.IntVar(&f.logCacheMB, "log-cache-mb", ingest.DefaultLogCache>>20, "MiB of stored vehicle logs read ahead to resolve shipments (0 for none)")
 	fs.IntVar(&f.retries, "retries", ingest.DefaultRetries, "retries of a batch after a transient database error (0 for none)")
 	fs.StringVar(&f.maxRejects, "max-rejects", "", "fail the run once rejects exceed N, or P% of records read (after the first 1,000)")
 	fs.StringVar(&f.output, "output", "text", "report format: text or json")
@@ -129,8 +131,8 @@ func runIngest(cmd *cobra.Command, f *ingestFlags) error {
 	if f.annotateInt <= 0 {
 		return usagef("--annotate-every must be positive")
 	}
-	if f.batchSize < 1 || f.workers < 1 || f.retries < 0 {
-		return usagef("--batch-size and --workers must be at least 1, --retries at least 0")
+	if f.batchSize < 1 || f.workers < 1 || f.retries < 0 || f.logCacheMB < 0 {
+		return usagef("--batch-size and --workers must be at least 1, --retries and --log-cache-mb at least 0")
 	}
 
 	pool, err := openPool(ctx, url, f.workers+2)
@@ -143,9 +145,13 @@ func runIngest(cmd *cobra.Command, f *ingestFlags) error {
 	if f.retries == 0 {
 		f.retries = -1 // ingest.Options reads 0 as its default
 	}
+	logCache := int64(f.logCacheMB) << 20
+	if logCache == 0 {
+		logCache = -1
+	}
 	opts := ingest.Options{
 		RunID: f.runID, Group: f.group, Inputs: inputs, RejectsDir: f.rejectsDir, BatchSize: f.batchSize,
-		Workers: f.workers, Retries: f.retries, MaxRejects: threshold, Log: log, Progress: progress,
+		Workers: f.workers, Retries: f.retries, LogCache: logCache, MaxRejects: threshold, Log: log, Progress: progress,
 	}
 	if f.metricsAddr != "" {
 		reg := prometheus.NewRegistry()

@@ -10,16 +10,21 @@ import (
 )
 
 // For `haul gen --faults` data, per dataset, loaded + duplicates + rejected
-// == read, and every figure equals the generator's answer key.
+// == read, and every figure equals the generator's answer key; every
+// shipment takes its day and vehicle from its log, whether the log was
+// found in the cache of logs or in PostgreSQL.
 func TestGeneratedFaultsMatchAnswerKey(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		cfg     datagen.Config
-		batch   int
-		workers int
+		name     string
+		cfg      datagen.Config
+		batch    int
+		workers  int
+		logCache int64
 	}{
-		{"array", datagen.Config{Shipments: 20_000, Seed: 11, FaultRate: 0.05, Vehicles: 60}, 997, 3},
-		{"ndjson gzip", datagen.Config{Shipments: 20_000, Seed: 12, FaultRate: 0.05, Vehicles: 60, Format: datagen.FormatNDJSON, Gzip: true}, 2000, 1},
+		{"array", datagen.Config{Shipments: 20_000, Seed: 11, FaultRate: 0.05, Vehicles: 60}, 997, 3, 0},
+		{"ndjson gzip", datagen.Config{Shipments: 20_000, Seed: 12, FaultRate: 0.05, Vehicles: 60, Format: datagen.FormatNDJSON, Gzip: true}, 2000, 1, 0},
+		{"logs partly cached", datagen.Config{Shipments: 20_000, Seed: 13, FaultRate: 0.05, Vehicles: 60}, 1000, 2, 64 << 10},
+		{"no log cache", datagen.Config{Shipments: 20_000, Seed: 13, FaultRate: 0.05, Vehicles: 60}, 1000, 2, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -31,7 +36,7 @@ func TestGeneratedFaultsMatchAnswerKey(t *testing.T) {
 			for _, ds := range ingest.LoadOrder {
 				inputs[ds] = []string{filepath.Join(e.dir, key.Datasets[datagen.Dataset(ds)].File)}
 			}
-			report := e.mustRun(ingest.Options{Inputs: inputs, BatchSize: tc.batch, Workers: tc.workers})
+			report := e.mustRun(ingest.Options{Inputs: inputs, BatchSize: tc.batch, Workers: tc.workers, LogCache: tc.logCache})
 			for _, ds := range ingest.LoadOrder {
 				want := key.Datasets[datagen.Dataset(ds)]
 				got := datasetReport(t, report, ds)
@@ -51,6 +56,10 @@ func TestGeneratedFaultsMatchAnswerKey(t *testing.T) {
 				if n := int64(len(readRejects(t, got.RejectsFile))); n != want.Rejected {
 					t.Errorf("%s rejects file holds %d lines, want %d", ds, n, want.Rejected)
 				}
+			}
+			if n := e.count(`SELECT count(*) FROM shipments s JOIN vehicle_logs l USING (log_id)
+				WHERE (s.trip_date, s.vehicle_id) = (l.trip_date, l.vehicle_id)`); n != e.count(`SELECT count(*) FROM shipments`) {
+				t.Errorf("%d shipments hold their log's day and vehicle, want all", n)
 			}
 		})
 	}

@@ -50,7 +50,9 @@ func (e *env) run(opts ingest.Options) (*ingest.Report, error) {
 	if opts.RunID == "" {
 		opts.RunID = "test-run"
 	}
-	opts.Log = logr.Discard()
+	if opts.Log.GetSink() == nil {
+		opts.Log = logr.Discard()
+	}
 	return ingest.Run(context.Background(), e.pool, opts)
 }
 

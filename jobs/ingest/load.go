@@ -52,6 +52,9 @@ type loader struct {
 
 	namesMu sync.Mutex
 	names   map[string]string // see vehicleName
+
+	// logs, when set, resolves shipments' logs before PostgreSQL does.
+	logs *logCache
 }
 
 func newLoader(pool *pgxpool.Pool, def *datasetDef, runID string, sink *rejectsSink, rejectsSize int64, retries int, log logr.Logger) *loader {
@@ -243,9 +246,11 @@ func (l *loader) stage(ctx context.Context, tx pgx.Tx, b *batch, m mode) (*stage
 		}
 	}
 	if def.ref >= 0 {
-		refKeys = make([]string, rows)
+		refKeys = make([]string, 0, rows)
 		for i := range rows {
-			refKeys[i] = string(b.row(i, nf)[def.ref].str)
+			if ref := b.row(i, nf)[def.ref].str; !l.logs.has(ref) {
+				refKeys = append(refKeys, string(ref))
+			}
 		}
 	}
 	existing, err := l.lookup(ctx, tx, keys, refKeys, st, m.lookupKeys)
@@ -326,7 +331,10 @@ func (l *loader) resolve(b *batch, i int, r []value, st *staged) bool {
 		st.days[r[2].i] = struct{}{}
 		return true
 	case Shipments:
-		ref, ok := st.refs[string(r[def.ref].str)]
+		ref, ok := l.logs.get(r[def.ref].str)
+		if !ok {
+			ref, ok = st.refs[string(r[def.ref].str)]
+		}
 		if !ok {
 			break
 		}
@@ -368,7 +376,7 @@ func (l *loader) lookup(ctx context.Context, tx pgx.Tx, keys, refKeys []string, 
 	if lookupKeys {
 		q.Queue(def.existingSQL(), keys)
 	}
-	if def.ref >= 0 {
+	if len(refKeys) > 0 {
 		q.Queue(refSQL[def.name], refKeys)
 	}
 	br := tx.SendBatch(ctx, q)
@@ -385,7 +393,7 @@ func (l *loader) lookup(ctx context.Context, tx pgx.Tx, keys, refKeys []string, 
 			return nil, err
 		}
 	}
-	if def.ref >= 0 {
+	if len(refKeys) > 0 {
 		if err := l.readRefs(br, st, len(refKeys)); err != nil {
 			return nil, err
 		}

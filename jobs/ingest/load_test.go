@@ -2,8 +2,11 @@ package ingest_test
 
 import (
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 
+	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -87,5 +90,73 @@ func TestMetricsCountWhatCommits(t *testing.T) {
 		if got != want {
 			t.Errorf("haul_ingest_records_total{outcome=%q} = %v, want %v", outcome, got, want)
 		}
+	}
+}
+
+// Shipments whose logs the cache of logs lacks, because they lie beyond its
+// budget or were stored after it was read, are resolved by PostgreSQL, and
+// one naming no log is still rejected.
+func TestShipmentsResolveLogsTheCacheLacks(t *testing.T) {
+	e := newEnv(t)
+	var vehicles, logs []string
+	for i := range 10 {
+		vehicles = append(vehicles, fmt.Sprintf(`{"vehicle_id": "V-%d", "name": "v", "total_mileage": 1}`, i))
+	}
+	for i := range 2000 {
+		logs = append(logs, fmt.Sprintf(`{"log_id": "L-%d", "vehicle_id": "V-%d", "trip_date": "2025-01-%02d", "mileage": 1, "fuel_used": 1}`, i, i%10, i%28+1))
+	}
+	e.mustRun(ingest.Options{RunID: "refs", Inputs: map[ingest.Dataset][]string{
+		ingest.Vehicles:    {e.file("v.ndjson", lines(vehicles...))},
+		ingest.VehicleLogs: {e.file("l.ndjson", lines(logs...))},
+	}})
+
+	var shipments []string
+	shipment := func(log string) {
+		shipments = append(shipments, fmt.Sprintf(`{"shipment_id": "S-%d", "origin": "A", "destination": "B", "weight": 1, "cost": 1, "delivery_time": 1, "log_id": %q}`, len(shipments), log))
+	}
+	for i := range 3000 {
+		shipment(fmt.Sprintf("L-%d", i%2000))
+	}
+	shipment("L-late")
+	shipment("L-none")
+
+	var mu sync.Mutex
+	var cached []string
+	log := funcr.New(func(_, args string) {
+		if strings.Contains(args, `"msg"="vehicle logs cached"`) {
+			mu.Lock()
+			cached = append(cached, args)
+			mu.Unlock()
+		}
+	}, funcr.Options{})
+	var late sync.Once
+	report := e.mustRun(ingest.Options{
+		RunID:    "shipments",
+		Inputs:   map[ingest.Dataset][]string{ingest.Shipments: {e.file("s.ndjson", lines(shipments...))}},
+		LogCache: 500 * 30, // about 500 of the 2,000 logs
+		Log:      log,
+		Failpoint: func(name string) {
+			if name != "record-read" {
+				return
+			}
+			late.Do(func() {
+				if _, err := e.pool.Exec(t.Context(), `INSERT INTO vehicle_logs VALUES ('L-late', 'V-3', '2025-02-01', 1, 1)`); err != nil {
+					t.Error(err)
+				}
+			})
+		},
+	})
+	if len(cached) != 1 || strings.Contains(cached[0], `"logs"=0 `) {
+		t.Fatalf("want one log line saying part of the logs were cached, got %q", cached)
+	}
+	d := datasetReport(t, report, ingest.Shipments)
+	rejects := readRejects(t, d.RejectsFile)
+	if d.Loaded != 3001 || d.Rejected != 1 || len(rejects) != 1 || rejects[0].Reason != "unknown_log" || rejects[0].Index != 3001 {
+		t.Fatalf("loaded %d, rejected %v, %d rejects lines; want 3,001 loaded and only the shipment naming L-none (record 3001) rejected as unknown_log",
+			d.Loaded, d.RejectedByReason, len(rejects))
+	}
+	if n := e.count(`SELECT count(*) FROM shipments s JOIN vehicle_logs l USING (log_id)
+		WHERE (s.trip_date, s.vehicle_id) = (l.trip_date, l.vehicle_id)`); n != 3001 {
+		t.Errorf("%d shipments hold their log's day and vehicle, want 3,001", n)
 	}
 }

@@ -32,6 +32,9 @@ const (
 	DefaultBatchSize  = 10_000
 	DefaultWorkers    = 2
 	DefaultRetries    = 3
+	// DefaultLogCache is the memory for stored vehicle logs read ahead to
+	// resolve shipments (see logCache): about 2.5 million logs.
+	DefaultLogCache = 64 << 20
 )
 
 // ErrNoInput is the failure of a run none of whose inputs exist.
@@ -56,7 +59,10 @@ type Options struct {
 	MaxRejects Threshold
 	// Retries is how often a batch is retried after a transient database
 	// error before the run fails: 0 means DefaultRetries, negative none.
-	Retries    int
+	Retries int
+	// LogCache is the memory, in bytes, for stored vehicle logs read
+	// ahead to resolve shipments: 0 means DefaultLogCache, negative none.
+	LogCache   int64
 	HTTPClient *http.Client
 	Log        logr.Logger
 	// Progress, when set, is kept up to date for the caller to show.
@@ -103,6 +109,9 @@ func (o *Options) normalize() error {
 		o.Retries = DefaultRetries
 	case o.Retries < 0:
 		o.Retries = 0
+	}
+	if o.LogCache == 0 {
+		o.LogCache = DefaultLogCache
 	}
 	if o.BatchSize < 1 || o.Workers < 1 {
 		return errors.New("batch size and workers must be at least 1")
@@ -358,6 +367,16 @@ func (r *runner) loadDataset(ctx context.Context, def *datasetDef, locations []s
 	l.group = r.opts.Group
 	l.failpoint = r.opts.failpoint
 	l.afterCommit = func(_ *batch, got counts) error { return r.committed(def, got) }
+	if def.name == Shipments {
+		start := time.Now()
+		if l.logs, err = preloadLogs(ctx, r.pool, r.opts.LogCache, pendingRecords(files)); err != nil {
+			return dr, err
+		}
+		defer l.logs.close() // after the workers stop
+		if l.logs != nil {
+			log.Info("vehicle logs cached", "logs", l.logs.len(), "elapsed", time.Since(start).String())
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan *batch, r.opts.Workers)

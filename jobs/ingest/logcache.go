@@ -1,0 +1,256 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"math/bits"
+	"os"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// logCache holds stored vehicle logs, read once before shipments load, so
+// that a shipment's log is found in memory instead of by a lookup in
+// PostgreSQL. Looking up a random key in the logs' primary key costs the
+// server about 2.6 µs (three index pages and a heap page), as much as the
+// COPY of the shipment itself; reading the table in order costs about a
+// tenth of that per log.
+//
+// A log never changes once stored (DATA.md 2.3), so an entry cannot go
+// stale. The cache holds only logs it read: a key it lacks (a log stored
+// since, one beyond its budget, or no log at all) is looked up as before.
+// It is immutable once built, so workers share it without locks.
+type logCache struct {
+	mem   *offHeap // holds the slices below but names
+	seed  maphash.Seed
+	slots []uint32 // entry index + 1 at the key's hash, probed linearly; 0 is free
+	ends  []uint32 // end of entry i's key in arena
+	arena []byte
+	days  []int32
+	// vehicle holds an index into names: a fleet has far fewer vehicles
+	// than logs.
+	vehicle []uint16
+	names   []string
+}
+
+// Bytes per log the cache plans for besides its key: its end, day and
+// vehicle (10) and its share of slots, at most 12 at the lowest load.
+const logCacheEntryBytes = 22
+
+// logCacheMinKey is the key length the preload's row limit assumes; a
+// longer key shortens the cache, never lengthens its memory.
+const logCacheMinKey = 8
+
+// logCacheSQL reads logs in storage order, the cheapest order to read.
+const logCacheSQL = `SELECT log_id, trip_date, vehicle_id FROM vehicle_logs LIMIT $1`
+
+// logCacheSizeSQL estimates the stored logs from the table's size (about 64
+// bytes a row on disk), which, unlike reltuples, is current right after a
+// load.
+const logCacheSizeSQL = `SELECT pg_relation_size('vehicle_logs') / 64`
+
+// preloadLogs decides whether a cache pays for shipments estimated at
+// shipments (negative: unknown) and, if so, builds one of at most budget
+// bytes. It returns nil when there is nothing to gain.
+func preloadLogs(ctx context.Context, pool *pgxpool.Pool, budget, shipments int64) (*logCache, error) {
+	if budget <= 0 {
+		return nil, nil
+	}
+	var stored int64
+	if err := pool.QueryRow(ctx, logCacheSizeSQL).Scan(&stored); err != nil {
+		return nil, fmt.Errorf("estimate the stored vehicle logs: %w", err)
+	}
+	// Reading n logs costs about what looking up n/10 shipments does, and
+	// saves a lookup for each shipment among them: the cache pays once the
+	// shipments outnumber a tenth of the logs whatever part of them it
+	// holds. A quarter leaves a margin for the estimates.
+	if stored == 0 || shipments >= 0 && shipments < stored/4 {
+		return nil, nil
+	}
+	limit := budget / (logCacheEntryBytes + logCacheMinKey)
+	return buildLogCache(ctx, pool, budget, min(limit, stored+stored/8))
+}
+
+func buildLogCache(ctx context.Context, pool *pgxpool.Pool, budget, limit int64) (*logCache, error) {
+	n := int(limit)
+	mem, err := mapOffHeap(int(budget) + n*10 + 4<<bits.Len(uint(n+n/2)) + 64)
+	if err != nil {
+		return nil, err
+	}
+	c := &logCache{
+		seed:    maphash.MakeSeed(),
+		mem:     mem,
+		arena:   take[byte](mem, int(budget))[:0],
+		ends:    take[uint32](mem, n)[:0],
+		days:    take[int32](mem, n)[:0],
+		vehicle: take[uint16](mem, n)[:0],
+	}
+	if err := c.read(ctx, pool, budget, limit); err != nil {
+		c.close()
+		return nil, err
+	}
+	c.index()
+	return c, nil
+}
+
+func (c *logCache) read(ctx context.Context, pool *pgxpool.Pool, budget, limit int64) error {
+	names := map[string]uint16{}
+	rows, err := pool.Query(ctx, logCacheSQL, limit)
+	if err != nil {
+		return fmt.Errorf("read vehicle logs: %w", err)
+	}
+	defer rows.Close()
+	binaryDay := rows.FieldDescriptions()[1].Format == pgx.BinaryFormatCode
+	for rows.Next() {
+		raw := rows.RawValues()
+		// The appends stay within the mapped capacities.
+		if len(c.ends) == cap(c.ends) ||
+			int64(len(c.arena)+len(raw[0]))+int64(len(c.ends)+1)*logCacheEntryBytes > budget {
+			break
+		}
+		day, err := decodeDay(raw[1], binaryDay)
+		if err != nil {
+			return fmt.Errorf("read vehicle logs: %w", err)
+		}
+		v, ok := names[string(raw[2])]
+		if !ok {
+			if len(c.names) == 1<<16 {
+				continue // such a log is looked up
+			}
+			v = uint16(len(c.names))
+			c.names = append(c.names, string(raw[2]))
+			names[c.names[v]] = v
+		}
+		c.arena = append(c.arena, raw[0]...)
+		c.ends = append(c.ends, uint32(len(c.arena)))
+		c.days = append(c.days, int32(day))
+		c.vehicle = append(c.vehicle, v)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read vehicle logs: %w", err)
+	}
+	return nil
+}
+
+// index fills slots so that at most two thirds are taken.
+func (c *logCache) index() {
+	n := len(c.ends)
+	c.slots = take[uint32](c.mem, 1<<bits.Len(uint(n+n/2)))
+	mask := uint64(len(c.slots) - 1)
+	for i := range n {
+		s := maphash.Bytes(c.seed, c.key(i)) & mask
+		for c.slots[s] != 0 {
+			s = (s + 1) & mask
+		}
+		c.slots[s] = uint32(i + 1)
+	}
+}
+
+func (c *logCache) key(i int) []byte {
+	start := uint32(0)
+	if i > 0 {
+		start = c.ends[i-1]
+	}
+	return c.arena[start:c.ends[i]]
+}
+
+// len is the number of logs held.
+func (c *logCache) len() int {
+	if c == nil {
+		return 0
+	}
+	return len(c.ends)
+}
+
+// get returns the log with id key, if held.
+func (c *logCache) get(key []byte) (logRef, bool) {
+	if c == nil || len(c.ends) == 0 {
+		return logRef{}, false
+	}
+	mask := uint64(len(c.slots) - 1)
+	for s := maphash.Bytes(c.seed, key) & mask; c.slots[s] != 0; s = (s + 1) & mask {
+		i := int(c.slots[s] - 1)
+		if string(c.key(i)) == string(key) {
+			return logRef{day: int64(c.days[i]), vehicle: c.names[c.vehicle[i]]}, true
+		}
+	}
+	return logRef{}, false
+}
+
+// has reports whether the log with id key is held.
+func (c *logCache) has(key []byte) bool {
+	_, ok := c.get(key)
+	return ok
+}
+
+// pendingRecords estimates the records left in files from their sizes, at
+// 100 bytes a record (a generated shipment takes 140 to 190) and a gzip
+// file at 8 times its size; -1 when a size is unknown (a URL).
+func pendingRecords(files []*inputFile) int64 {
+	var n int64
+	for _, f := range files {
+		if f.done {
+			continue
+		}
+		if isURL(f.location) {
+			return -1
+		}
+		fi, err := os.Stat(f.location)
+		if err != nil {
+			continue // reported when the file is read
+		}
+		size := fi.Size()
+		switch {
+		case strings.HasSuffix(f.location, ".gz"):
+			size *= 8
+		case f.resume != nil:
+			size -= f.resume.Offset
+		}
+		n += size / 100
+	}
+	return n
+}
+
+// close releases the cache's memory; it must not be used after.
+func (c *logCache) close() {
+	if c != nil {
+		c.mem.unmap()
+	}
+}
+
+// offHeap is memory mapped outside Go's heap. The cache is large, holds no
+// pointers and lasts the whole load: on the heap it would also raise the
+// collector's target by its own size (a 64 MiB cache took 128 MiB of RSS).
+// A page of it takes memory only once written.
+type offHeap struct {
+	mem  []byte
+	used int
+}
+
+func mapOffHeap(size int) (*offHeap, error) {
+	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		return nil, fmt.Errorf("map %d bytes for the vehicle logs cache: %w", size, err)
+	}
+	return &offHeap{mem: mem}, nil
+}
+
+func (h *offHeap) unmap() {
+	_ = syscall.Munmap(h.mem)
+	h.mem = nil
+}
+
+// take returns n zeros from h, which must have room.
+func take[T byte | uint16 | int32 | uint32](h *offHeap, n int) []T {
+	var zero T
+	size := int(unsafe.Sizeof(zero))
+	h.used = (h.used + size - 1) / size * size
+	s := unsafe.Slice((*T)(unsafe.Pointer(&h.mem[h.used])), n)
+	h.used += n * size
+	return s
+}
