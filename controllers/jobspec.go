@@ -122,6 +122,9 @@ func ingestJob(run *haulv1alpha1.IngestionRun, ds haulv1alpha1.Dataset, cfg JobC
 	if run.Spec.MaxRejects != "" {
 		args = append(args, "--max-rejects="+run.Spec.MaxRejects)
 	}
+	if m := run.Spec.LogCacheMB; m != nil && ds == haulv1alpha1.DatasetShipments {
+		args = append(args, fmt.Sprintf("--log-cache-mb=%d", *m))
+	}
 
 	role := datasetRoles[ds]
 	pod := podTemplate(run, role, containerIngest, args, cfg)

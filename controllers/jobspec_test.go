@@ -286,10 +286,11 @@ func TestIngestJobVariants(t *testing.T) {
 			},
 		},
 		{
-			name: "vehicle logs, parallelism below the files, the run's image and account, default key",
+			name: "vehicle logs, parallelism below the files, the run's image and account, default key, no log cache flag",
 			run: func() *haulv1alpha1.IngestionRun {
 				r := makeRun("may").vehicleLogs("l0.json", "l1.json", "l2.json", "l3.json", "l4.json").database("db", "").obj()
 				r.Spec.Parallelism = ptr.To[int32](3)
+				r.Spec.LogCacheMB = ptr.To[int32](16)
 				r.Spec.Image = "haul:pinned"
 				r.Spec.ServiceAccountName = "loader"
 				r.Spec.ImagePullPolicy = corev1.PullAlways
@@ -309,9 +310,10 @@ func TestIngestJobVariants(t *testing.T) {
 			},
 		},
 		{
-			name: "urls only: no input volume; rejects volume without a path; no retries",
+			name: "urls only: no input volume; rejects volume without a path; no retries; no log cache",
 			run: func() *haulv1alpha1.IngestionRun {
 				r := makeRun("may").shipments("https://a.example.com/s.json", "http://b.example.com/s.ndjson.gz").database("db", "dsn").obj()
+				r.Spec.LogCacheMB = ptr.To[int32](0)
 				r.Spec.Input = nil
 				r.Spec.Rejects = &haulv1alpha1.RejectsTarget{Volume: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "rej"}}}
 				r.Spec.Parallelism = ptr.To[int32](2)
@@ -324,7 +326,7 @@ func TestIngestJobVariants(t *testing.T) {
 			want: parts{
 				Name: "may-shipments-6f1c2", Completions: 2, Parallelism: 2, Backoff: 0,
 				Args: append([]string{"ingest", "--shipments", "https://a.example.com/s.json", "--shipments", "http://b.example.com/s.ndjson.gz"},
-					tail("shipments", "/data/rejects")...),
+					append(tail("shipments", "/data/rejects"), "--log-cache-mb=0")...),
 				Image: "haul:1", DatabaseKey: "dsn",
 				Volumes: []corev1.Volume{tmp, {Name: "rejects", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "rej"}}}},
 				Mounts:  []corev1.VolumeMount{tmpMount, rejectsMount}, ActiveDeadlineSeconds: ptr.To[int64](60),

@@ -103,6 +103,16 @@ type IngestionRunSpec struct {
 	// +kubebuilder:validation:Maximum=64
 	Workers *int32 `json:"workers,omitempty"`
 
+	// LogCacheMB is the memory, in MiB, each shipments pod gives to the
+	// stored vehicle logs it reads before loading, so that it finds a
+	// shipment's log without a lookup in the database (haul ingest
+	// --log-cache-mb; 0 turns it off). Default: 64. Count it in the pod's
+	// memory limit.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=16384
+	LogCacheMB *int32 `json:"logCacheMB,omitempty"`
+
 	// Parallelism is the number of pods loading one dataset's files at once,
 	// one file per pod. With 1 (the default) files load in the order given,
 	// so of two conflicting records in different files the earlier file's is

@@ -131,6 +131,11 @@ func (in *IngestionRunSpec) DeepCopyInto(out *IngestionRunSpec) {
 		*out = new(int32)
 		**out = **in
 	}
+	if in.LogCacheMB != nil {
+		in, out := &in.LogCacheMB, &out.LogCacheMB
+		*out = new(int32)
+		**out = **in
+	}
 	if in.Parallelism != nil {
 		in, out := &in.Parallelism, &out.Parallelism
 		*out = new(int32)
