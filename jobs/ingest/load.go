@@ -123,6 +123,9 @@ type staged struct {
 	rejects    []rejectRec // in row order
 	days       map[int64]struct{}
 	refs       map[string]logRef
+	// cached holds, for shipments, the log of each row of the batch that
+	// the cache of logs holds; a row's vehicle is empty when it does not.
+	cached []logRef
 	// rowRefs holds, for shipments, the log of each row in loaded.
 	rowRefs []logRef
 }
@@ -245,12 +248,20 @@ func (l *loader) stage(ctx context.Context, tx pgx.Tx, b *batch, m mode) (*stage
 			keys[i] = string(b.row(i, nf)[def.key].str)
 		}
 	}
+	if l.logs != nil {
+		st.cached = make([]logRef, rows)
+	}
 	if def.ref >= 0 {
 		refKeys = make([]string, 0, rows)
 		for i := range rows {
-			if ref := b.row(i, nf)[def.ref].str; !l.logs.has(ref) {
-				refKeys = append(refKeys, string(ref))
+			ref := b.row(i, nf)[def.ref].str
+			if st.cached != nil {
+				var ok bool
+				if st.cached[i], ok = l.logs.get(ref); ok {
+					continue
+				}
 			}
+			refKeys = append(refKeys, string(ref))
 		}
 	}
 	existing, err := l.lookup(ctx, tx, keys, refKeys, st, m.lookupKeys)
@@ -331,7 +342,11 @@ func (l *loader) resolve(b *batch, i int, r []value, st *staged) bool {
 		st.days[r[2].i] = struct{}{}
 		return true
 	case Shipments:
-		ref, ok := l.logs.get(r[def.ref].str)
+		var ref logRef
+		if st.cached != nil {
+			ref = st.cached[i]
+		}
+		ok := ref.vehicle != ""
 		if !ok {
 			ref, ok = st.refs[string(r[def.ref].str)]
 		}

@@ -26,21 +26,26 @@ import (
 // since, one beyond its budget, or no log at all) is looked up as before.
 // It is immutable once built, so workers share it without locks.
 type logCache struct {
-	mem   *offHeap // holds the slices below but names
-	seed  maphash.Seed
-	slots []uint32 // entry index + 1 at the key's hash, probed linearly; 0 is free
-	ends  []uint32 // end of entry i's key in arena
-	arena []byte
-	days  []int32
-	// vehicle holds an index into names: a fleet has far fewer vehicles
-	// than logs.
-	vehicle []uint16
+	mem     *offHeap // holds the slices below but names
+	seed    maphash.Seed
+	slots   []uint32 // entry index + 1 at the key's hash, probed linearly; 0 is free
+	entries []logEntry
+	arena   []byte
 	names   []string
 }
 
-// Bytes per log the cache plans for besides its key: its end, day and
-// vehicle (10) and its share of slots, at most 12 at the lowest load.
-const logCacheEntryBytes = 22
+// logEntry is one log, in one cache line: a lookup costs a miss on its
+// slot, one on its entry and one on its key.
+type logEntry struct {
+	start   uint32 // of its key in arena
+	day     int32
+	vehicle uint16 // index into names: a fleet has far fewer vehicles than logs
+	length  uint8  // of its key: at most 64 (the table's check)
+}
+
+// Bytes per log the cache plans for besides its key: its entry (12) and
+// its share of slots, at most 12 at the lowest load.
+const logCacheEntryBytes = 24
 
 // logCacheMinKey is the key length the preload's row limit assumes; a
 // longer key shortens the cache, never lengthens its memory.
@@ -78,7 +83,7 @@ func preloadLogs(ctx context.Context, pool *pgxpool.Pool, budget, shipments int6
 
 func buildLogCache(ctx context.Context, pool *pgxpool.Pool, budget, limit int64) (*logCache, error) {
 	n := int(limit)
-	mem, err := mapOffHeap(int(budget) + n*10 + 4<<bits.Len(uint(n+n/2)) + 64)
+	mem, err := mapOffHeap(int(budget) + n*int(unsafe.Sizeof(logEntry{})) + 4<<bits.Len(uint(n+n/2)) + 64)
 	if err != nil {
 		return nil, err
 	}
@@ -86,9 +91,7 @@ func buildLogCache(ctx context.Context, pool *pgxpool.Pool, budget, limit int64)
 		seed:    maphash.MakeSeed(),
 		mem:     mem,
 		arena:   take[byte](mem, int(budget))[:0],
-		ends:    take[uint32](mem, n)[:0],
-		days:    take[int32](mem, n)[:0],
-		vehicle: take[uint16](mem, n)[:0],
+		entries: take[logEntry](mem, n)[:0],
 	}
 	if err := c.read(ctx, pool, budget, limit); err != nil {
 		c.close()
@@ -109,9 +112,12 @@ func (c *logCache) read(ctx context.Context, pool *pgxpool.Pool, budget, limit i
 	for rows.Next() {
 		raw := rows.RawValues()
 		// The appends stay within the mapped capacities.
-		if len(c.ends) == cap(c.ends) ||
-			int64(len(c.arena)+len(raw[0]))+int64(len(c.ends)+1)*logCacheEntryBytes > budget {
+		if len(c.entries) == cap(c.entries) ||
+			int64(len(c.arena)+len(raw[0]))+int64(len(c.entries)+1)*logCacheEntryBytes > budget {
 			break
+		}
+		if len(raw[0]) > 255 {
+			continue // longer than the table allows; looked up
 		}
 		day, err := decodeDay(raw[1], binaryDay)
 		if err != nil {
@@ -126,10 +132,8 @@ func (c *logCache) read(ctx context.Context, pool *pgxpool.Pool, budget, limit i
 			c.names = append(c.names, string(raw[2]))
 			names[c.names[v]] = v
 		}
+		c.entries = append(c.entries, logEntry{start: uint32(len(c.arena)), day: int32(day), vehicle: v, length: uint8(len(raw[0]))})
 		c.arena = append(c.arena, raw[0]...)
-		c.ends = append(c.ends, uint32(len(c.arena)))
-		c.days = append(c.days, int32(day))
-		c.vehicle = append(c.vehicle, v)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read vehicle logs: %w", err)
@@ -139,7 +143,7 @@ func (c *logCache) read(ctx context.Context, pool *pgxpool.Pool, budget, limit i
 
 // index fills slots so that at most two thirds are taken.
 func (c *logCache) index() {
-	n := len(c.ends)
+	n := len(c.entries)
 	c.slots = take[uint32](c.mem, 1<<bits.Len(uint(n+n/2)))
 	mask := uint64(len(c.slots) - 1)
 	for i := range n {
@@ -152,11 +156,8 @@ func (c *logCache) index() {
 }
 
 func (c *logCache) key(i int) []byte {
-	start := uint32(0)
-	if i > 0 {
-		start = c.ends[i-1]
-	}
-	return c.arena[start:c.ends[i]]
+	e := &c.entries[i]
+	return c.arena[e.start : e.start+uint32(e.length)]
 }
 
 // len is the number of logs held.
@@ -164,28 +165,23 @@ func (c *logCache) len() int {
 	if c == nil {
 		return 0
 	}
-	return len(c.ends)
+	return len(c.entries)
 }
 
 // get returns the log with id key, if held.
 func (c *logCache) get(key []byte) (logRef, bool) {
-	if c == nil || len(c.ends) == 0 {
+	if c == nil || len(c.entries) == 0 {
 		return logRef{}, false
 	}
 	mask := uint64(len(c.slots) - 1)
 	for s := maphash.Bytes(c.seed, key) & mask; c.slots[s] != 0; s = (s + 1) & mask {
 		i := int(c.slots[s] - 1)
 		if string(c.key(i)) == string(key) {
-			return logRef{day: int64(c.days[i]), vehicle: c.names[c.vehicle[i]]}, true
+			e := &c.entries[i]
+			return logRef{day: int64(e.day), vehicle: c.names[e.vehicle]}, true
 		}
 	}
 	return logRef{}, false
-}
-
-// has reports whether the log with id key is held.
-func (c *logCache) has(key []byte) bool {
-	_, ok := c.get(key)
-	return ok
 }
 
 // pendingRecords estimates the records left in files from their sizes, at
@@ -246,10 +242,10 @@ func (h *offHeap) unmap() {
 }
 
 // take returns n zeros from h, which must have room.
-func take[T byte | uint16 | int32 | uint32](h *offHeap, n int) []T {
+func take[T byte | uint32 | logEntry](h *offHeap, n int) []T {
 	var zero T
-	size := int(unsafe.Sizeof(zero))
-	h.used = (h.used + size - 1) / size * size
+	size, align := int(unsafe.Sizeof(zero)), int(unsafe.Alignof(zero))
+	h.used = (h.used + align - 1) / align * align
 	s := unsafe.Slice((*T)(unsafe.Pointer(&h.mem[h.used])), n)
 	h.used += n * size
 	return s

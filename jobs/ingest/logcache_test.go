@@ -42,7 +42,7 @@ func checkHeld(t *testing.T, c *logCache, n int) {
 		t.Errorf("%d of the stored logs found, the cache counts %d", held, c.len())
 	}
 	for _, key := range []string{"L-0", fmt.Sprintf("L-%d", n+1), "", "L-1 "} {
-		if c.has([]byte(key)) {
+		if _, ok := c.get([]byte(key)); ok {
 			t.Errorf("the cache holds %q, which is not stored", key)
 		}
 	}
