@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"math/bits"
 	"os"
 	"strings"
@@ -19,7 +20,8 @@ import (
 // PostgreSQL. Looking up a random key in the logs' primary key costs the
 // server about 2.6 µs (three index pages and a heap page), as much as the
 // COPY of the shipment itself; reading the table in order costs about a
-// tenth of that per log.
+// tenth of that per log. When the cache cannot hold every log it holds the
+// most recently stored (see logCacheSQL).
 //
 // A log never changes once stored (DATA.md 2.3), so an entry cannot go
 // stale. The cache holds only logs it read: a key it lacks (a log stored
@@ -51,37 +53,48 @@ const logCacheEntryBytes = 24
 // longer key shortens the cache, never lengthens its memory.
 const logCacheMinKey = 8
 
-// logCacheSQL reads logs in storage order, the cheapest order to read.
-const logCacheSQL = `SELECT log_id, trip_date, vehicle_id FROM vehicle_logs LIMIT $1`
+// logCacheSQL reads the logs stored from a page on: the most recent ones,
+// when the cache cannot hold them all, since new shipments most likely
+// name logs loaded with them. A range of pages is the cheapest way to
+// read the table's tail.
+const logCacheSQL = `SELECT log_id, trip_date, vehicle_id FROM vehicle_logs WHERE ctid >= $1::tid`
 
-// logCacheSizeSQL estimates the stored logs from the table's size (about 64
-// bytes a row on disk), which, unlike reltuples, is current right after a
-// load.
-const logCacheSizeSQL = `SELECT pg_relation_size('vehicle_logs') / 64`
+// logCacheSizeSQL gives the logs table's pages and logs per page: from the
+// statistics when there are some, else about 64 bytes a log. The pages
+// come from the table's size, which unlike the statistics is current
+// right after a load.
+const logCacheSizeSQL = `SELECT pg_relation_size(oid) / current_setting('block_size')::bigint,
+       CASE WHEN relpages > 0 AND reltuples > 0 THEN reltuples / relpages
+            ELSE current_setting('block_size')::float8 / 64 END
+ FROM pg_class WHERE oid = 'vehicle_logs'::regclass`
 
-// preloadLogs decides whether a cache pays for shipments estimated at
-// shipments (negative: unknown) and, if so, builds one of at most budget
-// bytes. It returns nil when there is nothing to gain.
+// preloadLogs builds a cache of at most budget bytes of the most recently
+// stored logs, for shipments estimated at shipments (negative: unknown);
+// nil when no log is stored.
 func preloadLogs(ctx context.Context, pool *pgxpool.Pool, budget, shipments int64) (*logCache, error) {
 	if budget <= 0 {
 		return nil, nil
 	}
-	var stored int64
-	if err := pool.QueryRow(ctx, logCacheSizeSQL).Scan(&stored); err != nil {
+	var pages int64
+	var perPage float64
+	if err := pool.QueryRow(ctx, logCacheSizeSQL).Scan(&pages, &perPage); err != nil {
 		return nil, fmt.Errorf("estimate the stored vehicle logs: %w", err)
 	}
-	// Reading n logs costs about what looking up n/10 shipments does, and
-	// saves a lookup for each shipment among them: the cache pays once the
-	// shipments outnumber a tenth of the logs whatever part of them it
-	// holds. A quarter leaves a margin for the estimates.
-	if stored == 0 || shipments >= 0 && shipments < stored/4 {
+	n := min(budget/(logCacheEntryBytes+logCacheMinKey), int64(float64(pages)*perPage*1.125))
+	// Reading a log costs about a tenth of looking one up. Reading twice
+	// as many logs as shipments costs at most a fifth of their lookups, and
+	// holds every log they name when they name recent ones.
+	if shipments >= 0 {
+		n = min(n, 2*shipments)
+	}
+	if n <= 0 {
 		return nil, nil
 	}
-	limit := budget / (logCacheEntryBytes + logCacheMinKey)
-	return buildLogCache(ctx, pool, budget, min(limit, stored+stored/8))
+	from := max(pages-int64(math.Ceil(float64(n)/perPage)), 0)
+	return buildLogCache(ctx, pool, budget, n, fmt.Sprintf("(%d,0)", from))
 }
 
-func buildLogCache(ctx context.Context, pool *pgxpool.Pool, budget, limit int64) (*logCache, error) {
+func buildLogCache(ctx context.Context, pool *pgxpool.Pool, budget, limit int64, from string) (*logCache, error) {
 	n := int(limit)
 	mem, err := mapOffHeap(int(budget) + n*int(unsafe.Sizeof(logEntry{})) + 4<<bits.Len(uint(n+n/2)) + 64)
 	if err != nil {
@@ -93,7 +106,7 @@ func buildLogCache(ctx context.Context, pool *pgxpool.Pool, budget, limit int64)
 		arena:   take[byte](mem, int(budget))[:0],
 		entries: take[logEntry](mem, n)[:0],
 	}
-	if err := c.read(ctx, pool, budget, limit); err != nil {
+	if err := c.read(ctx, pool, budget, from); err != nil {
 		c.close()
 		return nil, err
 	}
@@ -101,9 +114,9 @@ func buildLogCache(ctx context.Context, pool *pgxpool.Pool, budget, limit int64)
 	return c, nil
 }
 
-func (c *logCache) read(ctx context.Context, pool *pgxpool.Pool, budget, limit int64) error {
+func (c *logCache) read(ctx context.Context, pool *pgxpool.Pool, budget int64, from string) error {
 	names := map[string]uint16{}
-	rows, err := pool.Query(ctx, logCacheSQL, limit)
+	rows, err := pool.Query(ctx, logCacheSQL, from)
 	if err != nil {
 		return fmt.Errorf("read vehicle logs: %w", err)
 	}

@@ -56,48 +56,53 @@ func TestLogCacheHoldsStoredLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.close()
 	if c.len() != n {
 		t.Fatalf("cache holds %d logs, want all %d", c.len(), n)
 	}
 	checkHeld(t, c, n)
-
-	// A budget for about a thousand logs holds part of them, all right.
-	budget := int64(1000 * (logCacheEntryBytes + logCacheMinKey))
-	c, err = preloadLogs(t.Context(), pool, budget, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.len() < 500 || c.len() > 1000 {
-		t.Fatalf("a budget of %d bytes holds %d logs, want 500 to 1000", budget, c.len())
-	}
-	checkHeld(t, c, n)
 }
 
-// The cache is not built when it would not pay: no budget, or far fewer
-// shipments to load than logs stored.
-func TestLogCacheOnlyWhenItPays(t *testing.T) {
+// A cache that cannot hold every log holds the most recently stored ones:
+// as many as its budget allows, or twice the shipments to load.
+func TestLogCacheHoldsTheNewestLogs(t *testing.T) {
 	const n = 20_000
 	pool := storeLogs(t, n)
 	for _, tc := range []struct {
-		name      string
-		budget    int64
-		shipments int64
-		want      bool
+		name        string
+		budget      int64
+		shipments   int64
+		least, most int
 	}{
-		{"no budget", -1, -1, false},
-		{"few shipments", DefaultLogCache, 100, false},
-		{"as many shipments as logs", DefaultLogCache, n, true},
-		{"unknown shipments", DefaultLogCache, -1, true},
+		{"budget for about a thousand", 1000 * (logCacheEntryBytes + logCacheMinKey), -1, 500, 1000},
+		{"few shipments", DefaultLogCache, 300, 300, 600},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := preloadLogs(t.Context(), pool, tc.budget, tc.shipments)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := c != nil; got != tc.want {
-				t.Errorf("cache built: %v, want %v", got, tc.want)
+			defer c.close()
+			if c.len() < tc.least || c.len() > tc.most {
+				t.Fatalf("cache holds %d logs, want %d to %d", c.len(), tc.least, tc.most)
+			}
+			checkHeld(t, c, n)
+			for i := n - tc.least + 1; i <= n; i++ {
+				if _, ok := c.get(fmt.Appendf(nil, "L-%d", i)); !ok {
+					t.Fatalf("the cache lacks L-%d, one of the %d stored last", i, tc.least)
+				}
 			}
 		})
+	}
+}
+
+func TestLogCacheNotBuilt(t *testing.T) {
+	pool := storeLogs(t, 1000)
+	if c, err := preloadLogs(t.Context(), pool, -1, -1); c != nil || err != nil {
+		t.Errorf("no budget: cache %v, error %v; want neither", c, err)
+	}
+	if c, err := preloadLogs(t.Context(), pool, DefaultLogCache, 0); c != nil || err != nil {
+		t.Errorf("no shipments to load: cache %v, error %v; want neither", c, err)
 	}
 	empty := dbtest.Pool(t, dbtest.New(t))
 	if c, err := preloadLogs(t.Context(), empty, DefaultLogCache, -1); c != nil || err != nil {
