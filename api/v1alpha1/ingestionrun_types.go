@@ -110,7 +110,7 @@ type IngestionRunSpec struct {
 	// memory limit.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=16384
+	// +kubebuilder:validation:Maximum=4096
 	LogCacheMB *int32 `json:"logCacheMB,omitempty"`
 
 	// Parallelism is the number of pods loading one dataset's files at once,

@@ -85,6 +85,7 @@ func TestAPIServerValidatesIngestionRuns(t *testing.T) {
 		{"no database", func(r *haulv1alpha1.IngestionRun) { r.Spec.Database.SecretName = "" }, "spec.database.secretName"},
 		{"zero parallelism", func(r *haulv1alpha1.IngestionRun) { r.Spec.Parallelism = ptr.To[int32](0) }, "spec.parallelism"},
 		{"negative log cache", func(r *haulv1alpha1.IngestionRun) { r.Spec.LogCacheMB = ptr.To[int32](-1) }, "spec.logCacheMB"},
+		{"log cache above 4 GiB", func(r *haulv1alpha1.IngestionRun) { r.Spec.LogCacheMB = ptr.To[int32](4097) }, "spec.logCacheMB"},
 		{"rejects path escaping", func(r *haulv1alpha1.IngestionRun) {
 			r.Spec.Rejects = &haulv1alpha1.RejectsTarget{Path: "../x",
 				Volume: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}

@@ -131,8 +131,11 @@ func runIngest(cmd *cobra.Command, f *ingestFlags) error {
 	if f.annotateInt <= 0 {
 		return usagef("--annotate-every must be positive")
 	}
-	if f.batchSize < 1 || f.workers < 1 || f.retries < 0 || f.logCacheMB < 0 {
-		return usagef("--batch-size and --workers must be at least 1, --retries and --log-cache-mb at least 0")
+	if f.batchSize < 1 || f.workers < 1 || f.retries < 0 {
+		return usagef("--batch-size and --workers must be at least 1, --retries at least 0")
+	}
+	if f.logCacheMB < 0 || f.logCacheMB > ingest.MaxLogCache>>20 {
+		return usagef("--log-cache-mb %d: want 0 to %d", f.logCacheMB, ingest.MaxLogCache>>20)
 	}
 
 	pool, err := openPool(ctx, url, f.workers+2)

@@ -44,6 +44,8 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"gen", "--bogus"},
 		{"migrate"}, // no database named
 		{"version", "extra"},
+		{"ingest", "--database-url", "postgres://nowhere", "--shipments", "s.json", "--log-cache-mb", "-1"},
+		{"ingest", "--database-url", "postgres://nowhere", "--shipments", "s.json", "--log-cache-mb", "4097"},
 	} {
 		if code, _, stderr := haul(t, args...); code != exitUsage || !strings.HasPrefix(stderr, "haul: ") {
 			t.Errorf("haul %s: exit %d, stderr %q; want exit %d with a message", strings.Join(args, " "), code, stderr, exitUsage)

@@ -75,6 +75,7 @@ func preloadLogs(ctx context.Context, pool *pgxpool.Pool, budget, shipments int6
 	if budget <= 0 {
 		return nil, nil
 	}
+	budget = min(budget, MaxLogCache) // entries address the arena with 32 bits
 	var pages int64
 	var perPage float64
 	if err := pool.QueryRow(ctx, logCacheSizeSQL).Scan(&pages, &perPage); err != nil {

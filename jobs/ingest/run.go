@@ -35,6 +35,8 @@ const (
 	// DefaultLogCache is the memory for stored vehicle logs read ahead to
 	// resolve shipments (see logCache): about 2.5 million logs.
 	DefaultLogCache = 64 << 20
+	// MaxLogCache bounds LogCache.
+	MaxLogCache = 4 << 30
 )
 
 // ErrNoInput is the failure of a run none of whose inputs exist.
@@ -61,7 +63,8 @@ type Options struct {
 	// error before the run fails: 0 means DefaultRetries, negative none.
 	Retries int
 	// LogCache is the memory, in bytes, for stored vehicle logs read
-	// ahead to resolve shipments: 0 means DefaultLogCache, negative none.
+	// ahead to resolve shipments: 0 means DefaultLogCache, negative none,
+	// more than MaxLogCache MaxLogCache.
 	LogCache   int64
 	HTTPClient *http.Client
 	Log        logr.Logger
