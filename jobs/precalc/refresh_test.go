@@ -353,20 +353,14 @@ func TestRebuildDropsLeftoverCopies(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM pg_class WHERE relname LIKE 'agg\_%' AND reloptions IS NOT NULL`); n != 0 {
 		t.Errorf("%d rollup tables or indexes keep storage options after the rebuild", n)
 	}
-	// They come vacuumed: every page all-visible, for index-only scans.
-	// Only where nothing else runs in the database (autovacuum off, as
-	// on the test harness's own server): another snapshot open during the
-	// vacuum leaves pages unmarked.
-	var autovacuum string
-	if err := e.pool.QueryRow(context.Background(), `SHOW autovacuum`).Scan(&autovacuum); err != nil {
-		t.Fatal(err)
-	}
-	if autovacuum != "off" {
-		return
-	}
-	if n := e.count(`SELECT count(*) FROM pg_class WHERE relname IN ('agg_routes', 'agg_vehicles', 'agg_vehicle_routes')
-		AND (relpages = 0 OR relallvisible < relpages)`); n != 0 {
-		t.Errorf("%d rollup tables are not all-visible after the rebuild", n)
+	// They come vacuumed and analyzed by the rebuild, for index-only scans
+	// from the start. The counts are of manual vacuums (autovacuum's are
+	// kept apart) and follow a table through its rename. Whether that
+	// vacuum marked every page all-visible is not checked: it did not
+	// always in CI, where other tests share the server.
+	if n := e.count(`SELECT count(*) FROM pg_stat_user_tables
+		WHERE relname IN ('agg_routes', 'agg_vehicles', 'agg_vehicle_routes') AND vacuum_count > 0 AND analyze_count > 0`); n != 3 {
+		t.Errorf("%d of 3 rollup tables were vacuumed and analyzed by the rebuild", n)
 	}
 }
 
