@@ -81,6 +81,7 @@ func preloadLogs(ctx context.Context, pool *pgxpool.Pool, budget, shipments int6
 	if err := pool.QueryRow(ctx, logCacheSizeSQL).Scan(&pages, &perPage); err != nil {
 		return nil, fmt.Errorf("estimate the stored vehicle logs: %w", err)
 	}
+	// An eighth more than the estimate of the stored logs, which may be low.
 	n := min(budget/(logCacheEntryBytes+logCacheMinKey), int64(float64(pages)*perPage*1.125))
 	// Reading a log costs about a tenth of looking one up. Reading twice
 	// as many logs as shipments costs at most a fifth of their lookups, and
