@@ -75,6 +75,14 @@ func (e *env) count(sql string) int64 {
 	return n
 }
 
+// shipmentsOnTheirLogs counts the stored shipments that carry their log's
+// day and vehicle.
+func (e *env) shipmentsOnTheirLogs() int64 {
+	e.t.Helper()
+	return e.count(`SELECT count(*) FROM shipments s JOIN vehicle_logs l USING (log_id)
+		WHERE (s.trip_date, s.vehicle_id) = (l.trip_date, l.vehicle_id)`)
+}
+
 // rejectLine mirrors DATA.md 6.
 type rejectLine struct {
 	Run          string  `json:"run"`

@@ -155,8 +155,7 @@ func TestShipmentsResolveLogsTheCacheLacks(t *testing.T) {
 		t.Fatalf("loaded %d, rejected %v, %d rejects lines; want 3,001 loaded and only the shipment naming L-none (record 3001) rejected as unknown_log",
 			d.Loaded, d.RejectedByReason, len(rejects))
 	}
-	if n := e.count(`SELECT count(*) FROM shipments s JOIN vehicle_logs l USING (log_id)
-		WHERE (s.trip_date, s.vehicle_id) = (l.trip_date, l.vehicle_id)`); n != 3001 {
+	if n := e.shipmentsOnTheirLogs(); n != 3001 {
 		t.Errorf("%d shipments hold their log's day and vehicle, want 3,001", n)
 	}
 }
