@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+
+	"github.com/haul-dev/haul/internal/pgcopy"
 )
 
 // benchShipments is a pretty-printed array of n shipments in the
@@ -32,13 +34,13 @@ func BenchmarkDecodeShipments(b *testing.B) {
 	p := newParser(def)
 	var rows []value
 	var arena []byte
-	var enc copyEncoder
+	var enc pgcopy.Encoder
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
 		sc := NewScanner(bytes.NewReader(data))
 		rows, arena = rows[:0], arena[:0]
-		enc.reset()
+		enc.Reset()
 		count := 0
 		for sc.Next() {
 			var prob *problem
@@ -47,9 +49,9 @@ func BenchmarkDecodeShipments(b *testing.B) {
 			if prob != nil {
 				b.Fatalf("record %d: %s", count, prob.msg)
 			}
-			enc.startRow(len(def.fields))
+			enc.Row(len(def.fields))
 			for fi, f := range def.fields {
-				enc.field(f.kind, rows[start+fi])
+				encodeField(&enc, f.kind, rows[start+fi])
 			}
 			_ = sc.Checkpoint()
 			count++
@@ -57,7 +59,7 @@ func BenchmarkDecodeShipments(b *testing.B) {
 		if sc.Err() != nil || count != n {
 			b.Fatalf("%d records, err %v", count, sc.Err())
 		}
-		enc.finish()
+		enc.Finish()
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/haul-dev/haul/internal/pgcopy"
 )
 
 // loader commits one dataset's batches. Several workers stage batches at
@@ -556,27 +558,27 @@ func rowsEqual(def *datasetDef, a, b []value) bool {
 // copyRows writes rows idx of b with one binary COPY.
 func (l *loader) copyRows(ctx context.Context, tx pgx.Tx, b *batch, st *staged, idx []int) error {
 	def, nf := l.def, len(l.def.fields)
-	var enc copyEncoder
-	enc.buf = make([]byte, 0, len(b.arena)+len(idx)*(8+nf*12))
-	enc.reset()
+	var enc pgcopy.Encoder
+	enc.Grow(len(b.arena) + len(idx)*(8+nf*12))
+	enc.Reset()
 	extra := len(extraColumns[def.name])
 	group := []byte(l.group)
 	for _, i := range idx {
 		r := b.row(i, nf)
-		enc.startRow(nf + extra)
+		enc.Row(nf + extra)
 		for fi, f := range def.fields {
-			enc.field(f.kind, r[fi])
+			encodeField(&enc, f.kind, r[fi])
 		}
 		switch def.name {
 		case Vehicles:
-			enc.text(group)
+			enc.Text(group)
 		case Shipments:
 			ref := st.refOf(i)
-			enc.int4(ref.day)
-			enc.text([]byte(ref.vehicle))
+			enc.Int4(int32(ref.day))
+			enc.String(ref.vehicle)
 		}
 	}
-	if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(enc.finish()), def.copySQL()); err != nil {
+	if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(enc.Finish()), def.copySQL()); err != nil {
 		return fmt.Errorf("copy into %s: %w", def.table, err)
 	}
 	return nil
