@@ -46,6 +46,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"version", "extra"},
 		{"ingest", "--database-url", "postgres://nowhere", "--shipments", "s.json", "--log-cache-mb", "-1"},
 		{"ingest", "--database-url", "postgres://nowhere", "--shipments", "s.json", "--log-cache-mb", "4097"},
+		{"serve", "--database-url", "postgres://nowhere", "--db-conns", "2"},
 	} {
 		if code, _, stderr := haul(t, args...); code != exitUsage || !strings.HasPrefix(stderr, "haul: ") {
 			t.Errorf("haul %s: exit %d, stderr %q; want exit %d with a message", strings.Join(args, " "), code, stderr, exitUsage)

@@ -27,7 +27,7 @@ the aggregates are up to date, including when there was nothing to do.`,
 				return usagef("--output %q: want text or json", output)
 			}
 			ctx := cmd.Context()
-			pool, err := openDatabase(ctx, urlFlag, 2)
+			pool, err := openDatabase(ctx, urlFlag, precalc.RebuildConns)
 			if err != nil {
 				return err
 			}
@@ -76,7 +76,7 @@ refreshes are serialised and each completed run is refreshed once.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			pool, err := openDatabase(ctx, urlFlag, 2)
+			pool, err := openDatabase(ctx, urlFlag, precalc.RebuildConns)
 			if err != nil {
 				return err
 			}

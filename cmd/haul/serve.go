@@ -46,6 +46,9 @@ $` + envAPIKeys + ` (comma-separated); then every /api route needs one, as
 			if err != nil {
 				return err
 			}
+			if refresh && conns < precalc.RebuildConns {
+				return usagef("--db-conns %d: refreshing the aggregates (--refresh) takes %d connections", conns, precalc.RebuildConns)
+			}
 			ctx := cmd.Context()
 			log := logr.FromContextOrDiscard(ctx)
 			_, latest, err := db.SchemaVersion(ctx, url)

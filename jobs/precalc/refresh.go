@@ -136,7 +136,7 @@ func incrementalSteps() []step {
 		{"stage raw rows", stageSQL},
 		{"delete day rows", deleteDaysSQL},
 		{"insert day rows", insertDaysSQL},
-		{"roll up months and years", coarseSQL(false)},
+		{"roll up months and years", coarseSQL()},
 		{"route totals", routeTotalsSQL},
 		{"vehicle names", []string{vehicleInfoSQL}},
 		{"publish", publishSQL},

@@ -170,8 +170,8 @@ type rollup struct {
 	keys   []string
 	values []rolledColumn
 	months bool
-	// byDifference: an incremental refresh corrects its coarse rows by the
-	// difference of the refreshed day rows instead of re-adding them.
+	// byDifference: a refresh corrects its coarse rows by the difference
+	// of the refreshed day rows instead of re-adding them.
 	byDifference bool
 }
 
@@ -221,10 +221,9 @@ func (r rollup) deletePeriodsSQL(g int16) string {
 		ident(r.table), g, g)
 }
 
-// insertPeriodsSQL re-adds a table's rows of grain g from the finer grain:
-// for the refreshed periods, or, in a full rebuild, for all of them in one
-// pass over the finer rows.
-func (r rollup) insertPeriodsSQL(g int16, full bool) string {
+// insertPeriodsSQL re-adds a table's rows of grain g for the refreshed
+// periods from the finer grain.
+func (r rollup) insertPeriodsSQL(g int16) string {
 	unit := map[int16]string{db.GrainMonth: "month", db.GrainYear: "year"}[g]
 	cols := []string{"grain", "period"}
 	sel := []string{fmt.Sprint(g), fmt.Sprintf("date_trunc('%s', a.period)::date", unit)}
@@ -238,43 +237,32 @@ func (r rollup) insertPeriodsSQL(g int16, full bool) string {
 		cols = append(cols, ident(v.name))
 		sel = append(sel, fmt.Sprintf("%s(a.%s)", v.fn, ident(v.name)))
 	}
-	from := fmt.Sprintf("%s a", ident(r.table))
-	where := fmt.Sprintf("a.grain = %d", r.source(g))
-	if !full {
-		from = fmt.Sprintf(`refresh_periods p
-JOIN %s a ON a.grain = %d AND a.period >= p.period AND a.period < (p.period + interval '1 %s')::date`,
-			ident(r.table), r.source(g), unit)
-		where = fmt.Sprintf("p.grain = %d", g)
-	}
-	return fmt.Sprintf("INSERT INTO %s (%s)\nSELECT %s\nFROM %s\nWHERE %s\nGROUP BY %s",
-		ident(r.table), strings.Join(cols, ", "), strings.Join(sel, ", "), from, where, strings.Join(group, ", "))
+	return fmt.Sprintf(`INSERT INTO %s (%s)
+SELECT %s
+FROM refresh_periods p
+JOIN %s a ON a.grain = %d AND a.period >= p.period AND a.period < (p.period + interval '1 %s')::date
+WHERE p.grain = %d
+GROUP BY %s`,
+		ident(r.table), strings.Join(cols, ", "), strings.Join(sel, ", "), ident(r.table), r.source(g), unit, g,
+		strings.Join(group, ", "))
 }
 
 func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
 
 // coarseSQL lists the statements that rebuild the month rows, then the year
-// rows, of the rollups for the refreshed periods; in an incremental refresh,
-// route years are left to routeYearsSQL. Given tables, only theirs.
-func coarseSQL(full bool, tables ...string) []string {
+// rows, of the rollups for the refreshed periods; route years are left to
+// routeYearsSQL.
+func coarseSQL() []string {
 	var stmts []string
 	for _, g := range []int16{db.GrainMonth, db.GrainYear} {
 		for _, r := range rollups {
-			if len(tables) > 0 && !slices.Contains(tables, r.table) {
+			if !slices.Contains(r.grains(), g) || r.byDifference {
 				continue
 			}
-			if !slices.Contains(r.grains(), g) || (r.byDifference && !full) {
-				continue
-			}
-			if !full {
-				stmts = append(stmts, r.deletePeriodsSQL(g))
-			}
-			stmts = append(stmts, r.insertPeriodsSQL(g, full))
+			stmts = append(stmts, r.deletePeriodsSQL(g), r.insertPeriodsSQL(g))
 		}
 	}
-	if !full {
-		stmts = append(stmts, routeYearsSQL...)
-	}
-	return stmts
+	return append(stmts, routeYearsSQL...)
 }
 
 // routeYearsSQL corrects the year rows of routes by the difference between

@@ -1,0 +1,661 @@
+package precalc
+
+import (
+	"cmp"
+	"io"
+	"math/big"
+	"math/bits"
+	"os"
+	"slices"
+	"unsafe"
+
+	"github.com/haul-dev/haul/internal/db"
+	"github.com/haul-dev/haul/internal/pgcopy"
+)
+
+// The sums each rollup keeps; see the tables in migration 00004.
+type (
+	routeSums struct {
+		n                      int64
+		cost, weight, cpk, cpt float64
+		onTime                 int64
+	}
+	vehicleSums struct {
+		trips, n            int64
+		mileage, fuel, cost float64
+		dt                  int64
+	}
+	vehicleRouteSums struct {
+		trips, n int64
+		cost     float64
+		dt       int64
+		log      int32 // the first log; others are counted in extraLogs
+	}
+	routeTotal struct {
+		n            int64
+		cost, weight float64
+		dt           int64
+		minDT, maxDT int32
+	}
+	totalRow struct {
+		grain                   int16
+		period                  int32
+		logs                    int64
+		mileage, fuel, carrying float64
+		n                       int64
+		cost, weight            float64
+		dt                      int64
+		dt2Hi, dt2Lo            uint64 // Σ delivery_time², 128 bits
+		minDT, maxDT            int32
+		minCPK, maxCPK          float64
+		shipDays, vehicleDays   int64
+	}
+)
+
+func (s *vehicleSums) add(o *vehicleSums) {
+	s.trips += o.trips
+	s.n += o.n
+	s.mileage += o.mileage
+	s.fuel += o.fuel
+	s.cost += o.cost
+	s.dt += o.dt
+}
+
+func (t *totalRow) add(o *totalRow) {
+	t.logs += o.logs
+	t.mileage += o.mileage
+	t.fuel += o.fuel
+	t.carrying += o.carrying
+	if o.n > 0 {
+		if t.n == 0 {
+			t.minDT, t.maxDT, t.minCPK, t.maxCPK = o.minDT, o.maxDT, o.minCPK, o.maxCPK
+		} else {
+			t.minDT, t.maxDT = min(t.minDT, o.minDT), max(t.maxDT, o.maxDT)
+			t.minCPK, t.maxCPK = min(t.minCPK, o.minCPK), max(t.maxCPK, o.maxCPK)
+		}
+	}
+	t.n += o.n
+	t.cost += o.cost
+	t.weight += o.weight
+	t.dt += o.dt
+	var c uint64
+	t.dt2Lo, c = bits.Add64(t.dt2Lo, o.dt2Lo, 0)
+	t.dt2Hi += o.dt2Hi + c
+	t.shipDays += o.shipDays
+	t.vehicleDays += o.vehicleDays
+}
+
+// dense holds a T per vehicle or route for the current period (a day, a
+// month, a year): an entry left from an earlier period is zeroed when
+// first used, and the entries used are listed in touched.
+type dense[T any] struct {
+	sums    []T
+	gen     []uint32
+	cur     uint32
+	touched []uint32
+}
+
+func newDense[T any](n int) dense[T] {
+	return dense[T]{sums: make([]T, n), gen: make([]uint32, n), cur: 1}
+}
+
+// next starts a new period.
+func (d *dense[T]) next() {
+	d.cur++
+	d.touched = d.touched[:0]
+}
+
+func (d *dense[T]) at(i uint32) *T {
+	if d.gen[i] != d.cur {
+		d.gen[i] = d.cur
+		var zero T
+		d.sums[i] = zero
+		d.touched = append(d.touched, i)
+	}
+	return &d.sums[i]
+}
+
+type (
+	routeDTKey struct {
+		route uint32
+		dt    int32
+	}
+	vehicleRouteKey struct {
+		vehicle uint32
+		route   uint32
+	}
+	// routeYear is one (route, delivery time) row of a month or a year;
+	// order is its place in name order (see routeOrder).
+	routeYear struct {
+		order uint64
+		key   routeDTKey
+		sums  routeSums
+	}
+	// dayLog is one of a day's logs.
+	dayLog struct {
+		mileage float64
+		carried bool
+	}
+)
+
+// builder adds up the rollups a day at a time, in calendar order, and
+// encodes their rows into out's streams. A day's groups are few, so its
+// hash tables stay in the CPU's caches; the month and year rows add up in
+// tables indexed by vehicle or route.
+type builder struct {
+	r   *rawReader
+	out *tables
+
+	year   int32
+	inYear bool
+	// the month's route rows, then the year's, sorted by order
+	monthRoutes, yearRoutes, merged []routeYear
+	// a route's place when routes are sorted by origin and destination
+	routeRank []uint32
+	// year rows of agg_routes, written after its day rows (years, file)
+	years         pgcopy.Encoder
+	yearsFile     *os.File
+	vehicleMonths dense[vehicleSums]
+	vehicleYears  dense[vehicleSums]
+	monthTotal    totalRow
+	yearTotal     totalRow
+
+	routeTotals []routeTotal // by route
+	// route<<32 | vehicle of every (day, vehicle, route) row, for each
+	// route's distinct vehicles
+	pairs  []uint64
+	totals []totalRow
+	days   int
+
+	// a day's tables, kept from day to day to reuse their memory
+	logIDs       map[string]int32
+	logs         []dayLog
+	routeDays    map[routeDTKey]int
+	routeDayRows []routeSums
+	routeDayKeys []routeDTKey
+	dayRoutes    dense[[2]int64] // shipments and Σ delivery time per route
+	vRoutes      map[vehicleRouteKey]int
+	vRouteRows   []vehicleRouteSums
+	vRouteKeys   []vehicleRouteKey
+	extraLogs    map[[2]int32]struct{}
+	vehicleDays  dense[vehicleSums]
+
+	sortedLogs, sortedShipments []byte
+}
+
+func newBuilder(r *rawReader, out *tables, yearsFile *os.File) *builder {
+	routes, vehicles := len(r.routeCities), len(r.vehicles.names)
+	byName := make([]uint32, routes)
+	for i := range byName {
+		byName[i] = uint32(i)
+	}
+	slices.SortFunc(byName, func(a, b uint32) int {
+		ca, cb := r.routeCities[a], r.routeCities[b]
+		return cmp.Or(cmp.Compare(r.cities.names[ca[0]], r.cities.names[cb[0]]),
+			cmp.Compare(r.cities.names[ca[1]], r.cities.names[cb[1]]))
+	})
+	rank := make([]uint32, routes)
+	for i, route := range byName {
+		rank[route] = uint32(i)
+	}
+	return &builder{
+		r: r, out: out, routeRank: rank, yearsFile: yearsFile,
+		vehicleMonths: newDense[vehicleSums](vehicles), vehicleYears: newDense[vehicleSums](vehicles),
+		routeTotals: make([]routeTotal, routes),
+		logIDs:      map[string]int32{}, routeDays: map[routeDTKey]int{}, dayRoutes: newDense[[2]int64](routes),
+		vRoutes: map[vehicleRouteKey]int{}, extraLogs: map[[2]int32]struct{}{},
+		vehicleDays: newDense[vehicleSums](vehicles),
+	}
+}
+
+// Spilled records' sizes: a fixed part, then the id's length and the id.
+const (
+	logFixed      = 24
+	shipmentFixed = 32
+)
+
+// byDay reorders a month's records so that each day's are together:
+// day start+d's are sorted[at[d]:at[d+1]].
+func byDay(recs []byte, fixed int, start int32, sorted []byte) ([]byte, [33]int) {
+	var at [33]int
+	for p := 0; p < len(recs); {
+		size := fixed + 1 + int(recs[p+fixed])
+		at[leI32(recs[p:])-start+2] += size
+		p += size
+	}
+	for d := 2; d < len(at); d++ {
+		at[d] += at[d-1]
+	}
+	sorted = slices.Grow(sorted[:0], len(recs))[:len(recs)]
+	for p := 0; p < len(recs); {
+		size := fixed + 1 + int(recs[p+fixed])
+		d := leI32(recs[p:]) - start + 1
+		copy(sorted[at[d]:], recs[p:p+size])
+		at[d] += size
+		p += size
+	}
+	return sorted, at
+}
+
+// month adds up month m from its spilled logs and shipments.
+func (b *builder) month(m int32, logs, shipments []byte) error {
+	if y := yearOf(m); !b.inYear || y != b.year {
+		if b.inYear {
+			if err := b.endYear(); err != nil {
+				return err
+			}
+		}
+		b.year, b.inYear = y, true
+		b.vehicleYears.next()
+	}
+	start := monthStart(m)
+	b.vehicleMonths.next()
+	b.monthTotal = totalRow{grain: db.GrainMonth, period: start}
+	var logsAt, shipmentsAt [33]int
+	b.sortedLogs, logsAt = byDay(logs, logFixed, start, b.sortedLogs)
+	b.sortedShipments, shipmentsAt = byDay(shipments, shipmentFixed, start, b.sortedShipments)
+	for d := range 31 {
+		l, s := b.sortedLogs[logsAt[d]:logsAt[d+1]], b.sortedShipments[shipmentsAt[d]:shipmentsAt[d+1]]
+		if len(l) == 0 && len(s) == 0 {
+			continue
+		}
+		if err := b.day(start+int32(d), l, s); err != nil {
+			return err
+		}
+	}
+	b.mergeMonthRoutes()
+	for _, v := range b.vehicleMonths.touched {
+		s := &b.vehicleMonths.sums[v]
+		if err := b.vehicleRow(db.GrainMonth, start, v, s); err != nil {
+			return err
+		}
+		b.vehicleYears.at(v).add(s)
+	}
+	b.totals = append(b.totals, b.monthTotal)
+	b.yearTotal.add(&b.monthTotal)
+	return nil
+}
+
+// mergeMonthRoutes adds the month's route rows to the year's: sorted, the
+// two merge in one pass, where adding each day row to a table of the
+// year's rows cost a cache miss or more per row.
+func (b *builder) mergeMonthRoutes() {
+	slices.SortFunc(b.monthRoutes, func(x, y routeYear) int { return cmp.Compare(x.order, y.order) })
+	out := b.merged[:0]
+	add := func(r *routeYear) {
+		if n := len(out); n > 0 && out[n-1].order == r.order {
+			s := &out[n-1].sums
+			s.n += r.sums.n
+			s.cost += r.sums.cost
+			s.weight += r.sums.weight
+			s.cpk += r.sums.cpk
+			s.cpt += r.sums.cpt
+			s.onTime += r.sums.onTime
+			return
+		}
+		out = append(out, *r)
+	}
+	i, j := 0, 0
+	for i < len(b.yearRoutes) || j < len(b.monthRoutes) {
+		if j == len(b.monthRoutes) || (i < len(b.yearRoutes) && b.yearRoutes[i].order <= b.monthRoutes[j].order) {
+			add(&b.yearRoutes[i])
+			i++
+		} else {
+			add(&b.monthRoutes[j])
+			j++
+		}
+	}
+	b.merged, b.yearRoutes = b.yearRoutes, out
+	b.monthRoutes = b.monthRoutes[:0]
+}
+
+// day adds up one day's logs and shipments and writes its rows.
+func (b *builder) day(day int32, logs, shipments []byte) error {
+	t := totalRow{grain: db.GrainDay, period: day}
+	clear(b.logIDs)
+	b.logs = b.logs[:0]
+	b.vehicleDays.next()
+	for p := 0; p < len(logs); {
+		rec := logs[p:]
+		vehicle := le32(rec[4:])
+		mileage, fuel := beF64(rec[8:]), beF64(rec[16:])
+		id, n := idAt(rec[logFixed:])
+		p += logFixed + n
+		// The key points into the month's records, which outlive the day.
+		b.logIDs[unsafe.String(unsafe.SliceData(id), len(id))] = int32(len(b.logs))
+		b.logs = append(b.logs, dayLog{mileage: mileage})
+		v := b.vehicleDays.at(vehicle)
+		v.trips++
+		v.mileage += mileage
+		v.fuel += fuel
+		t.logs++
+		t.mileage += mileage
+		t.fuel += fuel
+	}
+
+	clear(b.routeDays)
+	b.routeDayRows, b.routeDayKeys = b.routeDayRows[:0], b.routeDayKeys[:0]
+	b.dayRoutes.next()
+	clear(b.vRoutes)
+	b.vRouteRows, b.vRouteKeys = b.vRouteRows[:0], b.vRouteKeys[:0]
+	clear(b.extraLogs)
+	for p := 0; p < len(shipments); {
+		rec := shipments[p:]
+		vehicle, route := le32(rec[4:]), le32(rec[8:])
+		dt := be32(rec[12:])
+		cost, weight := beF64(rec[16:]), beF64(rec[24:])
+		logID, n := idAt(rec[shipmentFixed:])
+		p += shipmentFixed + n
+		log, ok := b.logIDs[string(logID)]
+		if !ok {
+			// A log missing from vehicle_logs carries no mileage but is
+			// still a trip, as in the SQL.
+			log = int32(len(b.logs))
+			b.logIDs[unsafe.String(unsafe.SliceData(logID), len(logID))] = log
+			b.logs = append(b.logs, dayLog{})
+		}
+		b.logs[log].carried = true
+
+		rk := routeDTKey{route, dt}
+		i, ok := b.routeDays[rk]
+		if !ok {
+			i = len(b.routeDayRows)
+			b.routeDays[rk] = i
+			b.routeDayRows = append(b.routeDayRows, routeSums{})
+			b.routeDayKeys = append(b.routeDayKeys, rk)
+		}
+		cpk := cost / weight
+		rs := &b.routeDayRows[i]
+		rs.n++
+		rs.cost += cost
+		rs.weight += weight
+		rs.cpk += cpk
+		rs.cpt += cost / float64(dt)
+		dr := b.dayRoutes.at(route)
+		dr[0]++
+		dr[1] += int64(dt)
+
+		vk := vehicleRouteKey{vehicle, route}
+		j, ok := b.vRoutes[vk]
+		if !ok {
+			j = len(b.vRouteRows)
+			b.vRoutes[vk] = j
+			b.vRouteRows = append(b.vRouteRows, vehicleRouteSums{log: log, trips: 1})
+			b.vRouteKeys = append(b.vRouteKeys, vk)
+		}
+		vr := &b.vRouteRows[j]
+		vr.n++
+		vr.cost += cost
+		vr.dt += int64(dt)
+		if vr.log != log {
+			if _, seen := b.extraLogs[[2]int32{int32(j), log}]; !seen {
+				b.extraLogs[[2]int32{int32(j), log}] = struct{}{}
+				vr.trips++
+			}
+		}
+
+		v := b.vehicleDays.at(vehicle)
+		v.n++
+		v.cost += cost
+		v.dt += int64(dt)
+
+		if t.n == 0 {
+			t.minDT, t.maxDT, t.minCPK, t.maxCPK = dt, dt, cpk, cpk
+		} else {
+			t.minDT, t.maxDT = min(t.minDT, dt), max(t.maxDT, dt)
+			t.minCPK, t.maxCPK = min(t.minCPK, cpk), max(t.maxCPK, cpk)
+		}
+		t.n++
+		t.cost += cost
+		t.weight += weight
+		t.dt += int64(dt)
+		var c uint64
+		t.dt2Lo, c = bits.Add64(t.dt2Lo, uint64(dt)*uint64(dt), 0)
+		t.dt2Hi += c
+	}
+
+	for _, l := range b.logs {
+		if l.carried {
+			t.carrying += l.mileage
+		}
+	}
+	if err := b.routeRows(day); err != nil {
+		return err
+	}
+	if err := b.vehicleRouteRows(day); err != nil {
+		return err
+	}
+	for _, v := range b.vehicleDays.touched {
+		s := &b.vehicleDays.sums[v]
+		if err := b.vehicleRow(db.GrainDay, day, v, s); err != nil {
+			return err
+		}
+		if s.n > 0 {
+			t.vehicleDays++
+		}
+		b.vehicleMonths.at(v).add(s)
+	}
+	if t.n > 0 {
+		t.shipDays = 1
+	}
+	b.totals = append(b.totals, t)
+	b.days++
+	b.monthTotal.add(&t)
+	return nil
+}
+
+// routeRows writes the day's route rows and adds them to the year's rows
+// and the route totals.
+func (b *builder) routeRows(day int32) error {
+	for i, k := range b.routeDayKeys {
+		rs := &b.routeDayRows[i]
+		// dt <= Σdt/n of the same (day, route), compared exactly as in
+		// insertRouteDaysSQL.
+		if dr := b.dayRoutes.sums[k.route]; int64(k.dt)*dr[0] <= dr[1] {
+			rs.onTime = rs.n
+		}
+		b.routeRow(&b.out.routes.enc, db.GrainDay, day, k, rs)
+		if err := b.out.routes.spill(); err != nil {
+			return err
+		}
+
+		// Delivery times are positive: as unsigned they keep their order.
+		order := uint64(b.routeRank[k.route])<<32 | uint64(uint32(k.dt))
+		b.monthRoutes = append(b.monthRoutes, routeYear{order: order, key: k, sums: *rs})
+
+		t := &b.routeTotals[k.route]
+		if t.n == 0 {
+			t.minDT, t.maxDT = k.dt, k.dt
+		} else {
+			t.minDT, t.maxDT = min(t.minDT, k.dt), max(t.maxDT, k.dt)
+		}
+		t.n += rs.n
+		t.cost += rs.cost
+		t.weight += rs.weight
+		t.dt += int64(k.dt) * rs.n
+	}
+	return nil
+}
+
+func (b *builder) routeRow(e *pgcopy.Encoder, grain int16, period int32, k routeDTKey, s *routeSums) {
+	e.Row(11)
+	e.Int2(grain)
+	e.Int4(period)
+	b.routeNames(e, k.route)
+	e.Int4(k.dt)
+	e.Int8(s.n)
+	e.Float8(s.cost)
+	e.Float8(s.weight)
+	e.Float8(s.cpk)
+	e.Float8(s.cpt)
+	e.Int8(s.onTime)
+}
+
+// routeNames encodes a route's origin and destination.
+func (b *builder) routeNames(e *pgcopy.Encoder, route uint32) {
+	c := b.r.routeCities[route]
+	e.String(b.r.cities.names[c[0]])
+	e.String(b.r.cities.names[c[1]])
+}
+
+// vehicleRouteRows writes the day's vehicle route rows.
+func (b *builder) vehicleRouteRows(day int32) error {
+	e := &b.out.vehicleRoutes
+	for i, k := range b.vRouteKeys {
+		s := &b.vRouteRows[i]
+		e.enc.Row(8)
+		e.enc.String(b.r.vehicles.names[k.vehicle])
+		e.enc.Int4(day)
+		b.routeNames(&e.enc, k.route)
+		e.enc.Int8(s.trips)
+		e.enc.Int8(s.n)
+		e.enc.Float8(s.cost)
+		e.enc.Int8(s.dt)
+		if err := e.spill(); err != nil {
+			return err
+		}
+		b.pairs = append(b.pairs, uint64(k.route)<<32|uint64(k.vehicle))
+	}
+	return nil
+}
+
+func (b *builder) vehicleRow(grain int16, period int32, vehicle uint32, s *vehicleSums) error {
+	e := &b.out.vehicles
+	e.enc.Row(9)
+	e.enc.Int2(grain)
+	e.enc.Int4(period)
+	e.enc.String(b.r.vehicles.names[vehicle])
+	e.enc.Int8(s.trips)
+	e.enc.Float8(s.mileage)
+	e.enc.Float8(s.fuel)
+	e.enc.Int8(s.n)
+	e.enc.Float8(s.cost)
+	e.enc.Int8(s.dt)
+	return e.spill()
+}
+
+// endYear writes the year's route, vehicle and total rows.
+func (b *builder) endYear() error {
+	start := yearStart(b.year)
+	for i := range b.yearRoutes {
+		y := &b.yearRoutes[i]
+		b.routeRow(&b.years, db.GrainYear, start, y.key, &y.sums)
+		if b.years.Len() >= spillSize {
+			if err := b.years.Flush(b.yearsFile); err != nil {
+				return err
+			}
+		}
+	}
+	b.yearRoutes = b.yearRoutes[:0]
+	for _, v := range b.vehicleYears.touched {
+		if err := b.vehicleRow(db.GrainYear, start, v, &b.vehicleYears.sums[v]); err != nil {
+			return err
+		}
+	}
+	b.yearTotal.grain, b.yearTotal.period = db.GrainYear, start
+	b.totals = append(b.totals, b.yearTotal)
+	b.yearTotal = totalRow{}
+	return nil
+}
+
+// finish writes the last year's rows, the totals and the route totals, and
+// ends every table's stream: each lane loads its tables in turn, so a
+// table is ended before the next one of its lane is written.
+func (b *builder) finish() error {
+	if b.inYear {
+		if err := b.endYear(); err != nil {
+			return err
+		}
+	}
+	// The year rows after every day row: the table is then in the order
+	// of its (grain, period) index, and its year rows in that of their
+	// key, which makes building both a check of the order.
+	if err := b.out.routes.enc.Flush(b.out.routes.w); err != nil {
+		return err
+	}
+	if err := b.years.Flush(b.yearsFile); err != nil {
+		return err
+	}
+	if _, err := b.yearsFile.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if _, err := io.Copy(b.out.routes.w, b.yearsFile); err != nil {
+		return err
+	}
+	for _, o := range []*tableOut{&b.out.routes, &b.out.vehicleRoutes, &b.out.vehicles, &b.out.vehicleInfo} {
+		if err := o.finish(); err != nil {
+			return err
+		}
+	}
+	e := &b.out.totals
+	for i := range b.totals {
+		t := &b.totals[i]
+		e.enc.Row(17)
+		e.enc.Int2(t.grain)
+		e.enc.Int4(t.period)
+		e.enc.Int8(t.logs)
+		e.enc.Float8(t.mileage)
+		e.enc.Float8(t.fuel)
+		e.enc.Float8(t.carrying)
+		e.enc.Int8(t.n)
+		e.enc.Float8(t.cost)
+		e.enc.Float8(t.weight)
+		e.enc.Int8(t.dt)
+		dt2 := new(big.Int).SetUint64(t.dt2Hi)
+		dt2.Lsh(dt2, 64).Or(dt2, new(big.Int).SetUint64(t.dt2Lo))
+		e.enc.Numeric(dt2)
+		if t.n > 0 {
+			e.enc.Int4(t.minDT)
+			e.enc.Int4(t.maxDT)
+			e.enc.Float8(t.minCPK)
+			e.enc.Float8(t.maxCPK)
+		} else {
+			e.enc.Null()
+			e.enc.Null()
+			e.enc.Null()
+			e.enc.Null()
+		}
+		e.enc.Int4(int32(t.shipDays))
+		e.enc.Int8(t.vehicleDays)
+		if err := e.spill(); err != nil {
+			return err
+		}
+	}
+	if err := e.finish(); err != nil {
+		return err
+	}
+
+	// Each route's distinct vehicles, from its (route, vehicle) pairs.
+	slices.Sort(b.pairs)
+	vehicles := make([]int64, len(b.r.routeCities))
+	for i, p := range b.pairs {
+		if i == 0 || p != b.pairs[i-1] {
+			vehicles[p>>32]++
+		}
+	}
+	b.pairs = nil
+	e = &b.out.routeTotals
+	byName := make([]uint32, len(b.routeRank))
+	for route, rank := range b.routeRank {
+		byName[rank] = uint32(route)
+	}
+	for _, route := range byName {
+		t := &b.routeTotals[route]
+		if t.n == 0 {
+			continue
+		}
+		e.enc.Row(9)
+		b.routeNames(&e.enc, route)
+		e.enc.Int8(t.n)
+		e.enc.Float8(t.cost)
+		e.enc.Float8(t.weight)
+		e.enc.Int8(t.dt)
+		e.enc.Int4(t.minDT)
+		e.enc.Int4(t.maxDT)
+		e.enc.Int8(vehicles[route])
+		if err := e.spill(); err != nil {
+			return err
+		}
+	}
+	return e.finish()
+}

@@ -1,0 +1,102 @@
+package precalc
+
+import (
+	"io"
+	"strings"
+
+	"github.com/haul-dev/haul/internal/pgcopy"
+)
+
+// tableOut is one rollup table's rows, encoded for COPY into its copy and
+// streamed to it through a pipe while they are added up.
+type tableOut struct {
+	table   string
+	columns []string
+	enc     pgcopy.Encoder
+	r       *io.PipeReader
+	w       *io.PipeWriter
+}
+
+// tables are the rollup tables a full rebuild writes.
+type tables struct {
+	totals, routes, routeTotals, vehicles, vehicleRoutes, vehicleInfo tableOut
+}
+
+// The columns each table's rows are encoded in; build.go writes them in
+// this order.
+var tableColumns = map[string][]string{
+	"agg_totals": {"grain", "period", "logs", "mileage", "fuel", "carrying_mileage", "shipments", "sum_cost",
+		"sum_weight", "sum_dt", "sum_dt2", "min_dt", "max_dt", "min_cpk", "max_cpk", "ship_days", "vehicle_days"},
+	"agg_routes": {"grain", "period", "origin", "destination", "delivery_time", "shipments", "sum_cost",
+		"sum_weight", "sum_cpk", "sum_cpt", "on_time_day"},
+	"agg_route_totals": {"origin", "destination", "shipments", "sum_cost", "sum_weight", "sum_dt", "min_dt",
+		"max_dt", "unique_vehicles"},
+	"agg_vehicles":       {"grain", "period", "vehicle_id", "trips", "mileage", "fuel", "shipments", "sum_cost", "sum_dt"},
+	"agg_vehicle_routes": {"vehicle_id", "period", "origin", "destination", "trips", "shipments", "sum_cost", "sum_dt"},
+	"agg_vehicle_info":   {"vehicle_id", "name", "total_mileage"},
+}
+
+func newTables() *tables {
+	t := &tables{}
+	for name, out := range t.byName() {
+		out.table, out.columns = name, tableColumns[name]
+		out.r, out.w = io.Pipe()
+		out.enc.Reset()
+	}
+	return t
+}
+
+func (t *tables) byName() map[string]*tableOut {
+	return map[string]*tableOut{
+		"agg_totals": &t.totals, "agg_routes": &t.routes, "agg_route_totals": &t.routeTotals,
+		"agg_vehicles": &t.vehicles, "agg_vehicle_routes": &t.vehicleRoutes, "agg_vehicle_info": &t.vehicleInfo,
+	}
+}
+
+// lanes are the copies each connection loads, in order: the three large
+// tables, each streamed while the rows are added up, then the small ones,
+// written at the end.
+func (t *tables) lanes() [3][]*tableOut {
+	return [3][]*tableOut{
+		{&t.routes, &t.totals, &t.routeTotals},
+		{&t.vehicleRoutes},
+		{&t.vehicles, &t.vehicleInfo},
+	}
+}
+
+// spillSize is how much a table encodes in memory before sending it.
+const spillSize = 1 << 20
+
+// spill sends the rows encoded so far, once they are many.
+func (o *tableOut) spill() error {
+	if o.enc.Len() < spillSize {
+		return nil
+	}
+	return o.enc.Flush(o.w)
+}
+
+// finish sends the rest of the table's stream and ends it.
+func (o *tableOut) finish() error {
+	if _, err := o.w.Write(o.enc.Finish()); err != nil {
+		return err
+	}
+	return o.w.Close()
+}
+
+// abort ends the table's stream, and its COPY, with err; and a write
+// still waiting for its COPY.
+func (o *tableOut) abort(err error) {
+	_ = o.w.CloseWithError(err)
+	_ = o.r.CloseWithError(err)
+}
+
+// copySQL loads the table's rows into its copy. FREEZE: the copy is
+// created in the same transaction, so its rows can be written frozen and
+// its pages all-visible, for index-only scans, without a vacuum.
+func (o *tableOut) copySQL() string {
+	cols := make([]string, len(o.columns))
+	for i, c := range o.columns {
+		cols[i] = ident(c)
+	}
+	return `COPY ` + ident(o.table+nextSuffix) + ` (` + strings.Join(cols, ", ") + `) FROM STDIN (FORMAT binary, FREEZE)`
+}
