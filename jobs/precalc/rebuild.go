@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -206,15 +207,27 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 	}
 
 	t = time.Now()
-	g, gctx := errgroup.WithContext(ctx)
+	// The first failure ends every stream, so that no side waits for
+	// another; it is the one reported, not what it caused elsewhere. It
+	// does not cancel the others' statements: that would close their
+	// sessions, one of which holds the refresh lock and records failures.
+	var g errgroup.Group
+	var once sync.Once
+	var cause error
 	abort := func(err error) error {
-		for _, o := range out.byName() {
-			o.abort(err)
-		}
+		once.Do(func() {
+			cause = err
+			for _, o := range out.byName() {
+				o.abort(err)
+			}
+		})
 		return err
 	}
+	// A write waiting for its COPY does not watch ctx.
+	stop := context.AfterFunc(ctx, func() { _ = abort(ctx.Err()) })
+	defer stop()
 	g.Go(func() error {
-		days, err := addUp(gctx, raw, out, dir)
+		days, err := addUp(ctx, raw, out, dir)
 		if err != nil {
 			return abort(fmt.Errorf("add up: %w", err))
 		}
@@ -226,7 +239,7 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 	var mu sync.Mutex
 	for i, lane := range out.lanes() {
 		g.Go(func() error {
-			n, err := loadCopies(gctx, conns[i], lane, log.WithValues("lane", i+1))
+			n, err := loadCopies(ctx, conns[i], lane, log.WithValues("lane", i+1))
 			if err != nil {
 				return abort(err)
 			}
@@ -238,7 +251,7 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 	}
 	if err := g.Wait(); err != nil {
 		// Copies a lane committed are dropped by the next rebuild.
-		return err
+		return cmp.Or(cause, err)
 	}
 
 	if err := buildIndexes(ctx, conns, defs, rows, log); err != nil {
@@ -350,17 +363,24 @@ func buildIndexes(ctx context.Context, conns []*pgx.Conn, defs []indexDef, rows 
 		jobs <- d
 	}
 	close(jobs)
-	g, gctx := errgroup.WithContext(ctx)
+	// A failed build does not cancel the others, for the reason given in
+	// rebuild; they are left to end.
+	var g errgroup.Group
+	var failed atomic.Bool
 	for i, c := range conns {
 		log := log.WithValues("lane", i+1)
 		g.Go(func() error {
-			if _, err := c.Exec(gctx, `SET maintenance_work_mem = '`+refreshMemory+`'`); err != nil {
+			if _, err := c.Exec(ctx, `SET maintenance_work_mem = '`+refreshMemory+`'`); err != nil {
 				return fmt.Errorf("set maintenance_work_mem: %w", err)
 			}
-			defer func() { _, _ = c.Exec(context.WithoutCancel(gctx), `RESET maintenance_work_mem`) }()
+			defer func() { _, _ = c.Exec(context.WithoutCancel(ctx), `RESET maintenance_work_mem`) }()
 			for d := range jobs {
+				if failed.Load() {
+					return nil
+				}
 				t := time.Now()
-				if _, err := c.Exec(gctx, d.createIndexSQL()); err != nil {
+				if _, err := c.Exec(ctx, d.createIndexSQL()); err != nil {
+					failed.Store(true)
 					return fmt.Errorf("build index %s of %s: %w", d.name, d.table+nextSuffix, err)
 				}
 				log.V(1).Info("refresh step done", "step", "build index", "index", d.name, "seconds", time.Since(t).Seconds())

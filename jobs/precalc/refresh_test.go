@@ -361,6 +361,56 @@ func TestRebuildDropsLeftoverCopies(t *testing.T) {
 	}
 }
 
+// A rebuild whose copy of agg_vehicle_routes refuses rows part-way, while
+// the other copies load and haul adds up, fails whole: the error is the
+// refused row's, the served version and its rows stay, and the next
+// rebuild succeeds.
+func TestRebuildFailsWholeWhenACopyFails(t *testing.T) {
+	e := newEnv(t)
+	// Three years of data: the copy's rows go out in day order, a
+	// megabyte at a time, so 2023's load before the first one refused.
+	e.mustLoad("run-a", e.generate("run-a", datagen.Config{Shipments: 30_000, Cities: 25, Seed: 3}))
+	first := e.refresh(false)
+	want := e.aggregateCounts()
+	e.exec(`CREATE FUNCTION refresh_test_check() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() WHERE object_identity = 'public.agg_vehicle_routes_next') THEN
+		ALTER TABLE agg_vehicle_routes_next ADD CONSTRAINT before_2024 CHECK (period < '2024-01-01');
+	END IF;
+END$$`)
+	e.exec(`CREATE EVENT TRIGGER refresh_test_check ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
+		EXECUTE FUNCTION refresh_test_check()`)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := precalc.Refresh(ctx, e.pool, precalc.Options{Full: true, Log: logr.Discard()})
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23514" || pgErr.ConstraintName != "before_2024" {
+		t.Fatalf("rebuild with a copy refusing rows: %+v, error %v; want the check violation", res, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the failed rebuild took a minute: a side waited for another")
+	}
+	if st := e.state(); st.version != first.Version || st.lastError == nil || !strings.Contains(*st.lastError, "23514") {
+		t.Errorf("after the failed rebuild: version %d, last_error %s; want %d and the violation",
+			st.version, orNull(st.lastError), first.Version)
+	}
+	if got := e.aggregateCounts(); !maps.Equal(got, want) {
+		t.Errorf("rows after the failed rebuild %v, want %v as before", got, want)
+	}
+
+	e.exec(`DROP EVENT TRIGGER refresh_test_check`)
+	if res := e.refresh(true); !res.Refreshed || res.Version != first.Version+1 {
+		t.Fatalf("rebuild after the failure: %+v", res)
+	}
+	if got := e.aggregateCounts(); !maps.Equal(got, want) {
+		t.Errorf("rows after the next rebuild %v, want %v", got, want)
+	}
+	if n := e.count(`SELECT count(*) FROM pg_class WHERE relname LIKE 'agg\_%\_next'`); n != 0 {
+		t.Errorf("%d copies left after the next rebuild", n)
+	}
+}
+
 // TestRefreshRecordsLongMultibyteError: the failure is recorded whatever
 // its message; one cut in the middle of a character must not be refused.
 func TestRefreshRecordsLongMultibyteError(t *testing.T) {
