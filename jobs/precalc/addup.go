@@ -2,7 +2,10 @@ package precalc
 
 import (
 	"cmp"
+	"encoding/binary"
+	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"math/bits"
 	"os"
@@ -150,6 +153,7 @@ type builder struct {
 	inYear bool
 	// the month's route rows, then the year's, sorted by order
 	monthRoutes, yearRoutes, merged []routeYear
+	monthKeys                       [][2]uint64
 	// a route's place when routes are sorted by origin and destination
 	routeRank []uint32
 	// year rows of agg_routes, written after its day rows (years, file)
@@ -161,11 +165,12 @@ type builder struct {
 	yearTotal     totalRow
 
 	routeTotals []routeTotal // by route
-	// route<<32 | vehicle of every (day, vehicle, route) row, for each
-	// route's distinct vehicles
-	pairs  []uint64
-	totals []totalRow
-	days   int
+	// vehicle route rows, by ranges of routes in name order (see
+	// vehicleRouteRows)
+	vehicleRoutes *spill
+	vehicleRank   []uint32 // a vehicle's place in name order
+	totals        []totalRow
+	days          int
 
 	// a day's tables, kept from day to day to reuse their memory
 	logIDs       map[string]int32
@@ -183,7 +188,21 @@ type builder struct {
 	sortedLogs, sortedShipments []byte
 }
 
-func newBuilder(r *rawReader, out *tables, yearsFile *os.File) *builder {
+// ranks gives each name its place in sorted order.
+func ranks(names []string) []uint32 {
+	order := make([]uint32, len(names))
+	for i := range order {
+		order[i] = uint32(i)
+	}
+	slices.SortFunc(order, func(a, b uint32) int { return cmp.Compare(names[a], names[b]) })
+	rank := make([]uint32, len(names))
+	for i, id := range order {
+		rank[id] = uint32(i)
+	}
+	return rank
+}
+
+func newBuilder(r *rawReader, out *tables, dir string, yearsFile *os.File) *builder {
 	routes, vehicles := len(r.routeCities), len(r.vehicles.names)
 	byName := make([]uint32, routes)
 	for i := range byName {
@@ -200,6 +219,7 @@ func newBuilder(r *rawReader, out *tables, yearsFile *os.File) *builder {
 	}
 	return &builder{
 		r: r, out: out, routeRank: rank, yearsFile: yearsFile,
+		vehicleRoutes: newSpill(dir, "vehicle-routes"), vehicleRank: ranks(r.vehicles.names),
 		vehicleMonths: newDense[vehicleSums](vehicles), vehicleYears: newDense[vehicleSums](vehicles),
 		routeTotals: make([]routeTotal, routes),
 		logIDs:      map[string]int32{}, routeDays: map[routeDTKey]int{}, dayRoutes: newDense[[2]int64](routes),
@@ -280,7 +300,13 @@ func (b *builder) month(m int32, logs, shipments []byte) error {
 // two merge in one pass, where adding each day row to a table of the
 // year's rows cost a cache miss or more per row.
 func (b *builder) mergeMonthRoutes() {
-	slices.SortFunc(b.monthRoutes, func(x, y routeYear) int { return cmp.Compare(x.order, y.order) })
+	// Sorted through their keys: moving the rows themselves cost more.
+	keys := b.monthKeys[:0]
+	for i := range b.monthRoutes {
+		keys = append(keys, [2]uint64{b.monthRoutes[i].order, uint64(i)})
+	}
+	slices.SortFunc(keys, func(x, y [2]uint64) int { return cmp.Compare(x[0], y[0]) })
+	b.monthKeys = keys
 	out := b.merged[:0]
 	add := func(r *routeYear) {
 		if n := len(out); n > 0 && out[n-1].order == r.order {
@@ -296,12 +322,12 @@ func (b *builder) mergeMonthRoutes() {
 		out = append(out, *r)
 	}
 	i, j := 0, 0
-	for i < len(b.yearRoutes) || j < len(b.monthRoutes) {
-		if j == len(b.monthRoutes) || (i < len(b.yearRoutes) && b.yearRoutes[i].order <= b.monthRoutes[j].order) {
+	for i < len(b.yearRoutes) || j < len(keys) {
+		if j == len(keys) || (i < len(b.yearRoutes) && b.yearRoutes[i].order <= keys[j][0]) {
 			add(&b.yearRoutes[i])
 			i++
 		} else {
-			add(&b.monthRoutes[j])
+			add(&b.monthRoutes[keys[j][1]])
 			j++
 		}
 	}
@@ -498,25 +524,92 @@ func (b *builder) routeNames(e *pgcopy.Encoder, route uint32) {
 	e.String(b.r.cities.names[c[1]])
 }
 
-// vehicleRouteRows writes the day's vehicle route rows.
+// vehicleRouteBuckets is how many ranges of routes the vehicle route rows
+// are spilled by: each range is sorted in memory in turn, a 128th of the
+// rows.
+const vehicleRouteBuckets = 128
+
+// A spilled vehicle route row: route rank, vehicle rank, day, trips,
+// shipments, Σ cost, Σ delivery time.
+const vehicleRouteRecord = 4 + 4 + 4 + 8 + 8 + 8 + 8
+
+// vehicleRouteRows spills the day's vehicle route rows. They are written
+// at the end in the order of the table's route index (origin, destination,
+// vehicle_id), which makes building it a check of the order (a third of
+// the cost of sorting them, the rebuild's costliest index), and counting
+// each route's distinct vehicles a pass over them.
 func (b *builder) vehicleRouteRows(day int32) error {
-	e := &b.out.vehicleRoutes
+	routes := uint64(len(b.routeRank))
 	for i, k := range b.vRouteKeys {
 		s := &b.vRouteRows[i]
-		e.enc.Row(8)
-		e.enc.String(b.r.vehicles.names[k.vehicle])
-		e.enc.Int4(day)
-		b.routeNames(&e.enc, k.route)
-		e.enc.Int8(s.trips)
-		e.enc.Int8(s.n)
-		e.enc.Float8(s.cost)
-		e.enc.Int8(s.dt)
-		if err := e.spill(); err != nil {
+		rank := b.routeRank[k.route]
+		part := int32(uint64(rank) * vehicleRouteBuckets / routes)
+		r := b.vehicleRoutes.buffer(part)
+		r = binary.LittleEndian.AppendUint32(r, rank)
+		r = binary.LittleEndian.AppendUint32(r, b.vehicleRank[k.vehicle])
+		r = binary.LittleEndian.AppendUint32(r, uint32(day))
+		r = binary.LittleEndian.AppendUint64(r, uint64(s.trips))
+		r = binary.LittleEndian.AppendUint64(r, uint64(s.n))
+		r = binary.LittleEndian.AppendUint64(r, math.Float64bits(s.cost))
+		r = binary.LittleEndian.AppendUint64(r, uint64(s.dt))
+		if err := b.vehicleRoutes.put(part, r); err != nil {
 			return err
 		}
-		b.pairs = append(b.pairs, uint64(k.route)<<32|uint64(k.vehicle))
 	}
 	return nil
+}
+
+// writeVehicleRoutes writes the spilled vehicle route rows in route, then
+// vehicle, then day order, and counts each route's distinct vehicles.
+func (b *builder) writeVehicleRoutes() ([]int64, error) {
+	byRank := make([]uint32, len(b.routeRank))
+	for route, rank := range b.routeRank {
+		byRank[rank] = uint32(route)
+	}
+	vehicleByRank := make([]uint32, len(b.vehicleRank))
+	for v, rank := range b.vehicleRank {
+		vehicleByRank[rank] = uint32(v)
+	}
+	vehicles := make([]int64, len(b.routeRank))
+	e := &b.out.vehicleRoutes
+	type sortKey struct {
+		routeVehicle uint64
+		day          int32
+		at           int32
+	}
+	var keys []sortKey
+	for _, part := range b.vehicleRoutes.partitions() {
+		data, err := b.vehicleRoutes.read(part)
+		if err != nil {
+			return nil, fmt.Errorf("read spilled vehicle routes: %w", err)
+		}
+		keys = keys[:0]
+		for p := 0; p+vehicleRouteRecord <= len(data); p += vehicleRouteRecord {
+			keys = append(keys, sortKey{uint64(le32(data[p:]))<<32 | uint64(le32(data[p+4:])), leI32(data[p+8:]), int32(p)})
+		}
+		slices.SortFunc(keys, func(x, y sortKey) int {
+			return cmp.Or(cmp.Compare(x.routeVehicle, y.routeVehicle), cmp.Compare(x.day, y.day))
+		})
+		for i, k := range keys {
+			r := data[k.at:]
+			route, vehicle := byRank[k.routeVehicle>>32], vehicleByRank[uint32(k.routeVehicle)]
+			if i == 0 || keys[i-1].routeVehicle != k.routeVehicle {
+				vehicles[route]++
+			}
+			e.enc.Row(8)
+			e.enc.String(b.r.vehicles.names[vehicle])
+			e.enc.Int4(k.day)
+			b.routeNames(&e.enc, route)
+			e.enc.Int8(int64(binary.LittleEndian.Uint64(r[12:])))
+			e.enc.Int8(int64(binary.LittleEndian.Uint64(r[20:])))
+			e.enc.Float8(math.Float64frombits(binary.LittleEndian.Uint64(r[28:])))
+			e.enc.Int8(int64(binary.LittleEndian.Uint64(r[36:])))
+			if err := e.spill(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return vehicles, e.finish()
 }
 
 func (b *builder) vehicleRow(grain int16, period int32, vehicle uint32, s *vehicleSums) error {
@@ -582,7 +675,14 @@ func (b *builder) finish() error {
 	if _, err := io.Copy(b.out.routes.w, b.yearsFile); err != nil {
 		return err
 	}
-	for _, o := range []*tableOut{&b.out.routes, &b.out.vehicleRoutes, &b.out.vehicles, &b.out.vehicleInfo} {
+	if err := b.out.routes.finish(); err != nil {
+		return err
+	}
+	vehicles, err := b.writeVehicleRoutes()
+	if err != nil {
+		return err
+	}
+	for _, o := range []*tableOut{&b.out.vehicles, &b.out.vehicleInfo} {
 		if err := o.finish(); err != nil {
 			return err
 		}
@@ -625,15 +725,6 @@ func (b *builder) finish() error {
 		return err
 	}
 
-	// Each route's distinct vehicles, from its (route, vehicle) pairs.
-	slices.Sort(b.pairs)
-	vehicles := make([]int64, len(b.r.routeCities))
-	for i, p := range b.pairs {
-		if i == 0 || p != b.pairs[i-1] {
-			vehicles[p>>32]++
-		}
-	}
-	b.pairs = nil
 	e = &b.out.routeTotals
 	byName := make([]uint32, len(b.routeRank))
 	for route, rank := range b.routeRank {

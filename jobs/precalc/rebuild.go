@@ -303,7 +303,7 @@ func addUp(ctx context.Context, raw *rawReader, out *tables, dir string) (int, e
 		return 0, err
 	}
 	defer func() { _ = years.Close() }()
-	b := newBuilder(raw, out, years)
+	b := newBuilder(raw, out, dir, years)
 	months := slices.Compact(slices.Sorted(slices.Values(append(raw.logs.partitions(), raw.shipments.partitions()...))))
 	for _, m := range months {
 		if err := ctx.Err(); err != nil {
