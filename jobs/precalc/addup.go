@@ -128,7 +128,7 @@ type (
 		route   uint32
 	}
 	// routeYear is one (route, delivery time) row of a month or a year;
-	// order is its place in name order (see routeOrder).
+	// order is the route's rank, then the delivery time (see routeRows).
 	routeYear struct {
 		order uint64
 		key   routeDTKey
@@ -154,8 +154,9 @@ type builder struct {
 	// the month's route rows, then the year's, sorted by order
 	monthRoutes, yearRoutes, merged []routeYear
 	monthKeys                       [][2]uint64
-	// a route's place when routes are sorted by origin and destination
-	routeRank []uint32
+	// a route's place when routes are sorted by origin and destination,
+	// and the route in each place
+	routeRank, routeByRank []uint32
 	// year rows of agg_routes, written after its day rows (years, file)
 	years         pgcopy.Encoder
 	yearsFile     *os.File
@@ -168,9 +169,10 @@ type builder struct {
 	// vehicle route rows, by ranges of routes in name order (see
 	// vehicleRouteRows)
 	vehicleRoutes *spill
-	vehicleRank   []uint32 // a vehicle's place in name order
-	totals        []totalRow
-	days          int
+	// a vehicle's place in name order, and the vehicle in each place
+	vehicleRank, vehicleByRank []uint32
+	totals                     []totalRow
+	days                       int
 
 	// a day's tables, kept from day to day to reuse their memory
 	logIDs       map[string]int32
@@ -188,38 +190,36 @@ type builder struct {
 	sortedLogs, sortedShipments []byte
 }
 
-// ranks gives each name its place in sorted order.
-func ranks(names []string) []uint32 {
-	order := make([]uint32, len(names))
-	for i := range order {
-		order[i] = uint32(i)
+// ranks sorts n items with compare, and gives the place of each item and
+// the item in each place. Names sort bytewise, as in the C collation: rows
+// written in that order make index builds cheap (under another collation
+// they only cost what they would unsorted).
+func ranks(n int, compare func(a, b uint32) int) (rank, byRank []uint32) {
+	byRank = make([]uint32, n)
+	for i := range byRank {
+		byRank[i] = uint32(i)
 	}
-	slices.SortFunc(order, func(a, b uint32) int { return cmp.Compare(names[a], names[b]) })
-	rank := make([]uint32, len(names))
-	for i, id := range order {
-		rank[id] = uint32(i)
+	slices.SortFunc(byRank, compare)
+	rank = make([]uint32, n)
+	for i, item := range byRank {
+		rank[item] = uint32(i)
 	}
-	return rank
+	return rank, byRank
 }
 
 func newBuilder(r *rawReader, out *tables, dir string, yearsFile *os.File) *builder {
 	routes, vehicles := len(r.routeCities), len(r.vehicles.names)
-	byName := make([]uint32, routes)
-	for i := range byName {
-		byName[i] = uint32(i)
-	}
-	slices.SortFunc(byName, func(a, b uint32) int {
+	routeRank, routeByRank := ranks(routes, func(a, b uint32) int {
 		ca, cb := r.routeCities[a], r.routeCities[b]
 		return cmp.Or(cmp.Compare(r.cities.names[ca[0]], r.cities.names[cb[0]]),
 			cmp.Compare(r.cities.names[ca[1]], r.cities.names[cb[1]]))
 	})
-	rank := make([]uint32, routes)
-	for i, route := range byName {
-		rank[route] = uint32(i)
-	}
+	vehicleRank, vehicleByRank := ranks(vehicles, func(a, b uint32) int {
+		return cmp.Compare(r.vehicles.names[a], r.vehicles.names[b])
+	})
 	return &builder{
-		r: r, out: out, routeRank: rank, yearsFile: yearsFile,
-		vehicleRoutes: newSpill(dir, "vehicle-routes"), vehicleRank: ranks(r.vehicles.names),
+		r: r, out: out, routeRank: routeRank, routeByRank: routeByRank, yearsFile: yearsFile,
+		vehicleRoutes: newSpill(dir, "vehicle-routes"), vehicleRank: vehicleRank, vehicleByRank: vehicleByRank,
 		vehicleMonths: newDense[vehicleSums](vehicles), vehicleYears: newDense[vehicleSums](vehicles),
 		routeTotals: make([]routeTotal, routes),
 		logIDs:      map[string]int32{}, routeDays: map[routeDTKey]int{}, dayRoutes: newDense[[2]int64](routes),
@@ -562,14 +562,6 @@ func (b *builder) vehicleRouteRows(day int32) error {
 // writeVehicleRoutes writes the spilled vehicle route rows in route, then
 // vehicle, then day order, and counts each route's distinct vehicles.
 func (b *builder) writeVehicleRoutes() ([]int64, error) {
-	byRank := make([]uint32, len(b.routeRank))
-	for route, rank := range b.routeRank {
-		byRank[rank] = uint32(route)
-	}
-	vehicleByRank := make([]uint32, len(b.vehicleRank))
-	for v, rank := range b.vehicleRank {
-		vehicleByRank[rank] = uint32(v)
-	}
 	vehicles := make([]int64, len(b.routeRank))
 	e := &b.out.vehicleRoutes
 	type sortKey struct {
@@ -592,7 +584,7 @@ func (b *builder) writeVehicleRoutes() ([]int64, error) {
 		})
 		for i, k := range keys {
 			r := data[k.at:]
-			route, vehicle := byRank[k.routeVehicle>>32], vehicleByRank[uint32(k.routeVehicle)]
+			route, vehicle := b.routeByRank[k.routeVehicle>>32], b.vehicleByRank[uint32(k.routeVehicle)]
 			if i == 0 || keys[i-1].routeVehicle != k.routeVehicle {
 				vehicles[route]++
 			}
@@ -726,11 +718,7 @@ func (b *builder) finish() error {
 	}
 
 	e = &b.out.routeTotals
-	byName := make([]uint32, len(b.routeRank))
-	for route, rank := range b.routeRank {
-		byName[rank] = uint32(route)
-	}
-	for _, route := range byName {
+	for _, route := range b.routeByRank {
 		t := &b.routeTotals[route]
 		if t.n == 0 {
 			continue

@@ -9,15 +9,16 @@ import (
 
 // A full rebuild adds the rollups up in haul rather than in PostgreSQL: at
 // ten million shipments nearly every (day, route, delivery time) and (day,
-// vehicle, route) group holds one shipment, so grouping them in SQL sorts
-// the shipments several times over, on text keys, and took twice the
-// load's time. Here the raw rows are read once, in storage order, and
-// spilled by month; a shipment's day is its log's, so each month's rows
-// add up on their own, in hash tables the size of a month. The rows that
-// come out are written with binary COPY.
+// vehicle, route) group holds one shipment, so grouping them in SQL sorted
+// the shipments several times over, on text keys, and took longer than
+// loading them. Here the raw rows are read once, in storage order, and
+// spilled by month to temporary files; a shipment's day is its log's, so
+// each day's rows add up on their own (addup.go), and the rows that come
+// out are streamed into the copies with binary COPY (rebuild.go).
 //
 // The figures are those of the incremental refresh's SQL (sql.go), column
-// for column; TestIncrementalEqualsFullRebuild holds the two together.
+// for column; TestIncrementalEqualsFullRebuild holds the two together, and
+// the oracle tests check both against the raw tables.
 
 // rawReader turns the raw tables' COPY rows into spilled records, with
 // names replaced by numbers.

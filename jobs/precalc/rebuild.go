@@ -21,22 +21,23 @@ import (
 	"github.com/haul-dev/haul/internal/pgcopy"
 )
 
-// A full rebuild adds the rollups up in haul (build.go) from the raw tables,
-// read in one snapshot, and writes them with COPY into a copy of every
-// rollup table (NAME_next) without indexes; it then builds the indexes by
-// sorting and swaps the copies in. Inserting tens of millions of rows one
-// index entry at a time costs several times more, and deleting the old
-// rows would leave the tables twice their size.
+// A full rebuild adds the rollups up in haul (build.go, addup.go) from the
+// raw tables, read in one snapshot, and writes them with COPY into a copy
+// of every rollup table (NAME_next) without indexes; it then builds the
+// indexes by sorting and swaps the copies in. Inserting tens of millions of
+// rows one index entry at a time costs several times more, and deleting
+// the old rows would leave the tables twice their size.
 //
-// The copies are written in two lanes at once, each in a transaction of its
-// own on a connection of its own: loading and indexing are CPU-bound in the
-// server, and one connection uses one core. Each lane commits its copies,
-// still unread; then one short transaction swaps the copies in and
-// publishes the version. Copies left by a rebuild that died in between are
-// dropped by the next one. Readers lock the tables before their first
-// query (see db.AggregateTables), so each of them sees all old tables or
-// all new ones; the swap waits for the readers of the old ones, and new
-// readers wait for its commit.
+// The copies load on three connections at once, each in a transaction of
+// its own, while haul adds up: loading and indexing are CPU-bound in the
+// server, and one connection uses one core. Each commits its copies, still
+// unread; the indexes are then built on the three connections, and one
+// short transaction swaps the copies in and publishes the version. Copies
+// left by a rebuild that died in between are dropped by the next one.
+// Readers lock the tables before their first query (see
+// db.AggregateTables), so each of them sees all old tables or all new
+// ones; the swap waits for the readers of the old ones, and new readers
+// wait for its commit.
 
 const nextSuffix = "_next"
 
@@ -212,15 +213,18 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 	// does not cancel the others' statements: that would close their
 	// sessions, one of which holds the refresh lock and records failures.
 	var g errgroup.Group
-	var once sync.Once
+	var mu sync.Mutex // guards cause and rows
 	var cause error
+	rows := map[string]int64{}
 	abort := func(err error) error {
-		once.Do(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if cause == nil {
 			cause = err
 			for _, o := range out.byName() {
 				o.abort(err)
 			}
-		})
+		}
 		return err
 	}
 	// A write waiting for its COPY does not watch ctx.
@@ -235,8 +239,6 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 		log.V(1).Info("refresh step done", "step", "add up", "seconds", time.Since(t).Seconds())
 		return nil
 	})
-	rows := map[string]int64{}
-	var mu sync.Mutex
 	for i, lane := range out.lanes() {
 		g.Go(func() error {
 			n, err := loadCopies(ctx, conns[i], lane, log.WithValues("lane", i+1))
@@ -249,9 +251,13 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	mu.Lock()
+	err = cmp.Or(cause, err)
+	mu.Unlock()
+	if err != nil {
 		// Copies a lane committed are dropped by the next rebuild.
-		return cmp.Or(cause, err)
+		return err
 	}
 
 	if err := buildIndexes(ctx, conns, defs, rows, log); err != nil {
