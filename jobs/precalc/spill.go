@@ -67,12 +67,14 @@ func (s *spill) partitions() []int32 {
 	return slices.Sorted(maps.Keys(s.parts))
 }
 
-// read returns partition part's records and removes its file.
+// read returns partition part's records and forgets them.
 func (s *spill) read(part int32) ([]byte, error) {
 	b, err := os.ReadFile(s.path(part))
 	if err != nil && !os.IsNotExist(err) {
 		return nil, err
 	}
 	_ = os.Remove(s.path(part))
-	return append(b, s.parts[part]...), nil
+	b = append(b, s.parts[part]...)
+	delete(s.parts, part)
+	return b, nil
 }

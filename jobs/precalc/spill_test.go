@@ -46,6 +46,9 @@ func TestSpillKeepsRecordsByPartition(t *testing.T) {
 	if len(want[0]) < 4*spillBuffer || len(want[99]) >= spillBuffer {
 		t.Fatalf("partition sizes %d and %d do not cover both paths", len(want[0]), len(want[99]))
 	}
+	if left := s.partitions(); len(left) != 0 {
+		t.Errorf("partitions %v still held after reading", left)
+	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 0 {
 		t.Errorf("spill files left after reading: %v", left)
 	}
