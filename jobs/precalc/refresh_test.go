@@ -411,6 +411,65 @@ END$$`)
 	}
 }
 
+// A rebuild cancelled while it streams (SIGTERM to haul precalc) returns
+// at once with the cancel, leaves the served version, and leaves nothing
+// that stops the next rebuild.
+func TestRebuildCancelledWhileStreaming(t *testing.T) {
+	e := newEnv(t)
+	e.mustLoad("run-a", e.generate("run-a", datagen.Config{Shipments: 30_000, Cities: 25, Seed: 3}))
+	first := e.refresh(false)
+	want := e.aggregateCounts()
+	// The copy of agg_vehicle_routes is slow to create: its stream is
+	// full and waiting when the rebuild is cancelled.
+	e.exec(`CREATE FUNCTION refresh_test_stall() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() WHERE object_identity = 'public.agg_vehicle_routes_next') THEN
+		PERFORM pg_sleep(60);
+	END IF;
+END$$`)
+	e.exec(`CREATE EVENT TRIGGER refresh_test_stall ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
+		EXECUTE FUNCTION refresh_test_stall()`)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := precalc.Refresh(ctx, e.pool, precalc.Options{Full: true, Log: logr.Discard()})
+		done <- err
+	}()
+	e.waitFor("the copy's creation to stall", func() bool {
+		return e.count(`SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()`) == 1
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled rebuild returned %v, want context.Canceled", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the cancelled rebuild had not returned after 20 s")
+	}
+	// A cancel is not the data's fault: nothing is recorded against it.
+	if st := e.state(); st.version != first.Version || st.lastError != nil {
+		t.Errorf("after the cancelled rebuild: version %d, last_error %s; want %d and none",
+			st.version, orNull(st.lastError), first.Version)
+	}
+	if got := e.aggregateCounts(); !maps.Equal(got, want) {
+		t.Errorf("rows after the cancelled rebuild %v, want %v as before", got, want)
+	}
+
+	e.exec(`DROP EVENT TRIGGER refresh_test_stall`)
+	e.waitFor("the stalled statement to end", func() bool {
+		return e.count(`SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()`) == 0
+	})
+	if res := e.refresh(true); !res.Refreshed || res.Version != first.Version+1 {
+		t.Fatalf("rebuild after the cancelled one: %+v", res)
+	}
+	if got := e.aggregateCounts(); !maps.Equal(got, want) {
+		t.Errorf("rows after the next rebuild %v, want %v", got, want)
+	}
+}
+
 // TestRefreshRecordsLongMultibyteError: the failure is recorded whatever
 // its message; one cut in the middle of a character must not be refused.
 func TestRefreshRecordsLongMultibyteError(t *testing.T) {
