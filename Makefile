@@ -89,10 +89,11 @@ bench-api: ## Requests/s and p50/p99 of every API endpoint under wrk, with /heal
 FUZZTIME ?= 30s
 
 .PHONY: fuzz
-fuzz: ## Run each fuzz target for FUZZTIME (default 30s); failures land in jobs/ingest/testdata/fuzz.
+fuzz: ## Run each fuzz target for FUZZTIME (default 30s); failures land in the package's testdata/fuzz.
 	for target in FuzzValidator FuzzScannerArray FuzzScannerNDJSON; do \
 		go test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./jobs/ingest/ || exit 1; \
 	done
+	go test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./internal/pgcopy/
 
 .PHONY: clean
 clean: ## Remove build output (not the caches under $(HAUL_CACHE_DIR)).
