@@ -361,25 +361,39 @@ func TestRebuildDropsLeftoverCopies(t *testing.T) {
 	}
 }
 
+// loadThreeYears loads 30,000 shipments over three years and builds their
+// aggregates; it returns that build and the rows it made.
+func (e *env) loadThreeYears() (precalc.Result, map[string]int64) {
+	e.t.Helper()
+	e.mustLoad("run-a", e.generate("run-a", datagen.Config{Shipments: 30_000, Cities: 25, Seed: 3}))
+	return e.refresh(false), e.aggregateCounts()
+}
+
+// onCopyCreated runs the PL/pgSQL statement action whenever a rebuild
+// creates its copy of agg_vehicle_routes, through an event trigger called
+// name (dropped by DROP EVENT TRIGGER name).
+func (e *env) onCopyCreated(name, action string) {
+	e.t.Helper()
+	e.exec(`CREATE FUNCTION ` + name + `() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() WHERE object_identity = 'public.agg_vehicle_routes_next') THEN
+		` + action + `;
+	END IF;
+END$$`)
+	e.exec(`CREATE EVENT TRIGGER ` + name + ` ON ddl_command_end WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION ` + name + `()`)
+}
+
 // A rebuild whose copy of agg_vehicle_routes refuses rows part-way, while
 // the other copies load and haul adds up, fails whole: the error is the
 // refused row's, the served version and its rows stay, and the next
 // rebuild succeeds.
 func TestRebuildFailsWholeWhenACopyFails(t *testing.T) {
 	e := newEnv(t)
-	// Three years of data: the copy's rows go out in day order, a
-	// megabyte at a time, so 2023's load before the first one refused.
-	e.mustLoad("run-a", e.generate("run-a", datagen.Config{Shipments: 30_000, Cities: 25, Seed: 3}))
-	first := e.refresh(false)
-	want := e.aggregateCounts()
-	e.exec(`CREATE FUNCTION refresh_test_check() RETURNS event_trigger LANGUAGE plpgsql AS $$
-BEGIN
-	IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() WHERE object_identity = 'public.agg_vehicle_routes_next') THEN
-		ALTER TABLE agg_vehicle_routes_next ADD CONSTRAINT before_2024 CHECK (period < '2024-01-01');
-	END IF;
-END$$`)
-	e.exec(`CREATE EVENT TRIGGER refresh_test_check ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
-		EXECUTE FUNCTION refresh_test_check()`)
+	// Three years of data, of which the copy refuses 2024's and 2025's,
+	// while haul still writes it, a megabyte at a time.
+	first, want := e.loadThreeYears()
+	e.onCopyCreated("refresh_test_check",
+		`ALTER TABLE agg_vehicle_routes_next ADD CONSTRAINT before_2024 CHECK (period < '2024-01-01')`)
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -416,19 +430,10 @@ END$$`)
 // that stops the next rebuild.
 func TestRebuildCancelledWhileStreaming(t *testing.T) {
 	e := newEnv(t)
-	e.mustLoad("run-a", e.generate("run-a", datagen.Config{Shipments: 30_000, Cities: 25, Seed: 3}))
-	first := e.refresh(false)
-	want := e.aggregateCounts()
+	first, want := e.loadThreeYears()
 	// The copy of agg_vehicle_routes is slow to create: its stream is
 	// full and waiting when the rebuild is cancelled.
-	e.exec(`CREATE FUNCTION refresh_test_stall() RETURNS event_trigger LANGUAGE plpgsql AS $$
-BEGIN
-	IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() WHERE object_identity = 'public.agg_vehicle_routes_next') THEN
-		PERFORM pg_sleep(60);
-	END IF;
-END$$`)
-	e.exec(`CREATE EVENT TRIGGER refresh_test_stall ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
-		EXECUTE FUNCTION refresh_test_stall()`)
+	e.onCopyCreated("refresh_test_stall", `PERFORM pg_sleep(60)`)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -54,8 +54,9 @@ func (t *tables) byName() map[string]*tableOut {
 }
 
 // lanes are the copies each connection loads, in order: the three large
-// tables, each streamed while the rows are added up, then the small ones,
-// written at the end.
+// tables (agg_routes and agg_vehicles streamed while the rows are added
+// up, agg_vehicle_routes sorted at the end), then the small ones, written
+// at the end.
 func (t *tables) lanes() [3][]*tableOut {
 	return [3][]*tableOut{
 		{&t.routes, &t.totals, &t.routeTotals},
