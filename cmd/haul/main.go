@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/go-logr/logr"
@@ -79,6 +80,11 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 			cmd.SetContext(logr.NewContext(cmd.Context(), newLogger(stderr, verbosity)))
 		},
 	}
+	// Cobra reports an unknown subcommand as a plain error, which would exit
+	// 1: the root takes the arguments itself so that it is a usage error.
+	root.Args = unknownCommand
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	root.SuggestionsMinimumDistance = 2
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -101,6 +107,19 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 func newLogger(w io.Writer, verbosity int) logr.Logger {
 	h := slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.Level(-verbosity)})
 	return logr.FromSlogHandler(h)
+}
+
+// unknownCommand rejects the arguments of a command that only has
+// subcommands, naming the ones it may have meant.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if suggestions := cmd.SuggestionsFor(args[0]); len(suggestions) > 0 {
+		msg += "; did you mean " + strings.Join(suggestions, " or ") + "?"
+	}
+	return usageError{errors.New(msg)}
 }
 
 // noArgs rejects positional arguments as a usage error.

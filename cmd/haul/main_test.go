@@ -47,10 +47,23 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"ingest", "--database-url", "postgres://nowhere", "--shipments", "s.json", "--log-cache-mb", "-1"},
 		{"ingest", "--database-url", "postgres://nowhere", "--shipments", "s.json", "--log-cache-mb", "4097"},
 		{"serve", "--database-url", "postgres://nowhere", "--db-conns", "2"},
+		{"bogus"},
+		{"ingst", "--shipments", "s.json"},
 	} {
 		if code, _, stderr := haul(t, args...); code != exitUsage || !strings.HasPrefix(stderr, "haul: ") {
 			t.Errorf("haul %s: exit %d, stderr %q; want exit %d with a message", strings.Join(args, " "), code, stderr, exitUsage)
 		}
+	}
+}
+
+func TestUnknownCommandNamesTheLikelyOne(t *testing.T) {
+	code, _, stderr := haul(t, "ingst")
+	if code != exitUsage || !strings.Contains(stderr, `unknown command "ingst" for "haul"; did you mean ingest?`) {
+		t.Errorf("haul ingst: exit %d, stderr %q", code, stderr)
+	}
+	code, stdout, _ := haul(t)
+	if code != exitOK || !strings.Contains(stdout, "Available Commands:") {
+		t.Errorf("haul alone: exit %d, stdout %q; want the help", code, stdout)
 	}
 }
 
