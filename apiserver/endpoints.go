@@ -10,13 +10,13 @@ import (
 	"github.com/haul-dev/haul/internal/rollup"
 )
 
-// errVehicleNotFound answers 404 {"detail": "Vehicle not found"} (API.md 3.5).
+// errVehicleNotFound answers 404 {"detail": "Vehicle not found"} (docs/api.md#35-get-apivehiclesvehicle_iddetails).
 var errVehicleNotFound = errors.New("Vehicle not found") //nolint:staticcheck // the wire message, capitalised as the reference's
 
 // compute computes an answer from one version of the aggregates.
 type compute func(ctx context.Context, s source) (any, error)
 
-// endpoint is one route of the compatibility contract (API.md 2): bind
+// endpoint is one route of the compatibility contract (docs/api.md#2-endpoint-index): bind
 // validates the request and returns how to compute its answer, or a
 // *ParamError. Validation comes first, so a bad request costs no query.
 type endpoint struct {
@@ -33,7 +33,7 @@ type endpoint struct {
 
 var endpoints = []endpoint{
 	{
-		path: "/dashboard", summary: "Current window against the same window shifted back (API.md 3.1)",
+		path: "/dashboard", summary: "Current window against the same window shifted back (docs/api.md#31-get-apidashboard)",
 		params:   append(windowParams(), intervalTypeParam, periodsBackParam),
 		response: Dashboard{},
 		bind: func(c *gin.Context) (compute, error) {
@@ -45,14 +45,14 @@ var endpoints = []endpoint{
 		},
 	},
 	{
-		path: "/shipments/analytics", summary: "Shipment overview and the most expensive routes of a window (API.md 3.2)",
+		path: "/shipments/analytics", summary: "Shipment overview and the most expensive routes of a window (docs/api.md#32-get-apishipmentsanalytics)",
 		params: windowParams(), response: ShipmentsAnalytics{},
 		bind: windowed(func(ctx context.Context, s source, w rollup.Window) (any, error) {
 			return answerShipmentsAnalytics(ctx, s, w)
 		}),
 	},
 	{
-		path: "/shipments/routes", summary: "All-time figures per route, paged (API.md 3.3)",
+		path: "/shipments/routes", summary: "All-time figures per route, paged (docs/api.md#33-get-apishipmentsroutes)",
 		params: listParams(shipmentRoutesSort), response: Page[ShipmentRouteRow]{},
 		bind: func(c *gin.Context) (compute, error) {
 			lp, err := parseList(c.Request.URL.Query(), shipmentRoutesSort)
@@ -63,14 +63,14 @@ var endpoints = []endpoint{
 		},
 	},
 	{
-		path: "/vehicles/metrics", summary: "Figures per vehicle with a trip in the window (API.md 3.4)",
+		path: "/vehicles/metrics", summary: "Figures per vehicle with a trip in the window (docs/api.md#34-get-apivehiclesmetrics)",
 		params: windowParams(), response: []VehicleMetrics{},
 		bind: windowed(func(ctx context.Context, s source, w rollup.Window) (any, error) {
 			return answerVehicleMetrics(ctx, s, w)
 		}),
 	},
 	{
-		path: "/vehicles/:vehicle_id/details", summary: "One vehicle's figures, days and top routes in the window (API.md 3.5)",
+		path: "/vehicles/:vehicle_id/details", summary: "One vehicle's figures, days and top routes in the window (docs/api.md#35-get-apivehiclesvehicle_iddetails)",
 		params:   append([]paramDoc{vehicleIDParam}, windowParams()...),
 		response: VehicleDetails{},
 		bind: func(c *gin.Context) (compute, error) {
@@ -89,28 +89,28 @@ var endpoints = []endpoint{
 		},
 	},
 	{
-		path: "/route/reliability", summary: "Delivery time reliability per qualifying route, paged (API.md 3.6)",
+		path: "/route/reliability", summary: "Delivery time reliability per qualifying route, paged (docs/api.md#36-get-apiroutereliability)",
 		params: windowListParams(reliabilitySort), response: Page[ReliabilityRow]{},
 		bind: windowedList(reliabilitySort, func(ctx context.Context, s source, w rollup.Window, lp ListParams) (any, error) {
 			return answerReliability(ctx, s, w, lp)
 		}),
 	},
 	{
-		path: "/route/cost-value", summary: "Cost and value per qualifying route, paged (API.md 3.7)",
+		path: "/route/cost-value", summary: "Cost and value per qualifying route, paged (docs/api.md#37-get-apiroutecost-value)",
 		params: windowListParams(costValueSort), response: Page[CostValueRow]{},
 		bind: windowedList(costValueSort, func(ctx context.Context, s source, w rollup.Window, lp ListParams) (any, error) {
 			return answerCostValue(ctx, s, w, lp)
 		}),
 	},
 	{
-		path: "/route/optimization", summary: "Optimisation advice per qualifying route, paged (API.md 3.8)",
+		path: "/route/optimization", summary: "Optimisation advice per qualifying route, paged (docs/api.md#38-get-apirouteoptimization)",
 		params: windowListParams(optimizationSort), response: Page[OptimizationRow]{},
 		bind: windowedList(optimizationSort, func(ctx context.Context, s source, w rollup.Window, lp ListParams) (any, error) {
 			return answerOptimization(ctx, s, w, lp)
 		}),
 	},
 	{
-		path: "/route/top-performing", summary: "Best qualifying routes by overall score (API.md 3.9)",
+		path: "/route/top-performing", summary: "Best qualifying routes by overall score (docs/api.md#39-get-apiroutetop-performing)",
 		params: append(windowParams(), limitParam), response: []TopRoute{},
 		bind: func(c *gin.Context) (compute, error) {
 			w, limit, err := parseTopPerforming(c.Request.URL.Query())
@@ -121,14 +121,14 @@ var endpoints = []endpoint{
 		},
 	},
 	{
-		path: "/costs/overview", summary: "Costs of the window against the window before it (API.md 3.10)",
+		path: "/costs/overview", summary: "Costs of the window against the window before it (docs/api.md#310-get-apicostsoverview)",
 		params: windowParams(), response: CostsOverview{},
 		bind: windowed(func(ctx context.Context, s source, w rollup.Window) (any, error) {
 			return answerCostsOverview(ctx, s, w)
 		}),
 	},
 	{
-		path: "/system/status", summary: "State of the aggregate refresh (API.md 3.11)",
+		path: "/system/status", summary: "State of the aggregate refresh (docs/api.md#311-get-apisystemstatus)",
 		response: SystemStatus{}, unversioned: true,
 		bind: func(*gin.Context) (compute, error) {
 			return func(ctx context.Context, s source) (any, error) { return answerSystemStatus(ctx, s) }, nil
