@@ -11,19 +11,19 @@ import (
 	"github.com/haul-dev/haul/internal/rollup"
 )
 
-// The answers of the compatibility contract (API.md section 3), computed
+// The answers of the compatibility contract (docs/api.md#3-endpoints), computed
 // from the rollup families of one version of the aggregates. Figures are
 // computed unrounded and rounded (r2, r1) as the response fields are
 // filled, so every order and cut below compares serialised values.
 
-// minRouteShipments is the size of a qualifying route, Q(W) (API.md 1.2).
+// minRouteShipments is the size of a qualifying route, Q(W) (docs/api.md#12-windows-and-dates).
 const minRouteShipments = 5
 
 // topN is the length of the fixed top lists: expensive_routes (3.2),
 // top_routes (3.5) and top_cost_routes (3.10).
 const topN = 5
 
-// Page is one page of a list endpoint (API.md 2, 1.4).
+// Page is one page of a list endpoint (docs/api.md#2-endpoint-index, 1.4).
 type Page[T any] struct {
 	Data []T `json:"data"`
 	// Total counts the rows after filtering, whatever the page.
@@ -32,7 +32,7 @@ type Page[T any] struct {
 	PageSize int `json:"page_size"`
 }
 
-// Dashboard is /api/dashboard's answer (API.md 3.1).
+// Dashboard is /api/dashboard's answer (docs/api.md#31-get-apidashboard).
 type Dashboard struct {
 	TotalShipments    int64   `json:"total_shipments"`
 	ActiveVehicles    float64 `json:"active_vehicles"`
@@ -44,13 +44,13 @@ type Dashboard struct {
 	DeliveryTimeTrend float64 `json:"delivery_time_trend"`
 }
 
-// ShipmentsAnalytics is /api/shipments/analytics' answer (API.md 3.2).
+// ShipmentsAnalytics is /api/shipments/analytics' answer (docs/api.md#32-get-apishipmentsanalytics).
 type ShipmentsAnalytics struct {
 	Overview        ShipmentsOverview `json:"overview"`
 	ExpensiveRoutes []ExpensiveRoute  `json:"expensive_routes"`
 }
 
-// ShipmentsOverview sums up a window's shipments (API.md 3.2).
+// ShipmentsOverview sums up a window's shipments (docs/api.md#32-get-apishipmentsanalytics).
 type ShipmentsOverview struct {
 	TotalShipments     int64   `json:"total_shipments"`
 	AvgDeliveryTime    float64 `json:"avg_delivery_time"`
@@ -61,7 +61,7 @@ type ShipmentsOverview struct {
 	UniqueDestinations int64   `json:"unique_destinations"`
 }
 
-// ExpensiveRoute is one of a window's costliest qualifying routes (API.md 3.2).
+// ExpensiveRoute is one of a window's costliest qualifying routes (docs/api.md#32-get-apishipmentsanalytics).
 type ExpensiveRoute struct {
 	Origin             string  `json:"origin"`
 	Destination        string  `json:"destination"`
@@ -72,7 +72,7 @@ type ExpensiveRoute struct {
 	VehiclesUsed       int64   `json:"vehicles_used"`
 }
 
-// ShipmentRouteRow is a route's all-time figures (API.md 3.3).
+// ShipmentRouteRow is a route's all-time figures (docs/api.md#33-get-apishipmentsroutes).
 type ShipmentRouteRow struct {
 	Origin          string  `json:"origin"`
 	Destination     string  `json:"destination"`
@@ -87,7 +87,7 @@ type ShipmentRouteRow struct {
 	CostPerTrip     float64 `json:"cost_per_trip"`
 }
 
-// VehicleMetrics is a vehicle's figures over a window (API.md 3.4).
+// VehicleMetrics is a vehicle's figures over a window (docs/api.md#34-get-apivehiclesmetrics).
 type VehicleMetrics struct {
 	VehicleID          string  `json:"vehicle_id"`
 	Name               string  `json:"name"`
@@ -102,14 +102,14 @@ type VehicleMetrics struct {
 	FuelPerTrip        float64 `json:"fuel_per_trip"`
 }
 
-// VehicleDetails is /api/vehicles/{vehicle_id}/details' answer (API.md 3.5).
+// VehicleDetails is /api/vehicles/{vehicle_id}/details' answer (docs/api.md#35-get-apivehiclesvehicle_iddetails).
 type VehicleDetails struct {
 	Summary          VehicleSummary    `json:"summary"`
 	DailyPerformance []VehicleDayRow   `json:"daily_performance"`
 	TopRoutes        []VehicleRouteRow `json:"top_routes"`
 }
 
-// VehicleSummary is a vehicle's figures over a window (API.md 3.5).
+// VehicleSummary is a vehicle's figures over a window (docs/api.md#35-get-apivehiclesvehicle_iddetails).
 type VehicleSummary struct {
 	VehicleID           string  `json:"vehicle_id"`
 	Name                string  `json:"name"`
@@ -125,7 +125,7 @@ type VehicleSummary struct {
 	FuelPerTrip         float64 `json:"fuel_per_trip"`
 }
 
-// VehicleDayRow is a vehicle's figures on one day (API.md 3.5).
+// VehicleDayRow is a vehicle's figures on one day (docs/api.md#35-get-apivehiclesvehicle_iddetails).
 type VehicleDayRow struct {
 	// Date is YYYY-MM-DD.
 	Date            string  `json:"date"`
@@ -136,7 +136,7 @@ type VehicleDayRow struct {
 	DailyDeliveries int64   `json:"daily_deliveries"`
 }
 
-// VehicleRouteRow is a vehicle's figures on one route (API.md 3.5).
+// VehicleRouteRow is a vehicle's figures on one route (docs/api.md#35-get-apivehiclesvehicle_iddetails).
 type VehicleRouteRow struct {
 	Origin          string  `json:"origin"`
 	Destination     string  `json:"destination"`
@@ -145,7 +145,7 @@ type VehicleRouteRow struct {
 	AvgRouteRevenue float64 `json:"avg_route_revenue"`
 }
 
-// ReliabilityRow is a qualifying route's delivery time reliability (API.md 3.6).
+// ReliabilityRow is a qualifying route's delivery time reliability (docs/api.md#36-get-apiroutereliability).
 type ReliabilityRow struct {
 	Origin                string  `json:"origin"`
 	Destination           string  `json:"destination"`
@@ -156,7 +156,7 @@ type ReliabilityRow struct {
 	OnTimeDeliveryRate    float64 `json:"on_time_delivery_rate"`
 }
 
-// CostValueRow is a qualifying route's cost and value (API.md 3.7).
+// CostValueRow is a qualifying route's cost and value (docs/api.md#37-get-apiroutecost-value).
 type CostValueRow struct {
 	Origin            string  `json:"origin"`
 	Destination       string  `json:"destination"`
@@ -169,14 +169,14 @@ type CostValueRow struct {
 	ValueCategory string `json:"value_category"`
 }
 
-// The value categories of API.md 3.7.
+// The value categories of docs/api.md#37-get-apiroutecost-value.
 const (
 	highValue   = "High Value"
 	mediumValue = "Medium Value"
 	lowValue    = "Low Value"
 )
 
-// OptimizationRow is a qualifying route's figures and advice (API.md 3.8).
+// OptimizationRow is a qualifying route's figures and advice (docs/api.md#38-get-apirouteoptimization).
 type OptimizationRow struct {
 	Origin             string  `json:"origin"`
 	Destination        string  `json:"destination"`
@@ -191,7 +191,7 @@ type OptimizationRow struct {
 	OptimizationRecommendation string `json:"optimization_recommendation"`
 }
 
-// The advice texts of API.md 3.8, in rule order.
+// The advice texts of docs/api.md#38-get-apirouteoptimization, in rule order.
 const (
 	adviceSlow   = "High delivery time - Consider route optimization"
 	adviceCostly = "High cost per weight - Review pricing strategy"
@@ -199,7 +199,7 @@ const (
 	adviceNormal = "Performing within normal parameters"
 )
 
-// The thresholds of API.md 3.8's rules.
+// The thresholds of docs/api.md#38-get-apirouteoptimization's rules.
 const (
 	// adviceFactor times the mean over the qualifying routes is "high".
 	adviceFactor = 1.2
@@ -208,7 +208,7 @@ const (
 	smallCostRatio = 1.5
 )
 
-// TopRoute is a qualifying route's scores (API.md 3.9).
+// TopRoute is a qualifying route's scores (docs/api.md#39-get-apiroutetop-performing).
 type TopRoute struct {
 	Origin                  string             `json:"origin"`
 	Destination             string             `json:"destination"`
@@ -220,7 +220,7 @@ type TopRoute struct {
 	PerformanceMetrics      PerformanceMetrics `json:"performance_metrics"`
 }
 
-// PerformanceMetrics are a top route's plain figures (API.md 3.9).
+// PerformanceMetrics are a top route's plain figures (docs/api.md#39-get-apiroutetop-performing).
 type PerformanceMetrics struct {
 	OnTimeDeliveryRate float64 `json:"on_time_delivery_rate"`
 	AvgCostPerShipment float64 `json:"avg_cost_per_shipment"`
@@ -228,7 +228,7 @@ type PerformanceMetrics struct {
 	TotalWeightShipped float64 `json:"total_weight_shipped"`
 }
 
-// CostsOverview is /api/costs/overview's answer (API.md 3.10).
+// CostsOverview is /api/costs/overview's answer (docs/api.md#310-get-apicostsoverview).
 type CostsOverview struct {
 	TotalCost               float64        `json:"total_cost"`
 	AvgCostPerShipment      float64        `json:"avg_cost_per_shipment"`
@@ -243,7 +243,7 @@ type CostsOverview struct {
 	TopCostRoutes           []CostRouteRow `json:"top_cost_routes"`
 }
 
-// CostRouteRow is one of a window's costliest routes (API.md 3.10).
+// CostRouteRow is one of a window's costliest routes (docs/api.md#310-get-apicostsoverview).
 type CostRouteRow struct {
 	Origin        string  `json:"origin"`
 	Destination   string  `json:"destination"`
@@ -252,7 +252,7 @@ type CostRouteRow struct {
 	AvgCost       float64 `json:"avg_cost"`
 }
 
-// SystemStatus is /api/system/status' answer (API.md 3.11).
+// SystemStatus is /api/system/status' answer (docs/api.md#311-get-apisystemstatus).
 type SystemStatus struct {
 	IsCalculating bool `json:"is_calculating"`
 	// LastCalculatedAt is RFC 3339 UTC with microseconds, or null.
@@ -264,7 +264,7 @@ type SystemStatus struct {
 const statusTimeLayout = "2006-01-02T15:04:05.000000Z"
 
 // answerDashboard compares the window with the same window shifted back
-// periods_back intervals (API.md 3.1).
+// periods_back intervals (docs/api.md#31-get-apidashboard).
 func answerDashboard(ctx context.Context, s source, p DashboardParams) (Dashboard, error) {
 	cur, err := s.totals(ctx, p.Window)
 	if err != nil {
@@ -293,7 +293,7 @@ func answerDashboard(ctx context.Context, s source, p DashboardParams) (Dashboar
 	}, nil
 }
 
-// shiftWindow moves both ends of w back n intervals (API.md 3.1).
+// shiftWindow moves both ends of w back n intervals (docs/api.md#31-get-apidashboard).
 func shiftWindow(w rollup.Window, intervalType string, n int) rollup.Window {
 	return rollup.Window{Start: shiftDate(w.Start, intervalType, n), End: shiftDate(w.End, intervalType, n)}
 }
@@ -327,7 +327,7 @@ func daysIn(d time.Time) int {
 }
 
 // answerShipmentsAnalytics sums up the window's shipments and lists its
-// five costliest qualifying routes (API.md 3.2).
+// five costliest qualifying routes (docs/api.md#32-get-apishipmentsanalytics).
 func answerShipmentsAnalytics(ctx context.Context, s source, w rollup.Window) (ShipmentsAnalytics, error) {
 	t, err := s.totals(ctx, w)
 	if err != nil {
@@ -382,7 +382,7 @@ func answerShipmentsAnalytics(ctx context.Context, s source, w rollup.Window) (S
 	return out, nil
 }
 
-// answerShipmentRoutes lists every route's all-time figures (API.md 3.3).
+// answerShipmentRoutes lists every route's all-time figures (docs/api.md#33-get-apishipmentsroutes).
 func answerShipmentRoutes(ctx context.Context, s source, lp ListParams) (Page[ShipmentRouteRow], error) {
 	totals, err := s.routeTotals(ctx)
 	if err != nil {
@@ -409,7 +409,7 @@ func answerShipmentRoutes(ctx context.Context, s source, lp ListParams) (Page[Sh
 }
 
 // answerVehicleMetrics lists the vehicles with a trip in the window by
-// revenue (API.md 3.4).
+// revenue (docs/api.md#34-get-apivehiclesmetrics).
 func answerVehicleMetrics(ctx context.Context, s source, w rollup.Window) ([]VehicleMetrics, error) {
 	vehicles, err := s.vehicles(ctx, w)
 	if err != nil {
@@ -439,7 +439,7 @@ func answerVehicleMetrics(ctx context.Context, s source, w rollup.Window) ([]Veh
 }
 
 // answerVehicleDetails is one vehicle's figures, days and top routes in the
-// window (API.md 3.5); ok is false if no such vehicle is loaded.
+// window (docs/api.md#35-get-apivehiclesvehicle_iddetails); ok is false if no such vehicle is loaded.
 func answerVehicleDetails(ctx context.Context, s source, id string, w rollup.Window) (VehicleDetails, bool, error) {
 	info, ok, err := s.vehicleInfo(ctx, id)
 	if err != nil || !ok {
@@ -507,7 +507,7 @@ func answerVehicleDetails(ctx context.Context, s source, id string, w rollup.Win
 }
 
 // answerReliability lists the qualifying routes' delivery time reliability
-// (API.md 3.6).
+// (docs/api.md#36-get-apiroutereliability).
 func answerReliability(ctx context.Context, s source, w rollup.Window, lp ListParams) (Page[ReliabilityRow], error) {
 	routes, err := s.routes(ctx, w)
 	if err != nil {
@@ -531,13 +531,13 @@ func answerReliability(ctx context.Context, s source, w rollup.Window, lp ListPa
 }
 
 // reliabilityScore is 100 × (1 − sd / mean), negative when sd > mean
-// (API.md 3.6).
+// (docs/api.md#36-get-apiroutereliability).
 func reliabilityScore(s rollup.Stats) float64 {
 	return 100 * (1 - div(s.SDDT(), s.MeanDT()))
 }
 
 // answerCostValue lists the qualifying routes' cost and value, categorised
-// against all of them (API.md 3.7).
+// against all of them (docs/api.md#37-get-apiroutecost-value).
 func answerCostValue(ctx context.Context, s source, w rollup.Window, lp ListParams) (Page[CostValueRow], error) {
 	routes, err := s.routes(ctx, w)
 	if err != nil {
@@ -569,7 +569,7 @@ func answerCostValue(ctx context.Context, s source, w rollup.Window, lp ListPara
 }
 
 // valueCategory places a value score against the 33rd and 66th percentiles:
-// a low cost per delivery hour is high value (API.md 3.7).
+// a low cost per delivery hour is high value (docs/api.md#37-get-apiroutecost-value).
 func valueCategory(score, p33, p66 float64) string {
 	switch {
 	case score <= p33:
@@ -582,7 +582,7 @@ func valueCategory(score, p33, p66 float64) string {
 }
 
 // answerOptimization lists the qualifying routes with advice measured
-// against all of them (API.md 3.8).
+// against all of them (docs/api.md#38-get-apirouteoptimization).
 func answerOptimization(ctx context.Context, s source, w rollup.Window, lp ListParams) (Page[OptimizationRow], error) {
 	routes, err := s.routes(ctx, w)
 	if err != nil {
@@ -616,7 +616,7 @@ func answerOptimization(ctx context.Context, s source, w rollup.Window, lp ListP
 	return listPage(rows, lp, optimizationSort)
 }
 
-// advice is the first of API.md 3.8's rules that holds for route r, whose
+// advice is the first of docs/api.md#38-get-apirouteoptimization's rules that holds for route r, whose
 // mean delivery time is m and cost per kg k, against the means gt and gk.
 func advice(r rollup.Route, m, k, gt, gk float64) string {
 	switch {
@@ -633,7 +633,7 @@ func advice(r rollup.Route, m, k, gt, gk float64) string {
 	}
 }
 
-// The weights of the overall score (API.md 3.9).
+// The weights of the overall score (docs/api.md#39-get-apiroutetop-performing).
 const (
 	reliabilityWeight = 0.4
 	costWeight        = 0.3
@@ -641,7 +641,7 @@ const (
 )
 
 // answerTopPerforming ranks the qualifying routes by overall score, with
-// cost and delivery time normalised over the whole window (API.md 3.9).
+// cost and delivery time normalised over the whole window (docs/api.md#39-get-apiroutetop-performing).
 func answerTopPerforming(ctx context.Context, s source, w rollup.Window, limit int) ([]TopRoute, error) {
 	t, err := s.totals(ctx, w)
 	if err != nil {
@@ -681,7 +681,7 @@ func answerTopPerforming(ctx context.Context, s source, w rollup.Window, limit i
 }
 
 // normalisedScore is 100 × (1 − (x − lo) / (hi − lo)), 100 for an empty
-// range (API.md 3.9).
+// range (docs/api.md#39-get-apiroutetop-performing).
 func normalisedScore(x, lo, hi float64) float64 {
 	if hi == lo {
 		return 100
@@ -690,7 +690,7 @@ func normalisedScore(x, lo, hi float64) float64 {
 }
 
 // answerCostsOverview compares the window's costs with the window of the
-// same length before it (API.md 3.10).
+// same length before it (docs/api.md#310-get-apicostsoverview).
 func answerCostsOverview(ctx context.Context, s source, w rollup.Window) (CostsOverview, error) {
 	cur, err := s.totals(ctx, w)
 	if err != nil {
@@ -742,14 +742,14 @@ func answerCostsOverview(ctx context.Context, s source, w rollup.Window) (CostsO
 }
 
 // previousWindow is the window of w's length that ends the day before w
-// starts (API.md 3.10).
+// starts (docs/api.md#310-get-apicostsoverview).
 func previousWindow(w rollup.Window) rollup.Window {
 	end := w.Start.AddDate(0, 0, -1)
 	days := int(w.End.Sub(w.Start).Round(24*time.Hour) / (24 * time.Hour))
 	return rollup.Window{Start: end.AddDate(0, 0, -days), End: end}
 }
 
-// answerSystemStatus reports the aggregate refresh's state (API.md 3.11):
+// answerSystemStatus reports the aggregate refresh's state (docs/api.md#311-get-apisystemstatus):
 // calculating and failing only while no version is servable.
 func answerSystemStatus(ctx context.Context, s source) (SystemStatus, error) {
 	st, err := s.state(ctx)
@@ -769,7 +769,7 @@ func answerSystemStatus(ctx context.Context, s source) (SystemStatus, error) {
 }
 
 // qualifying returns the routes of Q(W), at least minRouteShipments
-// shipments (API.md 1.2).
+// shipments (docs/api.md#12-windows-and-dates).
 func qualifying(routes []rollup.Route) []rollup.Route {
 	out := make([]rollup.Route, 0, len(routes))
 	for _, r := range routes {
@@ -805,7 +805,7 @@ func strKey(s string) (sortValue, bool)               { return sortValue{str: s}
 
 // listPage filters rows by lp.Search, sorts them by lp.SortBy (spec's
 // default if empty) then origin and destination ascending, and cuts
-// lp's page (API.md 1.4).
+// lp's page (docs/api.md#14-paging-sorting-search-list-endpoints).
 func listPage[T listRow](rows []T, lp ListParams, spec sortSpec) (Page[T], error) {
 	field := cmp.Or(lp.SortBy, spec.defaultSort)
 	type keyed struct {

@@ -29,9 +29,9 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // The answers are checked against oracles computed in this file from the
 // raw tables (shipments joined to their logs, vehicles) with SQL that
-// follows API.md's formulas independently of the rollups, then rounded and
+// follows docs/api.md's formulas independently of the rollups, then rounded and
 // ordered here by code written apart from answers.go's. Responses are
-// compared as JSON trees, numbers within API.md 1.3's tolerance.
+// compared as JSON trees, numbers within the tolerance of docs/api.md#13-numbers.
 
 func ansDay(s string) time.Time {
 	d, err := time.Parse(time.DateOnly, s)
@@ -192,7 +192,7 @@ func TestListTiesAndSearch(t *testing.T) {
 	}
 }
 
-// TestCategoriesAndAdvice checks the boundaries of API.md 3.7 and 3.8 on
+// TestCategoriesAndAdvice checks the boundaries of docs/api.md#37-get-apiroutecost-value and 3.8 on
 // fixed figures: a score equal to a percentile is in the better category,
 // and averages are over all qualifying routes whatever the search.
 func TestCategoriesAndAdvice(t *testing.T) {
@@ -346,7 +346,7 @@ func TestSystemStatus(t *testing.T) {
 	}
 }
 
-// TestFieldNames pins every response's JSON keys to API.md's.
+// TestFieldNames pins every response's JSON keys to docs/api.md's.
 func TestFieldNames(t *testing.T) {
 	for _, tc := range []struct {
 		v    any
@@ -433,7 +433,7 @@ func (e *ansEnv) snapshot() pgx.Tx {
 }
 
 // TestEmptyDatabase: before any load every endpoint answers zeros and empty
-// lists, serialised as [] (API.md section 4).
+// lists, serialised as [] (docs/api.md#4-aggregate-refresh).
 func TestEmptyDatabase(t *testing.T) {
 	e := newAnsEnv(t)
 	ctx := context.Background()

@@ -75,7 +75,7 @@ func (s Stats) MeanDT() float64 {
 	return float64(s.SumDT) / float64(s.Shipments)
 }
 
-// SDDT is the sample standard deviation of delivery_time (API.md 1.2):
+// SDDT is the sample standard deviation of delivery_time (docs/api.md#12-windows-and-dates):
 // sqrt((Σt² − (Σt)²/n) / (n − 1)), 0 for n < 2, the variance clamped at 0.
 // The numerator n·Σt² − (Σt)² is computed exactly.
 func (s Stats) SDDT() float64 {
@@ -150,10 +150,10 @@ type Route struct {
 	// route's shipments.
 	SumCPK, SumCPT float64
 	// OnTimeDay counts shipments at or below their route's mean delivery
-	// time of the same day (API.md 3.9).
+	// time of the same day (docs/api.md#39-get-apiroutetop-performing).
 	OnTimeDay int64
 	// OnTimeWindow counts shipments within one hour of the route's mean
-	// over the window, delivery_time ≤ mean + 1 (API.md 3.6).
+	// over the window, delivery_time ≤ mean + 1 (docs/api.md#36-get-apiroutereliability).
 	OnTimeWindow int64
 }
 
@@ -478,7 +478,7 @@ func ReadVersion(ctx context.Context, q Querier) (int64, error) {
 	return v, nil
 }
 
-// State is the refresh's state as API.md 3.11 and Haul's own endpoints
+// State is the refresh's state as docs/api.md#311-get-apisystemstatus and Haul's own endpoints
 // report it.
 type State struct {
 	// Version is the served data version; 0 means nothing is servable yet.

@@ -1,6 +1,6 @@
 // Package precalc keeps the aggregates the API reads up to date with the raw
 // tables: a refresh recomputes the days that loads touched since the last
-// one, in one transaction, and bumps the data version (API.md section 4).
+// one, in one transaction, and bumps the data version (docs/api.md#4-aggregate-refresh).
 // Listen runs refreshes as loads complete.
 package precalc
 
@@ -228,7 +228,7 @@ func isConnectionLost(err error) bool {
 }
 
 // oneLine is the failure as shown to API clients while nothing is servable
-// (API.md 3.11): one line, the server's message without the statement.
+// (docs/api.md#311-get-apisystemstatus): one line, the server's message without the statement.
 func oneLine(err error) string {
 	msg := err.Error()
 	var pgErr *pgconn.PgError

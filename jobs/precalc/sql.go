@@ -318,7 +318,7 @@ var routeTotalsSQL = []string{
 }
 
 // vehicleInfoSQL snapshots the vehicles' names and lifetime mileage.
-// Vehicles are never deleted, only replaced (DATA.md 4.5).
+// Vehicles are never deleted, only replaced (docs/data.md#45-duplicates-and-re-delivery).
 const vehicleInfoSQL = `
 INSERT INTO agg_vehicle_info (vehicle_id, name, total_mileage)
 SELECT vehicle_id, name, total_mileage FROM vehicles

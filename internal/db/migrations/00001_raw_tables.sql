@@ -1,8 +1,8 @@
--- Raw tables: one row per accepted input record (DATA.md sections 2 and 3).
+-- Raw tables: one row per accepted input record (docs/data.md#2-datasets and 3).
 --
 -- Foreign keys are deliberately absent: PostgreSQL checks them with a trigger
 -- per row during COPY, while ingest checks references set-based after each
--- batch (DESIGN.md, "Set-based integrity") and rejects orphans with a reason.
+-- batch (docs/architecture.md#decisions, "Set-based integrity") and rejects orphans with a reason.
 
 -- +goose Up
 CREATE TABLE vehicles (
@@ -21,7 +21,7 @@ CREATE TABLE vehicle_logs (
 CREATE INDEX vehicle_logs_trip_date_idx ON vehicle_logs (trip_date);
 
 -- trip_date and vehicle_id are copied from the shipment's log at load time
--- (DATA.md 2.3): a log never changes once loaded, so the copy cannot go stale,
+-- (docs/data.md#23-shipments): a log never changes once loaded, so the copy cannot go stale,
 -- and the rollups group shipments by day and vehicle without a join.
 CREATE TABLE shipments (
     shipment_id   text             PRIMARY KEY CHECK (char_length(shipment_id) BETWEEN 1 AND 64),

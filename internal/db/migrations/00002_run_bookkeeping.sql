@@ -1,5 +1,5 @@
 -- Run bookkeeping: one row per ingestion run, its outcome per dataset, and the
--- checkpoints that make a restarted run resume exactly once (DATA.md 4 and 6).
+-- checkpoints that make a restarted run resume exactly once (docs/data.md#4-load-order-and-run-semantics and 6).
 
 -- +goose Up
 CREATE TABLE ingest_runs (

@@ -1,6 +1,6 @@
 -- What ingest needs beyond the raw tables: which run loaded a vehicle (a
 -- vehicle re-delivered in the same run is a duplicate, by a later run a
--- replacement: DATA.md 4.5), the days each run touched, and the days touched
+-- replacement: docs/data.md#45-duplicates-and-re-delivery), the days each run touched, and the days touched
 -- since the aggregates were last refreshed.
 
 -- +goose Up

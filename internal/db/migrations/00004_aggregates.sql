@@ -1,5 +1,5 @@
--- Aggregates: the rollups every API answer is computed from (API.md section 4,
--- DATA.md section 7), and the bookkeeping of their refresh.
+-- Aggregates: the rollups every API answer is computed from (docs/api.md#4-aggregate-refresh,
+-- docs/data.md#7-columns-the-api-uses), and the bookkeeping of their refresh.
 --
 -- Rollups keyed by (grain, period) hold one row per day (grain 0), per month
 -- (grain 1, period = the month's first day) or per year (grain 2, period =
@@ -102,7 +102,7 @@ CREATE TABLE agg_vehicle_routes (
 -- Widened by 00005 to (origin, destination, vehicle_id).
 CREATE INDEX agg_vehicle_routes_route_idx ON agg_vehicle_routes (origin, destination);
 
--- All-time figures per route (API.md 3.3).
+-- All-time figures per route (docs/api.md#33-get-apishipmentsroutes).
 CREATE TABLE agg_route_totals (
     origin          text             NOT NULL,
     destination     text             NOT NULL,
@@ -116,7 +116,7 @@ CREATE TABLE agg_route_totals (
     PRIMARY KEY (origin, destination)
 );
 
--- The vehicles as of the served version (DATA.md 7: names and lifetime
+-- The vehicles as of the served version (docs/data.md#7-columns-the-api-uses: names and lifetime
 -- mileage are snapshotted, so a version is self-consistent).
 CREATE TABLE agg_vehicle_info (
     vehicle_id    text             PRIMARY KEY,
