@@ -13,7 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// cors applies API.md 1.1 around the router: an allowed origin may read
+// cors applies docs/api.md#11-transport around the router: an allowed origin may read
 // responses with credentials, and a preflight on any /api path is answered
 // here, before routing and authentication (browsers send no credentials on
 // a preflight).

@@ -7,13 +7,13 @@ import (
 	"unicode/utf8"
 )
 
-// The numeric rules of API.md 1.3: figures are computed unrounded and
+// The numeric rules of docs/api.md#13-numbers: figures are computed unrounded and
 // rounded only when a response field is filled; every division is guarded.
 
-// r2 rounds x to 2 decimals (API.md 1.3).
+// r2 rounds x to 2 decimals (docs/api.md#13-numbers).
 func r2(x float64) float64 { return roundTo(x, 100) }
 
-// r1 rounds x to 1 decimal (API.md 1.3).
+// r1 rounds x to 1 decimal (docs/api.md#13-numbers).
 func r1(x float64) float64 { return roundTo(x, 10) }
 
 // fastRoundLimit bounds the magnitudes roundTo handles in float64: below it
@@ -86,7 +86,7 @@ func roundBig(a, scale float64) float64 {
 	return v
 }
 
-// div is num / den, or 0 when den is 0 (API.md 1.3).
+// div is num / den, or 0 when den is 0 (docs/api.md#13-numbers).
 func div(num, den float64) float64 {
 	if den == 0 {
 		return 0
@@ -95,7 +95,7 @@ func div(num, den float64) float64 {
 }
 
 // percentile is the continuous percentile f (0..1) of values sorted
-// ascending (API.md 3.7): v_i + (h − i)(v_{i+1} − v_i) with h = f·(k − 1)
+// ascending (docs/api.md#37-get-apiroutecost-value): v_i + (h − i)(v_{i+1} − v_i) with h = f·(k − 1)
 // and i = ⌊h⌋; v_i itself when i is the last index. It is 0 for no values.
 func percentile(sorted []float64, f float64) float64 {
 	k := len(sorted)

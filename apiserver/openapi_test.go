@@ -23,7 +23,7 @@ import (
 
 // The OpenAPI document is checked against the server that serves it: it
 // validates, it lists exactly the routes gin serves, and every constraint
-// it documents on a parameter is one the server enforces, with API.md
+// it documents on a parameter is one the server enforces, with docs/api.md
 // 1.5's message, and no other parameter is read.
 
 // oasServed is the document as /openapi.json serves it.
@@ -154,7 +154,7 @@ func TestOpenAPIRoutesMatchServed(t *testing.T) {
 	}
 }
 
-// API.md 1.5's messages, after "<param>: ".
+// docs/api.md#15-validation-and-errors's messages, after "<param>: ".
 const (
 	oasRequired   = "Field required"
 	oasNotInteger = "Input should be a valid integer, unable to parse string as an integer"

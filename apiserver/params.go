@@ -6,7 +6,7 @@ import (
 	"github.com/haul-dev/haul/internal/rollup"
 )
 
-// ParamError is a query parameter that failed validation (API.md 1.5): the
+// ParamError is a query parameter that failed validation (docs/api.md#15-validation-and-errors): the
 // response is 400 {"detail": "<Param>: <Message>"}.
 type ParamError struct {
 	Param, Message string
@@ -15,7 +15,7 @@ type ParamError struct {
 func (e *ParamError) Error() string { return e.Param + ": " + e.Message }
 
 // ListParams are the validated paging, sorting and search parameters of a
-// list endpoint (API.md 1.4).
+// list endpoint (docs/api.md#14-paging-sorting-search-list-endpoints).
 type ListParams struct {
 	Page, PageSize int
 	// SortBy is one of the endpoint's whitelisted fields, as listed there.
@@ -25,7 +25,7 @@ type ListParams struct {
 	Search string
 }
 
-// DashboardParams are /api/dashboard's (API.md 3.1).
+// DashboardParams are /api/dashboard's (docs/api.md#31-get-apidashboard).
 type DashboardParams struct {
 	Window rollup.Window
 	// IntervalType is "week", "month" or "year".
@@ -33,14 +33,14 @@ type DashboardParams struct {
 	PeriodsBack  int
 }
 
-// sortSpec is a list endpoint's sort_by whitelist, in the order API.md
+// sortSpec is a list endpoint's sort_by whitelist, in the order docs/api.md
 // lists it (which is also the order of the 400 message), and its default.
 type sortSpec struct {
 	fields      []string
 	defaultSort string
 }
 
-// The list endpoints' whitelists (API.md 3.3, 3.6, 3.7, 3.8).
+// The list endpoints' whitelists (docs/api.md#33-get-apishipmentsroutes, 3.6, 3.7, 3.8).
 var (
 	shipmentRoutesSort = sortSpec{
 		fields: []string{"origin", "destination", "total_trips", "avg_delivery_time", "min_delivery_time",

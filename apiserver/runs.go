@@ -48,7 +48,7 @@ type RunDataset struct {
 	Error            *FileError       `json:"error" nullable:"true"`
 }
 
-// FileError is the error that stopped a run (DATA.md 9.2); file, line and
+// FileError is the error that stopped a run (docs/data.md#92-file-level-cases); file, line and
 // offset are absent when it was not about a file.
 type FileError struct {
 	Message string `json:"message"`
@@ -99,7 +99,7 @@ func scanRun(row pgx.Row, extra ...any) (RunSummary, error) {
 	return r, err
 }
 
-// parsePage reads page and page_size as the list endpoints do (API.md 1.4).
+// parsePage reads page and page_size as the list endpoints do (docs/api.md#14-paging-sorting-search-list-endpoints).
 func parsePage(q url.Values) (page, size int, perr *ParamError) {
 	if page, perr = queryCount(q, "page", defaultPage, maxPage); perr != nil {
 		return 0, 0, perr

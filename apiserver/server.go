@@ -1,4 +1,4 @@
-// Package apiserver serves Haul's REST API: the endpoints of API.md, wire-
+// Package apiserver serves Haul's REST API: the endpoints of docs/api.md, wire-
 // compatible with the reference, computed from the precomputed aggregates
 // only (internal/rollup), plus Haul's own health, metrics, run and OpenAPI
 // endpoints.
@@ -21,10 +21,10 @@ import (
 )
 
 // DefaultAddr is where the reference served, and where its dashboard client
-// looks (API.md 1.1).
+// looks (docs/api.md#11-transport).
 const DefaultAddr = ":8000"
 
-// DefaultCORSOrigins are allowed when none are configured (API.md 1.1).
+// DefaultCORSOrigins are allowed when none are configured (docs/api.md#11-transport).
 var DefaultCORSOrigins = []string{"http://localhost:3000", "http://localhost:8000"}
 
 // Config configures a Server.

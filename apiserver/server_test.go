@@ -36,7 +36,7 @@ import (
 
 // HTTP-level tests: requests go through Server.Handler() as a client's
 // would, against a real database; TestServeShutsDownGracefully uses a real
-// listener. Expected bodies are written out from API.md, not derived from
+// listener. Expected bodies are written out from docs/api.md, not derived from
 // the code under test.
 
 // srvEnv is a fresh database with a server in front of it.
@@ -239,7 +239,7 @@ const (
 )
 
 // TestEmptyDatabaseOverHTTP: before any load every endpoint answers 200
-// with zeros and empty lists, except 3.5's 404 (API.md section 4, 3.11).
+// with zeros and empty lists, except 3.5's 404 (docs/api.md#4-aggregate-refresh, 3.11).
 func TestEmptyDatabaseOverHTTP(t *testing.T) {
 	e := newSrvEnv(t, Config{})
 	w := "start=2024-01-01&end=2024-12-31"
@@ -280,7 +280,7 @@ func TestEmptyDatabaseOverHTTP(t *testing.T) {
 
 // TestSystemStatusOverHTTP: is_calculating only while the first version is
 // built, error_message only when building it failed; neither once a version
-// is served, where /api/v1/version reports them instead (API.md 3.11, D20).
+// is served, where /api/v1/version reports them instead (docs/api.md#311-get-apisystemstatus, D20).
 // The status is read afresh on every request.
 func TestSystemStatusOverHTTP(t *testing.T) {
 	e := newSrvEnv(t, Config{})
@@ -364,7 +364,7 @@ func TestSystemStatusOverHTTP(t *testing.T) {
 	}
 }
 
-// TestNotFoundAndMethodNotAllowed: API.md 1.1's bodies.
+// TestNotFoundAndMethodNotAllowed: docs/api.md#11-transport's bodies.
 func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 	e := newSrvEnv(t, Config{})
 	for _, target := range []string{"/nope", "/api", "/api/nope", "/api/v1/nope", "/api/dashboard/",
@@ -379,7 +379,7 @@ func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 	}
 }
 
-// TestCORS: API.md 1.1.
+// TestCORS: docs/api.md#11-transport.
 func TestCORS(t *testing.T) {
 	e := newSrvEnv(t, Config{})
 	custom := e.server(Config{CORSOrigins: []string{"https://dash.example.com"}})
@@ -786,7 +786,7 @@ func TestRuns(t *testing.T) {
 	}
 	e.load("clean", datagen.Config{Shipments: 200, Cities: 5, Seed: 17, IDPrefix: "C",
 		From: ansDay("2025-01-01"), To: ansDay("2025-01-31")})
-	// A truncated file fails its run with a file-level error (DATA.md 9.2).
+	// A truncated file fails its run with a file-level error (docs/data.md#92-file-level-cases).
 	content, err := os.ReadFile(filepath.Join(dir, "vehicles.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -1094,7 +1094,7 @@ type srvResponse struct {
 // TestRefreshWhileServing: while a second batch is loaded and both an
 // incremental refresh and a full rebuild run, clients asking without pause
 // get, every time, exactly the answer of one data version: the one their
-// ETag names (API.md section 4, D24).
+// ETag names (docs/api.md#4-aggregate-refresh, D24).
 func TestRefreshWhileServing(t *testing.T) {
 	start := time.Now()
 	e := newSrvEnv(t, Config{})

@@ -11,13 +11,13 @@ import (
 	"github.com/haul-dev/haul/internal/rollup"
 )
 
-// Query validation (API.md 1.4, 1.5 and the parameter table of each
+// Query validation (docs/api.md#14-paging-sorting-search-list-endpoints, 1.5 and the parameter table of each
 // endpoint in section 3). Every parse function checks the endpoint's
 // parameters in the order its table lists them and returns the first
 // failure; unknown parameters are ignored and a repeated parameter takes its
 // last value. The functions are pure: they read only url.Values.
 
-// The messages of API.md 1.5, after "<param>: ".
+// The messages of docs/api.md#15-validation-and-errors, after "<param>: ".
 const (
 	msgRequired       = "Field required"
 	msgDateFormat     = "Value error, Date must be in YYYY-MM-DD format"
@@ -28,7 +28,7 @@ const (
 	msgSearchLength   = "String should have at most 100 characters"
 )
 
-// Bounds and defaults of the integer and string parameters (API.md 1.4,
+// Bounds and defaults of the integer and string parameters (docs/api.md#14-paging-sorting-search-list-endpoints,
 // 3.1, 3.9).
 const (
 	defaultPage        = 1
@@ -42,7 +42,7 @@ const (
 	maxSearchRunes     = 100
 )
 
-// parseWindow validates start and end (API.md 1.2, section 2): both
+// parseWindow validates start and end (docs/api.md#12-windows-and-dates, section 2): both
 // required dates, end not before start.
 func parseWindow(q url.Values) (rollup.Window, *ParamError) {
 	start, perr := queryDate(q, "start")
@@ -59,7 +59,7 @@ func parseWindow(q url.Values) (rollup.Window, *ParamError) {
 	return rollup.Window{Start: start, End: end}, nil
 }
 
-// parseDashboard validates /api/dashboard's parameters (API.md 3.1): start,
+// parseDashboard validates /api/dashboard's parameters (docs/api.md#31-get-apidashboard): start,
 // end, interval_type (required, exactly week, month or year), periods_back
 // (default 1, 1–100).
 func parseDashboard(q url.Values) (DashboardParams, *ParamError) {
@@ -81,19 +81,16 @@ func parseDashboard(q url.Values) (DashboardParams, *ParamError) {
 	return DashboardParams{Window: w, IntervalType: it, PeriodsBack: n}, nil
 }
 
-// parseList validates /api/shipments/routes's parameters (API.md 3.3), which
+// parseList validates /api/shipments/routes's parameters (docs/api.md#33-get-apishipmentsroutes), which
 // has no dates (start and end, if sent, are ignored).
 //
-// Order: page, page_size, sort_order, search, sort_by. API.md 1.5 says the
-// first failing parameter is taken "in the order the endpoint's table lists
-// them", and 3.3's table lists `page`, `page_size`, `sort_order`, `search`
-// on its first row and `sort_by` on its own second row, so sort_by comes
-// last. This differs from the endpoint index (section 2) and from 3.6–3.8,
-// which put sort_by before sort_order; we follow 1.5's rule, which names the
-// endpoint's table. It also matches the reference, which checked 3.3's
-// sort_by only when running the query, after every other parameter had been
-// validated (API.md 3.3, D1). The order only matters when sort_by and
-// sort_order or search are both invalid.
+// Order: page, page_size, sort_order, search, sort_by, as
+// docs/api.md#33-get-apishipmentsroutes says: the contract this follows
+// listed sort_by on a row of its own after the others, and the reference
+// checked it only when running the query, after every other parameter had
+// been validated (D1). The windowed lists (3.6–3.8) check sort_by before
+// sort_order. The order only matters when sort_by and sort_order or search
+// are both invalid.
 func parseList(q url.Values, spec sortSpec) (ListParams, *ParamError) {
 	var p ListParams
 	var perr *ParamError
@@ -116,7 +113,7 @@ func parseList(q url.Values, spec sortSpec) (ListParams, *ParamError) {
 }
 
 // parseWindowList validates the parameters of the windowed list endpoints
-// (API.md 3.6–3.8), in their table's order: start, end, page, page_size,
+// (docs/api.md#36-get-apiroutereliability to 3.8), in their table's order: start, end, page, page_size,
 // sort_by, sort_order, search.
 func parseWindowList(q url.Values, spec sortSpec) (rollup.Window, ListParams, *ParamError) {
 	w, perr := parseWindow(q)
@@ -143,7 +140,7 @@ func parseWindowList(q url.Values, spec sortSpec) (rollup.Window, ListParams, *P
 }
 
 // parseTopPerforming validates /api/route/top-performing's parameters
-// (API.md 3.9): start, end, limit (default 10, 1–100).
+// (docs/api.md#39-get-apiroutetop-performing): start, end, limit (default 10, 1–100).
 func parseTopPerforming(q url.Values) (rollup.Window, int, *ParamError) {
 	w, perr := parseWindow(q)
 	if perr != nil {

@@ -51,7 +51,7 @@ func valCheckUTCMidnight(t *testing.T, w rollup.Window) {
 
 func valErr(param, msg string) *ParamError { return &ParamError{Param: param, Message: msg} }
 
-// The whole 400 messages for sort_by, written out from API.md 3.3 and
+// The whole 400 messages for sort_by, written out from docs/api.md#33-get-apishipmentsroutes and
 // 3.6–3.8 (not derived from params.go, so the two are checked against each
 // other).
 const (
@@ -146,7 +146,7 @@ func TestParseWindow(t *testing.T) {
 			wantErr: valErr("end", "Value error, Date must be in YYYY-MM-DD format")},
 		{name: "repeated start, good then bad", q: valQuery("start", "2024-01-01", "start", "bad", "end", "2024-01-02"),
 			wantErr: valErr("start", "Value error, Date must be in YYYY-MM-DD format")},
-		{name: "end before start (API.md 1.5 example)", q: valQuery("start", "2024-01-01", "end", "2023-12-31"),
+		{name: "end before start (docs/api.md#15-validation-and-errors example)", q: valQuery("start", "2024-01-01", "end", "2023-12-31"),
 			wantErr: valErr("end", "Value error, End date must be after start date")},
 		{name: "end one day before start", q: valQuery("start", "2024-3-1", "end", "2024-02-29"),
 			wantErr: valErr("end", "Value error, End date must be after start date")},
@@ -415,7 +415,7 @@ func valListDefaults(spec sortSpec, change func(*ListParams)) ListParams {
 }
 
 // valCommonListCases are the cases shared by 3.3 and 3.6–3.8: every paging,
-// sorting and search rule of API.md 1.4, with the parameters (kv) the
+// sorting and search rule of docs/api.md#14-paging-sorting-search-list-endpoints, with the parameters (kv) the
 // endpoint needs before them (start and end for 3.6–3.8). spec is the
 // endpoint's whitelist and sortMsg its sort_by message.
 func valCommonListCases(spec sortSpec, sortMsg string, kv ...string) []valListCase {

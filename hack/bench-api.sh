@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # API benchmark: requests per second and latency of every endpoint of
-# `haul serve` (API.md 3) on N shipments, under a load generator, with
+# `haul serve` (docs/api.md#3-endpoints) on N shipments, under a load generator, with
 # /healthz measured in the same run as the ceiling (no database, no answer).
 #
 #   setup   `haul gen` of N shipments dated 2023-01-01..2025-12-31, loaded by
@@ -20,7 +20,7 @@
 #           socket errors (timeouts included).
 #
 # Caching is by design: answers come from precomputed aggregates only and the
-# server caches each answer by data version and URL (API.md: every endpoint
+# server caches each answer by data version and URL (docs/api.md: every endpoint
 # but /api/system/status reads precomputed aggregates; a new version is what
 # invalidates). Under wrk, which repeats one URL, every request after the first
 # is a cache hit, so the load figures measure the server's hot path (routing,

@@ -1,6 +1,6 @@
 package v1alpha1
 
-// LoadOrder lists the datasets in the order they load (DATA.md 4.1).
+// LoadOrder lists the datasets in the order they load (docs/data.md#41-load-order).
 var LoadOrder = []Dataset{DatasetVehicles, DatasetVehicleLogs, DatasetShipments}
 
 // Files returns the sources of one dataset.

@@ -55,7 +55,7 @@ type DatabaseRef struct {
 }
 
 // RejectsTarget is where ingest writes the rejects files (one folder per
-// ingest run id, NDJSON per dataset; DATA.md section 6).
+// ingest run id, NDJSON per dataset; docs/data.md#6-rejects).
 type RejectsTarget struct {
 	// Volume holds the rejects; it must be writable.
 	// +required
@@ -116,7 +116,7 @@ type IngestionRunSpec struct {
 	// Parallelism is the number of pods loading one dataset's files at once,
 	// one file per pod. With 1 (the default) files load in the order given,
 	// so of two conflicting records in different files the earlier file's is
-	// kept (DATA.md 4.5); with more, the one committed first is kept.
+	// kept (docs/data.md#45-duplicates-and-re-delivery); with more, the one committed first is kept.
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=1
@@ -246,7 +246,7 @@ type DatasetStatus struct {
 	// Rejected counts bad records.
 	// +optional
 	Rejected int64 `json:"rejected,omitempty"`
-	// RejectedByReason counts bad records per reason (DATA.md section 6).
+	// RejectedByReason counts bad records per reason (docs/data.md#6-rejects).
 	// +optional
 	RejectedByReason map[string]int64 `json:"rejectedByReason,omitempty"`
 	// Job is the ingest Job of this dataset.

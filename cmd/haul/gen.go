@@ -35,7 +35,7 @@ func (f *genFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.from, "from", "2023-01-01", "first trip date")
 	fs.StringVar(&f.to, "to", "2025-12-31", "last trip date")
 	fs.StringVar(&f.idPrefix, "id-prefix", "", "put before log and shipment ids, so a second batch does not reuse the first's")
-	fs.Float64Var(&f.faults, "faults", 0, "share of records (0..1) planted as bad or odd records of DATA.md 9.1")
+	fs.Float64Var(&f.faults, "faults", 0, "share of records (0..1) planted as bad or odd records of docs/data.md#91-record-level-cases")
 }
 
 func (f *genFlags) config() (datagen.Config, error) {
@@ -74,7 +74,7 @@ func newGenCmd() *cobra.Command {
 reference's shape, streamed in constant memory, and DIR/expected.json: what a
 first load into an empty database must report per dataset (records read,
 loaded, duplicates, rejected per reason). --faults plants the bad records of
-DATA.md section 9.1 at that rate.`,
+docs/data.md#91-record-level-cases at that rate.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.out == "" {

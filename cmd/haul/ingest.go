@@ -89,7 +89,7 @@ to its own pod with --annotate-pod.`,
 	fs.StringVar(&f.output, "output", "text", "report format: text or json")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9090)")
 	fs.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, else log lines), bar, log, none")
-	fs.StringVar(&f.group, "group", "", "runs of one group count as one run for vehicles re-delivered (DATA.md 4.5) (default: the run id)")
+	fs.StringVar(&f.group, "group", "", "runs of one group count as one run for vehicles re-delivered (docs/data.md#45-duplicates-and-re-delivery) (default: the run id)")
 	fs.IntVar(&f.fileIndex, "file-index", -1, "load only the N-th (from 0) of the given files of the one dataset given")
 	fs.StringVar(&f.summaryFile, "summary-file", "", "write a JSON summary (at most 4 KiB) here at the end, e.g. /dev/termination-log")
 	fs.StringVar(&f.annotatePod, "annotate-pod", "", "NAMESPACE/NAME: report progress in this pod's "+jobreport.ProgressAnnotation+" annotation")

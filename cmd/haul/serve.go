@@ -28,7 +28,7 @@ func newServeCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the REST API (API.md) from the precomputed aggregates",
+		Short: "Serve the REST API (docs/api.md) from the precomputed aggregates",
 		Long: `Serve the REST API until SIGTERM, then finish the requests in flight.
 Answers come from the precomputed aggregates only. With --refresh (the default)
 the server also keeps the aggregates up to date, as haul listen does: at start

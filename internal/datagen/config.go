@@ -1,5 +1,5 @@
 // Package datagen writes deterministic synthetic input for Haul: the three
-// datasets in the reference's shape (DATA.md section 2), optionally with bad
+// datasets in the reference's shape (docs/data.md#2-datasets), optionally with bad
 // records planted and an answer key of what ingest must report for them.
 //
 // Every record is a pure function of (seed, dataset, index): the same config
@@ -29,7 +29,7 @@ var Datasets = []Dataset{Vehicles, VehicleLogs, Shipments}
 // Format is the framing of a generated file.
 type Format string
 
-// The formats DATA.md section 1 accepts.
+// The formats docs/data.md#1-files-and-framing accepts.
 const (
 	// FormatArray is one top-level JSON array, pretty-printed with a 2-space
 	// indent like the reference's files.

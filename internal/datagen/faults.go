@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// A fault is one kind of bad (or merely odd) record from DATA.md section 9.1
+// A fault is one kind of bad (or merely odd) record from docs/data.md#91-record-level-cases
 // that --faults plants, with the outcome ingest must report for it.
 type fault struct {
 	name string
@@ -13,7 +13,7 @@ type fault struct {
 	// odd but valid and must load.
 	reason string
 	// ndjsonOnly faults cannot be planted in a JSON array: there they are
-	// file-level errors (DATA.md 9.2), not record rejects.
+	// file-level errors (docs/data.md#92-file-level-cases), not record rejects.
 	ndjsonOnly bool
 	kind       faultKind
 	// apply mutates a well-formed record of the dataset; nil for the

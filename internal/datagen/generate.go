@@ -16,7 +16,7 @@ import (
 const AnswerKeyFile = "expected.json"
 
 // DatasetKey is what a first load of a generated dataset into an empty
-// database must report (DATA.md 4.7).
+// database must report (docs/data.md#47-the-run-report).
 type DatasetKey struct {
 	File             string           `json:"file"`
 	Read             int64            `json:"read"`
@@ -130,7 +130,7 @@ func datasetStream(ds Dataset) uint64 {
 
 // plannedFault is the fault drawn for record i, before checking whether it
 // can be planted there. Record 0 is never faulty: it decides an NDJSON
-// file's shape (DATA.md 1.3).
+// file's shape (docs/data.md#13-shape).
 func (g *generator) plannedFault(ds Dataset, i int64) *fault {
 	if g.cfg.FaultRate <= 0 || i == 0 {
 		return nil

@@ -94,7 +94,7 @@ func TestCleanDataMatchesTheContract(t *testing.T) {
 	}
 }
 
-// assertFieldsAndTypes checks that each record has exactly DATA.md's field
+// assertFieldsAndTypes checks that each record has exactly docs/data.md's field
 // names with the JSON types of the reference: numbers as numbers, with a
 // fraction for floats, and delivery_time an integer.
 func assertFieldsAndTypes(t *testing.T, path string, ds datagen.Dataset) {
@@ -151,7 +151,7 @@ func slices(m map[string]json.RawMessage) []string {
 }
 
 // The answer key must say exactly what an independent reading of the files
-// by DATA.md's rules finds: read, loaded, duplicates and rejects per reason.
+// by docs/data.md's rules finds: read, loaded, duplicates and rejects per reason.
 func TestAnswerKeyMatchesPlantedFaults(t *testing.T) {
 	for _, cfg := range []datagen.Config{
 		{Shipments: 20000, Seed: 3, FaultRate: 0.2, Vehicles: 40},

@@ -19,7 +19,7 @@ import (
 	"github.com/haul-dev/haul/internal/datagen"
 )
 
-// This file is an independent reading of DATA.md's validation rules, written
+// This file is an independent reading of docs/data.md's validation rules, written
 // for the tests only: it classifies every record of a generated file so the
 // generator's answer key can be checked against the files it wrote.
 

@@ -107,7 +107,7 @@ func assertTables(t *testing.T, url string) {
 }
 
 // The schema is the last line of defence behind validation: it must refuse
-// what DATA.md forbids even if a bug lets a record through.
+// what docs/data.md forbids even if a bug lets a record through.
 func TestSchemaRefusesInvalidRows(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.Pool(t, dbtest.New(t))

@@ -15,7 +15,7 @@ type inputFile struct {
 	counts counts // cumulative, as committed
 }
 
-// counts are what DATA.md 4.7 asks a run to report per dataset.
+// counts are what docs/data.md#47-the-run-report asks a run to report per dataset.
 type counts struct {
 	read, loaded, duplicates, rejected int64
 	byReason                           map[string]int64

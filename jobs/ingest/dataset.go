@@ -15,7 +15,7 @@ import (
 // Dataset names one of the three input datasets.
 type Dataset string
 
-// The datasets, in load order (DATA.md 4.1).
+// The datasets, in load order (docs/data.md#41-load-order).
 const (
 	Vehicles    Dataset = "vehicles"
 	VehicleLogs Dataset = "vehicle_logs"
@@ -35,7 +35,7 @@ const (
 	kindDate
 )
 
-// Limits of DATA.md 2.
+// Limits of docs/data.md#2-datasets.
 const (
 	maxIDRunes   = 64
 	maxTextRunes = 100
@@ -53,7 +53,7 @@ type fieldDef struct {
 }
 
 // datasetDef is everything ingest knows about one dataset: its fields in
-// DATA.md order (which is also the order problems are reported in), its key,
+// docs/data.md order (which is also the order problems are reported in), its key,
 // and the reference it must resolve.
 type datasetDef struct {
 	name   Dataset
@@ -139,7 +139,7 @@ func newParser(def *datasetDef) *parser {
 
 // parse validates rec (whose top-level members the scanner found) and
 // appends its values to row, copying strings into arena. The checks follow
-// DATA.md 6: structure first, then fields in DATA.md order.
+// docs/data.md#6-rejects: structure first, then fields in docs/data.md order.
 func (p *parser) parse(rec []byte, isObject bool, members []member, row []value, arena *[]byte) ([]value, *problem) {
 	if !isObject {
 		return row, &problem{reason: "not_an_object", msg: "record is " + describeJSON(rec) + ", not an object"}
@@ -418,7 +418,7 @@ func describeJSON(raw []byte) string {
 	}
 }
 
-// clip shortens a raw value for a message (DATA.md 6: 200 characters).
+// clip shortens a raw value for a message (docs/data.md#6-rejects: 200 characters).
 func clip(raw []byte) string {
 	if utf8.RuneCount(raw) <= maxMsgValue {
 		return string(raw)

@@ -37,7 +37,7 @@ func gzipped(t *testing.T, s string) string {
 	return buf.String()
 }
 
-// File-level cases of DATA.md 9.2 that stop the run: the error names the
+// File-level cases of docs/data.md#92-file-level-cases that stop the run: the error names the
 // file and the place, and batches committed before it stay.
 func TestFileLevelErrors(t *testing.T) {
 	pretty := "[\n  " + vehicle1 + ",\n  " + vehicle2 + ",\n  " + vehicle3

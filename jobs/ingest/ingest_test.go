@@ -83,7 +83,7 @@ func (e *env) shipmentsOnTheirLogs() int64 {
 		WHERE (s.trip_date, s.vehicle_id) = (l.trip_date, l.vehicle_id)`)
 }
 
-// rejectLine mirrors DATA.md 6.
+// rejectLine mirrors docs/data.md#6-rejects.
 type rejectLine struct {
 	Run          string  `json:"run"`
 	Dataset      string  `json:"dataset"`

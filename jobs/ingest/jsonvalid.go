@@ -5,7 +5,7 @@ import (
 	"unicode/utf8"
 )
 
-// maxDepth is the deepest nesting a record may have (DATA.md 6).
+// maxDepth is the deepest nesting a record may have (docs/data.md#6-rejects).
 const maxDepth = 64
 
 // member is one top-level key of an object record, as offsets into the

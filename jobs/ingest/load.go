@@ -25,14 +25,14 @@ import (
 // checkpoint is the checkpoint of the last committed batch. A batch that
 // shares a key with an earlier batch still in flight waits for it to commit
 // before staging, so the earliest record of a key wins whatever the number of
-// workers (DATA.md 4.5) and in-flight batches never wait on each other's
+// workers (docs/data.md#45-duplicates-and-re-delivery) and in-flight batches never wait on each other's
 // row locks.
 type loader struct {
 	pool  *pgxpool.Pool
 	def   *datasetDef
 	runID string
 	// group marks the vehicles this load stores: a vehicle stored by
-	// another group is replaced, one of the same group is not (DATA.md 4.5).
+	// another group is replaced, one of the same group is not (docs/data.md#45-duplicates-and-re-delivery).
 	group   string
 	sink    *rejectsSink
 	retries int
@@ -274,7 +274,7 @@ func (l *loader) stage(ctx context.Context, tx pgx.Tx, b *batch, m mode) (*stage
 	// The first occurrence of a key wins: the stored row, else the first
 	// row of the batch that loads. Later ones are duplicates when their
 	// values are the same, else rejected; only a vehicle stored by an
-	// earlier run is replaced (DATA.md 4.5). Rows of the batch join the
+	// earlier run is replaced (docs/data.md#45-duplicates-and-re-delivery). Rows of the batch join the
 	// winners only when the batch may hold a key twice.
 	for i := range rows {
 		r := b.row(i, nf)

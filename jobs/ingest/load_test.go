@@ -14,7 +14,7 @@ import (
 )
 
 // The earliest record of a key wins whatever the number of workers and
-// however batches are cut (DATA.md 4.5).
+// however batches are cut (docs/data.md#45-duplicates-and-re-delivery).
 func TestEarliestRecordWinsWithAnyWorkers(t *testing.T) {
 	var recs []string
 	for i := range 40 {

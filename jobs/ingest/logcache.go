@@ -23,7 +23,7 @@ import (
 // tenth of that per log. When the cache cannot hold every log it holds the
 // most recently stored (see logCacheSQL).
 //
-// A log never changes once stored (DATA.md 2.3), so an entry cannot go
+// A log never changes once stored (docs/data.md#23-shipments), so an entry cannot go
 // stale. The cache holds only logs it read: a key it lacks (a log stored
 // since, one beyond its budget, or no log at all) is looked up as before.
 // It is immutable once built, so workers share it without locks.

@@ -10,7 +10,7 @@ import (
 
 // recordCase is one NDJSON line of a dataset file and what ingest must do
 // with it: reason "" loads it, "duplicate" skips and counts it, anything
-// else rejects it with that reason and field (DATA.md 9.1).
+// else rejects it with that reason and field (docs/data.md#91-record-level-cases).
 type recordCase struct {
 	name, record, reason, field string
 }
@@ -104,7 +104,7 @@ var shipmentCases = []recordCase{
 	{"R29 last line cut off", `{"shipment_id": "S-27", "origin": "A", "dest`, "malformed_json", ""},
 }
 
-// TestRecordCases loads one file per dataset holding every case of DATA.md
+// TestRecordCases loads one file per dataset holding every case of docs/data.md
 // 9.1 and checks each record's fate, its reject line, and the report.
 func TestRecordCases(t *testing.T) {
 	e := newEnv(t)

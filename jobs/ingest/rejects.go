@@ -19,7 +19,7 @@ type rejectRec struct {
 	truncated bool
 }
 
-// rejectLine is the JSON form of a reject (DATA.md 6).
+// rejectLine is the JSON form of a reject (docs/data.md#6-rejects).
 type rejectLine struct {
 	Run             string  `json:"run"`
 	Dataset         Dataset `json:"dataset"`

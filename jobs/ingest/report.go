@@ -17,7 +17,7 @@ const (
 	statusSkipped   = "skipped"
 )
 
-// Report is what a run did, per dataset (DATA.md 4.7).
+// Report is what a run did, per dataset (docs/data.md#47-the-run-report).
 type Report struct {
 	RunID       string          `json:"run_id"`
 	Status      string          `json:"status"`

@@ -1,6 +1,6 @@
 // Package ingest streams the three JSON datasets into PostgreSQL: each file
 // is scanned record by record with bounded memory, every record is validated
-// against DATA.md, and accepted records are written with binary COPY in
+// against docs/data.md, and accepted records are written with binary COPY in
 // batches, each committed together with the checkpoint that lets a crashed
 // run resume exactly once. Bad records become rejects, written beside the
 // run, and never stop it.
@@ -48,7 +48,7 @@ type Options struct {
 	// Empty means a new id (UTC time and a random suffix).
 	RunID string
 	// Group makes runs count as one for the vehicles' re-delivery rule
-	// (DATA.md 4.5): a vehicle stored by a run of the same group is not
+	// (docs/data.md#45-duplicates-and-re-delivery): a vehicle stored by a run of the same group is not
 	// replaced. The pods of one IngestionRun, one run id each, share a
 	// group. Empty means the run id.
 	Group string

@@ -11,7 +11,7 @@ import (
 )
 
 // Shape is a file's framing, decided by its first non-whitespace byte
-// (DATA.md 1).
+// (docs/data.md#1-files-and-framing).
 type Shape int
 
 // The shapes.
@@ -26,14 +26,14 @@ func (s Shape) String() string {
 	return [...]string{"unknown", "empty", "array", "ndjson"}[s]
 }
 
-// Record-level problems the scanner finds (reject reasons of DATA.md 6).
+// Record-level problems the scanner finds (reject reasons of docs/data.md#6-rejects).
 const (
 	reasonMalformedJSON  = "malformed_json"
 	reasonInvalidUTF8    = "invalid_utf8"
 	reasonRecordTooLarge = "record_too_large"
 )
 
-// maxRecordBytes caps the source text of one record (DATA.md 1.5).
+// maxRecordBytes caps the source text of one record (docs/data.md#15-streaming-and-limits).
 const maxRecordBytes = 1 << 20
 
 // truncatedRecordBytes is how much of an oversized record a reject keeps.
@@ -43,7 +43,7 @@ const truncatedRecordBytes = 1 << 10
 const errNotJSONRecords = "expected a JSON array or NDJSON objects"
 
 // ErrPrefixChanged says a resumed file no longer starts with the bytes an
-// earlier attempt consumed (DATA.md 9.2, F15).
+// earlier attempt consumed (docs/data.md#92-file-level-cases, F15).
 var ErrPrefixChanged = errors.New("the file changed since the run's last checkpoint: its already-loaded part differs")
 
 // Position locates a record in the decompressed text of its file.
@@ -257,7 +257,7 @@ func (s *Scanner) need(n int) bool {
 	return true
 }
 
-// start detects encoding and shape (DATA.md 1), and skips to a resume point.
+// start detects encoding and shape (docs/data.md#1-files-and-framing), and skips to a resume point.
 func (s *Scanner) start() bool {
 	s.need(4)
 	if s.err != nil {

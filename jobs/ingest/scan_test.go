@@ -170,7 +170,7 @@ func runScanCases(t *testing.T, cases []scanCase) {
 	}
 }
 
-// TestScanFraming covers the file-level cases of DATA.md 9.2 that the
+// TestScanFraming covers the file-level cases of docs/data.md#92-file-level-cases that the
 // scanner decides (F3, F4, F5, F8-F13).
 func TestScanFraming(t *testing.T) {
 	const bom = "\xEF\xBB\xBF"
@@ -341,7 +341,7 @@ func TestScanFraming(t *testing.T) {
 }
 
 // TestScanRecords covers the record-level cases the scanner owns (R24,
-// R26-R29) and the NDJSON framing rules of DATA.md 1.
+// R26-R29) and the NDJSON framing rules of docs/data.md#1-files-and-framing.
 func TestScanRecords(t *testing.T) {
 	deep := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
 	deepObj := func(n int) string { return strings.Repeat(`{"a":`, n) + "1" + strings.Repeat("}", n) }
@@ -766,7 +766,7 @@ func checkResume(t *testing.T, shape Shape, in []byte, n int, whole []scanned, w
 }
 
 // TestScanResumePrefixChanged: resuming is refused when the part of the
-// file the checkpoint covers changed (DATA.md 9.2, F15), and allowed when
+// file the checkpoint covers changed (docs/data.md#92-file-level-cases, F15), and allowed when
 // only what follows it changed.
 func TestScanResumePrefixChanged(t *testing.T) {
 	inputs := map[Shape]string{

@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 )
 
-// errNotFound marks a local input that does not exist (DATA.md 9.2, F1).
+// errNotFound marks a local input that does not exist (docs/data.md#92-file-level-cases, F1).
 var errNotFound = errors.New("file does not exist")
 
 // source is an opened input: its decompressed text, how much of the raw

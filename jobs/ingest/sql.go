@@ -19,7 +19,7 @@ const NotifyChannel = db.ChannelIngestDone
 // extraColumns are loaded alongside a dataset's fields.
 var extraColumns = map[Dataset][]string{
 	Vehicles:  {"run_id"},
-	Shipments: {"trip_date", "vehicle_id"}, // from the shipment's log (DATA.md 2.3)
+	Shipments: {"trip_date", "vehicle_id"}, // from the shipment's log (docs/data.md#23-shipments)
 }
 
 func (d *datasetDef) columns() []string {
