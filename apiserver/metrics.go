@@ -13,6 +13,9 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	dataVersion prometheus.Gauge
+	// answers counts versioned answers by whether the answer cache held
+	// them (hit) or they were computed (miss).
+	answers *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry, pool *pgxpool.Pool) *metrics {
@@ -27,8 +30,12 @@ func newMetrics(reg *prometheus.Registry, pool *pgxpool.Pool) *metrics {
 		dataVersion: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "haul_data_version", Help: "The aggregate data version last served (0: none yet).",
 		}),
+		answers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "haul_answer_cache_requests_total",
+			Help: "Requests for a versioned answer, by whether the answer cache held it (hit) or not (miss).",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.dataVersion, newPoolCollector(pool),
+	reg.MustRegister(m.requests, m.latency, m.dataVersion, m.answers, newPoolCollector(pool),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -628,6 +628,92 @@ func TestETags(t *testing.T) {
 	}
 }
 
+// TestAnswerCacheKeys: an answer is cached by the parameters its endpoint
+// reads, once validated: unknown parameters, their order and equivalent
+// spellings of the same values find the same answer; a parameter the
+// endpoint reads, changed, does not.
+func TestAnswerCacheKeys(t *testing.T) {
+	e := newSrvEnv(t, Config{})
+	e.load("first", datagen.Config{Shipments: 300, Cities: 5, Seed: 15})
+	e.refresh()
+	vid := e.vehicleID()
+	for _, c := range []struct {
+		first string
+		same  []string
+		other []string
+	}{{
+		first: "/api/route/reliability?start=2023-01-01&end=2025-12-31",
+		same: []string{
+			"/api/route/reliability?start=2023-01-01&end=2025-12-31&x=1",
+			"/api/route/reliability?end=2025-12-31&start=2023-1-1&_=1733400000",
+			"/api/route/reliability?start=2023-01-01&end=2025-12-31&page=1&page_size=10&sort_order=DESC&sort_by=Reliability_Score&search=",
+			"/api/route/reliability?start=2023-01-01&end=2025-12-31&search=%20%20",
+			"/api/route/reliability?start=1999-01-01&start=2023-01-01&end=2025-12-31",
+		},
+		other: []string{
+			"/api/route/reliability?start=2023-01-01&end=2025-12-31&page=2",
+			"/api/route/reliability?start=2023-01-01&end=2025-12-31&sort_order=asc",
+			"/api/route/reliability?start=2023-01-01&end=2025-12-31&search=a",
+			"/api/route/reliability?start=2023-01-02&end=2025-12-31",
+		},
+	}, {
+		first: "/api/dashboard?" + srvSpan + "&interval_type=week",
+		same:  []string{"/api/dashboard?" + srvSpan + "&interval_type=week&periods_back=1&utm_source=x"},
+		other: []string{"/api/dashboard?" + srvSpan + "&interval_type=week&periods_back=2"},
+	}, {
+		first: "/api/shipments/routes",
+		same:  []string{"/api/shipments/routes?start=2024-01-01&end=2024-01-31&sort_by=total_trips"},
+		other: []string{"/api/shipments/routes?sort_by=origin"},
+	}, {
+		first: "/api/route/top-performing?" + srvSpan,
+		same:  []string{"/api/route/top-performing?" + srvSpan + "&limit=10&page=3"},
+		other: []string{"/api/route/top-performing?" + srvSpan + "&limit=3"},
+	}, {
+		first: "/api/vehicles/" + vid + "/details?" + srvSpan,
+		same:  []string{"/api/vehicles/" + vid + "/details?" + srvSpan + "&page_size=1000"},
+		other: []string{"/api/vehicles/" + vid + "/details?start=2024-01-01&end=2025-12-31"},
+	}} {
+		want := e.get(c.first)
+		if want.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", c.first, want.Code, want.Body)
+		}
+		check := func(target string, hit bool) {
+			t.Helper()
+			before := srvCacheRequests(t, e.srv)
+			w := e.get(target)
+			after := srvCacheRequests(t, e.srv)
+			if w.Code != http.StatusOK {
+				t.Fatalf("GET %s: %d %s", target, w.Code, w.Body)
+			}
+			if got := after["hit"] - before["hit"]; got != map[bool]float64{true: 1, false: 0}[hit] {
+				t.Errorf("GET %s after %s: %v cache hits, want hit=%t", target, c.first, got, hit)
+			}
+			if hit && (w.Body.String() != want.Body.String() || w.Header().Get("ETag") != want.Header().Get("ETag")) {
+				t.Errorf("GET %s: answer or ETag differs from %s's", target, c.first)
+			}
+		}
+		for _, target := range c.same {
+			check(target, true)
+		}
+		for _, target := range c.other {
+			check(target, false)
+		}
+	}
+}
+
+// srvCacheRequests reads the answer cache's hits and misses from /metrics.
+func srvCacheRequests(t *testing.T, s *Server) map[string]float64 {
+	t.Helper()
+	mf := srvMetrics(t, s)
+	out := map[string]float64{}
+	for _, result := range []string{"hit", "miss"} {
+		if m := srvSample(mf, "haul_answer_cache_requests_total", "result", result); m != nil {
+			out[result] = m.GetCounter().GetValue()
+		}
+	}
+	return out
+}
+
 // srvMetrics scrapes s's /metrics.
 func srvMetrics(t *testing.T, s *Server) map[string]*dto.MetricFamily {
 	t.Helper()
