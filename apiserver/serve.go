@@ -48,7 +48,7 @@ func (s *Server) serveEndpoint(ep endpoint) gin.HandlerFunc {
 		key := c.Request.URL.Path + "?" + params
 		// The current version lets a repeated request skip the snapshot;
 		// the cached answer was computed from that version.
-		if v, err := s.currentVersion(c.Request.Context()); err == nil && v > 0 {
+		if v, err := s.currentVersion(c.Request.Context()); err == nil && v > 0 && !s.cfg.NoAnswerCache {
 			if a, ok := s.cache.get(v, key); ok {
 				s.metrics.answers.WithLabelValues("hit").Inc()
 				s.respond(c, a.body, a.etag, nil)
@@ -66,7 +66,9 @@ func (s *Server) serveEndpoint(ep endpoint) gin.HandlerFunc {
 				return nil, err
 			}
 			a := answer{body: body, etag: etag(version, key)}
-			s.cache.put(version, key, a)
+			if !s.cfg.NoAnswerCache {
+				s.cache.put(version, key, a)
+			}
 			return a, nil
 		})
 		if err != nil {
@@ -106,7 +108,13 @@ func (s *Server) compute(ctx context.Context, run compute) ([]byte, int64, error
 	}
 	s.cache.seeVersion(version)
 	s.metrics.dataVersion.Set(float64(version))
-	result, err := run(ctx, &cachedSource{source: txSource{q: tx}, version: version, cache: s.routeCache})
+	var src source = txSource{q: tx}
+	if s.routeIndex != nil {
+		if x := s.routeIndex.get(version); x != nil {
+			src = indexedSource{source: src, index: x}
+		}
+	}
+	result, err := run(ctx, &cachedSource{source: src, version: version, cache: s.routeCache})
 	if err != nil {
 		return nil, version, err
 	}

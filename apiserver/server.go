@@ -41,6 +41,13 @@ type Config struct {
 	SchemaVersion int64
 	// CacheEntries bounds the answers kept per data version (default 512).
 	CacheEntries int
+	// NoAnswerCache computes every answer afresh, for measuring what an
+	// answer costs; answers still carry ETags.
+	NoAnswerCache bool
+	// NoRouteIndex reads route lists from SQL only, instead of from a
+	// route index built in memory per data version (rollup.RouteIndex),
+	// for deployments that cannot spare its memory.
+	NoRouteIndex bool
 }
 
 // Server is the API server.
@@ -51,6 +58,8 @@ type Server struct {
 	cache   *answerCache
 	// routeCache keeps route lists per data version and window.
 	routeCache *routeCache
+	// routeIndex is nil with Config.NoRouteIndex.
+	routeIndex *routeIndexer
 	flight     singleflight.Group
 	metrics    *metrics
 	reg        *prometheus.Registry
@@ -71,6 +80,9 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, cache: newAnswerCache(cfg.CacheEntries), routeCache: &routeCache{max: 8},
 		reg: prometheus.NewRegistry()}
 	s.metrics = newMetrics(s.reg, cfg.Pool)
+	if !cfg.NoRouteIndex {
+		s.routeIndex = newRouteIndexer(cfg.Pool, cfg.Log, s.metrics)
+	}
 
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()

@@ -236,44 +236,17 @@ func (r *routeSum) add(dt, n int64) {
 	r.hist = append(r.hist, dtCount{dt, n})
 }
 
-// routes finishes every route: Σt, Σt², min, max and the window on-time
-// count (delivery_time ≤ mean + 1, compared exactly as dt·n ≤ Σt + n),
-// from its histogram, in exact integers.
+// routes finishes every route (finishRoute), ordered by origin and
+// destination.
 func (a *routeAdder) routes() []Route {
 	out := make([]Route, 0, a.n)
-	sq, term := new(big.Int), new(big.Int)
 	for _, dests := range a.byOrigin {
 		for _, r := range dests {
-			sumDT2 := new(big.Int)
-			var sumDT int64
-			for i, h := range r.hist {
-				sumDT += h.dt * h.n
-				sq.SetInt64(h.dt)
-				term.Mul(sq, sq)
-				sumDT2.Add(sumDT2, term.Mul(term, big.NewInt(h.n)))
-				if i == 0 || h.dt < r.MinDT {
-					r.MinDT = h.dt
-				}
-				if i == 0 || h.dt > r.MaxDT {
-					r.MaxDT = h.dt
-				}
-			}
-			r.SumDT, r.SumDT2 = sumDT, sumDT2
-			limit := new(big.Int).SetInt64(sumDT + r.Shipments)
-			for _, h := range r.hist {
-				if term.Mul(big.NewInt(h.dt), big.NewInt(r.Shipments)).Cmp(limit) <= 0 {
-					r.OnTimeWindow += h.n
-				}
-			}
+			finishRoute(&r.Route, r.hist)
 			out = append(out, r.Route)
 		}
 	}
-	slices.SortFunc(out, func(x, y Route) int {
-		if c := strings.Compare(x.Origin, y.Origin); c != 0 {
-			return c
-		}
-		return strings.Compare(x.Destination, y.Destination)
-	})
+	slices.SortFunc(out, func(x, y Route) int { return compareKeys(x.RouteKey, y.RouteKey) })
 	return out
 }
 
