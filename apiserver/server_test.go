@@ -701,6 +701,54 @@ func TestAnswerCacheKeys(t *testing.T) {
 	}
 }
 
+// TestRouteIndexAnswers: the server builds a route index for each new data
+// version in the background, answering from SQL meanwhile, and the answers
+// it then computes from the index equal those from SQL.
+func TestRouteIndexAnswers(t *testing.T) {
+	e := newSrvEnv(t, Config{NoAnswerCache: true})
+	sql := e.server(Config{NoAnswerCache: true, NoRouteIndex: true})
+	all, month := "start=1900-01-01&end=2199-12-31", "start=2025-07-01&end=2025-07-31"
+	targets := []string{
+		"/api/shipments/analytics?" + all,
+		"/api/shipments/analytics?" + month,
+		"/api/route/reliability?" + all + "&page_size=100&sort_by=on_time_delivery_rate",
+		"/api/route/reliability?" + month + "&page=2",
+		"/api/route/cost-value?" + all + "&page_size=100&sort_by=value_category",
+		"/api/route/optimization?" + month + "&sort_by=origin&sort_order=asc",
+		"/api/route/top-performing?" + all + "&limit=100",
+		"/api/costs/overview?" + month,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	check := func(v int64) {
+		t.Helper()
+		// The first answer of a version starts the build.
+		e.get(targets[0])
+		if x := e.srv.routeIndex.wait(ctx, v); x == nil || x.Version() != v {
+			t.Fatalf("route index of version %d: %v", v, x)
+		}
+		for _, target := range targets {
+			got, want := e.get(target), srvDo(sql, http.MethodGet, target)
+			if got.Code != http.StatusOK {
+				t.Fatalf("GET %s: %d %s", target, got.Code, got.Body)
+			}
+			// Sums added in another order: ties of the rounding may fall
+			// either way (API.md 1.3).
+			ansMatch(t, target, json.RawMessage(got.Body.Bytes()), json.RawMessage(want.Body.Bytes()))
+		}
+		if m := srvSample(srvMetrics(t, e.srv), "haul_route_index_version"); m.GetGauge().GetValue() != float64(v) {
+			t.Errorf("haul_route_index_version %v, want %d", m.GetGauge().GetValue(), v)
+		}
+	}
+	e.load("first", datagen.Config{Shipments: 4_000, Cities: 25, Seed: 31})
+	e.refresh()
+	check(e.version())
+	e.load("second", datagen.Config{Shipments: 1_000, Cities: 25, Seed: 32, IDPrefix: "B",
+		From: ansDay("2025-06-01"), To: ansDay("2026-02-28")})
+	e.refresh()
+	check(e.version())
+}
+
 // srvCacheRequests reads the answer cache's hits and misses from /metrics.
 func srvCacheRequests(t *testing.T, s *Server) map[string]float64 {
 	t.Helper()
