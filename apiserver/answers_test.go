@@ -507,12 +507,12 @@ func TestAnswersMatchRawTables(t *testing.T) {
 	// window and served from memory after, as the server's source may.
 	s := &ansMemo{source: txSource{q: tx}, routesOf: map[rollup.Window][]rollup.Route{}}
 	o := ansOracle{t: t, q: tx}
-	// The same answers from the route index the server builds per version.
-	index, err := rollup.LoadRouteIndex(context.Background(), tx)
+	// The same answers from the index the server builds per version.
+	index, err := rollup.LoadIndex(context.Background(), tx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	indexed := &ansMemo{source: indexedSource{source: txSource{q: tx}, index: index}, routesOf: map[rollup.Window][]rollup.Route{}}
+	indexed := &ansMemo{source: indexedSource{source: txSource{q: tx}, q: tx, index: index}, routesOf: map[rollup.Window][]rollup.Route{}}
 	for _, src := range []struct {
 		name string
 		s    source

@@ -16,8 +16,8 @@ type metrics struct {
 	// answers counts versioned answers by whether the answer cache held
 	// them (hit) or they were computed (miss).
 	answers *prometheus.CounterVec
-	// The route index held: its data version (0: none) and size.
-	routeIndexVersion, routeIndexBytes prometheus.Gauge
+	// The in-memory index held: its data version (0: none) and size.
+	indexVersion, indexBytes prometheus.Gauge
 }
 
 func newMetrics(reg *prometheus.Registry, pool *pgxpool.Pool) *metrics {
@@ -36,15 +36,15 @@ func newMetrics(reg *prometheus.Registry, pool *pgxpool.Pool) *metrics {
 			Name: "haul_answer_cache_requests_total",
 			Help: "Requests for a versioned answer, by whether the answer cache held it (hit) or not (miss).",
 		}, []string{"result"}),
-		routeIndexVersion: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "haul_route_index_version",
-			Help: "The data version of the route index in memory (0: none); route lists of other versions are read from SQL.",
+		indexVersion: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "haul_index_version",
+			Help: "The data version of the route and vehicle index in memory (0: none); answers of other versions read those families from SQL.",
 		}),
-		routeIndexBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "haul_route_index_bytes", Help: "About the memory the route index holds.",
+		indexBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "haul_index_bytes", Help: "About the memory the route and vehicle index holds.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.dataVersion, m.answers, m.routeIndexVersion, m.routeIndexBytes,
+	reg.MustRegister(m.requests, m.latency, m.dataVersion, m.answers, m.indexVersion, m.indexBytes,
 		newPoolCollector(pool),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

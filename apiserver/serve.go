@@ -109,9 +109,9 @@ func (s *Server) compute(ctx context.Context, run compute) ([]byte, int64, error
 	s.cache.seeVersion(version)
 	s.metrics.dataVersion.Set(float64(version))
 	var src source = txSource{q: tx}
-	if s.routeIndex != nil {
-		if x := s.routeIndex.get(version); x != nil {
-			src = indexedSource{source: src, index: x}
+	if s.index != nil {
+		if x := s.index.get(version); x != nil {
+			src = indexedSource{source: src, q: tx, index: x}
 		}
 	}
 	result, err := run(ctx, &cachedSource{source: src, version: version, cache: s.routeCache})

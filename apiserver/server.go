@@ -44,10 +44,10 @@ type Config struct {
 	// NoAnswerCache computes every answer afresh, for measuring what an
 	// answer costs; answers still carry ETags.
 	NoAnswerCache bool
-	// NoRouteIndex reads route lists from SQL only, instead of from a
-	// route index built in memory per data version (rollup.RouteIndex),
-	// for deployments that cannot spare its memory.
-	NoRouteIndex bool
+	// NoIndex reads every family from SQL, instead of the route and
+	// vehicle families from an index built in memory per data version
+	// (rollup.Index), for deployments that cannot spare its memory.
+	NoIndex bool
 }
 
 // Server is the API server.
@@ -58,12 +58,12 @@ type Server struct {
 	cache   *answerCache
 	// routeCache keeps route lists per data version and window.
 	routeCache *routeCache
-	// routeIndex is nil with Config.NoRouteIndex.
-	routeIndex *routeIndexer
-	flight     singleflight.Group
-	metrics    *metrics
-	reg        *prometheus.Registry
-	apiDoc     docsCache
+	// index is nil with Config.NoIndex.
+	index   *indexer
+	flight  singleflight.Group
+	metrics *metrics
+	reg     *prometheus.Registry
+	apiDoc  docsCache
 }
 
 // New builds the server and its routes.
@@ -80,8 +80,8 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, cache: newAnswerCache(cfg.CacheEntries), routeCache: &routeCache{max: 8},
 		reg: prometheus.NewRegistry()}
 	s.metrics = newMetrics(s.reg, cfg.Pool)
-	if !cfg.NoRouteIndex {
-		s.routeIndex = newRouteIndexer(cfg.Pool, cfg.Log, s.metrics)
+	if !cfg.NoIndex {
+		s.index = newIndexer(cfg.Pool, cfg.Log, s.metrics)
 	}
 
 	gin.SetMode(gin.ReleaseMode)

@@ -701,12 +701,12 @@ func TestAnswerCacheKeys(t *testing.T) {
 	}
 }
 
-// TestRouteIndexAnswers: the server builds a route index for each new data
-// version in the background, answering from SQL meanwhile, and the answers
-// it then computes from the index equal those from SQL.
-func TestRouteIndexAnswers(t *testing.T) {
+// TestIndexAnswers: the server builds an index of routes and vehicles for
+// each new data version in the background, answering from SQL meanwhile,
+// and the answers it then computes from the index equal those from SQL.
+func TestIndexAnswers(t *testing.T) {
 	e := newSrvEnv(t, Config{NoAnswerCache: true})
-	sql := e.server(Config{NoAnswerCache: true, NoRouteIndex: true})
+	sql := e.server(Config{NoAnswerCache: true, NoIndex: true})
 	all, month := "start=1900-01-01&end=2199-12-31", "start=2025-07-01&end=2025-07-31"
 	targets := []string{
 		"/api/shipments/analytics?" + all,
@@ -717,6 +717,10 @@ func TestRouteIndexAnswers(t *testing.T) {
 		"/api/route/optimization?" + month + "&sort_by=origin&sort_order=asc",
 		"/api/route/top-performing?" + all + "&limit=100",
 		"/api/costs/overview?" + month,
+		"/api/costs/overview?" + all,
+		"/api/vehicles/metrics?" + month,
+		"/api/vehicles/metrics?" + all,
+		"/api/vehicles/metrics?start=2025-07-04&end=2025-07-04",
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -724,8 +728,8 @@ func TestRouteIndexAnswers(t *testing.T) {
 		t.Helper()
 		// The first answer of a version starts the build.
 		e.get(targets[0])
-		if x := e.srv.routeIndex.wait(ctx, v); x == nil || x.Version() != v {
-			t.Fatalf("route index of version %d: %v", v, x)
+		if x := e.srv.index.wait(ctx, v); x == nil || x.Version() != v {
+			t.Fatalf("index of version %d: %v", v, x)
 		}
 		for _, target := range targets {
 			got, want := e.get(target), srvDo(sql, http.MethodGet, target)
@@ -736,8 +740,8 @@ func TestRouteIndexAnswers(t *testing.T) {
 			// either way (API.md 1.3).
 			ansMatch(t, target, json.RawMessage(got.Body.Bytes()), json.RawMessage(want.Body.Bytes()))
 		}
-		if m := srvSample(srvMetrics(t, e.srv), "haul_route_index_version"); m.GetGauge().GetValue() != float64(v) {
-			t.Errorf("haul_route_index_version %v, want %d", m.GetGauge().GetValue(), v)
+		if m := srvSample(srvMetrics(t, e.srv), "haul_index_version"); m.GetGauge().GetValue() != float64(v) {
+			t.Errorf("haul_index_version %v, want %d", m.GetGauge().GetValue(), v)
 		}
 	}
 	e.load("first", datagen.Config{Shipments: 4_000, Cities: 25, Seed: 31})

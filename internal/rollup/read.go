@@ -112,6 +112,17 @@ type Totals struct {
 
 // ReadTotals returns the window's totals.
 func ReadTotals(ctx context.Context, q Querier, w Window) (Totals, error) {
+	out, err := ReadTotalsExceptVehicles(ctx, q, w)
+	if err != nil {
+		return out, err
+	}
+	out.Vehicles, err = CountVehicles(ctx, q, w)
+	return out, err
+}
+
+// ReadTotalsExceptVehicles returns the window's totals but Vehicles, which
+// CountVehicles or a VehicleIndex count.
+func ReadTotalsExceptVehicles(ctx context.Context, q Querier, w Window) (Totals, error) {
 	g, f, t := w.spanArgs(true)
 	var out Totals
 	var minDT, maxDT pgtype.Int8
@@ -122,12 +133,11 @@ SELECT coalesce(sum(a.logs), 0)::bigint, coalesce(sum(a.mileage), 0), coalesce(s
        coalesce(sum(a.carrying_mileage), 0), coalesce(sum(a.shipments), 0)::bigint,
        coalesce(sum(a.sum_cost), 0), coalesce(sum(a.sum_weight), 0), coalesce(sum(a.sum_dt), 0)::bigint,
        coalesce(sum(a.sum_dt2), 0)::text, min(a.min_dt), max(a.max_dt), min(a.min_cpk), max(a.max_cpk),
-       coalesce(sum(a.ship_days), 0)::bigint, coalesce(sum(a.vehicle_days), 0)::bigint,
-       (SELECT count(DISTINCT v.vehicle_id) FROM agg_vehicles v `+spansJoin("v")+` WHERE v.shipments > 0)
+       coalesce(sum(a.ship_days), 0)::bigint, coalesce(sum(a.vehicle_days), 0)::bigint
 FROM agg_totals a `+spansJoin("a"), g, f, t).Scan(
 		&out.Logs, &out.Mileage, &out.Fuel, &out.CarryingMileage, &out.Shipments,
 		&out.SumCost, &out.SumWeight, &out.SumDT, &dt2, &minDT, &maxDT, &minCPK, &maxCPK,
-		&out.ShipDays, &out.VehicleDays, &out.Vehicles)
+		&out.ShipDays, &out.VehicleDays)
 	if err != nil {
 		return out, fmt.Errorf("read totals: %w", err)
 	}
@@ -135,6 +145,19 @@ FROM agg_totals a `+spansJoin("a"), g, f, t).Scan(
 	out.MinCPK, out.MaxCPK = minCPK.Float64, maxCPK.Float64
 	out.SumDT2, err = bigInt(dt2)
 	return out, err
+}
+
+// CountVehicles counts the distinct vehicles that carried a shipment in the
+// window.
+func CountVehicles(ctx context.Context, q Querier, w Window) (int64, error) {
+	g, f, t := w.spanArgs(true)
+	var n int64
+	err := q.QueryRow(ctx, `SELECT count(DISTINCT v.vehicle_id) FROM agg_vehicles v `+spansJoin("v")+
+		` WHERE v.shipments > 0`, g, f, t).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count vehicles: %w", err)
+	}
+	return n, nil
 }
 
 // RouteKey names a route.

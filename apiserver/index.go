@@ -12,24 +12,24 @@ import (
 	"github.com/haul-dev/haul/internal/rollup"
 )
 
-// routeIndexTimeout bounds the build of one route index; after a failed
-// build, the next starts no sooner than routeIndexRetry.
+// indexTimeout bounds the build of one index; after a failed build, the
+// next starts no sooner than indexRetry.
 const (
-	routeIndexTimeout = 10 * time.Minute
-	routeIndexRetry   = 5 * time.Second
+	indexTimeout = 10 * time.Minute
+	indexRetry   = 5 * time.Second
 )
 
-// routeIndexer keeps the route index (rollup.RouteIndex) of the newest data
-// version: a request that finds none for its version is answered from SQL,
-// as before, and starts a build in the background, so answers never wait
-// for one. Only one index is held: the previous version's is dropped when
-// the next build starts, since no answer of the new version may use it.
-type routeIndexer struct {
+// indexer keeps the in-memory indexes (rollup.Index) of the newest data
+// version: a request that finds none for its version is answered from SQL
+// and starts a build in the background, so answers never wait for one.
+// Only one version's is held: the previous one's is dropped when the next
+// build starts, since no answer of the new version may use it.
+type indexer struct {
 	pool    *pgxpool.Pool
 	log     logr.Logger
 	metrics *metrics
 
-	current atomic.Pointer[rollup.RouteIndex]
+	current atomic.Pointer[rollup.Index]
 	mu      sync.Mutex
 	// building is the version being built, 0 when none is.
 	building int64
@@ -38,12 +38,12 @@ type routeIndexer struct {
 	built chan struct{}
 }
 
-func newRouteIndexer(pool *pgxpool.Pool, log logr.Logger, m *metrics) *routeIndexer {
-	return &routeIndexer{pool: pool, log: log, metrics: m, built: make(chan struct{})}
+func newIndexer(pool *pgxpool.Pool, log logr.Logger, m *metrics) *indexer {
+	return &indexer{pool: pool, log: log, metrics: m, built: make(chan struct{})}
 }
 
 // get returns the index of version, or nil after starting its build.
-func (ri *routeIndexer) get(version int64) *rollup.RouteIndex {
+func (ri *indexer) get(version int64) *rollup.Index {
 	if x := ri.current.Load(); x != nil && x.Version() == version {
 		return x
 	}
@@ -57,7 +57,7 @@ func (ri *routeIndexer) get(version int64) *rollup.RouteIndex {
 		// Built or being built for a newer version, which this request's
 		// snapshot does not see, or being built for this one.
 		return nil
-	case time.Since(ri.failedAt) < routeIndexRetry:
+	case time.Since(ri.failedAt) < indexRetry:
 		return nil
 	}
 	ri.building = version
@@ -68,8 +68,8 @@ func (ri *routeIndexer) get(version int64) *rollup.RouteIndex {
 
 // build reads the index of the version a fresh snapshot sees, which may be
 // newer than the one that asked for it.
-func (ri *routeIndexer) build() {
-	ctx, cancel := context.WithTimeout(context.Background(), routeIndexTimeout)
+func (ri *indexer) build() {
+	ctx, cancel := context.WithTimeout(context.Background(), indexTimeout)
 	defer cancel()
 	start := time.Now()
 	x, err := ri.load(ctx)
@@ -80,30 +80,30 @@ func (ri *routeIndexer) build() {
 	ri.built = make(chan struct{})
 	if err != nil {
 		ri.failedAt = time.Now()
-		ri.log.Error(err, "build route index")
+		ri.log.Error(err, "build index")
 		return
 	}
 	if cur := ri.current.Load(); cur == nil || cur.Version() < x.Version() {
 		ri.current.Store(x)
-		ri.metrics.routeIndexVersion.Set(float64(x.Version()))
-		ri.metrics.routeIndexBytes.Set(float64(x.Bytes()))
+		ri.metrics.indexVersion.Set(float64(x.Version()))
+		ri.metrics.indexBytes.Set(float64(x.Bytes()))
 	}
-	ri.log.V(1).Info("route index built", "version", x.Version(), "entries", x.Entries(), "bytes", x.Bytes(),
-		"seconds", time.Since(start).Seconds())
+	ri.log.V(1).Info("index built", "version", x.Version(), "routeEntries", x.Routes.Entries(),
+		"vehicleEntries", x.Vehicles.Entries(), "bytes", x.Bytes(), "seconds", time.Since(start).Seconds())
 }
 
-func (ri *routeIndexer) load(ctx context.Context) (*rollup.RouteIndex, error) {
+func (ri *indexer) load(ctx context.Context) (*rollup.Index, error) {
 	tx, err := rollup.Begin(ctx, ri.pool)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	return rollup.LoadRouteIndex(ctx, tx)
+	return rollup.LoadIndex(ctx, tx)
 }
 
 // wait returns the index of version once built, waiting for builds to end,
 // or nil when ctx ends first. For tests.
-func (ri *routeIndexer) wait(ctx context.Context, version int64) *rollup.RouteIndex {
+func (ri *indexer) wait(ctx context.Context, version int64) *rollup.Index {
 	for {
 		// The channel is taken before get may start a build, so that build's
 		// end closes it.
@@ -121,12 +121,24 @@ func (ri *routeIndexer) wait(ctx context.Context, version int64) *rollup.RouteIn
 	}
 }
 
-// indexedSource answers route families of one version from its index.
+// indexedSource answers the route and vehicle families of one version
+// from its index, and the rest from q, that version's snapshot.
 type indexedSource struct {
 	source
-	index *rollup.RouteIndex
+	q     rollup.Querier
+	index *rollup.Index
 }
 
 func (s indexedSource) routes(_ context.Context, w rollup.Window) ([]rollup.Route, error) {
-	return s.index.Routes(w), nil
+	return s.index.Routes.Routes(w), nil
+}
+
+func (s indexedSource) vehicles(_ context.Context, w rollup.Window) ([]rollup.Vehicle, error) {
+	return s.index.Vehicles.Vehicles(w), nil
+}
+
+func (s indexedSource) totals(ctx context.Context, w rollup.Window) (rollup.Totals, error) {
+	t, err := rollup.ReadTotalsExceptVehicles(ctx, s.q, w)
+	t.Vehicles = s.index.Vehicles.CountVehicles(w)
+	return t, err
 }
