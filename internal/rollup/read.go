@@ -263,9 +263,10 @@ func (r *routeSum) add(dt, n int64) {
 // destination.
 func (a *routeAdder) routes() []Route {
 	out := make([]Route, 0, a.n)
+	var sq squares
 	for _, dests := range a.byOrigin {
 		for _, r := range dests {
-			finishRoute(&r.Route, r.hist)
+			finishRoute(&r.Route, r.hist, &sq)
 			out = append(out, r.Route)
 		}
 	}

@@ -201,6 +201,7 @@ func (x *RouteIndex) Routes(w Window) []Route {
 		return out
 	}
 	var hist []dtCount
+	var sq squares
 	for r := range x.routes {
 		sp := x.span[r]
 		if sp[1] < from || sp[0] > to {
@@ -242,7 +243,7 @@ func (x *RouteIndex) Routes(w Window) []Route {
 		if route.Shipments == 0 {
 			continue
 		}
-		finishRoute(&route, hist)
+		finishRoute(&route, hist, &sq)
 		out = append(out, route)
 	}
 	return out
@@ -265,19 +266,17 @@ func searchDays(days []int32, d int32) int {
 
 // finishRoute sets Σt, Σt², min, max and the window on-time count
 // (delivery_time ≤ mean + 1, compared exactly as dt·n ≤ Σt + n) from the
-// route's delivery time histogram, in exact integers.
-func finishRoute(r *Route, hist []dtCount) {
+// route's delivery time histogram, in exact integers; Σt² comes from sq.
+func finishRoute(r *Route, hist []dtCount, sq *squares) {
 	var sumDT int64
-	var sq128 [2]uint64 // Σ n·dt², high and low words
+	var hi, lo uint64 // Σ n·dt²
 	for i, h := range hist {
 		sumDT += h.dt * h.n
-		hi, lo := bits.Mul64(uint64(h.dt), uint64(h.dt))
-		// dt² < 2^62 (dt is an int32), so n·dt² needs at most 2^125.
-		phi, plo := bits.Mul64(lo, uint64(h.n))
-		phi += hi * uint64(h.n)
+		// dt² < 2^62 (dt is an int32), so n·dt² < 2^125.
+		phi, plo := bits.Mul64(uint64(h.dt*h.dt), uint64(h.n))
 		var carry uint64
-		sq128[1], carry = bits.Add64(sq128[1], plo, 0)
-		sq128[0], _ = bits.Add64(sq128[0], phi, carry)
+		lo, carry = bits.Add64(lo, plo, 0)
+		hi, _ = bits.Add64(hi, phi, carry)
 		if i == 0 || h.dt < r.MinDT {
 			r.MinDT = h.dt
 		}
@@ -286,13 +285,38 @@ func finishRoute(r *Route, hist []dtCount) {
 		}
 	}
 	r.SumDT = sumDT
-	r.SumDT2 = new(big.Int).Lsh(new(big.Int).SetUint64(sq128[0]), 64)
-	r.SumDT2.Or(r.SumDT2, new(big.Int).SetUint64(sq128[1]))
+	r.SumDT2 = sq.next(hi, lo)
 	limit := uint64(sumDT + r.Shipments)
 	for _, h := range hist {
-		hi, lo := bits.Mul64(uint64(h.dt), uint64(r.Shipments))
-		if hi == 0 && lo <= limit {
+		phi, plo := bits.Mul64(uint64(h.dt), uint64(r.Shipments))
+		if phi == 0 && plo <= limit {
 			r.OnTimeWindow += h.n
 		}
 	}
+}
+
+// squares hands out the exact Σt² of many routes from a few allocations:
+// a route list of tens of thousands of routes would otherwise allocate two
+// objects per route.
+type squares struct {
+	ints  []big.Int
+	words []big.Word
+}
+
+const squaresChunk = 1024
+
+// next returns hi·2^64 + lo as a big.Int.
+func (s *squares) next(hi, lo uint64) *big.Int {
+	if bits.UintSize != 64 {
+		v := new(big.Int).Lsh(new(big.Int).SetUint64(hi), 64)
+		return v.Or(v, new(big.Int).SetUint64(lo))
+	}
+	if len(s.ints) == 0 {
+		s.ints = make([]big.Int, squaresChunk)
+		s.words = make([]big.Word, 2*squaresChunk)
+	}
+	v, w := &s.ints[0], s.words[:2:2]
+	s.ints, s.words = s.ints[1:], s.words[2:]
+	w[0], w[1] = big.Word(lo), big.Word(hi)
+	return v.SetBits(w)
 }
