@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"math/bits"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -37,6 +38,12 @@ type RouteIndex struct {
 	day                      []int32
 	cumN, cumOnTime          []int64
 	cumCost, cumWeight, cumK []float64
+
+	// The entries by day, for short windows, which hold fewer entries than
+	// a search of every run costs: byDay[dayFirst[d] .. dayFirst[d+1]] are
+	// the entries of days[d]; runRoute[k] is run k's route.
+	days, dayFirst, byDay []int32
+	runRoute              []int32
 }
 
 // Version is the data version the index was built from.
@@ -47,7 +54,7 @@ func (x *RouteIndex) Entries() int { return len(x.day) }
 
 // Bytes is about the memory the index holds.
 func (x *RouteIndex) Bytes() int64 {
-	n := int64(len(x.day))*(4+8+8+8+8+8) + int64(len(x.runDT))*8 + int64(len(x.firstRun))*12
+	n := int64(len(x.day))*(4+8+8+8+8+8+4) + int64(len(x.runDT))*12 + int64(len(x.firstRun))*12 + int64(len(x.days))*8
 	for _, r := range x.routes {
 		n += int64(len(r.Origin)+len(r.Destination)) + 32
 	}
@@ -179,7 +186,44 @@ func buildRouteIndex(version int64, keys []RouteKey, rows []indexRow) *RouteInde
 		x.firstRun[next] = int32(len(x.runDT))
 	}
 	x.firstEntry = append(x.firstEntry, int32(len(rows)))
+	x.runRoute = make([]int32, len(x.runDT))
+	for r := range x.routes {
+		for k := x.firstRun[r]; k < x.firstRun[r+1]; k++ {
+			x.runRoute[k] = int32(r)
+		}
+	}
+	x.indexDays()
 	return x
+}
+
+// indexDays orders the entries by day, with a counting sort.
+func (x *RouteIndex) indexDays() {
+	if len(x.day) == 0 {
+		return
+	}
+	lo, hi := slices.Min(x.day), slices.Max(x.day)
+	counts := make([]int32, int64(hi)-int64(lo)+2)
+	for _, d := range x.day {
+		counts[d-lo+1]++
+	}
+	for d := lo; d <= hi; d++ {
+		if counts[d-lo+1] > 0 {
+			x.days = append(x.days, d)
+		}
+	}
+	for i := 1; i < len(counts); i++ {
+		counts[i] += counts[i-1]
+	}
+	x.dayFirst = make([]int32, 0, len(x.days)+1)
+	for _, d := range x.days {
+		x.dayFirst = append(x.dayFirst, counts[d-lo])
+	}
+	x.dayFirst = append(x.dayFirst, int32(len(x.day)))
+	x.byDay = make([]int32, len(x.day))
+	for e, d := range x.day {
+		x.byDay[counts[d-lo]] = int32(e)
+		counts[d-lo]++
+	}
 }
 
 func compareKeys(a, b RouteKey) int {
@@ -196,10 +240,23 @@ func epochDay(t time.Time) int32 { return int32(t.Unix() / 86400) }
 // in the window, ordered by origin and destination.
 func (x *RouteIndex) Routes(w Window) []Route {
 	from, to := epochDay(w.Start), epochDay(w.End)
-	out := make([]Route, 0, len(x.routes)/4)
-	if to < from {
-		return out
+	if to < from || len(x.day) == 0 {
+		return []Route{}
 	}
+	// A short window's entries cost less to add up than searching every
+	// run: each costs a search for its run, each run two searches of its
+	// days.
+	entries := x.dayFirst[searchDays(x.days, to+1)] - x.dayFirst[searchDays(x.days, from)]
+	if runs := len(x.runDT); runs > 0 && int64(entries)*int64(bits.Len(uint(runs))) <
+		2*int64(runs)*int64(bits.Len(uint(len(x.day)/runs))) {
+		return x.scanRoutes(x.byDay[x.dayFirst[searchDays(x.days, from)]:x.dayFirst[searchDays(x.days, to+1)]])
+	}
+	return x.searchRoutes(from, to)
+}
+
+// searchRoutes adds each run's window up by searching its days.
+func (x *RouteIndex) searchRoutes(from, to int32) []Route {
+	out := make([]Route, 0, len(x.routes)/4)
 	var hist []dtCount
 	var sq squares
 	for r := range x.routes {
@@ -245,6 +302,66 @@ func (x *RouteIndex) Routes(w Window) []Route {
 		}
 		finishRoute(&route, hist, &sq)
 		out = append(out, route)
+	}
+	return out
+}
+
+// scanRoutes adds the given entries up per run, then per route.
+func (x *RouteIndex) scanRoutes(entries []int32) []Route {
+	type runSum struct {
+		run               int32
+		n, onTime         int64
+		cost, weight, cpk float64
+	}
+	at := make(map[int32]int, len(entries))
+	var sums []runSum
+	for _, e := range entries {
+		k := int32(sort.Search(len(x.firstEntry)-1, func(k int) bool { return x.firstEntry[k+1] > e }))
+		i, ok := at[k]
+		if !ok {
+			i = len(sums)
+			at[k] = i
+			sums = append(sums, runSum{run: k})
+		}
+		s := &sums[i]
+		n, onTime, cost, weight, cpk := x.cumN[e], x.cumOnTime[e], x.cumCost[e], x.cumWeight[e], x.cumK[e]
+		if e > x.firstEntry[k] {
+			n -= x.cumN[e-1]
+			onTime -= x.cumOnTime[e-1]
+			cost -= x.cumCost[e-1]
+			weight -= x.cumWeight[e-1]
+			cpk -= x.cumK[e-1]
+		}
+		s.n += n
+		s.onTime += onTime
+		s.cost += cost
+		s.weight += weight
+		s.cpk += cpk
+	}
+	// Runs are in route order, and a route's by delivery time.
+	slices.SortFunc(sums, func(a, b runSum) int { return int(a.run - b.run) })
+	var out []Route
+	var hist []dtCount
+	var sq squares
+	for i := 0; i < len(sums); {
+		r := x.runRoute[sums[i].run]
+		route := Route{RouteKey: x.routes[r]}
+		hist = hist[:0]
+		for ; i < len(sums) && x.runRoute[sums[i].run] == r; i++ {
+			s, dt := sums[i], int64(x.runDT[sums[i].run])
+			route.Shipments += s.n
+			route.OnTimeDay += s.onTime
+			route.SumCost += s.cost
+			route.SumWeight += s.weight
+			route.SumCPK += s.cpk
+			route.SumCPT += s.cost / float64(dt)
+			hist = append(hist, dtCount{dt, s.n})
+		}
+		finishRoute(&route, hist, &sq)
+		out = append(out, route)
+	}
+	if out == nil {
+		out = []Route{}
 	}
 	return out
 }
