@@ -360,11 +360,10 @@ func answerShipmentsAnalytics(ctx context.Context, s source, w rollup.Window) (S
 			AvgDeliveryTime:    r2(r.MeanDT()),
 		})
 	}
-	slices.SortFunc(out.ExpensiveRoutes, func(a, b ExpensiveRoute) int {
+	out.ExpensiveRoutes = firstN(out.ExpensiveRoutes, topN, func(a, b ExpensiveRoute) int {
 		return cmp.Or(cmp.Compare(b.AvgCostPerShipment, a.AvgCostPerShipment),
 			strings.Compare(a.Origin, b.Origin), strings.Compare(a.Destination, b.Destination))
 	})
-	out.ExpensiveRoutes = out.ExpensiveRoutes[:min(topN, len(out.ExpensiveRoutes))]
 	if len(out.ExpensiveRoutes) == 0 {
 		return out, nil
 	}
@@ -498,11 +497,10 @@ func answerVehicleDetails(ctx context.Context, s source, id string, w rollup.Win
 			AvgRouteRevenue: r2(div(r.SumCost, float64(r.Trips))),
 		})
 	}
-	slices.SortFunc(out.TopRoutes, func(a, b VehicleRouteRow) int {
+	out.TopRoutes = firstN(out.TopRoutes, topN, func(a, b VehicleRouteRow) int {
 		return cmp.Or(cmp.Compare(b.RouteTrips, a.RouteTrips),
 			strings.Compare(a.Origin, b.Origin), strings.Compare(a.Destination, b.Destination))
 	})
-	out.TopRoutes = out.TopRoutes[:min(topN, len(out.TopRoutes))]
 	return out, true, nil
 }
 
@@ -673,11 +671,10 @@ func answerTopPerforming(ctx context.Context, s source, w rollup.Window, limit i
 			},
 		})
 	}
-	slices.SortFunc(out, func(a, b TopRoute) int {
+	return firstN(out, max(limit, 0), func(a, b TopRoute) int {
 		return cmp.Or(cmp.Compare(b.OverallScore, a.OverallScore),
 			strings.Compare(a.Origin, b.Origin), strings.Compare(a.Destination, b.Destination))
-	})
-	return out[:min(max(limit, 0), len(out))], nil
+	}), nil
 }
 
 // normalisedScore is 100 × (1 − (x − lo) / (hi − lo)), 100 for an empty
@@ -733,11 +730,10 @@ func answerCostsOverview(ctx context.Context, s source, w rollup.Window) (CostsO
 			AvgCost:       r2(div(r.SumCost, float64(r.Shipments))),
 		})
 	}
-	slices.SortFunc(out.TopCostRoutes, func(a, b CostRouteRow) int {
+	out.TopCostRoutes = firstN(out.TopCostRoutes, topN, func(a, b CostRouteRow) int {
 		return cmp.Or(cmp.Compare(b.TotalCost, a.TotalCost),
 			strings.Compare(a.Origin, b.Origin), strings.Compare(a.Destination, b.Destination))
 	})
-	out.TopCostRoutes = out.TopCostRoutes[:min(topN, len(out.TopCostRoutes))]
 	return out, nil
 }
 
@@ -766,6 +762,48 @@ func answerSystemStatus(ctx context.Context, s source) (SystemStatus, error) {
 		out.ErrorMessage = &msg
 	}
 	return out, nil
+}
+
+// firstPagesRows is how deep into a list firstN beats sorting it whole.
+const firstPagesRows = 1000
+
+// firstN returns the first n of rows in the order of cmp, a total order, as
+// sorting them all and cutting would, without sorting them all: a top list
+// of 5 out of tens of thousands of routes keeps a heap of 5.
+func firstN[T any](rows []T, n int, cmp func(a, b T) int) []T {
+	h := make([]T, 0, max(0, min(n, len(rows))))
+	// h is a heap whose root is the last row kept so far.
+	after := func(i, j int) bool { return cmp(h[i], h[j]) > 0 }
+	down := func(i int) {
+		for {
+			c := 2*i + 1
+			if c >= len(h) {
+				return
+			}
+			if c+1 < len(h) && after(c+1, c) {
+				c++
+			}
+			if !after(c, i) {
+				return
+			}
+			h[i], h[c] = h[c], h[i]
+			i = c
+		}
+	}
+	for _, r := range rows {
+		switch {
+		case len(h) < n:
+			h = append(h, r)
+			for i := len(h) - 1; i > 0 && after(i, (i-1)/2); i = (i - 1) / 2 {
+				h[i], h[(i-1)/2] = h[(i-1)/2], h[i]
+			}
+		case n > 0 && cmp(r, h[0]) < 0:
+			h[0] = r
+			down(0)
+		}
+	}
+	slices.SortFunc(h, cmp)
+	return h
 }
 
 // qualifying returns the routes of Q(W), at least minRouteShipments
@@ -828,7 +866,7 @@ func listPage[T listRow](rows []T, lp ListParams, spec sortSpec) (Page[T], error
 		}
 		kept = append(kept, keyed{key: k, row: r})
 	}
-	slices.SortFunc(kept, func(a, b keyed) int {
+	order := func(a, b keyed) int {
 		c := a.key.compare(b.key)
 		if lp.Desc {
 			c = -c
@@ -839,12 +877,19 @@ func listPage[T listRow](rows []T, lp ListParams, spec sortSpec) (Page[T], error
 		ao, ad := a.row.route()
 		bo, bd := b.row.route()
 		return cmp.Or(strings.Compare(ao, bo), strings.Compare(ad, bd))
-	})
+	}
 	out := Page[T]{Data: []T{}, Total: len(kept), Page: lp.Page, PageSize: lp.PageSize}
 	if lp.Page < 1 || lp.PageSize < 1 {
 		return out, nil
 	}
 	from := int64(lp.Page-1) * int64(lp.PageSize)
+	// The first pages, which clients ask for most, need only their rows
+	// in order, not every row.
+	if end := from + int64(lp.PageSize); end <= firstPagesRows {
+		kept = firstN(kept, int(end), order)
+	} else {
+		slices.SortFunc(kept, order)
+	}
 	for i := from; i < from+int64(lp.PageSize) && i < int64(len(kept)); i++ {
 		out.Data = append(out.Data, kept[i].row)
 	}

@@ -507,26 +507,38 @@ func TestAnswersMatchRawTables(t *testing.T) {
 	// window and served from memory after, as the server's source may.
 	s := &ansMemo{source: txSource{q: tx}, routesOf: map[rollup.Window][]rollup.Route{}}
 	o := ansOracle{t: t, q: tx}
-	for _, w := range ansWindows {
-		t.Run(w.Start.Format(time.DateOnly)+".."+w.End.Format(time.DateOnly), func(t *testing.T) {
-			o := ansOracle{t: t, q: tx}
-			routes := o.routes(w)
-			var n int64
-			for _, r := range routes {
-				n += r.n
-			}
-			t.Logf("%d shipments, %d routes, %d qualifying", n, len(routes), len(ansQualifying(routes)))
-			long := w.End.Sub(w.Start) > 365*24*time.Hour
-			if long && len(ansQualifying(routes)) < 50 {
-				t.Fatalf("only %d qualifying routes in a long window: the data does not exercise the lists", len(ansQualifying(routes)))
-			}
-			o.checkAnalytics(s, w, routes)
-			o.checkVehicleMetrics(s, w)
-			o.checkVehicleDetails(s, w)
-			o.checkTopPerforming(s, w, routes)
-			o.checkCostsOverview(s, w, routes)
-			o.checkLists(s, w, routes, long)
-		})
+	// The same answers from the index the server builds per version.
+	index, err := rollup.LoadIndex(context.Background(), tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexed := &ansMemo{source: indexedSource{source: txSource{q: tx}, q: tx, index: index}, routesOf: map[rollup.Window][]rollup.Route{}}
+	for _, src := range []struct {
+		name string
+		s    source
+	}{{"sql", s}, {"index", indexed}} {
+		s := src.s
+		for _, w := range ansWindows {
+			t.Run(src.name+"/"+w.Start.Format(time.DateOnly)+".."+w.End.Format(time.DateOnly), func(t *testing.T) {
+				o := ansOracle{t: t, q: tx}
+				routes := o.routes(w)
+				var n int64
+				for _, r := range routes {
+					n += r.n
+				}
+				t.Logf("%d shipments, %d routes, %d qualifying", n, len(routes), len(ansQualifying(routes)))
+				long := w.End.Sub(w.Start) > 365*24*time.Hour
+				if long && len(ansQualifying(routes)) < 50 {
+					t.Fatalf("only %d qualifying routes in a long window: the data does not exercise the lists", len(ansQualifying(routes)))
+				}
+				o.checkAnalytics(s, w, routes)
+				o.checkVehicleMetrics(s, w)
+				o.checkVehicleDetails(s, w)
+				o.checkTopPerforming(s, w, routes)
+				o.checkCostsOverview(s, w, routes)
+				o.checkLists(s, w, routes, long)
+			})
+		}
 	}
 	t.Run("dashboard", func(t *testing.T) {
 		o := ansOracle{t: t, q: tx}

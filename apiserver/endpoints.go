@@ -3,7 +3,9 @@ package apiserver
 import (
 	"context"
 	"errors"
-	"net/url"
+	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -16,6 +18,12 @@ var errVehicleNotFound = errors.New("Vehicle not found") //nolint:staticcheck //
 // compute computes an answer from one version of the aggregates.
 type compute func(ctx context.Context, s source) (any, error)
 
+// binder validates a request and returns how to compute its answer and the
+// answer's key: the validated parameters the endpoint reads, normalised, so
+// that unknown parameters, parameter order and equivalent spellings
+// (sort_order=DESC, start=2024-1-5) share one cache entry.
+type binder func(c *gin.Context) (compute, string, error)
+
 // endpoint is one route of the compatibility contract (docs/api.md#2-endpoint-index): bind
 // validates the request and returns how to compute its answer, or a
 // *ParamError. Validation comes first, so a bad request costs no query.
@@ -25,7 +33,7 @@ type endpoint struct {
 	params  []paramDoc
 	// response is a zero value of the answer's type, for the OpenAPI document.
 	response any
-	bind     func(c *gin.Context) (compute, error)
+	bind     binder
 	// unversioned answers change without a new data version (system
 	// status): neither cached nor given an ETag.
 	unversioned bool
@@ -36,12 +44,13 @@ var endpoints = []endpoint{
 		path: "/dashboard", summary: "Current window against the same window shifted back (docs/api.md#31-get-apidashboard)",
 		params:   append(windowParams(), intervalTypeParam, periodsBackParam),
 		response: Dashboard{},
-		bind: func(c *gin.Context) (compute, error) {
+		bind: func(c *gin.Context) (compute, string, error) {
 			p, err := parseDashboard(c.Request.URL.Query())
 			if err != nil {
-				return nil, err
+				return nil, "", err
 			}
-			return func(ctx context.Context, s source) (any, error) { return answerDashboard(ctx, s, p) }, nil
+			key := windowKey(p.Window) + "&interval_type=" + p.IntervalType + "&periods_back=" + strconv.Itoa(p.PeriodsBack)
+			return func(ctx context.Context, s source) (any, error) { return answerDashboard(ctx, s, p) }, key, nil
 		},
 	},
 	{
@@ -54,12 +63,12 @@ var endpoints = []endpoint{
 	{
 		path: "/shipments/routes", summary: "All-time figures per route, paged (docs/api.md#33-get-apishipmentsroutes)",
 		params: listParams(shipmentRoutesSort), response: Page[ShipmentRouteRow]{},
-		bind: func(c *gin.Context) (compute, error) {
+		bind: func(c *gin.Context) (compute, string, error) {
 			lp, err := parseList(c.Request.URL.Query(), shipmentRoutesSort)
 			if err != nil {
-				return nil, err
+				return nil, "", err
 			}
-			return func(ctx context.Context, s source) (any, error) { return answerShipmentRoutes(ctx, s, lp) }, nil
+			return func(ctx context.Context, s source) (any, error) { return answerShipmentRoutes(ctx, s, lp) }, lp.key(), nil
 		},
 	},
 	{
@@ -73,11 +82,11 @@ var endpoints = []endpoint{
 		path: "/vehicles/:vehicle_id/details", summary: "One vehicle's figures, days and top routes in the window (docs/api.md#35-get-apivehiclesvehicle_iddetails)",
 		params:   append([]paramDoc{vehicleIDParam}, windowParams()...),
 		response: VehicleDetails{},
-		bind: func(c *gin.Context) (compute, error) {
+		bind: func(c *gin.Context) (compute, string, error) {
 			id := c.Param("vehicle_id")
 			w, err := parseWindow(c.Request.URL.Query())
 			if err != nil {
-				return nil, err
+				return nil, "", err
 			}
 			return func(ctx context.Context, s source) (any, error) {
 				d, ok, err := answerVehicleDetails(ctx, s, id, w)
@@ -85,7 +94,7 @@ var endpoints = []endpoint{
 					return nil, errVehicleNotFound
 				}
 				return d, err
-			}, nil
+			}, windowKey(w), nil
 		},
 	},
 	{
@@ -112,12 +121,13 @@ var endpoints = []endpoint{
 	{
 		path: "/route/top-performing", summary: "Best qualifying routes by overall score (docs/api.md#39-get-apiroutetop-performing)",
 		params: append(windowParams(), limitParam), response: []TopRoute{},
-		bind: func(c *gin.Context) (compute, error) {
+		bind: func(c *gin.Context) (compute, string, error) {
 			w, limit, err := parseTopPerforming(c.Request.URL.Query())
 			if err != nil {
-				return nil, err
+				return nil, "", err
 			}
-			return func(ctx context.Context, s source) (any, error) { return answerTopPerforming(ctx, s, w, limit) }, nil
+			key := windowKey(w) + "&limit=" + strconv.Itoa(limit)
+			return func(ctx context.Context, s source) (any, error) { return answerTopPerforming(ctx, s, w, limit) }, key, nil
 		},
 	},
 	{
@@ -130,32 +140,39 @@ var endpoints = []endpoint{
 	{
 		path: "/system/status", summary: "State of the aggregate refresh (docs/api.md#311-get-apisystemstatus)",
 		response: SystemStatus{}, unversioned: true,
-		bind: func(*gin.Context) (compute, error) {
-			return func(ctx context.Context, s source) (any, error) { return answerSystemStatus(ctx, s) }, nil
+		bind: func(*gin.Context) (compute, string, error) {
+			return func(ctx context.Context, s source) (any, error) { return answerSystemStatus(ctx, s) }, "", nil
 		},
 	},
 }
 
-func windowed(fn func(ctx context.Context, s source, w rollup.Window) (any, error)) func(*gin.Context) (compute, error) {
-	return func(c *gin.Context) (compute, error) {
+func windowed(fn func(ctx context.Context, s source, w rollup.Window) (any, error)) binder {
+	return func(c *gin.Context) (compute, string, error) {
 		w, err := parseWindow(c.Request.URL.Query())
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		return func(ctx context.Context, s source) (any, error) { return fn(ctx, s, w) }, nil
+		return func(ctx context.Context, s source) (any, error) { return fn(ctx, s, w) }, windowKey(w), nil
 	}
 }
 
-func windowedList(spec sortSpec, fn func(ctx context.Context, s source, w rollup.Window, lp ListParams) (any, error)) func(*gin.Context) (compute, error) {
-	return func(c *gin.Context) (compute, error) {
+func windowedList(spec sortSpec, fn func(ctx context.Context, s source, w rollup.Window, lp ListParams) (any, error)) binder {
+	return func(c *gin.Context) (compute, string, error) {
 		w, lp, err := parseWindowList(c.Request.URL.Query(), spec)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		return func(ctx context.Context, s source) (any, error) { return fn(ctx, s, w, lp) }, nil
+		return func(ctx context.Context, s source) (any, error) { return fn(ctx, s, w, lp) }, windowKey(w) + "&" + lp.key(), nil
 	}
 }
 
-// canonicalQuery orders the query so that equal requests share a cache
-// entry and an ETag whatever their parameter order.
-func canonicalQuery(q url.Values) string { return q.Encode() }
+// windowKey is a window's part of an answer's key.
+func windowKey(w rollup.Window) string {
+	return "start=" + w.Start.Format(time.DateOnly) + "&end=" + w.End.Format(time.DateOnly)
+}
+
+// key is the list parameters' part of an answer's key. The search term is
+// quoted, so that no term can spell other parameters.
+func (lp ListParams) key() string {
+	return fmt.Sprintf("page=%d&page_size=%d&sort_by=%s&desc=%t&search=%q", lp.Page, lp.PageSize, lp.SortBy, lp.Desc, lp.Search)
+}

@@ -13,6 +13,11 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	dataVersion prometheus.Gauge
+	// answers counts versioned answers by whether the answer cache held
+	// them (hit) or they were computed (miss).
+	answers *prometheus.CounterVec
+	// The in-memory index held: its data version (0: none) and size.
+	indexVersion, indexBytes prometheus.Gauge
 }
 
 func newMetrics(reg *prometheus.Registry, pool *pgxpool.Pool) *metrics {
@@ -27,8 +32,20 @@ func newMetrics(reg *prometheus.Registry, pool *pgxpool.Pool) *metrics {
 		dataVersion: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "haul_data_version", Help: "The aggregate data version last served (0: none yet).",
 		}),
+		answers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "haul_answer_cache_requests_total",
+			Help: "Requests for a versioned answer, by whether the answer cache held it (hit) or not (miss).",
+		}, []string{"result"}),
+		indexVersion: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "haul_index_version",
+			Help: "The data version of the route and vehicle index in memory (0: none); answers of other versions read those families from SQL.",
+		}),
+		indexBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "haul_index_bytes", Help: "About the memory the route and vehicle index holds.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.dataVersion, newPoolCollector(pool),
+	reg.MustRegister(m.requests, m.latency, m.dataVersion, m.answers, m.indexVersion, m.indexBytes,
+		newPoolCollector(pool),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -1,9 +1,11 @@
 package apiserver
 
 import (
+	"cmp"
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -227,6 +229,25 @@ func TestFoldString(t *testing.T) {
 		}
 		if got := strings.EqualFold(tc.a, tc.b); got != tc.same {
 			t.Errorf("strings.EqualFold(%q, %q) = %v, the test expects %v", tc.a, tc.b, got, tc.same)
+		}
+	}
+}
+
+// firstN keeps what a full sort and cut would, ties and short lists included.
+func TestFirstN(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	byValueThenName := func(a, b [2]int) int { return cmp.Or(cmp.Compare(b[0], a[0]), cmp.Compare(a[1], b[1])) }
+	for i := range 2000 {
+		rows := make([][2]int, rng.IntN(30))
+		for j := range rows {
+			rows[j] = [2]int{rng.IntN(6), j}
+		}
+		n := i % 8
+		want := slices.Clone(rows)
+		slices.SortFunc(want, byValueThenName)
+		want = want[:min(n, len(want))]
+		if got := firstN(rows, n, byValueThenName); !slices.Equal(got, want) {
+			t.Fatalf("first %d of %v: %v, want %v", n, rows, got, want)
 		}
 	}
 }

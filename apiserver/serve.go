@@ -30,7 +30,7 @@ const versionTTL = 250 * time.Millisecond
 // of both, so If-None-Match saves the work and the bytes.
 func (s *Server) serveEndpoint(ep endpoint) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		run, err := ep.bind(c)
+		run, params, err := ep.bind(c)
 		var perr *ParamError
 		if errors.As(err, &perr) {
 			c.AbortWithStatusJSON(http.StatusBadRequest, detail(perr.Error()))
@@ -45,15 +45,17 @@ func (s *Server) serveEndpoint(ep endpoint) gin.HandlerFunc {
 			s.respond(c, body, "", err)
 			return
 		}
-		key := c.Request.URL.Path + "?" + canonicalQuery(c.Request.URL.Query())
+		key := c.Request.URL.Path + "?" + params
 		// The current version lets a repeated request skip the snapshot;
 		// the cached answer was computed from that version.
-		if v, err := s.currentVersion(c.Request.Context()); err == nil && v > 0 {
+		if v, err := s.currentVersion(c.Request.Context()); err == nil && v > 0 && !s.cfg.NoAnswerCache {
 			if a, ok := s.cache.get(v, key); ok {
+				s.metrics.answers.WithLabelValues("hit").Inc()
 				s.respond(c, a.body, a.etag, nil)
 				return
 			}
 		}
+		s.metrics.answers.WithLabelValues("miss").Inc()
 		// Concurrent requests for the same answer wait for one computation,
 		// which does not end when the first requester hangs up.
 		shared, err, _ := s.flight.Do(key, func() (any, error) {
@@ -64,7 +66,9 @@ func (s *Server) serveEndpoint(ep endpoint) gin.HandlerFunc {
 				return nil, err
 			}
 			a := answer{body: body, etag: etag(version, key)}
-			s.cache.put(version, key, a)
+			if !s.cfg.NoAnswerCache {
+				s.cache.put(version, key, a)
+			}
 			return a, nil
 		})
 		if err != nil {
@@ -104,7 +108,13 @@ func (s *Server) compute(ctx context.Context, run compute) ([]byte, int64, error
 	}
 	s.cache.seeVersion(version)
 	s.metrics.dataVersion.Set(float64(version))
-	result, err := run(ctx, &cachedSource{source: txSource{q: tx}, version: version, cache: s.routeCache})
+	var src source = txSource{q: tx}
+	if s.index != nil {
+		if x := s.index.get(version); x != nil {
+			src = indexedSource{source: src, q: tx, index: x}
+		}
+	}
+	result, err := run(ctx, &cachedSource{source: src, version: version, cache: s.routeCache})
 	if err != nil {
 		return nil, version, err
 	}

@@ -41,6 +41,13 @@ type Config struct {
 	SchemaVersion int64
 	// CacheEntries bounds the answers kept per data version (default 512).
 	CacheEntries int
+	// NoAnswerCache computes every answer afresh, for measuring what an
+	// answer costs; answers still carry ETags.
+	NoAnswerCache bool
+	// NoIndex reads every family from SQL, instead of the route and
+	// vehicle families from an index built in memory per data version
+	// (rollup.Index), for deployments that cannot spare its memory.
+	NoIndex bool
 }
 
 // Server is the API server.
@@ -51,10 +58,12 @@ type Server struct {
 	cache   *answerCache
 	// routeCache keeps route lists per data version and window.
 	routeCache *routeCache
-	flight     singleflight.Group
-	metrics    *metrics
-	reg        *prometheus.Registry
-	apiDoc     docsCache
+	// index is nil with Config.NoIndex.
+	index   *indexer
+	flight  singleflight.Group
+	metrics *metrics
+	reg     *prometheus.Registry
+	apiDoc  docsCache
 }
 
 // New builds the server and its routes.
@@ -71,6 +80,9 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, cache: newAnswerCache(cfg.CacheEntries), routeCache: &routeCache{max: 8},
 		reg: prometheus.NewRegistry()}
 	s.metrics = newMetrics(s.reg, cfg.Pool)
+	if !cfg.NoIndex {
+		s.index = newIndexer(cfg.Pool, cfg.Log, s.metrics)
+	}
 
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()

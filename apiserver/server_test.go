@@ -628,6 +628,144 @@ func TestETags(t *testing.T) {
 	}
 }
 
+// TestAnswerCacheKeys: an answer is cached by the parameters its endpoint
+// reads, once validated: unknown parameters, their order and equivalent
+// spellings of the same values find the same answer; a parameter the
+// endpoint reads, changed, does not.
+func TestAnswerCacheKeys(t *testing.T) {
+	e := newSrvEnv(t, Config{})
+	e.load("first", datagen.Config{Shipments: 300, Cities: 5, Seed: 15})
+	e.refresh()
+	vid := e.vehicleID()
+	for _, c := range []struct {
+		first string
+		same  []string
+		other []string
+	}{{
+		first: "/api/route/reliability?start=2023-01-01&end=2025-12-31",
+		same: []string{
+			"/api/route/reliability?start=2023-01-01&end=2025-12-31&x=1",
+			"/api/route/reliability?end=2025-12-31&start=2023-1-1&_=1733400000",
+			"/api/route/reliability?start=2023-01-01&end=2025-12-31&page=1&page_size=10&sort_order=DESC&sort_by=Reliability_Score&search=",
+			"/api/route/reliability?start=2023-01-01&end=2025-12-31&search=%20%20",
+			"/api/route/reliability?start=1999-01-01&start=2023-01-01&end=2025-12-31",
+		},
+		other: []string{
+			"/api/route/reliability?start=2023-01-01&end=2025-12-31&page=2",
+			"/api/route/reliability?start=2023-01-01&end=2025-12-31&sort_order=asc",
+			"/api/route/reliability?start=2023-01-01&end=2025-12-31&search=a",
+			"/api/route/reliability?start=2023-01-02&end=2025-12-31",
+		},
+	}, {
+		first: "/api/dashboard?" + srvSpan + "&interval_type=week",
+		same:  []string{"/api/dashboard?" + srvSpan + "&interval_type=week&periods_back=1&utm_source=x"},
+		other: []string{"/api/dashboard?" + srvSpan + "&interval_type=week&periods_back=2"},
+	}, {
+		first: "/api/shipments/routes",
+		same:  []string{"/api/shipments/routes?start=2024-01-01&end=2024-01-31&sort_by=total_trips"},
+		other: []string{"/api/shipments/routes?sort_by=origin"},
+	}, {
+		first: "/api/route/top-performing?" + srvSpan,
+		same:  []string{"/api/route/top-performing?" + srvSpan + "&limit=10&page=3"},
+		other: []string{"/api/route/top-performing?" + srvSpan + "&limit=3"},
+	}, {
+		first: "/api/vehicles/" + vid + "/details?" + srvSpan,
+		same:  []string{"/api/vehicles/" + vid + "/details?" + srvSpan + "&page_size=1000"},
+		other: []string{"/api/vehicles/" + vid + "/details?start=2024-01-01&end=2025-12-31"},
+	}} {
+		want := e.get(c.first)
+		if want.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", c.first, want.Code, want.Body)
+		}
+		check := func(target string, hit bool) {
+			t.Helper()
+			before := srvCacheRequests(t, e.srv)
+			w := e.get(target)
+			after := srvCacheRequests(t, e.srv)
+			if w.Code != http.StatusOK {
+				t.Fatalf("GET %s: %d %s", target, w.Code, w.Body)
+			}
+			if got := after["hit"] - before["hit"]; got != map[bool]float64{true: 1, false: 0}[hit] {
+				t.Errorf("GET %s after %s: %v cache hits, want hit=%t", target, c.first, got, hit)
+			}
+			if hit && (w.Body.String() != want.Body.String() || w.Header().Get("ETag") != want.Header().Get("ETag")) {
+				t.Errorf("GET %s: answer or ETag differs from %s's", target, c.first)
+			}
+		}
+		for _, target := range c.same {
+			check(target, true)
+		}
+		for _, target := range c.other {
+			check(target, false)
+		}
+	}
+}
+
+// TestIndexAnswers: the server builds an index of routes and vehicles for
+// each new data version in the background, answering from SQL meanwhile,
+// and the answers it then computes from the index equal those from SQL.
+func TestIndexAnswers(t *testing.T) {
+	e := newSrvEnv(t, Config{NoAnswerCache: true})
+	sql := e.server(Config{NoAnswerCache: true, NoIndex: true})
+	all, month := "start=1900-01-01&end=2199-12-31", "start=2025-07-01&end=2025-07-31"
+	targets := []string{
+		"/api/shipments/analytics?" + all,
+		"/api/shipments/analytics?" + month,
+		"/api/route/reliability?" + all + "&page_size=100&sort_by=on_time_delivery_rate",
+		"/api/route/reliability?" + month + "&page=2",
+		"/api/route/cost-value?" + all + "&page_size=100&sort_by=value_category",
+		"/api/route/optimization?" + month + "&sort_by=origin&sort_order=asc",
+		"/api/route/top-performing?" + all + "&limit=100",
+		"/api/costs/overview?" + month,
+		"/api/costs/overview?" + all,
+		"/api/vehicles/metrics?" + month,
+		"/api/vehicles/metrics?" + all,
+		"/api/vehicles/metrics?start=2025-07-04&end=2025-07-04",
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	check := func(v int64) {
+		t.Helper()
+		// The first answer of a version starts the build.
+		e.get(targets[0])
+		if x := e.srv.index.wait(ctx, v); x == nil || x.Version() != v {
+			t.Fatalf("index of version %d: %v", v, x)
+		}
+		for _, target := range targets {
+			got, want := e.get(target), srvDo(sql, http.MethodGet, target)
+			if got.Code != http.StatusOK {
+				t.Fatalf("GET %s: %d %s", target, got.Code, got.Body)
+			}
+			// Sums added in another order: ties of the rounding may fall
+			// either way (docs/api.md#13-numbers).
+			ansMatch(t, target, json.RawMessage(got.Body.Bytes()), json.RawMessage(want.Body.Bytes()))
+		}
+		if m := srvSample(srvMetrics(t, e.srv), "haul_index_version"); m.GetGauge().GetValue() != float64(v) {
+			t.Errorf("haul_index_version %v, want %d", m.GetGauge().GetValue(), v)
+		}
+	}
+	e.load("first", datagen.Config{Shipments: 4_000, Cities: 25, Seed: 31})
+	e.refresh()
+	check(e.version())
+	e.load("second", datagen.Config{Shipments: 1_000, Cities: 25, Seed: 32, IDPrefix: "B",
+		From: ansDay("2025-06-01"), To: ansDay("2026-02-28")})
+	e.refresh()
+	check(e.version())
+}
+
+// srvCacheRequests reads the answer cache's hits and misses from /metrics.
+func srvCacheRequests(t *testing.T, s *Server) map[string]float64 {
+	t.Helper()
+	mf := srvMetrics(t, s)
+	out := map[string]float64{}
+	for _, result := range []string{"hit", "miss"} {
+		if m := srvSample(mf, "haul_answer_cache_requests_total", "result", result); m != nil {
+			out[result] = m.GetCounter().GetValue()
+		}
+	}
+	return out
+}
+
 // srvMetrics scrapes s's /metrics.
 func srvMetrics(t *testing.T, s *Server) map[string]*dto.MetricFamily {
 	t.Helper()
@@ -1109,7 +1247,11 @@ func TestRefreshWhileServing(t *testing.T) {
 	q := u.Query()
 	q.Set("pool_max_conns", "10")
 	u.RawQuery = q.Encode()
-	s := e.server(Config{Pool: dbtest.Pool(t, u.String())})
+	// Every request is computed: the answer cache is off. Answers come
+	// from SQL only: from the index, which the server builds per version
+	// while SQL answers, sums come out in another order and a rounding tie
+	// may fall the other way (TestIndexAnswers compares the two paths).
+	s := e.server(Config{Pool: dbtest.Pool(t, u.String()), NoAnswerCache: true, NoIndex: true})
 
 	all, month := "start=1900-01-01&end=2199-12-31", "start=2025-07-01&end=2025-07-31"
 	targets := []string{
@@ -1127,10 +1269,8 @@ func TestRefreshWhileServing(t *testing.T) {
 		"/api/costs/overview?" + all,
 		"/api/costs/overview?" + month,
 	}
-	// Every request bypasses the answer cache with a parameter the server
-	// ignores, so each one is computed.
-	fetch := func(target, nocache string) srvResponse {
-		w := srvDo(s, http.MethodGet, target+"&nocache="+nocache)
+	fetch := func(target string) srvResponse {
+		w := srvDo(s, http.MethodGet, target)
 		return srvResponse{target: target, version: srvTagVersion(w.Header().Get("ETag")), status: w.Code, body: w.Body.String()}
 	}
 	// answers holds each version's answers, asked afresh while it was the
@@ -1139,8 +1279,8 @@ func TestRefreshWhileServing(t *testing.T) {
 	record := func(v int64) {
 		t.Helper()
 		answers[v] = map[string]string{}
-		for i, target := range targets {
-			r := fetch(target, fmt.Sprintf("answer-%d-%d", v, i))
+		for _, target := range targets {
+			r := fetch(target)
 			if r.status != http.StatusOK || r.version != v {
 				t.Fatalf("%s: %d, version %d, want version %d: %.300s", target, r.status, r.version, v, r.body)
 			}
@@ -1159,7 +1299,7 @@ func TestRefreshWhileServing(t *testing.T) {
 	for w := range 6 {
 		wg.Go(func() {
 			for i := 0; loopCtx.Err() == nil; i++ {
-				r := fetch(targets[(w*5+i)%len(targets)], fmt.Sprintf("%d-%d", w, i))
+				r := fetch(targets[(w*5+i)%len(targets)])
 				mu.Lock()
 				seen[r]++
 				perVersion[r.version]++

@@ -24,6 +24,7 @@ func newServeCmd() *cobra.Command {
 		urlFlag, addr, keysFile string
 		origins                 []string
 		refresh                 bool
+		answerCache, index      bool
 		conns                   int
 	)
 	cmd := &cobra.Command{
@@ -61,7 +62,7 @@ $` + envAPIKeys + ` (comma-separated); then every /api route needs one, as
 			}
 			defer pool.Close()
 			srv, err := apiserver.New(apiserver.Config{Pool: pool, Log: log, CORSOrigins: origins,
-				APIKeys: keys, SchemaVersion: latest})
+				APIKeys: keys, SchemaVersion: latest, NoAnswerCache: !answerCache, NoIndex: !index})
 			if err != nil {
 				return err
 			}
@@ -90,6 +91,8 @@ $` + envAPIKeys + ` (comma-separated); then every /api route needs one, as
 	fs.StringVar(&keysFile, "api-keys-file", "", "file of API keys, one per line; requires a key on every /api route")
 	fs.BoolVar(&refresh, "refresh", true, "keep the aggregates up to date in this process (as haul listen does)")
 	fs.IntVar(&conns, "db-conns", 16, "most database connections")
+	fs.BoolVar(&answerCache, "answer-cache", true, "keep recent answers of the served data version in memory (false computes every answer, to measure what one costs)")
+	fs.BoolVar(&index, "index", true, "build an index of routes and vehicles in memory per data version, so that any window costs milliseconds (false reads them from SQL)")
 	return cmd
 }
 

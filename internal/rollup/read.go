@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -83,6 +84,19 @@ func (s Stats) SDDT() float64 {
 	if n < 2 || s.SumDT2 == nil {
 		return 0
 	}
+	// Most routes' sums are small: in 64 bits, the same exact numerator
+	// costs no allocation, and below 2^53 its quotient rounds as the big
+	// one does (the divisor is exact up to n = 2^26).
+	if sq := s.SumDT2; sq.IsUint64() && s.SumDT < 1<<31 && n < 1<<26 {
+		hi, a := bits.Mul64(uint64(n), sq.Uint64())
+		b := uint64(s.SumDT) * uint64(s.SumDT)
+		switch {
+		case hi == 0 && a <= b:
+			return 0
+		case hi == 0 && a-b < 1<<53:
+			return math.Sqrt(float64(a-b) / (float64(n) * float64(n-1)))
+		}
+	}
 	num := new(big.Int).Mul(big.NewInt(n), s.SumDT2)
 	num.Sub(num, new(big.Int).Mul(big.NewInt(s.SumDT), big.NewInt(s.SumDT)))
 	if num.Sign() <= 0 {
@@ -112,6 +126,17 @@ type Totals struct {
 
 // ReadTotals returns the window's totals.
 func ReadTotals(ctx context.Context, q Querier, w Window) (Totals, error) {
+	out, err := ReadTotalsExceptVehicles(ctx, q, w)
+	if err != nil {
+		return out, err
+	}
+	out.Vehicles, err = CountVehicles(ctx, q, w)
+	return out, err
+}
+
+// ReadTotalsExceptVehicles returns the window's totals but Vehicles, which
+// CountVehicles or a VehicleIndex count.
+func ReadTotalsExceptVehicles(ctx context.Context, q Querier, w Window) (Totals, error) {
 	g, f, t := w.spanArgs(true)
 	var out Totals
 	var minDT, maxDT pgtype.Int8
@@ -122,12 +147,11 @@ SELECT coalesce(sum(a.logs), 0)::bigint, coalesce(sum(a.mileage), 0), coalesce(s
        coalesce(sum(a.carrying_mileage), 0), coalesce(sum(a.shipments), 0)::bigint,
        coalesce(sum(a.sum_cost), 0), coalesce(sum(a.sum_weight), 0), coalesce(sum(a.sum_dt), 0)::bigint,
        coalesce(sum(a.sum_dt2), 0)::text, min(a.min_dt), max(a.max_dt), min(a.min_cpk), max(a.max_cpk),
-       coalesce(sum(a.ship_days), 0)::bigint, coalesce(sum(a.vehicle_days), 0)::bigint,
-       (SELECT count(DISTINCT v.vehicle_id) FROM agg_vehicles v `+spansJoin("v")+` WHERE v.shipments > 0)
+       coalesce(sum(a.ship_days), 0)::bigint, coalesce(sum(a.vehicle_days), 0)::bigint
 FROM agg_totals a `+spansJoin("a"), g, f, t).Scan(
 		&out.Logs, &out.Mileage, &out.Fuel, &out.CarryingMileage, &out.Shipments,
 		&out.SumCost, &out.SumWeight, &out.SumDT, &dt2, &minDT, &maxDT, &minCPK, &maxCPK,
-		&out.ShipDays, &out.VehicleDays, &out.Vehicles)
+		&out.ShipDays, &out.VehicleDays)
 	if err != nil {
 		return out, fmt.Errorf("read totals: %w", err)
 	}
@@ -135,6 +159,19 @@ FROM agg_totals a `+spansJoin("a"), g, f, t).Scan(
 	out.MinCPK, out.MaxCPK = minCPK.Float64, maxCPK.Float64
 	out.SumDT2, err = bigInt(dt2)
 	return out, err
+}
+
+// CountVehicles counts the distinct vehicles that carried a shipment in the
+// window.
+func CountVehicles(ctx context.Context, q Querier, w Window) (int64, error) {
+	g, f, t := w.spanArgs(true)
+	var n int64
+	err := q.QueryRow(ctx, `SELECT count(DISTINCT v.vehicle_id) FROM agg_vehicles v `+spansJoin("v")+
+		` WHERE v.shipments > 0`, g, f, t).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count vehicles: %w", err)
+	}
+	return n, nil
 }
 
 // RouteKey names a route.
@@ -236,44 +273,18 @@ func (r *routeSum) add(dt, n int64) {
 	r.hist = append(r.hist, dtCount{dt, n})
 }
 
-// routes finishes every route: Σt, Σt², min, max and the window on-time
-// count (delivery_time ≤ mean + 1, compared exactly as dt·n ≤ Σt + n),
-// from its histogram, in exact integers.
+// routes finishes every route (finishRoute), ordered by origin and
+// destination.
 func (a *routeAdder) routes() []Route {
 	out := make([]Route, 0, a.n)
-	sq, term := new(big.Int), new(big.Int)
+	var sq squares
 	for _, dests := range a.byOrigin {
 		for _, r := range dests {
-			sumDT2 := new(big.Int)
-			var sumDT int64
-			for i, h := range r.hist {
-				sumDT += h.dt * h.n
-				sq.SetInt64(h.dt)
-				term.Mul(sq, sq)
-				sumDT2.Add(sumDT2, term.Mul(term, big.NewInt(h.n)))
-				if i == 0 || h.dt < r.MinDT {
-					r.MinDT = h.dt
-				}
-				if i == 0 || h.dt > r.MaxDT {
-					r.MaxDT = h.dt
-				}
-			}
-			r.SumDT, r.SumDT2 = sumDT, sumDT2
-			limit := new(big.Int).SetInt64(sumDT + r.Shipments)
-			for _, h := range r.hist {
-				if term.Mul(big.NewInt(h.dt), big.NewInt(r.Shipments)).Cmp(limit) <= 0 {
-					r.OnTimeWindow += h.n
-				}
-			}
+			finishRoute(&r.Route, r.hist, &sq)
 			out = append(out, r.Route)
 		}
 	}
-	slices.SortFunc(out, func(x, y Route) int {
-		if c := strings.Compare(x.Origin, y.Origin); c != 0 {
-			return c
-		}
-		return strings.Compare(x.Destination, y.Destination)
-	})
+	slices.SortFunc(out, func(x, y Route) int { return compareKeys(x.RouteKey, y.RouteKey) })
 	return out
 }
 

@@ -1,6 +1,9 @@
 package rollup
 
 import (
+	"math"
+	"math/big"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -91,6 +94,36 @@ func TestSpansCoverEachDayOnce(t *testing.T) {
 			if len(seen) != 0 {
 				t.Fatalf("%v: covers days outside the window: %v", w, seen)
 			}
+		}
+	}
+}
+
+// SDDT's 64-bit path agrees with its exact one.
+func TestSDDT(t *testing.T) {
+	slow := func(s Stats) float64 {
+		num := new(big.Int).Mul(big.NewInt(s.Shipments), s.SumDT2)
+		num.Sub(num, new(big.Int).Mul(big.NewInt(s.SumDT), big.NewInt(s.SumDT)))
+		if s.Shipments < 2 || num.Sign() <= 0 {
+			return 0
+		}
+		v, _ := new(big.Float).SetPrec(200).Quo(new(big.Float).SetInt(num),
+			big.NewFloat(float64(s.Shipments)*float64(s.Shipments-1))).Float64()
+		return math.Sqrt(v)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 20000 {
+		// Histograms of delivery times from a few hours to the int32 limit.
+		var s Stats
+		s.SumDT2 = new(big.Int)
+		top := []int64{3, 50, 1 << 16, 1 << 31}[i%4]
+		for range 1 + rng.IntN(20) {
+			dt, n := 1+rng.Int64N(top-1), 1+rng.Int64N(1000)
+			s.Shipments += n
+			s.SumDT += dt * n
+			s.SumDT2.Add(s.SumDT2, new(big.Int).Mul(big.NewInt(dt*dt), big.NewInt(n)))
+		}
+		if got, want := s.SDDT(), slow(s); got != want {
+			t.Fatalf("%+v: SDDT %v, want %v", s, got, want)
 		}
 	}
 }

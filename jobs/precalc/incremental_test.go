@@ -3,6 +3,7 @@ package precalc_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,4 +134,34 @@ func deref(s *string) string {
 		return "(missing)"
 	}
 	return *s
+}
+
+// A refresh after a load spread over every day would redo nearly all the
+// data: it takes the full path by itself and consumes the claim; a small
+// load on a few days stays incremental. (That both paths compute the same
+// rollups is TestIncrementalEqualsFullRebuild.)
+func TestRefreshFallsBackToFullRebuild(t *testing.T) {
+	e := newEnv(t)
+	e.load("first", e.generate("first", datagen.Config{Shipments: 16_000, Cities: 40,
+		From: day("2024-01-01"), To: day("2024-12-31")}))
+	first := e.refresh(false)
+	if !first.Full {
+		t.Fatalf("first refresh: %+v, want the first version built whole", first)
+	}
+	e.load("spread", e.generate("spread", datagen.Config{Shipments: 3_000, Cities: 40, Seed: 2, IDPrefix: "B",
+		Vehicles: 20, From: day("2024-01-01"), To: day("2024-12-31")}))
+	spread := e.refresh(false)
+	if !spread.Full || spread.Version != first.Version+1 || !slices.Equal(spread.Runs, []string{"spread"}) {
+		t.Fatalf("refresh after a load over every day: %+v; want the full path, publishing run spread", spread)
+	}
+	e.assertNothingQueued()
+	if n := e.count(`SELECT sum(shipments) FROM agg_totals WHERE grain = 2`); n != e.count(`SELECT count(*) FROM shipments`) {
+		t.Errorf("after the full path the rollups count %d shipments, want every loaded one", n)
+	}
+
+	e.load("few", e.generate("few", datagen.Config{Shipments: 200, Cities: 40, Seed: 3, IDPrefix: "C",
+		Vehicles: 20, From: day("2025-01-01"), To: day("2025-01-05")}))
+	if few := e.refresh(false); few.Full || few.Days != 5 {
+		t.Fatalf("refresh after a load on 5 new days: full %v, %d days; want incremental", few.Full, few.Days)
+	}
 }

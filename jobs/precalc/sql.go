@@ -31,6 +31,15 @@ SELECT (SELECT count(*) FROM precalc_claimed_days),
        coalesce((SELECT array_agg(run_id ORDER BY run_id) FROM precalc_pending_runs WHERE claimed), '{}'),
        (SELECT version FROM precalc_state)`
 
+// costSQL reads a costEstimate: the rows on the claimed days and in all as
+// the served version counts them, and the rows the claimed runs loaded.
+const costSQL = `
+SELECT coalesce((SELECT sum(logs + shipments) FROM agg_totals
+                 WHERE grain = 0 AND period IN (SELECT day FROM precalc_claimed_days)), 0)::bigint,
+       coalesce((SELECT sum(logs + shipments) FROM agg_totals WHERE grain = 2), 0)::bigint,
+       coalesce((SELECT sum(d.loaded) FROM ingest_run_datasets d JOIN precalc_pending_runs p USING (run_id)
+                 WHERE p.claimed AND d.dataset <> 'vehicles'), 0)::bigint`
+
 // staleSQL says whether the aggregates lag the committed data.
 const staleSQL = `
 SELECT EXISTS (SELECT 1 FROM precalc_dirty_days)
