@@ -108,13 +108,15 @@ func (s *Server) compute(ctx context.Context, run compute) ([]byte, int64, error
 	}
 	s.cache.seeVersion(version)
 	s.metrics.dataVersion.Set(float64(version))
-	var src source = txSource{q: tx}
+	var src source = &cachedSource{source: txSource{q: tx}, version: version, cache: s.routeCache}
 	if s.index != nil {
+		// The index answers any window's routes in milliseconds: keeping
+		// route lists in memory too would only hold tens of MB each.
 		if x := s.index.get(version); x != nil {
 			src = indexedSource{source: src, q: tx, index: x}
 		}
 	}
-	result, err := run(ctx, &cachedSource{source: src, version: version, cache: s.routeCache})
+	result, err := run(ctx, src)
 	if err != nil {
 		return nil, version, err
 	}
