@@ -56,9 +56,7 @@ func (s *Server) serveEndpoint(ep endpoint) gin.HandlerFunc {
 			}
 		}
 		s.metrics.answers.WithLabelValues("miss").Inc()
-		// Concurrent requests for the same answer wait for one computation,
-		// which does not end when the first requester hangs up.
-		shared, err, _ := s.flight.Do(key, func() (any, error) {
+		computeAnswer := func() (any, error) {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), computeTimeout)
 			defer cancel()
 			body, version, err := s.compute(ctx, run)
@@ -70,7 +68,17 @@ func (s *Server) serveEndpoint(ep endpoint) gin.HandlerFunc {
 				s.cache.put(version, key, a)
 			}
 			return a, nil
-		})
+		}
+		var shared any
+		if s.cfg.NoAnswerCache {
+			// Afresh: in this request's own snapshot.
+			shared, err = computeAnswer()
+		} else {
+			// Concurrent requests for the same answer wait for one
+			// computation, which does not end when the first requester
+			// hangs up.
+			shared, err, _ = s.flight.Do(key, computeAnswer)
+		}
 		if err != nil {
 			s.respond(c, nil, "", err)
 			return

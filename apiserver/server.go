@@ -41,8 +41,9 @@ type Config struct {
 	SchemaVersion int64
 	// CacheEntries bounds the answers kept per data version (default 512).
 	CacheEntries int
-	// NoAnswerCache computes every answer afresh, for measuring what an
-	// answer costs; answers still carry ETags.
+	// NoAnswerCache computes every answer afresh, in the request's own
+	// snapshot, for measuring what an answer costs; answers still carry
+	// ETags.
 	NoAnswerCache bool
 	// NoIndex reads every family from SQL, instead of the route and
 	// vehicle families from an index built in memory per data version
