@@ -39,6 +39,7 @@
 #           these figures measure the server's hot path (routing, version
 #           check, cache, write). Goals per endpoint, PASS or MISS: p99 < 20 ms
 #           and >= 2,000 requests/s, with no failed request.
+#   memory  haul serve's peak RSS (VmHWM) and its RSS at the end.
 #
 # Everything runs on ONE throwaway PostgreSQL cluster (fsync off; removed at
 # exit) on the same machine as the server and the clients: on a small machine
@@ -395,6 +396,9 @@ if doing_cold; then
 fi
 if doing_load; then
 	echo "load endpoints      : $LOAD_PASSED PASS, $LOAD_MISSED MISS of $((LOAD_PASSED + LOAD_MISSED)) (healthz, the ceiling, not counted)"
+fi
+if [[ -r "/proc/$SERVE_PID/status" ]]; then
+	echo "haul serve memory   : peak RSS $(awk '/^VmHWM:/ { printf "%d", $2 / 1024 }' "/proc/$SERVE_PID/status") MB, $(awk '/^VmRSS:/ { printf "%d", $2 / 1024 }' "/proc/$SERVE_PID/status") MB at the end"
 fi
 echo "answers             : cached per data version and URL (cold = computed, warm and load = served from the cache; system/status uncached)"
 summary_tail "build, server, data generation, load"
