@@ -19,11 +19,11 @@
 #           drawn from SEED: 20% span the whole range (starting up to a year
 #           before the data and ending up to a year after, so each is a window
 #           of its own), 20% are 90 days inside it, the rest have a length
-#           drawn log-uniformly. No window is used twice in the run, so neither
-#           the answer cache (keyed by URL) nor the server's per-window route
-#           lists answer them; page, sort_by, sort_order, the dashboard's
-#           interval and the vehicle vary too. /api/shipments/routes has no
-#           window: its answers differ by page and sort only. Then one URL of each
+#           drawn log-uniformly. No window is used twice in the run, so
+#           neither the answer cache nor anything the server keeps per window
+#           answers them; page, sort_by, sort_order, the dashboard's interval
+#           and the vehicle vary too. /api/shipments/routes has no window: its
+#           answers differ by page and sort only. Then one URL of each
 #           endpoint is repeated WARM_COUNT times (warm: answered from the
 #           cache). Per endpoint: count, median and p99, p99 / baseline p99
 #           (goal <= 75), median / baseline p99 (goal <= 25), and the median
