@@ -8,9 +8,13 @@
 #           one `haul ingest` (vehicles, vehicle_logs, shipments), then
 #           `haul precalc` and VACUUM (ANALYZE) (the state autovacuum reaches
 #           soon after a load). Timed and printed, not part of the figures.
-#   server  `haul serve --refresh=false -v 1` on 127.0.0.1 (its log, one line
-#           per request at -v 1, goes to the scratch folder; its tail is
-#           printed if any request fails).
+#   server  `haul serve --refresh=false -v 1 SERVE_FLAGS` on 127.0.0.1 (its
+#           log, one line per request at -v 1, goes to the scratch folder; its
+#           tail is printed if any request fails). If it builds an in-memory
+#           index per data version (haul_index_version on /metrics), a request
+#           of an empty window starts the build and the figures wait until the
+#           index holds the served version: the time from that request, and
+#           the index's size (haul_index_bytes), are printed.
 #   cold    hack/benchclient (Go, net/http): for every endpoint of API.md,
 #           COLD_COUNT requests with distinct URLs, one after another on one
 #           kept-alive connection, each followed by a GET /api/system/status
@@ -25,10 +29,13 @@
 #           and the vehicle vary too. /api/shipments/routes has no window: its
 #           answers differ by page and sort only. Then one URL of each
 #           endpoint is repeated WARM_COUNT times (warm: answered from the
-#           cache). Per endpoint: count, median and p99, p99 / baseline p99
-#           (goal <= 75), median / baseline p99 (goal <= 25), and the median
-#           over whole-range windows / the median over 90-day windows (goal
-#           <= 2), each PASS or MISS; warm median and p99 beside them.
+#           cache). The answer cache's counters, when the server has them
+#           (haul_answer_cache_requests_total), are read around all this:
+#           every cold request must be a miss. Per endpoint: count, median and
+#           p99, p99 / baseline p99 (goal <= 75), median / baseline p99 (goal
+#           <= 25), and the median over whole-range windows / the median over
+#           90-day windows (goal <= 2), each PASS or MISS; warm median and p99
+#           beside them.
 #   load    after WARMUP seconds of wrk on /healthz (not reported),
 #           `wrk -t THREADS -c CONNECTIONS -d DURATION --latency` on each
 #           endpoint in turn (all-time windows, plus the client's dashboard:
@@ -63,7 +70,8 @@
 # /api/vehicles/ID/details under load; default the first in the data: V-001 up
 # to 999 vehicles, V-0001 from 1,000), HAUL_BENCH_DIR (keep and reuse the
 # generated data there instead of a temporary folder), HAUL_PG_BINDIR
-# (PostgreSQL's binaries).
+# (PostgreSQL's binaries), SERVE_FLAGS (more flags for haul serve, e.g.
+# --index=false).
 # Needs: the PostgreSQL server binaries (make setup), Go (to build
 # hack/benchclient), curl, wrk for the load (installed with apt-get if
 # missing), and disk: at the default N, about 550 MB of JSON plus the
@@ -88,6 +96,7 @@ THREADS="${THREADS:-2}"
 WARMUP="${WARMUP:-5}"
 SERVE_VERBOSITY="${SERVE_VERBOSITY:-1}"
 VEHICLE="${VEHICLE:-}"
+SERVE_FLAGS="${SERVE_FLAGS:-}"
 START=2023-01-01
 END=2025-12-31
 # The goals, per endpoint: under load (answers from the cache), and cold
@@ -220,7 +229,8 @@ DB_SIZE=$(sql -d "$DB" -At -c "SELECT pg_size_pretty(pg_database_size(current_da
 API_PORT="$(free_port)" || die "no free port for haul serve"
 API="http://127.0.0.1:$API_PORT"
 log "starting haul serve on $API (log: $SERVE_LOG)"
-"$HAUL" serve -v "$SERVE_VERBOSITY" --database-url "$(url "$DB")" --addr "127.0.0.1:$API_PORT" --refresh=false \
+read -ra serve_flags <<<"$SERVE_FLAGS"
+"$HAUL" serve -v "$SERVE_VERBOSITY" --database-url "$(url "$DB")" --addr "127.0.0.1:$API_PORT" --refresh=false "${serve_flags[@]}" \
 	>"$WORK/serve.out" 2>"$SERVE_LOG" &
 SERVE_PID=$!
 ready=0
@@ -233,6 +243,36 @@ for _ in $(seq 1 120); do
 	sleep 0.5
 done
 [[ "$ready" == 1 ]] || { server_log_tail; die "haul serve not ready after 60 s"; }
+
+# metrics: haul serve's /metrics (Prometheus text), or nothing.
+metrics() { curl -s "$API/metrics" || true; }
+# metric NAME: the value of the sample NAME (with its labels, if any) on
+# /metrics as an integer; 0 if absent (a counter with labels appears only once
+# counted).
+metric() { metrics | awk -v m="$1" '$1 == m { v = $2 } END { printf "%.0f", v + 0 }'; }
+# has_metric FAMILY: true if /metrics describes FAMILY.
+has_metric() { metrics | awk -v m="$1" '$1 == "#" && $2 == "HELP" && $3 == m { f = 1 } END { exit !f }'; }
+
+# The in-memory index of the served version, if this server builds one: the
+# first request of a version that reads routes starts its build (an empty
+# window, so that no answer the cold requests ask for is computed here); the
+# figures wait until it holds that version.
+INDEX_NOTE="none (haul serve reports no haul_index_version)"
+if has_metric haul_index_version; then
+	t0=$(now_ns)
+	curl -s -o /dev/null "$API/api/route/reliability?start=2000-01-01&end=2000-01-01"
+	version=$(metric haul_data_version)
+	for _ in $(seq 1 1200); do
+		[[ "$(metric haul_index_version)" != "$version" ]] || break
+		sleep 0.5
+	done
+	if [[ "$(metric haul_index_version)" == "$version" ]]; then
+		INDEX_NOTE="version $version in memory $(secs $(($(now_ns) - t0))) s after its first request (within 0.5 s), $(awk -v b="$(metric haul_index_bytes)" 'BEGIN { printf "%d", b / 1e6 }') MB by haul_index_bytes"
+	else
+		INDEX_NOTE="version $version not in memory 600 s after its first request"
+	fi
+	log "index: $INDEX_NOTE"
+fi
 
 WINDOW="start=$START&end=$END"
 # label|path: the label names the row, the path (with its query) is requested.
@@ -269,15 +309,21 @@ ms2() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.2f", v }'
 COLD_PASSED=0
 COLD_MISSED=0
 COLD_CONNS=""
+COLD_CACHE=""
 # run_cold: hack/benchclient's cold and warm requests, printed with the
 # goals; counts the verdicts in COLD_PASSED and COLD_MISSED, sets FAILED if
 # a request failed.
 run_cold() {
 	local out="$WORK/cold.tsv" err="$WORK/cold.err" base_n base_med base_p99
 	local name count med p99 whole_n whole_med quarter_n quarter_med warm_med warm_p99 failures
-	local r_p99 r_med whole_col verdicts v vs
+	local r_p99 r_med whole_col verdicts v vs hits misses rows asked
 	sql -d "$DB" -At -c "SELECT vehicle_id FROM vehicles ORDER BY vehicle_id" >"$WORK/vehicles.txt"
 	log "cold: $COLD_COUNT distinct URLs per endpoint, each followed by GET /api/system/status"
+	hits=""
+	if has_metric haul_answer_cache_requests_total; then
+		hits=$(metric 'haul_answer_cache_requests_total{result="hit"}')
+		misses=$(metric 'haul_answer_cache_requests_total{result="miss"}')
+	fi
 	if ! "$BENCHCLIENT" -url "$API" -from "$START" -to "$END" -vehicles "$WORK/vehicles.txt" -count "$COLD_COUNT" \
 		-warm "$WARM_COUNT" -seed "$SEED" -max-seconds "$COLD_SECONDS" >"$out" 2>"$err"; then
 		cat "$err" >&2
@@ -286,6 +332,15 @@ run_cold() {
 	cat "$err" >&2 # requests that failed, endpoints stopped by COLD_SECONDS
 	read -r base_n base_med base_p99 < <(awk -F'\t' '$1 == "baseline" { print $2, $3, $4 }' "$out")
 	COLD_CONNS=$(awk -F'\t' '$1 == "connections" { print $2 }' "$out")
+	if [[ -n "$hits" ]]; then
+		hits=$(($(metric 'haul_answer_cache_requests_total{result="hit"}') - hits))
+		misses=$(($(metric 'haul_answer_cache_requests_total{result="miss"}') - misses))
+		read -r rows asked < <(awk -F'\t' 'NR > 1 && $1 != "baseline" && $1 != "connections" { r++; n += $2 } END { print r + 0, n + 0 }' "$out")
+		COLD_CACHE="$(commas "$misses") misses and $(commas "$hits") hits for $(commas "$asked") cold requests answered and $(commas $(((WARM_COUNT + 1) * rows))) warm ones"
+		((misses >= asked)) || COLD_CACHE+=" (fewer misses than cold requests: some were answered from the cache)"
+	else
+		COLD_CACHE="not reported by haul serve"
+	fi
 
 	echo
 	echo "cold: $COLD_COUNT distinct URLs per endpoint (windows of 1 day to the whole range, none twice; seed $SEED), one after"
@@ -294,6 +349,7 @@ run_cold() {
 	echo "      median over whole-range windows <= $GOAL_WHOLE_QUARTER x median over 90-day windows"
 	printf "  baseline /api/system/status: %s requests, median %s ms, p99 %s ms\n" "$(commas "$base_n")" \
 		"$(ms2 "$base_med")" "$(ms2 "$base_p99")"
+	echo "  answer cache (haul_answer_cache_requests_total): $COLD_CACHE"
 	printf "  %-22s %5s %8s %8s %-14s %-14s %9s %9s %-14s %8s %8s\n" endpoint count "med ms" "p99 ms" "p99/base" \
 		"med/base" "whole ms" "90-day ms" "whole/90-day" "warm med" "warm p99"
 	while IFS=$'\t' read -r name count med p99 whole_n whole_med quarter_n quarter_med _ warm_med warm_p99 failures; do
@@ -400,7 +456,8 @@ fi
 if [[ -r "/proc/$SERVE_PID/status" ]]; then
 	echo "haul serve memory   : peak RSS $(awk '/^VmHWM:/ { printf "%d", $2 / 1024 }' "/proc/$SERVE_PID/status") MB, $(awk '/^VmRSS:/ { printf "%d", $2 / 1024 }' "/proc/$SERVE_PID/status") MB at the end"
 fi
-echo "answers             : cached per data version and URL (cold = computed, warm and load = served from the cache; system/status uncached)"
+echo "in-memory index     : $INDEX_NOTE"
+echo "answers             : cached per data version and request (cold = computed, warm and load = served from the cache; system/status uncached)"
 summary_tail "build, server, data generation, load"
 
 if [[ "$FAILED" == 1 ]]; then
