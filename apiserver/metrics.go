@@ -4,9 +4,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/haul-dev/haul/internal/rollup"
 )
 
 type metrics struct {
@@ -15,7 +18,7 @@ type metrics struct {
 	dataVersion prometheus.Gauge
 }
 
-func newMetrics(reg *prometheus.Registry, pool *pgxpool.Pool) *metrics {
+func newMetrics(reg *prometheus.Registry, pool *pgxpool.Pool, log logr.Logger) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "haul_http_requests_total", Help: "HTTP requests answered, by route and status.",
@@ -28,7 +31,7 @@ func newMetrics(reg *prometheus.Registry, pool *pgxpool.Pool) *metrics {
 			Name: "haul_data_version", Help: "The aggregate data version last served (0: none yet).",
 		}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.dataVersion, newPoolCollector(pool),
+	reg.MustRegister(m.requests, m.latency, m.dataVersion, newPoolCollector(pool), rollup.NewVersionCollector(pool, log),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

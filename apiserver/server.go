@@ -41,6 +41,9 @@ type Config struct {
 	SchemaVersion int64
 	// CacheEntries bounds the answers kept per data version (default 512).
 	CacheEntries int
+	// Registry, if set, is served on /metrics with the API's own series
+	// added; else the API has a registry of its own.
+	Registry *prometheus.Registry
 }
 
 // Server is the API server.
@@ -69,8 +72,11 @@ func New(cfg Config) (*Server, error) {
 		cfg.CacheEntries = 512
 	}
 	s := &Server{cfg: cfg, cache: newAnswerCache(cfg.CacheEntries), routeCache: &routeCache{max: 8},
-		reg: prometheus.NewRegistry()}
-	s.metrics = newMetrics(s.reg, cfg.Pool)
+		reg: cfg.Registry}
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+	}
+	s.metrics = newMetrics(s.reg, cfg.Pool, cfg.Log)
 
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
