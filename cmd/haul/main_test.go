@@ -54,6 +54,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"serve", "--database-url", "postgres://nowhere", "--wait-for-database", "soon"},
 		{"ingest", "--database-url", "postgres://nowhere", "--shipments", "s.json", "--progress", "fancy"},
 		{"healthcheck"},
+		{"controller", "--job-requests", "cpu=lots"},
 		{"healthcheck", "http://127.0.0.1:1/healthz", "--timeout", "0s"},
 	} {
 		if code, _, stderr := haul(t, args...); code != exitUsage || !strings.HasPrefix(stderr, "haul: ") {
