@@ -130,3 +130,36 @@ func TestIngestProgressBar(t *testing.T) {
 		t.Errorf("a log line is not printed whole on a line of its own:\n%s", stderr)
 	}
 }
+
+// haul serve --refresh serves the refresh series on the API's /metrics.
+func TestServeExportsRefreshMetrics(t *testing.T) {
+	url := dbtest.New(t)
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := &watchWriter{seen: make(chan struct{})}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve", "--database-url", url, "--addr", addr}, io.Discard, stderr) }()
+	var body string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var code int
+		if code, body = httpGet("http://" + addr + "/metrics"); code == http.StatusOK && strings.Contains(body, "\nhaul_precalc_listening 1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no listening refresher on /metrics within 30 s:\n%s\n%s", body, stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, name := range []string{"haul_precalc_refresh_failures_total", "haul_precalc_pending_days", "haul_aggregates_version",
+		"haul_db_pool_connections"} {
+		if !strings.Contains(body, "\n"+name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("serve exit %d:\n%s", code, stderr.String())
+	}
+}

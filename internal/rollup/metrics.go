@@ -27,11 +27,13 @@ func NewVersionCollector(q Querier, log logr.Logger) *VersionCollector {
 	}
 }
 
+// Describe sends the two series' descriptions (prometheus.Collector).
 func (c *VersionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.version
 	ch <- c.age
 }
 
+// Collect reads the version and sends the series (prometheus.Collector).
 func (c *VersionCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
