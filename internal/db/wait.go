@@ -23,7 +23,9 @@ func WaitReachable(ctx context.Context, cfg *pgx.ConnConfig, maxWait time.Durati
 	deadline := time.Now().Add(maxWait)
 	wait := waitMinBackoff
 	for {
-		err := ping(ctx, cfg, min(30*time.Second, max(time.Until(deadline), time.Second)))
+		// Each try gets 10 to 30 s, so a slow server is not given up on at
+		// once with a small --wait-for-database.
+		err := ping(ctx, cfg, min(30*time.Second, max(time.Until(deadline), 10*time.Second)))
 		if err == nil {
 			return nil
 		}
