@@ -37,7 +37,7 @@ func WaitReachable(ctx context.Context, cfg *pgx.ConnConfig, maxWait time.Durati
 			return fmt.Errorf("database not reachable within %s: %w", maxWait, err)
 		}
 		wait = min(wait, left)
-		log.Info("database not reachable, retrying", "reason", err.Error(), "retryIn", wait.String(),
+		log.Info("database not reachable, retrying", "reason", err.Error(), "retryIn", wait.Round(time.Millisecond).String(),
 			"giveUpIn", left.Round(time.Second).String())
 		select {
 		case <-ctx.Done():
