@@ -172,13 +172,13 @@ func runIngest(cmd *cobra.Command, f *ingestFlags, logs *logSettings) error {
 			return usageError{err}
 		}
 	}
-	view.Start(progress, log)
 	stopAnnotating := func() {}
 	if f.annotatePod != "" {
 		if stopAnnotating, err = annotatePod(ctx, f.annotatePod, f.annotateInt, progress, log); err != nil {
 			return err
 		}
 	}
+	view.Start(progress, log)
 	report, runErr := ingest.Run(ctx, pool, opts)
 	view.Stop()
 	stopAnnotating()
