@@ -49,6 +49,9 @@ type Config struct {
 	// vehicle families from an index built in memory per data version
 	// (rollup.Index), for deployments that cannot spare its memory.
 	NoIndex bool
+	// Registry, if set, is served on /metrics with the API's own series
+	// added; else the API has a registry of its own.
+	Registry *prometheus.Registry
 }
 
 // Server is the API server.
@@ -79,8 +82,11 @@ func New(cfg Config) (*Server, error) {
 		cfg.CacheEntries = 512
 	}
 	s := &Server{cfg: cfg, cache: newAnswerCache(cfg.CacheEntries), routeCache: &routeCache{max: 8},
-		reg: prometheus.NewRegistry()}
-	s.metrics = newMetrics(s.reg, cfg.Pool)
+		reg: cfg.Registry}
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+	}
+	s.metrics = newMetrics(s.reg, cfg.Pool, cfg.Log)
 	if !cfg.NoIndex {
 		s.index = newIndexer(cfg.Pool, cfg.Log, s.metrics)
 	}
