@@ -6,7 +6,9 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := build
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 BIN := bin/haul
 
 # Heavy artefacts live outside the clone, so fresh clones (CI) reuse them.
@@ -75,15 +77,15 @@ bench: ## Benchmarks with allocation counts.
 	go test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: bench-ingest
-bench-ingest: ## Ingest throughput vs psql \copy, and peak RSS, on a throwaway PostgreSQL (N=..., BIG=0).
+bench-ingest: ## Ingest throughput vs psql \copy into shipments and into a key-only table, and peak RSS, on a throwaway PostgreSQL (N=..., BIG=0).
 	hack/bench-ingest.sh
 
 .PHONY: bench-precalc
-bench-precalc: ## Incremental aggregate refresh after one new day vs a full rebuild, on a throwaway PostgreSQL (N=..., ROUNDS=...).
+bench-precalc: ## Aggregate refresh after loads of 1% and 10% more (spread, on new days) vs a full rebuild, rebuild vs load, aggregate vs raw size, on a throwaway PostgreSQL (N=..., ROUNDS=..., SCENARIOS=...).
 	hack/bench-precalc.sh
 
 .PHONY: bench-api
-bench-api: ## Requests/s and p50/p99 of every API endpoint under wrk, with /healthz as the ceiling, on a throwaway PostgreSQL (N=..., DURATION=...).
+bench-api: ## Cold answers (distinct windows) vs /api/system/status, and requests/s and p50/p99 of every API endpoint under wrk, on a throwaway PostgreSQL (N=..., MODE=cold|load|both, DURATION=...).
 	hack/bench-api.sh
 
 FUZZTIME ?= 30s

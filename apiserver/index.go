@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,6 +84,9 @@ func (ri *indexer) build() {
 		ri.log.Error(err, "build index")
 		return
 	}
+	// The build's scratch (the rows as read) is as large as the index:
+	// hand it back to the system now rather than when the heap grows again.
+	debug.FreeOSMemory()
 	if cur := ri.current.Load(); cur == nil || cur.Version() < x.Version() {
 		ri.current.Store(x)
 		ri.metrics.indexVersion.Set(float64(x.Version()))

@@ -4,9 +4,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/haul-dev/haul/internal/rollup"
 )
 
 type metrics struct {
@@ -20,7 +23,7 @@ type metrics struct {
 	indexVersion, indexBytes prometheus.Gauge
 }
 
-func newMetrics(reg *prometheus.Registry, pool *pgxpool.Pool) *metrics {
+func newMetrics(reg *prometheus.Registry, pool *pgxpool.Pool, log logr.Logger) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "haul_http_requests_total", Help: "HTTP requests answered, by route and status.",
@@ -45,7 +48,7 @@ func newMetrics(reg *prometheus.Registry, pool *pgxpool.Pool) *metrics {
 		}),
 	}
 	reg.MustRegister(m.requests, m.latency, m.dataVersion, m.answers, m.indexVersion, m.indexBytes,
-		newPoolCollector(pool),
+		newPoolCollector(pool), rollup.NewVersionCollector(pool, log),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -56,9 +56,7 @@ func (s *Server) serveEndpoint(ep endpoint) gin.HandlerFunc {
 			}
 		}
 		s.metrics.answers.WithLabelValues("miss").Inc()
-		// Concurrent requests for the same answer wait for one computation,
-		// which does not end when the first requester hangs up.
-		shared, err, _ := s.flight.Do(key, func() (any, error) {
+		computeAnswer := func() (any, error) {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), computeTimeout)
 			defer cancel()
 			body, version, err := s.compute(ctx, run)
@@ -70,7 +68,17 @@ func (s *Server) serveEndpoint(ep endpoint) gin.HandlerFunc {
 				s.cache.put(version, key, a)
 			}
 			return a, nil
-		})
+		}
+		var shared any
+		if s.cfg.NoAnswerCache {
+			// Afresh: in this request's own snapshot.
+			shared, err = computeAnswer()
+		} else {
+			// Concurrent requests for the same answer wait for one
+			// computation, which does not end when the first requester
+			// hangs up.
+			shared, err, _ = s.flight.Do(key, computeAnswer)
+		}
 		if err != nil {
 			s.respond(c, nil, "", err)
 			return
@@ -108,13 +116,15 @@ func (s *Server) compute(ctx context.Context, run compute) ([]byte, int64, error
 	}
 	s.cache.seeVersion(version)
 	s.metrics.dataVersion.Set(float64(version))
-	var src source = txSource{q: tx}
+	var src source = &cachedSource{source: txSource{q: tx}, version: version, cache: s.routeCache}
 	if s.index != nil {
+		// The index answers any window's routes in milliseconds: keeping
+		// route lists in memory too would only hold tens of MB each.
 		if x := s.index.get(version); x != nil {
 			src = indexedSource{source: src, q: tx, index: x}
 		}
 	}
-	result, err := run(ctx, &cachedSource{source: src, version: version, cache: s.routeCache})
+	result, err := run(ctx, src)
 	if err != nil {
 		return nil, version, err
 	}

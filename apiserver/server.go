@@ -41,13 +41,17 @@ type Config struct {
 	SchemaVersion int64
 	// CacheEntries bounds the answers kept per data version (default 512).
 	CacheEntries int
-	// NoAnswerCache computes every answer afresh, for measuring what an
-	// answer costs; answers still carry ETags.
+	// NoAnswerCache computes every answer afresh, in the request's own
+	// snapshot, for measuring what an answer costs; answers still carry
+	// ETags.
 	NoAnswerCache bool
 	// NoIndex reads every family from SQL, instead of the route and
 	// vehicle families from an index built in memory per data version
 	// (rollup.Index), for deployments that cannot spare its memory.
 	NoIndex bool
+	// Registry, if set, is served on /metrics with the API's own series
+	// added; else the API has a registry of its own.
+	Registry *prometheus.Registry
 }
 
 // Server is the API server.
@@ -78,8 +82,11 @@ func New(cfg Config) (*Server, error) {
 		cfg.CacheEntries = 512
 	}
 	s := &Server{cfg: cfg, cache: newAnswerCache(cfg.CacheEntries), routeCache: &routeCache{max: 8},
-		reg: prometheus.NewRegistry()}
-	s.metrics = newMetrics(s.reg, cfg.Pool)
+		reg: cfg.Registry}
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+	}
+	s.metrics = newMetrics(s.reg, cfg.Pool, cfg.Log)
 	if !cfg.NoIndex {
 		s.index = newIndexer(cfg.Pool, cfg.Log, s.metrics)
 	}

@@ -868,6 +868,13 @@ func TestMetrics(t *testing.T) {
 	if got := srvSample(mf, "haul_data_version").GetGauge().GetValue(); got != float64(e.version()) {
 		t.Errorf("haul_data_version %v, want %d", got, e.version())
 	}
+	if got := srvSample(mf, "haul_aggregates_version").GetGauge().GetValue(); e.version() == 0 || got != float64(e.version()) {
+		t.Errorf("haul_aggregates_version %v, want %d", got, e.version())
+	}
+	age := e.scalar(`SELECT extract(epoch FROM now() - refreshed_at)::float8 FROM precalc_state`).(float64)
+	if got := srvSample(mf, "haul_aggregates_age_seconds").GetGauge().GetValue(); got <= 0 || got > age+60 {
+		t.Errorf("haul_aggregates_age_seconds %v, want the served version's age, about %.1f", got, age)
+	}
 }
 
 // TestReadyz: ready when the database answers and has the expected schema.

@@ -63,6 +63,9 @@ type JobConfig struct {
 	// AnnotateProgress has ingest pods annotate themselves with their
 	// progress; their service account needs get and patch on pods.
 	AnnotateProgress bool
+	// Resources of each Job container when the run sets none, so that Job
+	// pods are scheduled with requests on clusters that demand them.
+	Resources corev1.ResourceRequirements
 }
 
 // jobName is the Job of role for run: the run's name (shortened to fit a
@@ -222,6 +225,10 @@ func podTemplate(run *haulv1alpha1.IngestionRun, role jobRole, container string,
 	if sa == "" {
 		sa = cfg.ServiceAccountName
 	}
+	resources := spec.Resources
+	if len(resources.Requests) == 0 && len(resources.Limits) == 0 && len(resources.Claims) == 0 {
+		resources = cfg.Resources
+	}
 	dbKey := spec.Database.Key
 	if dbKey == "" {
 		dbKey = haulv1alpha1.DefaultDatabaseKey
@@ -253,7 +260,7 @@ func podTemplate(run *haulv1alpha1.IngestionRun, role jobRole, container string,
 						Key:                  dbKey,
 					}},
 				}},
-				Resources:                spec.Resources,
+				Resources:                resources,
 				TerminationMessagePath:   corev1.TerminationMessagePathDefault,
 				TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 				VolumeMounts:             []corev1.VolumeMount{{Name: "tmp", MountPath: tmpMount}},

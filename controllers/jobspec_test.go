@@ -215,6 +215,22 @@ func TestPrecalcJob(t *testing.T) {
 	}
 }
 
+// A run without resources gets the controller's default; a run's own
+// resources replace it whole.
+func TestJobResourcesDefault(t *testing.T) {
+	cfg := testJobConfig
+	cfg.Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m")}}
+	bare := fullRun()
+	bare.Spec.Resources = corev1.ResourceRequirements{}
+	if got := precalcJob(bare, cfg).Spec.Template.Spec.Containers[0].Resources; !cmp.Equal(got, cfg.Resources) {
+		t.Errorf("run without resources: %v, want the default %v", got, cfg.Resources)
+	}
+	own := fullRun()
+	if got := ingestJob(own, haulv1alpha1.DatasetVehicles, cfg).Spec.Template.Spec.Containers[0].Resources; !cmp.Equal(got, own.Spec.Resources) {
+		t.Errorf("run with resources: %v, want its own %v", got, own.Spec.Resources)
+	}
+}
+
 // The parts of an ingest Job that depend on the run, one at a time.
 func TestIngestJobVariants(t *testing.T) {
 	type parts struct {

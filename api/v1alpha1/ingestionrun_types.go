@@ -159,7 +159,8 @@ type IngestionRunSpec struct {
 	// +kubebuilder:validation:Enum=Always;Never;IfNotPresent
 	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
 
-	// Resources of each Job container.
+	// Resources of each Job container. Default: the controller's
+	// --job-requests and --job-limits (requests cpu 500m, memory 512Mi).
 	// +optional
 	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
 

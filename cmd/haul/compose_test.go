@@ -160,6 +160,24 @@ func TestComposeServicesRunRealHaulCommands(t *testing.T) {
 	}
 }
 
+// The API and the listener are checked on their /readyz, on the port their
+// command serves it.
+func TestComposeHealthchecks(t *testing.T) {
+	_, haul := haulServices(t)
+	for name, flag := range map[string]string{"api": "addr", "listener": "metrics-addr"} {
+		svc := haul[name]
+		hc := svc.HealthCheck
+		if hc == nil || len(hc.Test) != 4 || hc.Test[2] != "healthcheck" {
+			t.Errorf("service %s: healthcheck %v, want haul healthcheck URL", name, hc)
+			continue
+		}
+		_, port, err := net.SplitHostPort(svc.flag(flag))
+		if want := "http://localhost:" + port + "/readyz"; err != nil || hc.Test[3] != want {
+			t.Errorf("service %s: healthcheck of %s, want %s (--%s %s)", name, hc.Test[3], want, flag, svc.flag(flag))
+		}
+	}
+}
+
 func TestComposeUpStartsTheStackWithoutIngest(t *testing.T) {
 	p := loadCompose(t) // plain `docker compose up`
 	if got, want := p.ServiceNames(), []string{"api", "listener", "migrate", composePostgres}; !slices.Equal(got, want) {

@@ -5,6 +5,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -24,6 +26,8 @@ type controllerFlags struct {
 	maxActive      int
 	annotatePods   bool
 	maxConcurrency int
+	jobRequests    map[string]string
+	jobLimits      map[string]string
 }
 
 func newControllerCmd() *cobra.Command {
@@ -51,12 +55,24 @@ The Kubernetes API is reached in-cluster, or through --kubeconfig or $KUBECONFIG
 	fs.IntVar(&f.maxActive, "max-active-per-database", 1, "runs loading into one database at once; later ones queue")
 	fs.BoolVar(&f.annotatePods, "job-progress-annotations", true, "have ingest pods annotate themselves with their progress (their service account needs get and patch on pods)")
 	fs.IntVar(&f.maxConcurrency, "max-concurrent-reconciles", 1, "runs reconciled at once")
+	fs.StringToStringVar(&f.jobRequests, "job-requests", map[string]string{"cpu": "500m", "memory": "512Mi"},
+		"resource requests of the Jobs' containers when a run sets no resources (e.g. cpu=500m,memory=512Mi)")
+	fs.StringToStringVar(&f.jobLimits, "job-limits", nil,
+		"resource limits of the Jobs' containers when a run sets no resources (e.g. memory=2Gi)")
 	return cmd
 }
 
 func runController(cmd *cobra.Command, f *controllerFlags) error {
 	if f.maxActive < 1 || f.maxConcurrency < 1 {
 		return usagef("--max-active-per-database and --max-concurrent-reconciles must be at least 1")
+	}
+	requests, err := resourceList("--job-requests", f.jobRequests)
+	if err != nil {
+		return err
+	}
+	limits, err := resourceList("--job-limits", f.jobLimits)
+	if err != nil {
+		return err
 	}
 	ctx := cmd.Context()
 	log := logr.FromContextOrDiscard(ctx)
@@ -74,7 +90,8 @@ func runController(cmd *cobra.Command, f *controllerFlags) error {
 		MetricsAddr: f.metricsAddr, ProbeAddr: f.probeAddr, LeaderElection: f.leaderElect,
 		LeaderElectionNamespace: f.leaderNS, Namespace: f.namespace, MaxConcurrentReconciles: f.maxConcurrency,
 		Reconciler: controllers.IngestionRunReconciler{
-			Jobs:                 controllers.JobConfig{Image: f.jobImage, ServiceAccountName: f.jobSA, AnnotateProgress: f.annotatePods},
+			Jobs: controllers.JobConfig{Image: f.jobImage, ServiceAccountName: f.jobSA, AnnotateProgress: f.annotatePods,
+				Resources: corev1.ResourceRequirements{Requests: requests, Limits: limits}},
 			MaxActivePerDatabase: f.maxActive,
 		},
 	})
@@ -83,4 +100,20 @@ func runController(cmd *cobra.Command, f *controllerFlags) error {
 	}
 	log.Info("starting controller", "version", buildVersion(), "jobImage", f.jobImage, "namespace", f.namespace)
 	return mgr.Start(ctx)
+}
+
+// resourceList parses NAME=QUANTITY pairs of a flag.
+func resourceList(flag string, pairs map[string]string) (corev1.ResourceList, error) {
+	if len(pairs) == 0 {
+		return nil, nil
+	}
+	out := corev1.ResourceList{}
+	for name, q := range pairs {
+		v, err := resource.ParseQuantity(q)
+		if err != nil {
+			return nil, usagef("%s %s=%s: %v", flag, name, q, err)
+		}
+		out[corev1.ResourceName(name)] = v
+	}
+	return out, nil
 }

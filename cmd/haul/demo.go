@@ -22,13 +22,14 @@ import (
 	"github.com/haul-dev/haul/internal/db/localpg"
 	"github.com/haul-dev/haul/internal/rollup"
 	"github.com/haul-dev/haul/jobs/ingest"
+	"github.com/haul-dev/haul/jobs/ingest/progressview"
 	"github.com/haul-dev/haul/jobs/precalc"
 )
 
 // demoDatabase is the database the demo creates on its throwaway server.
 const demoDatabase = "haul"
 
-func newDemoCmd() *cobra.Command {
+func newDemoCmd(logs *logSettings) *cobra.Command {
 	var (
 		urlFlag, out, addr string
 		keep               bool
@@ -117,6 +118,12 @@ haul serve does) until Ctrl-C, with a few URLs to try.`,
 			for _, ds := range ingest.LoadOrder {
 				inputs[ds] = []string{filepath.Join(dir, key.Datasets[datagen.Dataset(ds)].File)}
 			}
+			// Log lines go through the progress view, above its bar.
+			view, err := progressview.New(progressview.ModeAuto, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			ctx = logr.NewContext(ctx, logs.logger(view.Writer()))
 			// As on a laptop install: a listener refreshes the aggregates
 			// when the load announces its completion.
 			refreshed := make(chan precalc.Result, 4)
@@ -136,12 +143,12 @@ haul serve does) until Ctrl-C, with a few URLs to try.`,
 			}()
 
 			progress := &ingest.Progress{}
-			stop := showProgress("auto", cmd.ErrOrStderr(), progress, logr.FromContextOrDiscard(ctx))
+			view.Start(progress, logr.FromContextOrDiscard(ctx))
 			report, err := ingest.Run(ctx, pool, ingest.Options{
 				Inputs: inputs, RejectsDir: filepath.Join(dir, "rejects"), Progress: progress,
 				Log: logr.FromContextOrDiscard(ctx),
 			})
-			stop()
+			view.Stop()
 			if report != nil {
 				fmt.Fprintln(w, "loaded:")
 				if err := report.WriteText(w); err != nil {

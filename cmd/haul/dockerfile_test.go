@@ -224,17 +224,28 @@ func TestDockerfileBuildStage(t *testing.T) {
 			goBuild = in.args
 		}
 	}
-	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-s -w", "-X main.version=", "./cmd/haul"} {
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-s -w", "-X main.version=", "-X main.commit=", "-X main.date=", "./cmd/haul"} {
 		if !strings.Contains(goBuild, want) {
 			t.Errorf("the go build step lacks %q: %s", want, goBuild)
 		}
 	}
-	// -X main.version must name the variable buildVersion reports.
-	saved := version
-	t.Cleanup(func() { version = saved })
-	version = "v0.0.0-dockerfile-test"
-	if got := buildVersion(); got != version {
-		t.Errorf("with main.version set, haul version reports %q", got)
+	// The -X flags must name the variables haul version reports.
+	savedV, savedC, savedD := version, commit, date
+	t.Cleanup(func() { version, commit, date = savedV, savedC, savedD })
+	version, commit, date = "v0.0.0-dockerfile-test", "0123abc", "2026-12-06T05:00:00Z"
+	if got := versionLine(); !strings.HasPrefix(got, "haul v0.0.0-dockerfile-test (commit 0123abc, built 2026-12-06T05:00:00Z,") {
+		t.Errorf("with main.version, main.commit and main.date set, haul version reports %q", got)
+	}
+
+	// The final stage carries the OCI labels registries and scanners read.
+	var labels string
+	for _, in := range stages[len(stages)-1].all("LABEL") {
+		labels += in.args + " "
+	}
+	for _, key := range []string{"title", "description", "source", "version", "revision", "created"} {
+		if !strings.Contains(labels, "org.opencontainers.image."+key+"=") {
+			t.Errorf("the image lacks the label org.opencontainers.image.%s", key)
+		}
 	}
 }
 

@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -18,13 +15,13 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/haul-dev/haul/internal/db"
 	"github.com/haul-dev/haul/internal/jobreport"
+	"github.com/haul-dev/haul/internal/opsserver"
 	"github.com/haul-dev/haul/jobs/ingest"
+	"github.com/haul-dev/haul/jobs/ingest/progressview"
 )
 
 type ingestFlags struct {
@@ -47,7 +44,7 @@ type ingestFlags struct {
 	annotateInt time.Duration
 }
 
-func newIngestCmd() *cobra.Command {
+func newIngestCmd(logs *logSettings) *cobra.Command {
 	f := ingestFlags{inputs: map[ingest.Dataset]*[]string{}}
 	cmd := &cobra.Command{
 		Use:   "ingest --vehicles SRC --vehicle-logs SRC --shipments SRC",
@@ -70,7 +67,7 @@ In a Kubernetes Indexed Job, pod N loads file N with --file-index N, writes
 its summary to its termination message with --summary-file and its progress
 to its own pod with --annotate-pod.`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runIngest(cmd, &f) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runIngest(cmd, &f, logs) },
 	}
 	fs := cmd.Flags()
 	for _, ds := range ingest.LoadOrder {
@@ -88,7 +85,7 @@ to its own pod with --annotate-pod.`,
 	fs.StringVar(&f.maxRejects, "max-rejects", "", "fail the run once rejects exceed N, or P% of records read (after the first 1,000)")
 	fs.StringVar(&f.output, "output", "text", "report format: text or json")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9090)")
-	fs.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, else log lines), bar, log, none")
+	fs.StringVar(&f.progress, "progress", progressview.ModeAuto, "progress display: auto (a bar on a terminal, else log lines), bar, log, none")
 	fs.StringVar(&f.group, "group", "", "runs of one group count as one run for vehicles re-delivered (docs/data.md#45-duplicates-and-re-delivery) (default: the run id)")
 	fs.IntVar(&f.fileIndex, "file-index", -1, "load only the N-th (from 0) of the given files of the one dataset given")
 	fs.StringVar(&f.summaryFile, "summary-file", "", "write a JSON summary (at most 4 KiB) here at the end, e.g. /dev/termination-log")
@@ -97,12 +94,17 @@ to its own pod with --annotate-pod.`,
 	return cmd
 }
 
-func runIngest(cmd *cobra.Command, f *ingestFlags) error {
-	ctx := cmd.Context()
-	log := logr.FromContextOrDiscard(ctx)
+func runIngest(cmd *cobra.Command, f *ingestFlags, logs *logSettings) error {
 	if f.output != "text" && f.output != "json" {
 		return usagef("--output %q: want text or json", f.output)
 	}
+	view, err := progressview.New(f.progress, cmd.ErrOrStderr())
+	if err != nil {
+		return usageError{err}
+	}
+	// Log lines go through the view, which prints them above its bars.
+	log := logs.logger(view.Writer())
+	ctx := logr.NewContext(cmd.Context(), log)
 	threshold, err := ingest.ParseThreshold(f.maxRejects)
 	if err != nil {
 		return usageError{err}
@@ -159,7 +161,7 @@ func runIngest(cmd *cobra.Command, f *ingestFlags) error {
 	if f.metricsAddr != "" {
 		reg := prometheus.NewRegistry()
 		opts.Metrics = ingest.NewMetrics(reg)
-		stop, err := serveMetrics(ctx, f.metricsAddr, reg, log)
+		stop, err := opsserver.Serve(ctx, f.metricsAddr, opsserver.Handler(reg, nil), log)
 		if err != nil {
 			return err
 		}
@@ -170,15 +172,15 @@ func runIngest(cmd *cobra.Command, f *ingestFlags) error {
 			return usageError{err}
 		}
 	}
-	stopProgress := showProgress(f.progress, cmd.ErrOrStderr(), progress, log)
 	stopAnnotating := func() {}
 	if f.annotatePod != "" {
 		if stopAnnotating, err = annotatePod(ctx, f.annotatePod, f.annotateInt, progress, log); err != nil {
 			return err
 		}
 	}
+	view.Start(progress, log)
 	report, runErr := ingest.Run(ctx, pool, opts)
-	stopProgress()
+	view.Stop()
 	stopAnnotating()
 	if f.summaryFile != "" {
 		if err := writeSummary(f.summaryFile, f.runID, inputs, report, runErr); err != nil {
@@ -211,12 +213,20 @@ func pickFile(inputs map[ingest.Dataset][]string, index int) (map[ingest.Dataset
 }
 
 func openPool(ctx context.Context, url string, conns int) (*pgxpool.Pool, error) {
+	cfg, err := poolConfig(url, conns)
+	if err != nil {
+		return nil, err
+	}
+	return db.OpenConfig(ctx, cfg)
+}
+
+func poolConfig(url string, conns int) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, usagef("--%s: invalid connection string", db.FlagDatabaseURL)
 	}
 	cfg.MaxConns = int32(conns)
-	return db.OpenConfig(ctx, cfg)
+	return cfg, nil
 }
 
 func writeReport(w io.Writer, format string, report *ingest.Report) error {
@@ -226,93 +236,6 @@ func writeReport(w io.Writer, format string, report *ingest.Report) error {
 		return enc.Encode(report)
 	}
 	return report.WriteText(w)
-}
-
-// serveMetrics serves reg on addr until stop is called.
-func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log logr.Logger) (stop func(), err error) {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--metrics-addr: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error(err, "metrics server stopped")
-		}
-	}()
-	log.Info("serving metrics", "addr", l.Addr().String())
-	return func() { _ = srv.Shutdown(context.WithoutCancel(ctx)) }, nil
-}
-
-// showProgress draws a bar on a terminal, or logs a line every few seconds.
-func showProgress(mode string, w io.Writer, p *ingest.Progress, log logr.Logger) (stop func()) {
-	if mode == "auto" {
-		mode = "log"
-		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			mode = "bar"
-		}
-	}
-	if mode == "none" {
-		return func() {}
-	}
-	interval := 5 * time.Second
-	if mode == "bar" {
-		interval = 200 * time.Millisecond
-	}
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		var last ingest.Snapshot
-		lastAt := time.Now()
-		for {
-			select {
-			case <-done:
-				if mode == "bar" {
-					fmt.Fprintln(w)
-				}
-				return
-			case now := <-t.C:
-				s := p.Snapshot()
-				if s.File != last.File {
-					last.BytesRead = 0 // a new file: its bytes all came since the last tick
-				}
-				rate := float64(s.BytesRead-last.BytesRead) / now.Sub(lastAt).Seconds()
-				last, lastAt = s, now
-				if mode == "bar" {
-					fmt.Fprintf(w, "\r%s", progressLine(s, rate))
-				} else if s.File != "" {
-					log.Info("ingest progress", "dataset", s.Dataset, "file", s.File, "bytesRead", s.BytesRead,
-						"bytesTotal", s.BytesTotal, "recordsRead", s.Read, "loaded", s.Loaded, "rejected", s.Rejected,
-						"bytesPerSecond", int64(rate))
-				}
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-finished
-	}
-}
-
-func progressLine(s ingest.Snapshot, rate float64) string {
-	const width = 30
-	pct := 0.0
-	if s.BytesTotal > 0 {
-		pct = min(1, float64(s.BytesRead)/float64(s.BytesTotal))
-	}
-	filled := int(pct * width)
-	eta := "?"
-	if rate > 0 && s.BytesTotal > 0 {
-		eta = (time.Duration(float64(s.BytesTotal-s.BytesRead)/rate) * time.Second / time.Second).Round(time.Second).String()
-	}
-	return fmt.Sprintf("%-12s [%s%s] %5.1f%% %7.1f MB/s ETA %-6s read %d loaded %d rejected %d   ",
-		s.Dataset, strings.Repeat("=", filled), strings.Repeat(" ", width-filled), pct*100, rate/1e6, eta,
-		s.Read, s.Loaded, s.Rejected)
 }
 
 // envFailpoints makes `haul ingest` kill itself at a named point of the run,

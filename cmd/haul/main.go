@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+
+	"github.com/haul-dev/haul/internal/logging"
 )
 
 // Exit codes, documented in the README.
@@ -31,9 +32,6 @@ type inputError struct{ err error }
 
 func (e inputError) Error() string { return e.err.Error() }
 func (e inputError) Unwrap() error { return e.err }
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -70,14 +68,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
-	var verbosity int
+	logs := &logSettings{}
 	root := &cobra.Command{
 		Use:           "haul",
 		Short:         "Haul loads fleet and shipment JSON into PostgreSQL and serves analytics over it",
+		Version:       versionLine(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
-			cmd.SetContext(logr.NewContext(cmd.Context(), newLogger(stderr, verbosity)))
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := logs.opts.Check(); err != nil {
+				return usageError{err}
+			}
+			cmd.SetContext(logr.NewContext(cmd.Context(), logs.logger(stderr)))
+			return nil
 		},
 	}
 	// Cobra reports an unknown subcommand as a plain error, which would exit
@@ -85,28 +88,32 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.Args = unknownCommand
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	root.SuggestionsMinimumDistance = 2
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.PersistentFlags().IntVarP(&verbosity, "verbosity", "v", 0, "log detail: 0 normal, 1 and up for more")
+	pf := root.PersistentFlags()
+	pf.IntVarP(&logs.opts.Verbosity, "verbosity", "v", 0, "log detail: 0 normal, 1 and up for more")
+	pf.StringVar(&logs.opts.Format, "log-format", logging.FormatText, "log lines (on stderr) as text or json")
 	root.AddCommand(
 		newVersionCmd(),
 		newMigrateCmd(),
 		newGenCmd(),
-		newIngestCmd(),
+		newIngestCmd(logs),
 		newPrecalcCmd(),
 		newListenCmd(),
 		newServeCmd(),
-		newDemoCmd(),
+		newDemoCmd(logs),
 		newControllerCmd(),
+		newHealthcheckCmd(),
 	)
 	return root
 }
 
-// newLogger logs structured text lines to w.
-func newLogger(w io.Writer, verbosity int) logr.Logger {
-	h := slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.Level(-verbosity)})
-	return logr.FromSlogHandler(h)
+// logSettings are the global logging flags, for a command that logs to
+// another writer than stderr (ingest's progress bar prints logs above it).
+type logSettings struct {
+	opts logging.Options
 }
 
 // unknownCommand rejects the arguments of a command that only has
@@ -121,6 +128,7 @@ func unknownCommand(cmd *cobra.Command, args []string) error {
 	}
 	return usageError{errors.New(msg)}
 }
+func (s *logSettings) logger(w io.Writer) logr.Logger { return logging.New(w, s.opts) }
 
 // noArgs rejects positional arguments as a usage error.
 func noArgs(cmd *cobra.Command, args []string) error {

@@ -49,6 +49,15 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"serve", "--database-url", "postgres://nowhere", "--db-conns", "2"},
 		{"bogus"},
 		{"ingst", "--shipments", "s.json"},
+		{"version", "--log-format", "xml"},
+		{"migrate", "--log-format", "", "--database-url", "postgres://nowhere"},
+		{"version", "-v", "-1"},
+		{"listen", "--database-url", "postgres://nowhere", "--wait-for-database", "-1s"},
+		{"serve", "--database-url", "postgres://nowhere", "--wait-for-database", "soon"},
+		{"ingest", "--database-url", "postgres://nowhere", "--shipments", "s.json", "--progress", "fancy"},
+		{"healthcheck"},
+		{"controller", "--job-requests", "cpu=lots"},
+		{"healthcheck", "http://127.0.0.1:1/healthz", "--timeout", "0s"},
 	} {
 		if code, _, stderr := haul(t, args...); code != exitUsage || !strings.HasPrefix(stderr, "haul: ") {
 			t.Errorf("haul %s: exit %d, stderr %q; want exit %d with a message", strings.Join(args, " "), code, stderr, exitUsage)
@@ -69,8 +78,13 @@ func TestUnknownCommandNamesTheLikelyOne(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	code, stdout, _ := haul(t, "version")
-	if code != exitOK || !strings.HasPrefix(stdout, "haul ") {
-		t.Fatalf("exit %d, %q", code, stdout)
+	if code != exitOK || !strings.HasPrefix(stdout, "haul ") || !strings.Contains(stdout, "commit ") ||
+		!strings.Contains(stdout, "built ") {
+		t.Fatalf("exit %d, %q; want the version, commit and build date", code, stdout)
+	}
+	code, flagOut, _ := haul(t, "--version")
+	if code != exitOK || flagOut != stdout {
+		t.Errorf("haul --version: exit %d, %q; want what haul version prints, %q", code, flagOut, stdout)
 	}
 }
 
@@ -84,6 +98,23 @@ func TestMigrateCommand(t *testing.T) {
 	code, stdout, _ = haul(t, "migrate")
 	if code != exitOK || !strings.Contains(stdout, "(0 migrations applied now)") {
 		t.Fatalf("second migrate from $HAUL_DATABASE_URL: exit %d, %q", code, stdout)
+	}
+}
+
+func TestMigrateStatus(t *testing.T) {
+	url := dbtest.NewEmpty(t)
+	code, stdout, stderr := haul(t, "migrate", "status", "--database-url", url)
+	if code != exitOK || !regexp.MustCompile(`(?m)^1 +pending +- +00001_raw_tables\.sql$`).MatchString(stdout) ||
+		!strings.Contains(stdout, "0 applied, ") {
+		t.Fatalf("before migrate: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if code, _, stderr := haul(t, "migrate", "--database-url", url); code != exitOK {
+		t.Fatal(stderr)
+	}
+	code, stdout, _ = haul(t, "migrate", "status", "--database-url", url)
+	if code != exitOK || !regexp.MustCompile(`(?m)^1 +applied +\d{4}-\d\d-\d\dT\S+Z +00001_raw_tables\.sql$`).MatchString(stdout) ||
+		!strings.Contains(stdout, " applied, 0 pending") {
+		t.Fatalf("after migrate: exit %d, stdout %q", code, stdout)
 	}
 }
 

@@ -7,8 +7,10 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/haul-dev/haul/apiserver"
@@ -26,6 +28,7 @@ func newServeCmd() *cobra.Command {
 		refresh                 bool
 		answerCache, index      bool
 		conns                   int
+		wait                    time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -52,17 +55,23 @@ $` + envAPIKeys + ` (comma-separated); then every /api route needs one, as
 			}
 			ctx := cmd.Context()
 			log := logr.FromContextOrDiscard(ctx)
-			_, latest, err := db.SchemaVersion(ctx, url)
-			if err != nil {
-				return err
-			}
-			pool, err := openPool(ctx, url, conns)
+			pool, err := openWaiting(ctx, url, conns, wait, log)
 			if err != nil {
 				return err
 			}
 			defer pool.Close()
+			_, latest, err := db.SchemaVersion(ctx, url)
+			if err != nil {
+				return err
+			}
+			// The refresh's series are served with the API's, on its /metrics.
+			reg := prometheus.NewRegistry()
+			var refreshMetrics *precalc.Metrics
+			if refresh {
+				refreshMetrics = precalc.NewMetrics(reg, pool, log)
+			}
 			srv, err := apiserver.New(apiserver.Config{Pool: pool, Log: log, CORSOrigins: origins,
-				APIKeys: keys, SchemaVersion: latest, NoAnswerCache: !answerCache, NoIndex: !index})
+				APIKeys: keys, SchemaVersion: latest, Registry: reg, NoAnswerCache: !answerCache, NoIndex: !index})
 			if err != nil {
 				return err
 			}
@@ -73,7 +82,7 @@ $` + envAPIKeys + ` (comma-separated); then every /api route needs one, as
 			if refresh {
 				done := make(chan error, 1)
 				go func() {
-					done <- precalc.Listen(ctx, pool, precalc.ListenOptions{Log: log.WithName("listen")})
+					done <- precalc.Listen(ctx, pool, precalc.ListenOptions{Log: log.WithName("listen"), Metrics: refreshMetrics})
 				}()
 				defer func() {
 					if err := <-done; err != nil {
@@ -85,6 +94,7 @@ $` + envAPIKeys + ` (comma-separated); then every /api route needs one, as
 		},
 	}
 	addDatabaseFlag(cmd, &urlFlag)
+	addWaitFlag(cmd, &wait)
 	fs := cmd.Flags()
 	fs.StringVar(&addr, "addr", apiserver.DefaultAddr, "address to listen on")
 	fs.StringSliceVar(&origins, "cors-origins", apiserver.DefaultCORSOrigins, "origins allowed to read answers in a browser (comma-separated; * for any)")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -54,20 +55,19 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*pgxpool.Pool, error)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("create pool for %s: %w", describe(cfg), err)
+		return nil, fmt.Errorf("create pool for %s: %w", describe(cfg.ConnConfig), err)
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to %s: %w", describe(cfg), err)
+		return nil, fmt.Errorf("connect to %s: %w", describe(cfg.ConnConfig), err)
 	}
 	return pool, nil
 }
 
 // describe names a database without its credentials.
-func describe(cfg *pgxpool.Config) string {
-	c := cfg.ConnConfig
+func describe(c *pgx.ConnConfig) string {
 	return fmt.Sprintf("database %q on %s:%d as %q", c.Database, c.Host, c.Port, c.User)
 }
 

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver goose needs
 	"github.com/pressly/goose/v3"
@@ -44,6 +45,34 @@ func Migrate(ctx context.Context, url string) ([]Migration, error) {
 		return nil
 	})
 	return applied, err
+}
+
+// MigrationState is one migration this binary knows, applied or pending.
+type MigrationState struct {
+	Migration
+	// AppliedAt is zero while the migration is pending.
+	AppliedAt time.Time
+}
+
+// MigrationStatus lists the migrations this binary knows, oldest first,
+// with when each was applied to the database at url.
+func MigrationStatus(ctx context.Context, url string) ([]MigrationState, error) {
+	var out []MigrationState
+	err := withProvider(url, func(p *goose.Provider) error {
+		all, err := p.Status(ctx)
+		if err != nil {
+			return fmt.Errorf("read migration status: %w", err)
+		}
+		for _, m := range all {
+			st := MigrationState{Migration: Migration{Version: m.Source.Version, Name: m.Source.Path}}
+			if m.State == goose.StateApplied {
+				st.AppliedAt = m.AppliedAt
+			}
+			out = append(out, st)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // SchemaVersion returns the version the database is at and the newest

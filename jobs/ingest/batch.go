@@ -60,6 +60,9 @@ type batch struct {
 	counts  counts
 	cp      Checkpoint
 	last    bool // the file ends after this batch
+	// rawEnd is how many raw bytes of the file had been read when the
+	// batch was sealed: the progress made once it commits.
+	rawEnd int64
 }
 
 func (b *batch) reset(seq int64, f *inputFile) {
@@ -68,7 +71,7 @@ func (b *batch) reset(seq int64, f *inputFile) {
 	b.hashes, b.repeats = b.hashes[:0], false
 	b.rejects = b.rejects[:0]
 	b.counts = counts{}
-	b.cp, b.last = Checkpoint{}, false
+	b.cp, b.last, b.rawEnd = Checkpoint{}, false, 0
 }
 
 func (b *batch) reject(r rejectRec) {

@@ -16,15 +16,21 @@ type Progress struct {
 	rawRead *atomic.Int64
 	rawSize int64
 	done    map[Dataset]counts
+	// committedFile and committedRaw: the file of the last batch
+	// committed, and its rawEnd.
+	committedFile string
+	committedRaw  int64
 }
 
 // Snapshot is the state of a run at one moment.
 type Snapshot struct {
 	Dataset Dataset
 	File    string
-	// BytesRead and BytesTotal count the current file's raw (possibly
-	// compressed) bytes; BytesTotal is -1 when unknown.
-	BytesRead, BytesTotal int64
+	// BytesRead, BytesCommitted and BytesTotal count the current file's raw
+	// (possibly compressed) bytes: read, and read by the batches committed;
+	// BytesTotal is -1 when unknown. Reading runs ahead of commits by the
+	// batches in flight.
+	BytesRead, BytesCommitted, BytesTotal int64
 	// Read, Loaded, Duplicates and Rejected count committed records of the
 	// current dataset.
 	Read, Loaded, Duplicates, Rejected int64
@@ -36,9 +42,10 @@ func (p *Progress) startFile(ds Dataset, file string, rawRead *atomic.Int64, raw
 	p.dataset, p.file, p.rawRead, p.rawSize = ds, file, rawRead, rawSize
 }
 
-func (p *Progress) committed(ds Dataset, got counts) {
+func (p *Progress) committed(ds Dataset, file string, rawEnd int64, got counts) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.committedFile, p.committedRaw = file, rawEnd
 	if p.done == nil {
 		p.done = map[Dataset]counts{}
 	}
@@ -54,6 +61,9 @@ func (p *Progress) Snapshot() Snapshot {
 	s := Snapshot{Dataset: p.dataset, File: p.file, BytesTotal: p.rawSize}
 	if p.rawRead != nil {
 		s.BytesRead = p.rawRead.Load()
+	}
+	if p.committedFile == p.file {
+		s.BytesCommitted = p.committedRaw
 	}
 	c := p.done[p.dataset]
 	s.Read, s.Loaded, s.Duplicates, s.Rejected = c.read, c.loaded, c.duplicates, c.rejected

@@ -36,6 +36,7 @@ func (r *runner) readFile(ctx context.Context, def *datasetDef, f *inputFile, se
 	b := r.newBatch(*seq, f)
 	send := func(last bool) error {
 		b.last = last
+		b.rawEnd = src.rawRead.Load()
 		b.sealKeys()
 		if err := emit(b); err != nil {
 			return err

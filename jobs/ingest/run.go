@@ -369,7 +369,7 @@ func (r *runner) loadDataset(ctx context.Context, def *datasetDef, locations []s
 	l := newLoader(r.pool, def, r.opts.RunID, sink, rejectsSize, r.opts.Retries, log)
 	l.group = r.opts.Group
 	l.failpoint = r.opts.failpoint
-	l.afterCommit = func(_ *batch, got counts) error { return r.committed(def, got) }
+	l.afterCommit = func(b *batch, got counts) error { return r.committed(def, b, got) }
 	if def.name == Shipments {
 		// The cache only saves lookups: without it the load is slower,
 		// not wrong.
@@ -516,12 +516,12 @@ func (r *runner) loadCheckpoints(ctx context.Context, def *datasetDef, locations
 }
 
 // committed runs after each batch commits, in order.
-func (r *runner) committed(def *datasetDef, got counts) error {
+func (r *runner) committed(def *datasetDef, b *batch, got counts) error {
 	r.mu.Lock()
 	r.totals.add(got)
 	read, rejected := r.totals.read, r.totals.rejected
 	r.mu.Unlock()
-	r.progress.committed(def.name, got)
+	r.progress.committed(def.name, b.file.location, b.rawEnd, got)
 	if r.opts.Metrics != nil {
 		r.opts.Metrics.observe(def.name, got)
 	}

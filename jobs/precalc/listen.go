@@ -22,6 +22,8 @@ type ListenOptions struct {
 	MinBackoff, MaxBackoff time.Duration
 	// OnRefresh, if set, is called after every refresh that did something.
 	OnRefresh func(Result)
+	// Metrics, if set, records the refreshes and the LISTEN session.
+	Metrics *Metrics
 }
 
 func (o ListenOptions) withDefaults() ListenOptions {
@@ -88,7 +90,7 @@ func catchUp(ctx context.Context, pool *pgxpool.Pool, opts ListenOptions) error 
 		if err != nil || !stale {
 			return err
 		}
-		res, err := Refresh(ctx, pool, Options{Log: opts.Log})
+		res, err := Refresh(ctx, pool, Options{Log: opts.Log, Metrics: opts.Metrics})
 		if err != nil {
 			return err
 		}
@@ -103,7 +105,11 @@ func catchUp(ctx context.Context, pool *pgxpool.Pool, opts ListenOptions) error 
 func listenLoop(ctx context.Context, pool *pgxpool.Pool, opts ListenOptions, kick func()) {
 	retry := newBackoff(opts.MinBackoff, opts.MaxBackoff)
 	for ctx.Err() == nil {
-		err := listenOnce(ctx, pool.Config().ConnConfig, opts.Log, kick, retry.reset)
+		err := listenOnce(ctx, pool.Config().ConnConfig, opts.Log, kick, func() {
+			retry.reset()
+			opts.Metrics.setListening(true)
+		})
+		opts.Metrics.setListening(false)
 		if ctx.Err() != nil {
 			return
 		}

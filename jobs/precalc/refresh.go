@@ -25,6 +25,8 @@ type Options struct {
 	// days touched since the last refresh.
 	Full bool
 	Log  logr.Logger
+	// Metrics, if set, records the refresh (metrics.go).
+	Metrics *Metrics
 }
 
 // Result describes one refresh.
@@ -47,6 +49,13 @@ func (r Result) Duration() time.Duration { return r.Finished.Sub(r.Started) }
 // already running elsewhere to finish first, then does what is left. A full
 // rebuild (opts.Full, or the first build) takes two of pool's connections.
 func Refresh(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, error) {
+	started := time.Now()
+	res, err := refresh(ctx, pool, opts)
+	opts.Metrics.observe(res, err, time.Since(started))
+	return res, err
+}
+
+func refresh(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return Result{}, fmt.Errorf("connect: %w", err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,6 +26,8 @@ import (
 // kustomization is the part of a kustomization.yaml these manifests use.
 type kustomization struct {
 	Resources []string `json:"resources"`
+	// Components are folders whose resources are added (kind: Component).
+	Components []string `json:"components"`
 }
 
 // manifests collects the objects a kustomization names, following
@@ -41,7 +44,7 @@ func manifests(t *testing.T, dir string) []*unstructured.Unstructured {
 	}
 	named := map[string]bool{}
 	var out []*unstructured.Unstructured
-	for _, r := range k.Resources {
+	for _, r := range slices.Concat(k.Resources, k.Components) {
 		path := filepath.Join(dir, r)
 		named[filepath.Clean(path)] = true
 		if fi, err := os.Stat(path); err != nil {
@@ -137,7 +140,7 @@ func TestConfigManifests(t *testing.T) {
 			}
 		}
 	}
-	for kind, want := range map[string]int{"CustomResourceDefinition": 1, "ClusterRole": 1, "Deployment": 1, "ServiceAccount": 2} {
+	for kind, want := range map[string]int{"CustomResourceDefinition": 1, "ClusterRole": 1, "Deployment": 1, "ServiceAccount": 2, "Service": 1} {
 		if kinds[kind] != want {
 			t.Errorf("config/default has %d %s, want %d", kinds[kind], kind, want)
 		}
@@ -148,5 +151,47 @@ func TestConfigManifests(t *testing.T) {
 		if err := c.Create(ctx, o, client.DryRunAll); err != nil {
 			t.Errorf("sample %s %s: %v", o.GetKind(), o.GetName(), err)
 		}
+	}
+}
+
+// config/overlays/prometheus adds a ServiceMonitor that selects the
+// controller's metrics Service by its labels and port name; it dry-runs
+// on a kube-apiserver with stand-ins for the Prometheus Operator's CRDs.
+func TestConfigPrometheusOverlay(t *testing.T) {
+	cfg := rest.CopyConfig(kubetest.Start(t, "../../config/crd/bases", "../helm/testdata/monitoring-crds"))
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := manifests(t, "../../config/overlays/prometheus")
+	var svc, monitor *unstructured.Unstructured
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "Service":
+			svc = o
+		case "ServiceMonitor":
+			monitor = o
+		case "Namespace":
+			if err := c.Create(t.Context(), o.DeepCopy()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if svc == nil || monitor == nil {
+		t.Fatalf("config/overlays/prometheus: Service %v, ServiceMonitor %v; want both", svc, monitor)
+	}
+	sel, _, _ := unstructured.NestedStringMap(monitor.Object, "spec", "selector", "matchLabels")
+	for k, v := range sel {
+		if svc.GetLabels()[k] != v {
+			t.Errorf("ServiceMonitor selects %s=%s; the metrics Service is labelled %v", k, v, svc.GetLabels())
+		}
+	}
+	eps, _, _ := unstructured.NestedSlice(monitor.Object, "spec", "endpoints")
+	ports, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports")
+	if len(eps) != 1 || len(ports) != 1 || eps[0].(map[string]any)["port"] != ports[0].(map[string]any)["name"] {
+		t.Errorf("ServiceMonitor endpoints %v do not scrape the Service's port %v", eps, ports)
+	}
+	if err := c.Create(t.Context(), monitor.DeepCopy(), client.DryRunAll); err != nil {
+		t.Errorf("ServiceMonitor: %v", err)
 	}
 }

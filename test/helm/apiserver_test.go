@@ -37,7 +37,7 @@ func restrictedNamespace(ctx context.Context, t *testing.T, c client.Client, nam
 // schema, unknown fields, the IngestionRun CRD, and Pod Security
 // "restricted" for a pod made from each pod template. Any warning fails too.
 func TestManifestsApplyToKubeAPIServer(t *testing.T) {
-	cfg := rest.CopyConfig(kubetest.Start(t, filepath.Join(chartDir, "crds")))
+	cfg := rest.CopyConfig(kubetest.Start(t, filepath.Join(chartDir, "crds"), filepath.Join("testdata", "monitoring-crds")))
 	warned := &kubetest.Warnings{}
 	cfg.WarningHandler = warned
 	c, err := client.New(cfg, client.Options{})

@@ -360,4 +360,8 @@ func TestRenderFailsClearlyWithoutDatabase(t *testing.T) {
 	if _, err := renderValues(c, top); err == nil || !strings.Contains(err.Error(), notBoth) {
 		t.Errorf("render with both databases, schema skipped: %v; want %q", err, notBoth)
 	}
+	// With the schema, its error says so in words too.
+	if _, err := render(c, both, "haul", nil); err == nil || !strings.Contains(err.Error(), "set database.url or database.existingSecret, not both") {
+		t.Errorf("render with both databases: %v; want the schema to say not both", err)
+	}
 }

@@ -24,6 +24,7 @@ var componentCommand = map[string]string{
 	"listener":   "listen",
 	"migrate":    "migrate",
 	"controller": "controller",
+	"test":       "healthcheck",
 }
 
 // haulCLI is the real haul binary, built from ./cmd/haul for the test.
@@ -50,6 +51,8 @@ type subcommand struct {
 	name  string
 	flags map[string]flagSpec // by long name
 	short map[string]string   // shorthand: long name
+	// positional is how many arguments it takes besides flags.
+	positional int
 }
 
 type flagSpec struct {
@@ -114,6 +117,13 @@ func (h *haulCLI) sub(name string) (*subcommand, error) {
 	}
 	if !s.has("help") {
 		return nil, fmt.Errorf("haul %s --help lists no flags", name)
+	}
+	// "haul healthcheck URL [flags]": positional arguments are named in
+	// capitals.
+	for _, w := range strings.Fields(usage)[2:] {
+		if w == strings.ToUpper(w) && !strings.HasPrefix(w, "[") {
+			s.positional++
+		}
 	}
 	h.subs[name] = s
 	return s, nil
@@ -188,8 +198,8 @@ func (h *haulCLI) resolve(args []string) (invocation, error) {
 		}
 		inv.flags[name] = append(inv.flags[name], val)
 	}
-	if len(positional) > 0 {
-		return invocation{}, fmt.Errorf("haul %s takes no arguments, got %q", sub.name, positional)
+	if len(positional) != sub.positional {
+		return invocation{}, fmt.Errorf("haul %s takes %d arguments, got %q", sub.name, sub.positional, positional)
 	}
 	return inv, nil
 }
@@ -377,7 +387,7 @@ func checkServe(t *testing.T, r rendered, w workload, c corev1.Container, inv in
 	var svc corev1.Service
 	services := 0
 	for _, o := range r.objects {
-		if o.GetKind() == "Service" {
+		if o.GetKind() == "Service" && o.component() == "api" {
 			services++
 			fromUnstructured(t, o, &svc)
 		}

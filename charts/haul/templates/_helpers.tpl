@@ -224,3 +224,15 @@ resources:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/*
+A resource list as NAME=QUANTITY pairs, comma-separated (the controller's
+--job-requests and --job-limits); empty for none.
+*/}}
+{{- define "haul.resourcePairs" -}}
+{{- $pairs := list }}
+{{- range $name, $q := . }}
+{{- $pairs = append $pairs (printf "%s=%v" $name $q) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
