@@ -26,9 +26,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-# shellcheck source=hack/versions.sh
+# shellcheck source-path=SCRIPTDIR source=versions.sh
 source "$here/versions.sh"
-# shellcheck source=hack/lib/kube-build.sh
+# shellcheck source-path=SCRIPTDIR source=lib/kube-build.sh
 source "$here/lib/kube-build.sh"
 
 STATE="${HAUL_CLUSTER_DIR:-/var/tmp/haul-cluster}"

@@ -10,9 +10,9 @@
 # The versions are in hack/versions.sh; hack/cluster.sh uses the same binaries.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=hack/versions.sh
+# shellcheck source-path=SCRIPTDIR source=versions.sh
 source "$here/versions.sh"
-# shellcheck source=hack/lib/kube-build.sh
+# shellcheck source-path=SCRIPTDIR source=lib/kube-build.sh
 source "$here/lib/kube-build.sh"
 
 if [[ -n "${KUBEBUILDER_ASSETS:-}" && -x "$KUBEBUILDER_ASSETS/kube-apiserver" && -x "$KUBEBUILDER_ASSETS/etcd" ]]; then
