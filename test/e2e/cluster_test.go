@@ -72,7 +72,7 @@ func TestCluster(t *testing.T) {
 
 	// Input and rejects live on the host, mounted by hostPath PVs: the
 	// image's user (65532) reads the one and writes the other.
-	input, rejects := hostDir(t, 0o755), hostDir(t, 0o755)
+	input, rejects := hostDir(t), hostDir(t)
 	if err := os.Chown(rejects, 65532, 65532); err != nil {
 		t.Fatal(err)
 	}
@@ -281,10 +281,10 @@ func (k *cluster) create(t *testing.T, obj client.Object) {
 
 // hostDir is a folder the node's pods may mount: t.TempDir's own mode is
 // 0700.
-func hostDir(t *testing.T, mode os.FileMode) string {
+func hostDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.Chmod(dir, mode); err != nil {
+	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return dir
