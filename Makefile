@@ -43,11 +43,23 @@ test: setup lint ## Everything CI runs: lint, then all tests against real Postgr
 	assets="$$(hack/setup-envtest.sh | tail -n1)"; \
 	KUBEBUILDER_ASSETS="$$assets" go test -race -count=1 $(GOTEST_FLAGS) ./...
 
+# make test-cluster KEEP_CLUSTER=1 leaves the node up for the next run.
+KEEP_CLUSTER ?= 0
+
+.PHONY: test-cluster
+test-cluster: setup ## As root: the chart, the operator and its Jobs on a real single-node Kubernetes (hack/cluster.sh), torn down afterwards.
+	if [[ "$(KEEP_CLUSTER)" != 1 ]]; then trap 'hack/cluster.sh down' EXIT; fi; \
+	hack/cluster.sh up >/dev/null; \
+	eval "$$(hack/cluster.sh env)"; \
+	go test -tags cluster -count=1 -timeout 20m -run '^TestCluster$$' $(GOTEST_FLAGS) ./test/e2e/ || \
+		{ hack/cluster.sh logs; exit 1; }
+
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint.
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
+	go vet -tags cluster ./test/e2e/
 	$(GOLANGCI_LINT) run ./...
 
 $(GOLANGCI_LINT):

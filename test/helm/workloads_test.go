@@ -18,6 +18,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
+
+	"github.com/haul-dev/haul/controllers"
 )
 
 // workload is a rendered object that runs pods.
@@ -295,10 +297,17 @@ func TestControllerOnlyWhenEnabled(t *testing.T) {
 			slices.Sort(kinds)
 			var want []string
 			if on { // the Jobs' Role: their pods annotate themselves by default
-				want = []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount", "ServiceAccount"}
+				want = []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "Lease", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount", "ServiceAccount"}
 			}
 			if !slices.Equal(kinds, want) {
 				t.Errorf("operator objects %v, want %v", kinds, want)
+			}
+			// The chart's Lease is the one the replicas elect their leader
+			// on, so that helm uninstall removes it.
+			if lease, ok := r.find("Lease", controllers.LeaderElectionID); on && !ok {
+				t.Errorf("no Lease %s, the controller's leader election", controllers.LeaderElectionID)
+			} else if ok && lease.GetNamespace() != "haul" {
+				t.Errorf("Lease %s in namespace %q, want the release's", lease.GetName(), lease.GetNamespace())
 			}
 			for _, o := range r.all() {
 				if o.GetKind() == "Deployment" {
