@@ -37,7 +37,7 @@ var endpoints = []endpoint{
 		params:   append(windowParams(), intervalTypeParam, periodsBackParam),
 		response: Dashboard{},
 		bind: func(c *gin.Context) (compute, error) {
-			p, err := parseDashboard(c.Request.URL.Query())
+			p, err := parseDashboard(queryOf(c.Request))
 			if err != nil {
 				return nil, err
 			}
@@ -55,7 +55,7 @@ var endpoints = []endpoint{
 		path: "/shipments/routes", summary: "All-time figures per route, paged (API.md 3.3)",
 		params: listParams(shipmentRoutesSort), response: Page[ShipmentRouteRow]{},
 		bind: func(c *gin.Context) (compute, error) {
-			lp, err := parseList(c.Request.URL.Query(), shipmentRoutesSort)
+			lp, err := parseList(queryOf(c.Request), shipmentRoutesSort)
 			if err != nil {
 				return nil, err
 			}
@@ -75,9 +75,12 @@ var endpoints = []endpoint{
 		response: VehicleDetails{},
 		bind: func(c *gin.Context) (compute, error) {
 			id := c.Param("vehicle_id")
-			w, err := parseWindow(c.Request.URL.Query())
+			w, err := parseWindow(queryOf(c.Request))
 			if err != nil {
 				return nil, err
+			}
+			if !storableID(id, maxVehicleIDRunes) {
+				return nil, errVehicleNotFound
 			}
 			return func(ctx context.Context, s source) (any, error) {
 				d, ok, err := answerVehicleDetails(ctx, s, id, w)
@@ -113,7 +116,7 @@ var endpoints = []endpoint{
 		path: "/route/top-performing", summary: "Best qualifying routes by overall score (API.md 3.9)",
 		params: append(windowParams(), limitParam), response: []TopRoute{},
 		bind: func(c *gin.Context) (compute, error) {
-			w, limit, err := parseTopPerforming(c.Request.URL.Query())
+			w, limit, err := parseTopPerforming(queryOf(c.Request))
 			if err != nil {
 				return nil, err
 			}
@@ -138,7 +141,7 @@ var endpoints = []endpoint{
 
 func windowed(fn func(ctx context.Context, s source, w rollup.Window) (any, error)) func(*gin.Context) (compute, error) {
 	return func(c *gin.Context) (compute, error) {
-		w, err := parseWindow(c.Request.URL.Query())
+		w, err := parseWindow(queryOf(c.Request))
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +151,7 @@ func windowed(fn func(ctx context.Context, s source, w rollup.Window) (any, erro
 
 func windowedList(spec sortSpec, fn func(ctx context.Context, s source, w rollup.Window, lp ListParams) (any, error)) func(*gin.Context) (compute, error) {
 	return func(c *gin.Context) (compute, error) {
-		w, lp, err := parseWindowList(c.Request.URL.Query(), spec)
+		w, lp, err := parseWindowList(queryOf(c.Request), spec)
 		if err != nil {
 			return nil, err
 		}

@@ -37,7 +37,7 @@ func (s *Server) serveEndpoint(ep endpoint) gin.HandlerFunc {
 			return
 		}
 		if err != nil {
-			s.internalError(c, err)
+			s.respond(c, nil, "", err)
 			return
 		}
 		if ep.unversioned {
@@ -45,10 +45,10 @@ func (s *Server) serveEndpoint(ep endpoint) gin.HandlerFunc {
 			s.respond(c, body, "", err)
 			return
 		}
-		key := c.Request.URL.Path + "?" + canonicalQuery(c.Request.URL.Query())
+		key := c.Request.URL.Path + "?" + canonicalQuery(queryOf(c.Request))
 		// The current version lets a repeated request skip the snapshot;
 		// the cached answer was computed from that version.
-		if v, err := s.currentVersion(c.Request.Context()); err == nil && v > 0 {
+		if v := s.servableVersion(c.Request.Context()); v > 0 {
 			if a, ok := s.cache.get(v, key); ok {
 				s.respond(c, a.body, a.etag, nil)
 				return
