@@ -29,24 +29,25 @@ import (
 )
 
 type ingestFlags struct {
-	urlFlag      string
-	inputs       map[ingest.Dataset]*[]string
-	runID        string
-	rejectsDir   string
-	batchSize    int
-	workers      int
-	retries      int
-	logCacheMB   int
-	maxRejects   string
-	output       string
-	metricsAddr  string
-	progress     string
-	group        string
-	fileIndex    int
-	summaryFile  string
-	annotatePod  string
-	annotateInt  time.Duration
-	allowMissing bool
+	urlFlag       string
+	inputs        map[ingest.Dataset]*[]string
+	runID         string
+	rejectsDir    string
+	batchSize     int
+	workers       int
+	retries       int
+	logCacheMB    int
+	maxRejects    string
+	output        string
+	metricsAddr   string
+	progress      string
+	group         string
+	fileIndex     int
+	summaryFile   string
+	annotatePod   string
+	annotateInt   time.Duration
+	allowMissing  bool
+	sourceTimeout time.Duration
 }
 
 // progressModes are --progress's values.
@@ -102,6 +103,7 @@ to its own pod with --annotate-pod.`,
 	fs.StringVar(&f.summaryFile, "summary-file", "", "write a JSON summary (at most 4 KiB) here at the end, e.g. /dev/termination-log")
 	fs.StringVar(&f.annotatePod, "annotate-pod", "", "NAMESPACE/NAME: report progress in this pod's "+jobreport.ProgressAnnotation+" annotation")
 	fs.DurationVar(&f.annotateInt, "annotate-every", 10*time.Second, "how often --annotate-pod updates the annotation")
+	fs.DurationVar(&f.sourceTimeout, "source-timeout", ingest.DefaultSourceTimeout, "give up on a URL input that sends nothing for this long (then exit 1, retryable)")
 	fs.BoolVar(&f.allowMissing, "allow-missing", false, "skip a local input that does not exist, with a warning (default: the run fails before loading)")
 	return cmd
 }
@@ -145,8 +147,8 @@ func runIngest(cmd *cobra.Command, f *ingestFlags) error {
 	if f.summaryFile != "" && len(inputs) != 1 {
 		return usagef("--summary-file: give the files of one dataset, not %d", len(inputs))
 	}
-	if f.annotateInt <= 0 {
-		return usagef("--annotate-every must be positive")
+	if f.annotateInt <= 0 || f.sourceTimeout <= 0 {
+		return usagef("--annotate-every and --source-timeout must be positive")
 	}
 	if f.batchSize < 1 || f.workers < 1 || f.retries < 0 || f.retries > ingest.MaxRetries {
 		return usagef("--batch-size and --workers must be at least 1, --retries from 0 to %d", ingest.MaxRetries)
@@ -164,8 +166,9 @@ func runIngest(cmd *cobra.Command, f *ingestFlags) error {
 		logCache = -1
 	}
 	opts := ingest.Options{
-		RunID: f.runID, Group: f.group, Inputs: inputs, AllowMissing: f.allowMissing, RejectsDir: f.rejectsDir,
-		BatchSize: f.batchSize, Workers: f.workers, Retries: f.retries, LogCache: logCache, MaxRejects: threshold,
+		RunID: f.runID, Group: f.group, Inputs: inputs, AllowMissing: f.allowMissing, SourceTimeout: f.sourceTimeout,
+		RejectsDir: f.rejectsDir,
+		BatchSize:  f.batchSize, Workers: f.workers, Retries: f.retries, LogCache: logCache, MaxRejects: threshold,
 		Log: log, Progress: progress,
 	}
 	// Every flag is checked before connecting: a typo costs no connection.

@@ -53,6 +53,11 @@ var ErrNoInput = errors.New("no input files")
 // not exist (DATA.md F1).
 var ErrMissingInput = errors.New("input does not exist")
 
+// ErrConcurrentWriter is the failure of a run whose checkpoint another
+// process moved since this one's last commit: two processes load the same
+// run id (its lock was lost with its session). The batch is not committed.
+var ErrConcurrentWriter = errors.New("another process loads the same run: its checkpoint moved")
+
 // ErrAllRejected is the failure of a run that read records of a dataset
 // and rejected every one (DATA.md F16): most likely the wrong file.
 var ErrAllRejected = errors.New("every record was rejected")
@@ -84,9 +89,15 @@ type Options struct {
 	// LogCache is the memory, in bytes, for stored vehicle logs read
 	// ahead to resolve shipments: 0 means DefaultLogCache, negative none,
 	// more than MaxLogCache MaxLogCache.
-	LogCache   int64
+	LogCache int64
+	// HTTPClient fetches URL inputs; nil means one with timeouts
+	// (NewHTTPClient).
 	HTTPClient *http.Client
-	Log        logr.Logger
+	// SourceTimeout is the longest wait for a URL input's response headers
+	// and then for each next byte of its body: 0 means
+	// DefaultSourceTimeout. A stalled server fails the run as transient.
+	SourceTimeout time.Duration
+	Log           logr.Logger
 	// Progress, when set, is kept up to date for the caller to show.
 	Progress *Progress
 	// Metrics, when set, counts what the run commits.
@@ -144,8 +155,11 @@ func (o *Options) normalize() error {
 	if o.Retries > MaxRetries {
 		return fmt.Errorf("retries %d: at most %d", o.Retries, MaxRetries)
 	}
+	if o.SourceTimeout <= 0 {
+		o.SourceTimeout = DefaultSourceTimeout
+	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = http.DefaultClient
+		o.HTTPClient = NewHTTPClient(o.SourceTimeout)
 	}
 	n := 0
 	for ds, files := range o.Inputs {
@@ -245,9 +259,13 @@ var ErrTooManyRejects = errors.New("too many rejects")
 
 // IsInputError reports whether a run failed because of its input: a file
 // that is missing or cannot be read to its end, too many rejects, or every
-// record of a dataset rejected. Running it again
+// record of a dataset rejected. A URL input that could not be fetched for a
+// reason that may pass (refused, reset, stalled, HTTP 5xx) is not one. Running it again
 // on the same input fails the same way.
 func IsInputError(err error) bool {
+	if errors.Is(err, errSourceUnavailable) {
+		return false
+	}
 	var ff *fileFailure
 	return errors.Is(err, ErrTooManyRejects) || errors.Is(err, ErrNoInput) || errors.Is(err, ErrAllRejected) ||
 		errors.As(err, &ff)
@@ -543,7 +561,7 @@ func topReasons(byReason map[string]int64, n int) string {
 func (r *runner) loadCheckpoints(ctx context.Context, def *datasetDef, locations []string) ([]*inputFile, int64, error) {
 	files := make([]*inputFile, len(locations))
 	for i, loc := range locations {
-		files[i] = &inputFile{index: i, location: loc}
+		files[i] = &inputFile{index: i, location: loc, committedIndex: -1}
 	}
 	rows, err := r.pool.Query(ctx, loadCheckpointsSQL, r.opts.RunID, string(def.name))
 	if err != nil {
@@ -569,6 +587,7 @@ func (r *runner) loadCheckpoints(ctx context.Context, def *datasetDef, locations
 		}
 		cp.Digest = uint64(digest)
 		files[index].resume, files[index].counts, files[index].done = &cp, c, done
+		files[index].committedIndex = cp.Index
 		rejectsSize = max(rejectsSize, rsize)
 	}
 	if err := rows.Err(); err != nil {
