@@ -53,7 +53,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"ingest", "--database-url", "postgres://127.0.0.1:1/none", "--shipments", "s.json", "--annotate-pod", "ns/pod/x"},
 		{"ingest", "--database-url", "postgres://127.0.0.1:1/none", "--shipments", "s.json", "--run-id", "a/b"},
 		{"ingest", "--database-url", "postgres://127.0.0.1:1/none", "--shipments", "s.json", "--group", strings.Repeat("g", 129)},
-		{"serve", "--database-url", "postgres://127.0.0.1:1/none", "--db-conns", "2"},
+		{"serve", "--database-url", "postgres://127.0.0.1:1/none", "--db-conns", "2", "--refresh"},
 	} {
 		if code, _, stderr := haul(t, args...); code != exitUsage || !strings.HasPrefix(stderr, "haul: ") {
 			t.Errorf("haul %s: exit %d, stderr %q; want exit %d with a message", strings.Join(args, " "), code, stderr, exitUsage)
