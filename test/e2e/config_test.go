@@ -137,7 +137,7 @@ func TestConfigManifests(t *testing.T) {
 			}
 		}
 	}
-	for kind, want := range map[string]int{"CustomResourceDefinition": 1, "ClusterRole": 1, "Deployment": 1, "ServiceAccount": 2} {
+	for kind, want := range map[string]int{"CustomResourceDefinition": 1, "ClusterRole": 2, "Deployment": 1, "ServiceAccount": 2} {
 		if kinds[kind] != want {
 			t.Errorf("config/default has %d %s, want %d", kinds[kind], kind, want)
 		}
