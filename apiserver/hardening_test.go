@@ -76,8 +76,9 @@ func TestQueryPairsAreNeverDropped(t *testing.T) {
 	}
 }
 
-// rawExchange sends raw bytes to addr and reads the response.
-func rawExchange(t *testing.T, addr, request string) (*http.Response, string) {
+// rawExchange sends raw bytes to addr and reads the response's status,
+// headers and body.
+func rawExchange(t *testing.T, addr, request string) (int, http.Header, string) {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -97,7 +98,7 @@ func rawExchange(t *testing.T, addr, request string) (*http.Response, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp, string(body)
+	return resp.StatusCode, resp.Header, string(body)
 }
 
 // serveOnLoopback serves s on a loopback port until the test ends.
@@ -137,15 +138,15 @@ func TestRefusalsAreJSON(t *testing.T) {
 		{"unknown transfer encoding", "GET /healthz HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: zip\r\n\r\n",
 			http.StatusNotImplemented, `{"detail":"Not implemented"}`},
 	} {
-		resp, body := rawExchange(t, addr, c.request)
-		if resp.StatusCode != c.status || body != c.body || resp.Header.Get("Content-Type") != "application/json; charset=utf-8" {
-			t.Errorf("%s: %d %s %q, want %d %s", c.what, resp.StatusCode, resp.Header.Get("Content-Type"), body, c.status, c.body)
+		status, header, body := rawExchange(t, addr, c.request)
+		if status != c.status || body != c.body || header.Get("Content-Type") != "application/json; charset=utf-8" {
+			t.Errorf("%s: %d %s %q, want %d %s", c.what, status, header.Get("Content-Type"), body, c.status, c.body)
 		}
 	}
 	// A handler's answer passes through untouched.
-	resp, body := rawExchange(t, addr, "GET /healthz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
-	if resp.StatusCode != http.StatusOK || body != `{"status":"ok"}` {
-		t.Errorf("GET /healthz: %d %q", resp.StatusCode, body)
+	status, _, body := rawExchange(t, addr, "GET /healthz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+	if status != http.StatusOK || body != `{"status":"ok"}` {
+		t.Errorf("GET /healthz: %d %q", status, body)
 	}
 }
 
@@ -160,7 +161,7 @@ func TestHeadAnswersAsGet(t *testing.T) {
 	srvCovers(t, e.srv, targets)
 	ts := httptest.NewServer(e.srv.Handler())
 	defer ts.Close()
-	do := func(method, target string) (*http.Response, string) {
+	do := func(method, target string) (int, http.Header, string) {
 		req, err := http.NewRequest(method, ts.URL+target, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -174,17 +175,17 @@ func TestHeadAnswersAsGet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return resp, string(b)
+		return resp.StatusCode, resp.Header, string(b)
 	}
 	for _, target := range targets {
-		get, _ := do(http.MethodGet, target)
-		head, body := do(http.MethodHead, target)
-		if head.StatusCode != get.StatusCode || body != "" {
-			t.Errorf("HEAD %s: %d with %d bytes, want GET's %d and none", target, head.StatusCode, len(body), get.StatusCode)
+		getStatus, getHeader, _ := do(http.MethodGet, target)
+		headStatus, headHeader, body := do(http.MethodHead, target)
+		if headStatus != getStatus || body != "" {
+			t.Errorf("HEAD %s: %d with %d bytes, want GET's %d and none", target, headStatus, len(body), getStatus)
 		}
 		for _, h := range []string{"Content-Type", "ETag", "Cache-Control", "Content-Length"} {
-			if head.Header.Get(h) != get.Header.Get(h) && (h != "Content-Length" || target != "/metrics") {
-				t.Errorf("HEAD %s: %s %q, GET's %q", target, h, head.Header.Get(h), get.Header.Get(h))
+			if headHeader.Get(h) != getHeader.Get(h) && (h != "Content-Length" || target != "/metrics") {
+				t.Errorf("HEAD %s: %s %q, GET's %q", target, h, headHeader.Get(h), getHeader.Get(h))
 			}
 		}
 	}
