@@ -29,7 +29,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 			}
 		}
 		if r.Method == http.MethodOptions && (r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/")) {
-			h.Set("Access-Control-Allow-Methods", "GET, OPTIONS")
+			h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
 			if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
 				h.Set("Access-Control-Allow-Headers", req)
 				h.Add("Vary", "Access-Control-Request-Headers")
@@ -42,17 +42,24 @@ func (s *Server) cors(next http.Handler) http.Handler {
 	})
 }
 
-// authenticate requires one of the configured API keys, as a bearer token
-// or in X-API-Key, when keys are configured.
+// authenticate requires one of the configured API keys, when keys are
+// configured, as a bearer token or in X-API-Key. When both headers carry a
+// key, either being accepted is enough: neither header outranks the other,
+// so a stale key left in one does not void a right key in the other.
 func (s *Server) authenticate(c *gin.Context) {
 	if len(s.cfg.APIKeys) == 0 {
 		return
 	}
-	got := c.GetHeader("X-API-Key")
-	if auth := c.GetHeader("Authorization"); got == "" && len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ") {
-		got = strings.TrimSpace(auth[7:])
+	accepted := false
+	if key := c.GetHeader("X-API-Key"); key != "" && s.keyAccepted(key) {
+		accepted = true
 	}
-	if got == "" || !s.keyAccepted(got) {
+	if auth := c.GetHeader("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ") {
+		if key := strings.TrimSpace(auth[7:]); key != "" && s.keyAccepted(key) {
+			accepted = true
+		}
+	}
+	if !accepted {
 		c.Header("WWW-Authenticate", `Bearer realm="haul"`)
 		c.AbortWithStatusJSON(http.StatusUnauthorized, detail("Not authenticated"))
 	}

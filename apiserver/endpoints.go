@@ -45,7 +45,7 @@ var endpoints = []endpoint{
 		params:   append(windowParams(), intervalTypeParam, periodsBackParam),
 		response: Dashboard{},
 		bind: func(c *gin.Context) (compute, string, error) {
-			p, err := parseDashboard(c.Request.URL.Query())
+			p, err := parseDashboard(queryOf(c.Request))
 			if err != nil {
 				return nil, "", err
 			}
@@ -64,7 +64,7 @@ var endpoints = []endpoint{
 		path: "/shipments/routes", summary: "All-time figures per route, paged (docs/api.md#33-get-apishipmentsroutes)",
 		params: listParams(shipmentRoutesSort), response: Page[ShipmentRouteRow]{},
 		bind: func(c *gin.Context) (compute, string, error) {
-			lp, err := parseList(c.Request.URL.Query(), shipmentRoutesSort)
+			lp, err := parseList(queryOf(c.Request), shipmentRoutesSort)
 			if err != nil {
 				return nil, "", err
 			}
@@ -84,9 +84,12 @@ var endpoints = []endpoint{
 		response: VehicleDetails{},
 		bind: func(c *gin.Context) (compute, string, error) {
 			id := c.Param("vehicle_id")
-			w, err := parseWindow(c.Request.URL.Query())
+			w, err := parseWindow(queryOf(c.Request))
 			if err != nil {
 				return nil, "", err
+			}
+			if !storableID(id, maxVehicleIDRunes) {
+				return nil, "", errVehicleNotFound
 			}
 			return func(ctx context.Context, s source) (any, error) {
 				d, ok, err := answerVehicleDetails(ctx, s, id, w)
@@ -122,7 +125,7 @@ var endpoints = []endpoint{
 		path: "/route/top-performing", summary: "Best qualifying routes by overall score (docs/api.md#39-get-apiroutetop-performing)",
 		params: append(windowParams(), limitParam), response: []TopRoute{},
 		bind: func(c *gin.Context) (compute, string, error) {
-			w, limit, err := parseTopPerforming(c.Request.URL.Query())
+			w, limit, err := parseTopPerforming(queryOf(c.Request))
 			if err != nil {
 				return nil, "", err
 			}
@@ -148,7 +151,7 @@ var endpoints = []endpoint{
 
 func windowed(fn func(ctx context.Context, s source, w rollup.Window) (any, error)) binder {
 	return func(c *gin.Context) (compute, string, error) {
-		w, err := parseWindow(c.Request.URL.Query())
+		w, err := parseWindow(queryOf(c.Request))
 		if err != nil {
 			return nil, "", err
 		}
@@ -158,7 +161,7 @@ func windowed(fn func(ctx context.Context, s source, w rollup.Window) (any, erro
 
 func windowedList(spec sortSpec, fn func(ctx context.Context, s source, w rollup.Window, lp ListParams) (any, error)) binder {
 	return func(c *gin.Context) (compute, string, error) {
-		w, lp, err := parseWindowList(c.Request.URL.Query(), spec)
+		w, lp, err := parseWindowList(queryOf(c.Request), spec)
 		if err != nil {
 			return nil, "", err
 		}

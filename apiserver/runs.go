@@ -111,7 +111,7 @@ func parsePage(q url.Values) (page, size int, perr *ParamError) {
 }
 
 func (s *Server) listRuns(c *gin.Context) {
-	page, size, perr := parsePage(c.Request.URL.Query())
+	page, size, perr := parsePage(queryOf(c.Request))
 	if perr != nil {
 		c.AbortWithStatusJSON(http.StatusBadRequest, detail(perr.Error()))
 		return
@@ -148,6 +148,10 @@ func (s *Server) listRuns(c *gin.Context) {
 func (s *Server) getRun(c *gin.Context) {
 	ctx := c.Request.Context()
 	id := c.Param("run_id")
+	if !storableID(id, maxRunIDRunes) {
+		c.AbortWithStatusJSON(http.StatusNotFound, detail("Run not found"))
+		return
+	}
 	var out RunDetail
 	var runErr []byte
 	err := pgx.BeginTxFunc(ctx, s.cfg.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},

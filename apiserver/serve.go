@@ -37,7 +37,7 @@ func (s *Server) serveEndpoint(ep endpoint) gin.HandlerFunc {
 			return
 		}
 		if err != nil {
-			s.internalError(c, err)
+			s.respond(c, nil, "", err)
 			return
 		}
 		if ep.unversioned {
@@ -48,7 +48,7 @@ func (s *Server) serveEndpoint(ep endpoint) gin.HandlerFunc {
 		key := c.Request.URL.Path + "?" + params
 		// The current version lets a repeated request skip the snapshot;
 		// the cached answer was computed from that version.
-		if v, err := s.currentVersion(c.Request.Context()); err == nil && v > 0 && !s.cfg.NoAnswerCache {
+		if v := s.servableVersion(c.Request.Context()); v > 0 && !s.cfg.NoAnswerCache {
 			if a, ok := s.cache.get(v, key); ok {
 				s.metrics.answers.WithLabelValues("hit").Inc()
 				s.respond(c, a.body, a.etag, nil)

@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/haul-dev/haul/internal/db"
 )
 
 // DefaultAddr is where the reference served, and where its dashboard client
@@ -118,7 +120,7 @@ func New(cfg Config) (*Server, error) {
 	v1.GET("/version", s.dataVersion)
 
 	s.engine = e
-	s.handler = s.cors(e)
+	s.handler = s.cors(headAsGet(e))
 	// Best effort, so that the metric is right before the first request.
 	if _, err := s.currentVersion(context.Background()); err != nil {
 		cfg.Log.V(1).Info("data version not read at start", "reason", err.Error())
@@ -142,7 +144,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	go func() { errc <- srv.Serve(refusalListener{l}) }()
 	s.cfg.Log.Info("serving", "addr", l.Addr().String())
 	select {
 	case err := <-errc:
@@ -188,8 +190,13 @@ func (s *Server) observe(c *gin.Context) {
 		"status", status, "seconds", took.Seconds(), "bytes", c.Writer.Size())
 }
 
-// internalError logs err and answers 500 without details (D18).
+// internalError logs err and answers 500 without details (D18), or 503
+// when the database cannot be reached (see unavailable).
 func (s *Server) internalError(c *gin.Context, err error) {
+	if db.Unavailable(err) {
+		s.unavailable(c, err)
+		return
+	}
 	s.cfg.Log.Error(err, "request failed", "path", c.Request.URL.Path, "query", c.Request.URL.RawQuery)
 	c.AbortWithStatusJSON(http.StatusInternalServerError, detail("Internal server error"))
 }

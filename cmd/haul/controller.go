@@ -17,6 +17,7 @@ import (
 type controllerFlags struct {
 	kubeconfig     string
 	metricsAddr    string
+	metricsSecure  bool
 	probeAddr      string
 	leaderElect    bool
 	leaderNS       string
@@ -45,7 +46,8 @@ The Kubernetes API is reached in-cluster, or through --kubeconfig or $KUBECONFIG
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, else $KUBECONFIG or ~/.kube/config)")
-	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", `serve Prometheus metrics here ("0" for none)`)
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8443", `serve Prometheus metrics here ("0" for none)`)
+	fs.BoolVar(&f.metricsSecure, "metrics-secure", true, "serve metrics over HTTPS to callers the Kubernetes API authenticates and authorizes (get on /metrics); false: plain HTTP to anyone")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "serve /healthz and /readyz here")
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader among replicas (a Lease), so one reconciles at a time")
 	fs.StringVar(&f.leaderNS, "leader-election-namespace", "", "namespace of the Lease (default: the pod's own)")
@@ -87,7 +89,7 @@ func runController(cmd *cobra.Command, f *controllerFlags) error {
 		return fmt.Errorf("kubernetes api configuration: %w", err)
 	}
 	mgr, err := controllers.NewManager(cfg, controllers.ManagerOptions{
-		MetricsAddr: f.metricsAddr, ProbeAddr: f.probeAddr, LeaderElection: f.leaderElect,
+		MetricsAddr: f.metricsAddr, SecureMetrics: f.metricsSecure, ProbeAddr: f.probeAddr, LeaderElection: f.leaderElect,
 		LeaderElectionNamespace: f.leaderNS, Namespace: f.namespace, MaxConcurrentReconciles: f.maxConcurrency,
 		Reconciler: controllers.IngestionRunReconciler{
 			Jobs: controllers.JobConfig{Image: f.jobImage, ServiceAccountName: f.jobSA, AnnotateProgress: f.annotatePods,

@@ -7,8 +7,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -126,13 +126,13 @@ haul serve does) until Ctrl-C, with a few URLs to try.`,
 			ctx = logr.NewContext(ctx, logs.logger(view.Writer()))
 			// As on a laptop install: a listener refreshes the aggregates
 			// when the load announces its completion.
-			refreshed := make(chan precalc.Result, 4)
+			refreshed := newRefreshLog()
 			listenCtx, stopListening := context.WithCancel(ctx)
 			listening := make(chan error, 1)
 			go func() {
 				listening <- precalc.Listen(listenCtx, pool, precalc.ListenOptions{
 					Log:       logr.FromContextOrDiscard(ctx).WithName("listen"),
-					OnRefresh: func(r precalc.Result) { refreshed <- r },
+					OnRefresh: refreshed.record,
 				})
 			}()
 			defer func() {
@@ -158,7 +158,7 @@ haul serve does) until Ctrl-C, with a few URLs to try.`,
 			if err != nil {
 				return err
 			}
-			res, err := waitForRefresh(ctx, refreshed, report.RunID)
+			res, err := refreshed.waitFor(ctx, report.RunID, 10*time.Minute)
 			if err != nil {
 				return err
 			}
@@ -189,9 +189,9 @@ func serveDemo(ctx context.Context, w io.Writer, pool *pgxpool.Pool, addr string
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", addr)
+	l, err := listen(addr)
 	if err != nil {
-		return usagef("--addr %s: %v", addr, err)
+		return err
 	}
 	host := l.Addr().String()
 	if tcp, ok := l.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
@@ -225,17 +225,53 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 	return nil
 }
 
-// waitForRefresh waits until a refresh includes the run.
-func waitForRefresh(ctx context.Context, refreshed <-chan precalc.Result, runID string) (precalc.Result, error) {
-	timeout := time.After(10 * time.Minute)
+// refreshLog keeps, per run, the first refresh that included it. Recording
+// never blocks, so a burst of refreshes cannot stall the listener (nor,
+// through it, Ctrl-C), whoever waits or not.
+type refreshLog struct {
+	mu    sync.Mutex
+	byRun map[string]precalc.Result
+	// news holds a token when something was recorded since the last wait.
+	news chan struct{}
+}
+
+func newRefreshLog() *refreshLog {
+	return &refreshLog{byRun: map[string]precalc.Result{}, news: make(chan struct{}, 1)}
+}
+
+// record is the listener's OnRefresh.
+func (l *refreshLog) record(res precalc.Result) {
+	l.mu.Lock()
+	for _, run := range res.Runs {
+		if _, ok := l.byRun[run]; !ok {
+			l.byRun[run] = res
+		}
+	}
+	l.mu.Unlock()
+	select {
+	case l.news <- struct{}{}:
+	default:
+	}
+}
+
+func (l *refreshLog) lookup(runID string) (precalc.Result, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	res, ok := l.byRun[runID]
+	return res, ok
+}
+
+// waitFor waits until a refresh includes the run.
+func (l *refreshLog) waitFor(ctx context.Context, runID string, timeout time.Duration) (precalc.Result, error) {
+	deadline := time.After(timeout)
 	for {
+		if res, ok := l.lookup(runID); ok {
+			return res, nil
+		}
 		select {
-		case res := <-refreshed:
-			if slices.Contains(res.Runs, runID) {
-				return res, nil
-			}
-		case <-timeout:
-			return precalc.Result{}, fmt.Errorf("no aggregate refresh for run %s after 10 minutes", runID)
+		case <-l.news:
+		case <-deadline:
+			return precalc.Result{}, fmt.Errorf("no aggregate refresh for run %s after %s", runID, timeout)
 		case <-ctx.Done():
 			return precalc.Result{}, ctx.Err()
 		}

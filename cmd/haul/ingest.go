@@ -25,23 +25,25 @@ import (
 )
 
 type ingestFlags struct {
-	urlFlag     string
-	inputs      map[ingest.Dataset]*[]string
-	runID       string
-	rejectsDir  string
-	batchSize   int
-	workers     int
-	retries     int
-	logCacheMB  int
-	maxRejects  string
-	output      string
-	metricsAddr string
-	progress    string
-	group       string
-	fileIndex   int
-	summaryFile string
-	annotatePod string
-	annotateInt time.Duration
+	urlFlag       string
+	inputs        map[ingest.Dataset]*[]string
+	runID         string
+	rejectsDir    string
+	batchSize     int
+	workers       int
+	retries       int
+	logCacheMB    int
+	maxRejects    string
+	output        string
+	metricsAddr   string
+	progress      string
+	group         string
+	fileIndex     int
+	summaryFile   string
+	annotatePod   string
+	annotateInt   time.Duration
+	allowMissing  bool
+	sourceTimeout time.Duration
 }
 
 func newIngestCmd(logs *logSettings) *cobra.Command {
@@ -58,10 +60,13 @@ with the same --run-id resumes after the last committed batch.
 Datasets load in the order vehicles, vehicle_logs, shipments; any may be
 omitted, and a flag may be repeated to load several files.
 
+An input that does not exist fails the run before anything loads, unless
+--allow-missing: then it is skipped with a warning.
+
 Exit status: 0 the run succeeded; 1 it failed (the report says why; it can be
-resumed); 2 bad flags; 3 it failed on its input (a file that cannot be read to
-its end, or more rejects than --max-rejects), so running it again on the same
-input fails the same way.
+resumed); 2 bad flags; 3 it failed on its input (a missing input, a file that
+cannot be read to its end, more rejects than --max-rejects, or every record of
+a dataset rejected), so running it again on the same input fails the same way.
 
 In a Kubernetes Indexed Job, pod N loads file N with --file-index N, writes
 its summary to its termination message with --summary-file and its progress
@@ -81,7 +86,7 @@ to its own pod with --annotate-pod.`,
 	fs.IntVar(&f.batchSize, "batch-size", ingest.DefaultBatchSize, "records per batch (one transaction each)")
 	fs.IntVar(&f.workers, "workers", ingest.DefaultWorkers, "batches loaded at once, each on its own connection")
 	fs.IntVar(&f.logCacheMB, "log-cache-mb", ingest.DefaultLogCache>>20, "MiB of stored vehicle logs read ahead to resolve shipments (0 for none)")
-	fs.IntVar(&f.retries, "retries", ingest.DefaultRetries, "retries of a batch after a transient database error (0 for none)")
+	fs.IntVar(&f.retries, "retries", ingest.DefaultRetries, fmt.Sprintf("retries of a batch after a transient database error (0 for none, at most %d)", ingest.MaxRetries))
 	fs.StringVar(&f.maxRejects, "max-rejects", "", "fail the run once rejects exceed N, or P% of records read (after the first 1,000)")
 	fs.StringVar(&f.output, "output", "text", "report format: text or json")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9090)")
@@ -91,6 +96,8 @@ to its own pod with --annotate-pod.`,
 	fs.StringVar(&f.summaryFile, "summary-file", "", "write a JSON summary (at most 4 KiB) here at the end, e.g. /dev/termination-log")
 	fs.StringVar(&f.annotatePod, "annotate-pod", "", "NAMESPACE/NAME: report progress in this pod's "+jobreport.ProgressAnnotation+" annotation")
 	fs.DurationVar(&f.annotateInt, "annotate-every", 10*time.Second, "how often --annotate-pod updates the annotation")
+	fs.DurationVar(&f.sourceTimeout, "source-timeout", ingest.DefaultSourceTimeout, "give up on a URL input that sends nothing for this long (then exit 1, retryable)")
+	fs.BoolVar(&f.allowMissing, "allow-missing", false, "skip a local input that does not exist, with a warning (default: the run fails before loading)")
 	return cmd
 }
 
@@ -105,6 +112,11 @@ func runIngest(cmd *cobra.Command, f *ingestFlags, logs *logSettings) error {
 	// Log lines go through the view, which prints them above its bars.
 	log := logs.logger(view.Writer())
 	ctx := logr.NewContext(cmd.Context(), log)
+	if f.annotatePod != "" {
+		if _, _, err := splitPod(f.annotatePod); err != nil {
+			return err
+		}
+	}
 	threshold, err := ingest.ParseThreshold(f.maxRejects)
 	if err != nil {
 		return usageError{err}
@@ -130,21 +142,15 @@ func runIngest(cmd *cobra.Command, f *ingestFlags, logs *logSettings) error {
 	if f.summaryFile != "" && len(inputs) != 1 {
 		return usagef("--summary-file: give the files of one dataset, not %d", len(inputs))
 	}
-	if f.annotateInt <= 0 {
-		return usagef("--annotate-every must be positive")
+	if f.annotateInt <= 0 || f.sourceTimeout <= 0 {
+		return usagef("--annotate-every and --source-timeout must be positive")
 	}
-	if f.batchSize < 1 || f.workers < 1 || f.retries < 0 {
-		return usagef("--batch-size and --workers must be at least 1, --retries at least 0")
+	if f.batchSize < 1 || f.workers < 1 || f.retries < 0 || f.retries > ingest.MaxRetries {
+		return usagef("--batch-size and --workers must be at least 1, --retries from 0 to %d", ingest.MaxRetries)
 	}
 	if f.logCacheMB < 0 || f.logCacheMB > ingest.MaxLogCache>>20 {
 		return usagef("--log-cache-mb %d: want 0 to %d", f.logCacheMB, ingest.MaxLogCache>>20)
 	}
-
-	pool, err := openPool(ctx, url, f.workers+2)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
 
 	progress := &ingest.Progress{}
 	if f.retries == 0 {
@@ -155,9 +161,20 @@ func runIngest(cmd *cobra.Command, f *ingestFlags, logs *logSettings) error {
 		logCache = -1
 	}
 	opts := ingest.Options{
-		RunID: f.runID, Group: f.group, Inputs: inputs, RejectsDir: f.rejectsDir, BatchSize: f.batchSize,
-		Workers: f.workers, Retries: f.retries, LogCache: logCache, MaxRejects: threshold, Log: log, Progress: progress,
+		RunID: f.runID, Group: f.group, Inputs: inputs, AllowMissing: f.allowMissing, SourceTimeout: f.sourceTimeout,
+		RejectsDir: f.rejectsDir,
+		BatchSize:  f.batchSize, Workers: f.workers, Retries: f.retries, LogCache: logCache, MaxRejects: threshold,
+		Log: log, Progress: progress,
 	}
+	// Every flag is checked before connecting: a typo costs no connection.
+	if err := opts.Validate(); err != nil {
+		return usageError{err}
+	}
+	pool, err := openPool(ctx, url, f.workers+2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
 	if f.metricsAddr != "" {
 		reg := prometheus.NewRegistry()
 		opts.Metrics = ingest.NewMetrics(reg)

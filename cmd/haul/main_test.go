@@ -58,6 +58,14 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"healthcheck"},
 		{"controller", "--job-requests", "cpu=lots"},
 		{"healthcheck", "http://127.0.0.1:1/healthz", "--timeout", "0s"},
+		// Every flag is checked before connecting (nothing listens on the port named).
+		{"ingest", "--database-url", "postgres://127.0.0.1:1/none", "--shipments", "s.json", "--progress", "fancy"},
+		{"ingest", "--database-url", "postgres://127.0.0.1:1/none", "--shipments", "s.json", "--retries", "11"},
+		{"ingest", "--database-url", "postgres://127.0.0.1:1/none", "--shipments", "s.json", "--annotate-pod", "pod"},
+		{"ingest", "--database-url", "postgres://127.0.0.1:1/none", "--shipments", "s.json", "--annotate-pod", "ns/pod/x"},
+		{"ingest", "--database-url", "postgres://127.0.0.1:1/none", "--shipments", "s.json", "--run-id", "a/b"},
+		{"ingest", "--database-url", "postgres://127.0.0.1:1/none", "--shipments", "s.json", "--group", strings.Repeat("g", 129)},
+		{"serve", "--database-url", "postgres://127.0.0.1:1/none", "--db-conns", "2", "--refresh"},
 	} {
 		if code, _, stderr := haul(t, args...); code != exitUsage || !strings.HasPrefix(stderr, "haul: ") {
 			t.Errorf("haul %s: exit %d, stderr %q; want exit %d with a message", strings.Join(args, " "), code, stderr, exitUsage)
@@ -73,6 +81,26 @@ func TestUnknownCommandNamesTheLikelyOne(t *testing.T) {
 	code, stdout, _ := haul(t)
 	if code != exitOK || !strings.Contains(stdout, "Available Commands:") {
 		t.Errorf("haul alone: exit %d, stdout %q; want the help", code, stdout)
+	}
+}
+
+// TestIngestMissingInputExitsThree: a named input that does not exist is an
+// input error naming it, unless --allow-missing (DATA.md F1).
+func TestIngestMissingInputExitsThree(t *testing.T) {
+	url := dbtest.New(t)
+	dir := t.TempDir()
+	ok := filepath.Join(dir, "ok.json")
+	if err := os.WriteFile(ok, []byte(`[{"vehicle_id": "V-1", "name": "One", "total_mileage": 10}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	typo := filepath.Join(dir, "typo.json")
+	args := []string{"ingest", "--database-url", url, "--rejects-dir", filepath.Join(dir, "rejects"), "--progress", "none",
+		"--vehicles", ok, "--shipments", typo}
+	if code, _, stderr := haul(t, args...); code != exitInput || !strings.Contains(stderr, typo) {
+		t.Errorf("missing input: exit %d, stderr %q; want %d naming %s", code, stderr, exitInput, typo)
+	}
+	if code, stdout, stderr := haul(t, append(args, "--allow-missing")...); code != exitOK || !strings.Contains(stdout, typo+" does not exist") {
+		t.Errorf("--allow-missing: exit %d, stdout %q, stderr %q; want 0 and a warning", code, stdout, stderr)
 	}
 }
 

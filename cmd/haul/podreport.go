@@ -53,13 +53,22 @@ func writeSummary(path, runID string, inputs map[ingest.Dataset][]string, report
 	return os.WriteFile(path, b, 0o644)
 }
 
+// splitPod reads --annotate-pod's NAMESPACE/NAME.
+func splitPod(pod string) (namespace, name string, err error) {
+	namespace, name, ok := strings.Cut(pod, "/")
+	if !ok || namespace == "" || name == "" || strings.Contains(name, "/") {
+		return "", "", usagef("--annotate-pod %q: want NAMESPACE/NAME", pod)
+	}
+	return namespace, name, nil
+}
+
 // annotatePod keeps the pod's progress annotation up to date every interval
 // and once more when stopped. The pod's service account needs to patch pods.
 // Progress is a convenience: without API access the load goes on, unreported.
 func annotatePod(ctx context.Context, pod string, every time.Duration, p *ingest.Progress, log logr.Logger) (stop func(), err error) {
-	namespace, name, ok := strings.Cut(pod, "/")
-	if !ok || namespace == "" || name == "" {
-		return nil, usagef("--annotate-pod %q: want NAMESPACE/NAME", pod)
+	namespace, name, err := splitPod(pod)
+	if err != nil {
+		return nil, err
 	}
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
 		clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{}).ClientConfig()

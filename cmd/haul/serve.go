@@ -7,11 +7,13 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/haul-dev/haul/apiserver"
 	"github.com/haul-dev/haul/internal/db"
@@ -34,10 +36,11 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Serve the REST API (docs/api.md) from the precomputed aggregates",
 		Long: `Serve the REST API until SIGTERM, then finish the requests in flight.
-Answers come from the precomputed aggregates only. With --refresh (the default)
-the server also keeps the aggregates up to date, as haul listen does: at start
-it refreshes them if loaded data is missing from them, and again after every
-completed ingest run. API keys (off by default) come from --api-keys-file or
+Answers come from the precomputed aggregates only; the server only reads. With
+--refresh (off by default) it also keeps the aggregates up to date, as haul
+listen does: at start it refreshes them if loaded data is missing from them,
+and again after every completed ingest run. If the server or the refresh
+fails, the command stops at once with the error (exit 1). API keys (off by default) come from --api-keys-file or
 $` + envAPIKeys + ` (comma-separated); then every /api route needs one, as
 "Authorization: Bearer KEY" or "X-API-Key: KEY".`,
 		Args: noArgs,
@@ -75,22 +78,18 @@ $` + envAPIKeys + ` (comma-separated); then every /api route needs one, as
 			if err != nil {
 				return err
 			}
-			l, err := net.Listen("tcp", addr)
+			l, err := listen(addr)
 			if err != nil {
-				return usagef("--addr %s: %v", addr, err)
+				return err
 			}
-			if refresh {
-				done := make(chan error, 1)
-				go func() {
-					done <- precalc.Listen(ctx, pool, precalc.ListenOptions{Log: log.WithName("listen"), Metrics: refreshMetrics})
-				}()
-				defer func() {
-					if err := <-done; err != nil {
-						log.Error(err, "listener failed")
-					}
-				}()
+			if !refresh {
+				return serveUntilDone(ctx, srv, l)
 			}
-			return serveUntilDone(ctx, srv, l)
+			return untilFirstFails(ctx,
+				func(ctx context.Context) error { return serveUntilDone(ctx, srv, l) },
+				func(ctx context.Context) error {
+					return precalc.Listen(ctx, pool, precalc.ListenOptions{Log: log.WithName("listen"), Metrics: refreshMetrics})
+				})
 		},
 	}
 	addDatabaseFlag(cmd, &urlFlag)
@@ -99,11 +98,40 @@ $` + envAPIKeys + ` (comma-separated); then every /api route needs one, as
 	fs.StringVar(&addr, "addr", apiserver.DefaultAddr, "address to listen on")
 	fs.StringSliceVar(&origins, "cors-origins", apiserver.DefaultCORSOrigins, "origins allowed to read answers in a browser (comma-separated; * for any)")
 	fs.StringVar(&keysFile, "api-keys-file", "", "file of API keys, one per line; requires a key on every /api route")
-	fs.BoolVar(&refresh, "refresh", true, "keep the aggregates up to date in this process (as haul listen does)")
+	fs.BoolVar(&refresh, "refresh", false, "also keep the aggregates up to date in this process (as haul listen does)")
 	fs.IntVar(&conns, "db-conns", 16, "most database connections")
 	fs.BoolVar(&answerCache, "answer-cache", true, "keep recent answers of the served data version in memory (false computes every answer, to measure what one costs)")
 	fs.BoolVar(&index, "index", true, "build an index of routes and vehicles in memory per data version, so that any window costs milliseconds (false reads them from SQL)")
 	return cmd
+}
+
+// listen opens the server's address: one that is taken or not ours to use
+// is a failure of the command (exit 1), one that is malformed a usage error.
+func listen(addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE), errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EADDRNOTAVAIL):
+		return nil, fmt.Errorf("--addr %s: %w", addr, err)
+	case err != nil:
+		return nil, usagef("--addr %s: %v", addr, err)
+	}
+	return l, nil
+}
+
+// untilFirstFails runs the parts together until ctx is done or one of them
+// ends: then the others are stopped, and the first error is returned.
+func untilFirstFails(ctx context.Context, parts ...func(context.Context) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, part := range parts {
+		g.Go(func() error {
+			err := part(ctx)
+			if err == nil && ctx.Err() == nil {
+				err = errors.New("stopped unexpectedly")
+			}
+			return err
+		})
+	}
+	return g.Wait()
 }
 
 func serveUntilDone(ctx context.Context, srv *apiserver.Server, l net.Listener) error {

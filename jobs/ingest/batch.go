@@ -11,8 +11,12 @@ type inputFile struct {
 	location string
 	// resume is the checkpoint the last attempt committed, if any.
 	resume *Checkpoint
-	done   bool
-	counts counts // cumulative, as committed
+	// committedIndex is the record index of the file's last committed
+	// checkpoint, -1 before the first: the next checkpoint replaces only
+	// that one (compare and set, see ErrConcurrentWriter).
+	committedIndex int64
+	done           bool
+	counts         counts // cumulative, as committed
 }
 
 // counts are what docs/data.md#47-the-run-report asks a run to report per dataset.

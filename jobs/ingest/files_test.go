@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -135,8 +136,8 @@ func TestResumeRefusesChangedFile(t *testing.T) {
 	}
 }
 
-// Cases where the run goes on: missing, empty, BOM, gzip, NDJSON with CRLF,
-// http(s), several files.
+// Cases where the run goes on: missing (when allowed), empty, BOM, gzip,
+// NDJSON with CRLF, http(s), several files.
 func TestFileLevelCasesThatContinue(t *testing.T) {
 	e := newEnv(t)
 	missing := e.dir + "/nope.json"
@@ -154,7 +155,8 @@ func TestFileLevelCasesThatContinue(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	report := e.mustRun(ingest.Options{Inputs: vehiclesOnly(missing, empty, emptyArray, bom, gz, crlf, srv.URL+"/v.json")})
+	report := e.mustRun(ingest.Options{Inputs: vehiclesOnly(missing, empty, emptyArray, bom, gz, crlf, srv.URL+"/v.json"),
+		AllowMissing: true})
 	d := datasetReport(t, report, ingest.Vehicles)
 	if d.Loaded != 4 || d.Read != 4 || d.Rejected != 0 {
 		t.Errorf("report %+v; want 4 read and loaded", d)
@@ -180,7 +182,7 @@ func TestFileLevelCasesThatContinue(t *testing.T) {
 		}
 	}
 	// F1: a run whose every input is missing fails with "no input files".
-	if _, err := e.run(ingest.Options{RunID: "only-missing", Inputs: vehiclesOnly(missing)}); !errors.Is(err, ingest.ErrNoInput) {
+	if _, err := e.run(ingest.Options{RunID: "only-missing", Inputs: vehiclesOnly(missing), AllowMissing: true}); !errors.Is(err, ingest.ErrNoInput) {
 		t.Errorf("only missing inputs: %v; want %v", err, ingest.ErrNoInput)
 	}
 }
@@ -214,15 +216,50 @@ func TestGzipPositionsAndCorruption(t *testing.T) {
 	}
 }
 
+// F1: a named input that does not exist fails the run, as an input error
+// naming it, before anything loads; AllowMissing skips it with a warning
+// (TestFileLevelCasesThatContinue).
+func TestMissingInputFails(t *testing.T) {
+	e := newEnv(t)
+	ok := e.file("v.json", "["+vehicle1+"]")
+	typo := filepath.Join(e.dir, "typo.json")
+	report, err := e.run(ingest.Options{RunID: "typo", Inputs: map[ingest.Dataset][]string{
+		ingest.Vehicles: {ok}, ingest.Shipments: {typo}}})
+	if !errors.Is(err, ingest.ErrMissingInput) || !ingest.IsInputError(err) || !strings.Contains(err.Error(), typo) {
+		t.Fatalf("missing shipments input: %v; want an input error naming %s", err, typo)
+	}
+	if report != nil {
+		t.Errorf("report %+v; want none, nothing ran", report)
+	}
+	if n := e.count(`SELECT count(*) FROM vehicles`) + e.count(`SELECT count(*) FROM ingest_runs`); n != 0 {
+		t.Errorf("%d vehicles and runs stored; want nothing loaded", n)
+	}
+}
+
 // F16: a vehicles file given as shipments: every record rejected, and the
-// report warns.
-func TestSwappedFilesWarn(t *testing.T) {
+// run fails as an input error naming the top reasons. A file loaded twice
+// (every record a duplicate) still succeeds, and a dataset with some
+// records loaded is not affected.
+func TestSwappedFilesFail(t *testing.T) {
 	e := newEnv(t)
 	path := e.file("really-vehicles.json", "["+vehicle1+","+vehicle2+"]")
-	report := e.mustRun(ingest.Options{Inputs: map[ingest.Dataset][]string{ingest.Shipments: {path}}})
+	report, err := e.run(ingest.Options{RunID: "swapped", Inputs: map[ingest.Dataset][]string{ingest.Shipments: {path}}})
+	if !errors.Is(err, ingest.ErrAllRejected) || !ingest.IsInputError(err) || !strings.Contains(err.Error(), "missing_field 2") {
+		t.Fatalf("swapped file: %v; want an input error naming missing_field 2", err)
+	}
 	d := datasetReport(t, report, ingest.Shipments)
-	if d.Rejected != 2 || d.RejectedByReason["missing_field"] != 2 || len(d.Warnings) == 0 || !strings.Contains(d.Warnings[0], "every record was rejected") {
-		t.Errorf("swapped file: %+v; want 2 missing_field rejects and a warning", d)
+	if report.Status != "failed" || d.Status != "failed" || d.Rejected != 2 || d.RejectedByReason["missing_field"] != 2 || d.Error == nil {
+		t.Errorf("swapped file: run %s, dataset %+v; want failed with 2 missing_field rejects", report.Status, d)
+	}
+	if n := e.count(`SELECT count(*) FROM ingest_runs WHERE run_id = 'swapped' AND status = 'failed'`); n != 1 {
+		t.Error("the run is not stored as failed")
+	}
+
+	vehicles := e.file("v.json", "["+vehicle1+","+vehicle2+"]")
+	e.mustRun(ingest.Options{RunID: "first", Inputs: vehiclesOnly(vehicles)})
+	again := e.mustRun(ingest.Options{RunID: "again", Inputs: vehiclesOnly(vehicles)})
+	if d := datasetReport(t, again, ingest.Vehicles); d.Duplicates != 2 || d.Status != "succeeded" {
+		t.Errorf("a file loaded twice: %+v; want 2 duplicates and success", d)
 	}
 }
 
@@ -244,7 +281,11 @@ func TestHugeRecordAndManyRejects(t *testing.T) {
 		orphans = append(orphans, fmt.Sprintf(`{"log_id": "L-%d", "vehicle_id": "V-nope", "trip_date": "2024-01-01", "mileage": 1, "fuel_used": 1}`, i))
 	}
 	logs := e.file("orphans.ndjson", lines(orphans...))
-	report = e.mustRun(ingest.Options{RunID: "orphans", Inputs: map[ingest.Dataset][]string{ingest.VehicleLogs: {logs}}, BatchSize: 1000})
+	// Every record rejected fails the run (F16), with every reject written.
+	report, err := e.run(ingest.Options{RunID: "orphans", Inputs: map[ingest.Dataset][]string{ingest.VehicleLogs: {logs}}, BatchSize: 1000})
+	if !errors.Is(err, ingest.ErrAllRejected) {
+		t.Errorf("30000 orphans: %v; want %v", err, ingest.ErrAllRejected)
+	}
 	d = datasetReport(t, report, ingest.VehicleLogs)
 	if got := readRejects(t, d.RejectsFile); len(got) != 30_000 || d.RejectedByReason["unknown_vehicle"] != 30_000 {
 		t.Errorf("%d rejects written, report %v; want all 30000 unknown_vehicle", len(got), d.RejectedByReason)

@@ -6,7 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"io/fs"
 	"slices"
 	"sync"
 	"time"
@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/haul-dev/haul/internal/backoff"
 	"github.com/haul-dev/haul/internal/pgcopy"
 )
 
@@ -36,8 +37,10 @@ type loader struct {
 	group   string
 	sink    *rejectsSink
 	retries int
-	backoff time.Duration
-	log     logr.Logger
+	// firstWait is the wait before the first retry of a batch; it doubles
+	// for each retry up to maxRetryWait.
+	firstWait time.Duration
+	log       logr.Logger
 	// afterCommit is called in commit order; an error stops the load.
 	afterCommit func(*batch, counts) error
 	failpoint   func(string)
@@ -61,7 +64,7 @@ type loader struct {
 
 func newLoader(pool *pgxpool.Pool, def *datasetDef, runID string, sink *rejectsSink, rejectsSize int64, retries int, log logr.Logger) *loader {
 	l := &loader{
-		pool: pool, def: def, runID: runID, sink: sink, retries: retries, backoff: time.Second, log: log,
+		pool: pool, def: def, runID: runID, sink: sink, retries: retries, firstWait: time.Second, log: log,
 		inflight: map[int64]*batch{}, rejectsSize: rejectsSize, failpoint: func(string) {},
 		marked: map[int64]struct{}{}, names: map[string]string{},
 	}
@@ -156,6 +159,10 @@ type mode struct {
 	bisect     bool // COPY in halves around refused records
 }
 
+// maxRetryWait caps the wait between two attempts of a batch: with
+// MaxRetries, a batch waits at most a few minutes in all.
+const maxRetryWait = 30 * time.Second
+
 // load commits b, retrying transient failures; it returns an error when the
 // load must stop.
 func (l *loader) load(ctx context.Context, b *batch) error {
@@ -169,6 +176,7 @@ func (l *loader) load(ctx context.Context, b *batch) error {
 	// with a unique violation, after which the batch is staged again with
 	// the lookup. Vehicles always look: a stored one may be replaced.
 	m := mode{lookupKeys: l.def.name == Vehicles}
+	retry := backoff.New(l.firstWait, maxRetryWait)
 	for attempt := 0; ; attempt++ {
 		err := l.attempt(ctx, b, m)
 		if err == nil {
@@ -191,8 +199,7 @@ func (l *loader) load(ctx context.Context, b *batch) error {
 			return fmt.Errorf("load %s records %d-%d of %s (line %d onwards): %w", l.def.name,
 				b.cp.Index-b.counts.read, b.cp.Index-1, b.file.location, firstLine(b), err)
 		}
-		delay := l.backoff << attempt
-		delay += rand.N(delay / 2) // jitter, so retrying workers do not stampede
+		delay := retry.Next()
 		l.log.Info("retrying batch after a transient database error", "dataset", l.def.name,
 			"file", b.file.location, "attempt", attempt+1, "delay", delay.String(), "error", err.Error())
 		select {
@@ -672,9 +679,9 @@ func (l *loader) commit(ctx context.Context, tx pgx.Tx, b *batch, st *staged) er
 	}
 	q.Queue(upsertCheckpointSQL, l.runID, string(l.def.name), b.file.index, b.file.location,
 		b.cp.Offset, b.cp.Index, b.cp.Line, int64(b.cp.Digest), size,
-		total.read, total.loaded, total.duplicates, total.rejected, byReason, b.last)
-	if err := tx.SendBatch(ctx, q).Close(); err != nil {
-		return fmt.Errorf("record checkpoint: %w", err)
+		total.read, total.loaded, total.duplicates, total.rejected, byReason, b.last, b.file.committedIndex)
+	if err := l.sendCheckpoint(ctx, tx, q, len(days) > 0, b); err != nil {
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		committed, checkErr := l.committedAnyway(context.WithoutCancel(ctx), b)
@@ -690,6 +697,7 @@ func (l *loader) commit(ctx context.Context, tx pgx.Tx, b *batch, st *staged) er
 	l.mu.Lock()
 	b.file.counts = total
 	b.file.done = b.last
+	b.file.committedIndex = b.cp.Index
 	l.rejectsSize = size
 	l.nextCommit = b.seq + 1
 	delete(l.inflight, b.seq)
@@ -702,6 +710,27 @@ func (l *loader) commit(ctx context.Context, tx pgx.Tx, b *batch, st *staged) er
 		}
 	}
 	return nil
+}
+
+// sendCheckpoint runs the batch's bookkeeping, q: the days it marks, if
+// any, then its checkpoint, which must replace the file's last one.
+func (l *loader) sendCheckpoint(ctx context.Context, tx pgx.Tx, q *pgx.Batch, markedDays bool, b *batch) error {
+	br := tx.SendBatch(ctx, q)
+	defer br.Close()
+	if markedDays {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("record days: %w", err)
+		}
+	}
+	var one int
+	err := br.QueryRow().Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("run %s, %s file %d: %w", l.runID, l.def.name, b.file.index, ErrConcurrentWriter)
+	}
+	if err != nil {
+		return fmt.Errorf("record checkpoint: %w", err)
+	}
+	return br.Close()
 }
 
 // committedAnyway tells whether a commit whose reply was lost took effect.
@@ -742,6 +771,12 @@ func mergeRejects(a, b []rejectRec) []rejectRec {
 // server shutdowns, serialization failures, and a key another process wrote
 // in the meantime (a retry sees it and settles the record as a duplicate).
 func isTransient(err error) bool {
+	// A local file that cannot be written (the rejects file on a full
+	// disk) fails the same way again, and so does a lost race for the run.
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) || errors.Is(err, ErrConcurrentWriter) {
+		return false
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {

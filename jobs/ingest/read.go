@@ -18,7 +18,7 @@ const maxBatchBytes = 16 << 20
 // local file, and a *FileError (wrapped with the file) when the file cannot
 // be read further.
 func (r *runner) readFile(ctx context.Context, def *datasetDef, f *inputFile, seq *int64, emit func(*batch) error) (string, error) {
-	src, err := openSource(ctx, r.opts.HTTPClient, f.location)
+	src, err := openSource(ctx, r.opts.HTTPClient, r.opts.SourceTimeout, f.location)
 	if errors.Is(err, errNotFound) {
 		return "", err
 	}

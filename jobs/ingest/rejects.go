@@ -94,9 +94,13 @@ func openRejectsSink(path string, size int64) (*rejectsSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open rejects file: %w", err)
 	}
-	if err := f.Truncate(size); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("cut rejects file %s to its checkpoint (%d bytes): %w", path, size, err)
+	// A file already of that length needs no cut (and a device, such as
+	// /dev/null for rejects nobody keeps, cannot be cut).
+	if fi, statErr := f.Stat(); statErr != nil || fi.Size() != size {
+		if err := f.Truncate(size); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("cut rejects file %s to its checkpoint (%d bytes): %w", path, size, err)
+		}
 	}
 	s := &rejectsSink{path: path, queue: make(chan sinkJob, 4), done: make(chan struct{})}
 	go s.loop(f, size)

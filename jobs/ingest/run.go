@@ -7,13 +7,17 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -32,6 +36,9 @@ const (
 	DefaultBatchSize  = 10_000
 	DefaultWorkers    = 2
 	DefaultRetries    = 3
+	// MaxRetries bounds Retries: with the backoff's cap, the retries of
+	// one batch wait at most a few minutes in all.
+	MaxRetries = 10
 	// DefaultLogCache is the memory for stored vehicle logs read ahead to
 	// resolve shipments (see logCache): about 2.2 million logs.
 	DefaultLogCache = 64 << 20
@@ -41,6 +48,19 @@ const (
 
 // ErrNoInput is the failure of a run none of whose inputs exist.
 var ErrNoInput = errors.New("no input files")
+
+// ErrMissingInput is the failure of a run naming a local input that does
+// not exist (DATA.md F1).
+var ErrMissingInput = errors.New("input does not exist")
+
+// ErrConcurrentWriter is the failure of a run whose checkpoint another
+// process moved since this one's last commit: two processes load the same
+// run id (its lock was lost with its session). The batch is not committed.
+var ErrConcurrentWriter = errors.New("another process loads the same run: its checkpoint moved")
+
+// ErrAllRejected is the failure of a run that read records of a dataset
+// and rejected every one (DATA.md F16): most likely the wrong file.
+var ErrAllRejected = errors.New("every record was rejected")
 
 // Options configure a run.
 type Options struct {
@@ -54,20 +74,30 @@ type Options struct {
 	Group string
 	// Inputs lists each dataset's files (local paths or http(s) URLs), in
 	// the order they are loaded.
-	Inputs     map[Dataset][]string
-	RejectsDir string
-	BatchSize  int
-	Workers    int
-	MaxRejects Threshold
+	Inputs map[Dataset][]string
+	// AllowMissing skips a local input that does not exist, with a
+	// warning in the report; without it the run fails before anything
+	// loads (DATA.md F1).
+	AllowMissing bool
+	RejectsDir   string
+	BatchSize    int
+	Workers      int
+	MaxRejects   Threshold
 	// Retries is how often a batch is retried after a transient database
 	// error before the run fails: 0 means DefaultRetries, negative none.
 	Retries int
 	// LogCache is the memory, in bytes, for stored vehicle logs read
 	// ahead to resolve shipments: 0 means DefaultLogCache, negative none,
 	// more than MaxLogCache MaxLogCache.
-	LogCache   int64
+	LogCache int64
+	// HTTPClient fetches URL inputs; nil means one with timeouts
+	// (NewHTTPClient).
 	HTTPClient *http.Client
-	Log        logr.Logger
+	// SourceTimeout is the longest wait for a URL input's response headers
+	// and then for each next byte of its body: 0 means
+	// DefaultSourceTimeout. A stalled server fails the run as transient.
+	SourceTimeout time.Duration
+	Log           logr.Logger
 	// Progress, when set, is kept up to date for the caller to show.
 	Progress *Progress
 	// Metrics, when set, counts what the run commits.
@@ -84,6 +114,9 @@ func (o *Options) failpoint(name string) {
 		o.Failpoint(name)
 	}
 }
+
+// Validate checks the options as Run does, without running anything.
+func (o Options) Validate() error { return o.normalize() }
 
 func (o *Options) normalize() error {
 	if o.RunID == "" {
@@ -119,8 +152,14 @@ func (o *Options) normalize() error {
 	if o.BatchSize < 1 || o.Workers < 1 {
 		return errors.New("batch size and workers must be at least 1")
 	}
+	if o.Retries > MaxRetries {
+		return fmt.Errorf("retries %d: at most %d", o.Retries, MaxRetries)
+	}
+	if o.SourceTimeout <= 0 {
+		o.SourceTimeout = DefaultSourceTimeout
+	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = http.DefaultClient
+		o.HTTPClient = NewHTTPClient(o.SourceTimeout)
 	}
 	n := 0
 	for ds, files := range o.Inputs {
@@ -131,6 +170,25 @@ func (o *Options) normalize() error {
 	}
 	if n == 0 {
 		return ErrNoInput
+	}
+	return nil
+}
+
+// checkInputsExist fails, naming the first local input that does not exist,
+// unless missing inputs are allowed. URLs are found out when fetched.
+func (o *Options) checkInputsExist() error {
+	if o.AllowMissing {
+		return nil
+	}
+	for _, ds := range LoadOrder {
+		for _, loc := range o.Inputs[ds] {
+			if isURL(loc) {
+				continue
+			}
+			if _, err := os.Stat(loc); errors.Is(err, fs.ErrNotExist) {
+				return &fileFailure{file: loc, err: fmt.Errorf("%s %w (nothing was loaded; --allow-missing skips missing inputs)", ds, ErrMissingInput)}
+			}
+		}
 	}
 	return nil
 }
@@ -200,11 +258,17 @@ func (t Threshold) exceeded(read, rejected int64) bool {
 var ErrTooManyRejects = errors.New("too many rejects")
 
 // IsInputError reports whether a run failed because of its input: a file
-// that cannot be read to its end, or too many rejects. Running it again
+// that is missing or cannot be read to its end, too many rejects, or every
+// record of a dataset rejected. A URL input that could not be fetched for a
+// reason that may pass (refused, reset, stalled, HTTP 5xx) is not one. Running it again
 // on the same input fails the same way.
 func IsInputError(err error) bool {
+	if errors.Is(err, errSourceUnavailable) {
+		return false
+	}
 	var ff *fileFailure
-	return errors.Is(err, ErrTooManyRejects) || errors.Is(err, ErrNoInput) || errors.As(err, &ff)
+	return errors.Is(err, ErrTooManyRejects) || errors.Is(err, ErrNoInput) || errors.Is(err, ErrAllRejected) ||
+		errors.As(err, &ff)
 }
 
 // runner carries one run.
@@ -223,6 +287,9 @@ type runner struct {
 // failed; the error says why it failed.
 func Run(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Report, error) {
 	if err := opts.normalize(); err != nil {
+		return nil, err
+	}
+	if err := opts.checkInputsExist(); err != nil {
 		return nil, err
 	}
 	// Each worker holds a connection while it waits for its turn to
@@ -458,11 +525,12 @@ func (r *runner) loadDataset(ctx context.Context, def *datasetDef, locations []s
 		loadErr = readErr
 	case present == 0:
 		dr.Status = statusSkipped
+	case total.read > 0 && total.loaded == 0 && total.duplicates == 0:
+		loadErr = fmt.Errorf("%s: %w, %d of %d (%s): is this the right file for %s?", def.name, ErrAllRejected,
+			total.rejected, total.read, topReasons(total.byReason, 3), def.name)
+		dr.Error = describeFailure(loadErr)
 	default:
 		dr.Status = statusSucceeded
-		if total.read > 0 && total.loaded == 0 && total.duplicates == 0 {
-			dr.Warnings = append(dr.Warnings, "every record was rejected: is this the right file for "+string(def.name)+"?")
-		}
 	}
 	if err := r.saveDataset(context.WithoutCancel(ctx), dr); err != nil && loadErr == nil {
 		loadErr = err
@@ -473,10 +541,27 @@ func (r *runner) loadDataset(ctx context.Context, def *datasetDef, locations []s
 	return dr, loadErr
 }
 
+// topReasons lists the n most frequent reject reasons with their counts,
+// most frequent first: "missing_field 300022, unknown_log 3".
+func topReasons(byReason map[string]int64, n int) string {
+	reasons := slices.Collect(maps.Keys(byReason))
+	slices.SortFunc(reasons, func(a, b string) int {
+		if c := cmp.Compare(byReason[b], byReason[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, 0, n)
+	for _, r := range reasons[:min(n, len(reasons))] {
+		parts = append(parts, r+" "+strconv.FormatInt(byReason[r], 10))
+	}
+	return strings.Join(parts, ", ")
+}
+
 func (r *runner) loadCheckpoints(ctx context.Context, def *datasetDef, locations []string) ([]*inputFile, int64, error) {
 	files := make([]*inputFile, len(locations))
 	for i, loc := range locations {
-		files[i] = &inputFile{index: i, location: loc}
+		files[i] = &inputFile{index: i, location: loc, committedIndex: -1}
 	}
 	rows, err := r.pool.Query(ctx, loadCheckpointsSQL, r.opts.RunID, string(def.name))
 	if err != nil {
@@ -502,6 +587,7 @@ func (r *runner) loadCheckpoints(ctx context.Context, def *datasetDef, locations
 		}
 		cp.Digest = uint64(digest)
 		files[index].resume, files[index].counts, files[index].done = &cp, c, done
+		files[index].committedIndex = cp.Index
 		rejectsSize = max(rejectsSize, rsize)
 	}
 	if err := rows.Err(); err != nil {

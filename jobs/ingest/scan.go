@@ -57,7 +57,11 @@ type Position struct {
 type FileError struct {
 	Offset, Line int64
 	Msg          string
+	// cause is the reader's error behind a "read:" failure.
+	cause error
 }
+
+func (e *FileError) Unwrap() error { return e.cause }
 
 func (e *FileError) Error() string {
 	return fmt.Sprintf("line %d, byte offset %d: %s", e.Line, e.Offset, e.Msg)
@@ -238,7 +242,7 @@ func (s *Scanner) fill() bool {
 			return n > 0
 		}
 		if err != nil {
-			s.err = &FileError{Offset: s.base + int64(s.end), Line: s.lineAt(s.end), Msg: "read: " + err.Error()}
+			s.err = &FileError{Offset: s.base + int64(s.end), Line: s.lineAt(s.end), Msg: "read: " + err.Error(), cause: err}
 			return false
 		}
 		if n > 0 {

@@ -8,11 +8,38 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"strings"
 	"sync/atomic"
+	"time"
 )
+
+// DefaultSourceTimeout is Options.SourceTimeout's default.
+const DefaultSourceTimeout = time.Minute
+
+// errSourceUnavailable marks a URL input that could not be fetched for a
+// reason that may pass: the run fails, but not as an input error, so it is
+// retried (exit 1, not 3).
+var errSourceUnavailable = errors.New("source unavailable")
+
+// NewHTTPClient fetches URL inputs with every wait bounded: connecting,
+// the TLS handshake, and the response headers (timeout); the body's reads
+// are bounded by openSource, since a large file may take hours in all.
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:          4,
+	}}
+}
 
 // errNotFound marks a local input that does not exist (docs/data.md#92-file-level-cases, F1).
 var errNotFound = errors.New("file does not exist")
@@ -44,25 +71,17 @@ func isURL(location string) bool {
 
 // openSource opens a local path or an http(s) URL, streaming either, and
 // decompresses gzip when the content starts with its magic bytes.
-func openSource(ctx context.Context, client *http.Client, location string) (*source, error) {
+func openSource(ctx context.Context, client *http.Client, timeout time.Duration, location string) (*source, error) {
 	s := &source{rawRead: new(atomic.Int64), rawSize: -1, location: location}
 	var raw io.Reader
 	if isURL(location) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, location, nil)
+		body, size, err := fetch(ctx, client, timeout, location)
 		if err != nil {
-			return nil, fmt.Errorf("request %s: %w", location, err)
+			return nil, err
 		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("fetch %s: %w", location, err)
-		}
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			resp.Body.Close()
-			return nil, fmt.Errorf("fetch %s: HTTP %s", location, resp.Status)
-		}
-		s.closers = append(s.closers, resp.Body)
-		s.rawSize = resp.ContentLength
-		raw = resp.Body
+		s.closers = append(s.closers, body)
+		s.rawSize = size
+		raw = body
 	} else {
 		f, err := os.Open(location)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -103,6 +122,76 @@ func openSource(ctx context.Context, client *http.Client, location string) (*sou
 		s.r = br
 	}
 	return s, nil
+}
+
+// fetch GETs a URL input. A failure that may pass (no connection, a
+// timeout, HTTP 5xx, 429 or 408) wraps errSourceUnavailable; so does any
+// failure reading the body, which stops if no byte comes within timeout.
+func fetch(ctx context.Context, client *http.Client, timeout time.Duration, location string) (io.ReadCloser, int64, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, location, nil)
+	if err != nil {
+		cancel(nil)
+		return nil, 0, fmt.Errorf("request %s: %w", location, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		if ctx.Err() == nil { // not cancelled: the server or the network failed
+			err = fmt.Errorf("%w: %w", errSourceUnavailable, err)
+		}
+		cancel(nil)
+		return nil, 0, fmt.Errorf("fetch %s: %w", location, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		resp.Body.Close()
+		cancel(nil)
+		err := fmt.Errorf("fetch %s: HTTP %s", location, resp.Status)
+		switch resp.StatusCode {
+		case http.StatusRequestTimeout, http.StatusTooManyRequests:
+			err = fmt.Errorf("%w: %w", errSourceUnavailable, err)
+		default:
+			if resp.StatusCode >= 500 {
+				err = fmt.Errorf("%w: %w", errSourceUnavailable, err)
+			}
+		}
+		return nil, 0, err
+	}
+	return &idleReader{body: resp.Body, cancel: cancel, ctx: ctx, timeout: timeout,
+		timer: time.AfterFunc(timeout, func() { cancel(errStalled) })}, resp.ContentLength, nil
+}
+
+// errStalled is why a body read stops when no byte came in time.
+var errStalled = errors.New("no data received within the source timeout")
+
+// idleReader reads a response body, cancelling the request when a read
+// waits longer than timeout for a byte.
+type idleReader struct {
+	body    io.ReadCloser
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	timeout time.Duration
+	timer   *time.Timer
+}
+
+// Read bounds only its own wait: a consumer that takes its time between
+// reads (a slow database) does not stall the source.
+func (r *idleReader) Read(p []byte) (int, error) {
+	r.timer.Reset(r.timeout)
+	n, err := r.body.Read(p)
+	r.timer.Stop()
+	if err != nil && !errors.Is(err, io.EOF) {
+		if cause := context.Cause(r.ctx); cause != nil {
+			err = cause
+		}
+		err = fmt.Errorf("%w: %w", errSourceUnavailable, err)
+	}
+	return n, err
+}
+
+func (r *idleReader) Close() error {
+	r.timer.Stop()
+	r.cancel(nil)
+	return r.body.Close()
 }
 
 type countingReader struct {

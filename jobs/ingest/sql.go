@@ -77,6 +77,10 @@ run_days AS (
 )
 INSERT INTO precalc_dirty_days (day) SELECT day FROM days ON CONFLICT DO NOTHING`
 
+// upsertCheckpointSQL writes a file's checkpoint only over the one the
+// writer committed last ($16, -1 for none): a second process on the same
+// run, whose lock session was lost, finds no row returned and cannot
+// commit (compare and set).
 const upsertCheckpointSQL = `
 INSERT INTO ingest_checkpoints (run_id, dataset, file_index, file, byte_offset, record_index, line,
     prefix_hash, rejects_bytes, records_read, loaded, duplicates, rejected, rejected_by_reason, done, updated_at)
@@ -86,7 +90,9 @@ ON CONFLICT (run_id, dataset, file_index) DO UPDATE SET
     prefix_hash = EXCLUDED.prefix_hash, rejects_bytes = EXCLUDED.rejects_bytes,
     records_read = EXCLUDED.records_read, loaded = EXCLUDED.loaded, duplicates = EXCLUDED.duplicates,
     rejected = EXCLUDED.rejected, rejected_by_reason = EXCLUDED.rejected_by_reason,
-    done = EXCLUDED.done, updated_at = now()`
+    done = EXCLUDED.done, updated_at = now()
+WHERE ingest_checkpoints.record_index = $16 AND NOT ingest_checkpoints.done
+RETURNING 1`
 
 const checkpointIndexSQL = `
 SELECT record_index, done FROM ingest_checkpoints WHERE run_id = $1 AND dataset = $2 AND file_index = $3`

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/haul-dev/haul/internal/backoff"
 	"github.com/haul-dev/haul/internal/db"
 )
 
@@ -18,7 +18,8 @@ import (
 type ListenOptions struct {
 	Log logr.Logger
 	// MinBackoff and MaxBackoff bound the wait before reconnecting or
-	// retrying a failed refresh; it doubles, with jitter, up to MaxBackoff.
+	// retrying a failed refresh; it doubles, with jitter, up to MaxBackoff
+	// (see internal/backoff).
 	MinBackoff, MaxBackoff time.Duration
 	// OnRefresh, if set, is called after every refresh that did something.
 	OnRefresh func(Result)
@@ -60,7 +61,7 @@ func Listen(ctx context.Context, pool *pgxpool.Pool, opts ListenOptions) error {
 	}()
 	defer func() { <-done }()
 
-	retry := newBackoff(opts.MinBackoff, opts.MaxBackoff)
+	retry := backoff.New(opts.MinBackoff, opts.MaxBackoff)
 	var timer <-chan time.Time
 	for {
 		select {
@@ -74,12 +75,12 @@ func Listen(ctx context.Context, pool *pgxpool.Pool, opts ListenOptions) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			wait := retry.next()
+			wait := retry.Next()
 			opts.Log.Error(err, "refresh failed, will retry", "retryIn", wait.String())
 			timer = time.After(wait)
 			continue
 		}
-		retry.reset()
+		retry.Reset()
 	}
 }
 
@@ -103,17 +104,17 @@ func catchUp(ctx context.Context, pool *pgxpool.Pool, opts ListenOptions) error 
 // listenLoop holds a LISTEN session, reconnecting with backoff, and kicks
 // the refresh loop on every notification and every (re)connect.
 func listenLoop(ctx context.Context, pool *pgxpool.Pool, opts ListenOptions, kick func()) {
-	retry := newBackoff(opts.MinBackoff, opts.MaxBackoff)
+	retry := backoff.New(opts.MinBackoff, opts.MaxBackoff)
 	for ctx.Err() == nil {
 		err := listenOnce(ctx, pool.Config().ConnConfig, opts.Log, kick, func() {
-			retry.reset()
+			retry.Reset()
 			opts.Metrics.setListening(true)
 		})
 		opts.Metrics.setListening(false)
 		if ctx.Err() != nil {
 			return
 		}
-		wait := retry.next()
+		wait := retry.Next()
 		opts.Log.Error(err, "listen connection lost, reconnecting", "retryIn", wait.String())
 		select {
 		case <-ctx.Done():
@@ -148,20 +149,3 @@ func listenOnce(ctx context.Context, cfg *pgx.ConnConfig, log logr.Logger, kick,
 		kick()
 	}
 }
-
-// backoff doubles a wait from min to max, with ±25% jitter.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func newBackoff(minWait, maxWait time.Duration) *backoff {
-	return &backoff{min: minWait, max: maxWait, cur: minWait}
-}
-
-func (b *backoff) next() time.Duration {
-	d := b.cur
-	b.cur = min(2*b.cur, b.max)
-	return d - d/4 + time.Duration(rand.Int64N(int64(d/2)+1))
-}
-
-func (b *backoff) reset() { b.cur = b.min }

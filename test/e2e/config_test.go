@@ -140,7 +140,7 @@ func TestConfigManifests(t *testing.T) {
 			}
 		}
 	}
-	for kind, want := range map[string]int{"CustomResourceDefinition": 1, "ClusterRole": 1, "Deployment": 1, "ServiceAccount": 2, "Service": 1} {
+	for kind, want := range map[string]int{"CustomResourceDefinition": 1, "ClusterRole": 2, "Deployment": 1, "ServiceAccount": 2, "Service": 1} {
 		if kinds[kind] != want {
 			t.Errorf("config/default has %d %s, want %d", kinds[kind], kind, want)
 		}

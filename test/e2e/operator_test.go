@@ -317,7 +317,8 @@ func startController(t *testing.T, haul, kubeconfig string) controllerAddrs {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, haul, "controller", "--kubeconfig", kubeconfig, "--job-image", "haul:e2e",
 		"--leader-elect", "--leader-election-namespace", namespace,
-		"--metrics-bind-address", strings.TrimPrefix(addrs.metrics, "http://"),
+		// Plain HTTP: TestMetricsNeedAuthorization covers the secure default.
+		"--metrics-bind-address", strings.TrimPrefix(addrs.metrics, "http://"), "--metrics-secure=false",
 		"--health-probe-bind-address", strings.TrimPrefix(addrs.health, "http://"))
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 10 * time.Second

@@ -297,7 +297,8 @@ func TestControllerOnlyWhenEnabled(t *testing.T) {
 			slices.Sort(kinds)
 			var want []string
 			if on { // the Jobs' Role: their pods annotate themselves by default
-				want = []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "Lease", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount", "ServiceAccount"}
+				want = []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "Lease", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount", "ServiceAccount",
+					"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 			}
 			if !slices.Equal(kinds, want) {
 				t.Errorf("operator objects %v, want %v", kinds, want)
