@@ -29,7 +29,7 @@ func BenchmarkRouteIndexRoutes(b *testing.B) {
 		// Popular routes far more often, as haul gen draws cities.
 		u, v := rng.Float64(), rng.Float64()
 		r := int32(u*u*300)*300 + int32(v*v*300)
-		rows[i] = indexRow{route: r, dt: 4 + int32(r%44) + int32(rng.IntN(13)) - 6, day: first + int32(rng.IntN(days)),
+		rows[i] = indexRow{route: r, dt: 4 + r%44 + int32(rng.IntN(13)) - 6, day: first + int32(rng.IntN(days)),
 			n: 1, onTime: int64(rng.IntN(2)), cost: 5 + rng.Float64()*1500, weight: 0.5 + rng.Float64()*99}
 		rows[i].cpk = rows[i].cost / rows[i].weight
 	}
