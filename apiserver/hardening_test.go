@@ -40,7 +40,7 @@ func TestPathIDsThatCannotBeStored(t *testing.T) {
 		srvWant(t, "vehicle "+id, srvDo(s, http.MethodGet, "/api/vehicles/"+id+"/details"+window),
 			http.StatusNotFound, `{"detail":"Vehicle not found"}`)
 	}
-	// The query is still validated first (API.md 2).
+	// The query is still validated first (docs/api.md#2-endpoint-index).
 	srvWant(t, "vehicle %00 without a window", srvDo(s, http.MethodGet, "/api/vehicles/%00/details"),
 		http.StatusBadRequest, `{"detail":"start: Field required"}`)
 	for _, id := range []string{"%00", "%c3", "%ff", "r%001", strings.Repeat("r", 129)} {

@@ -61,7 +61,7 @@ func unhex(c byte) byte {
 	return c - 'a' + 10
 }
 
-// Longest ids a loaded row can have (DATA.md 2: ids are 1–64 code points;
+// Longest ids a loaded row can have (docs/data.md#2-datasets: ids are 1–64 code points;
 // run ids at most 128 characters, see ingest.Options).
 const (
 	maxVehicleIDRunes = 64

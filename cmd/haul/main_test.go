@@ -85,7 +85,7 @@ func TestUnknownCommandNamesTheLikelyOne(t *testing.T) {
 }
 
 // TestIngestMissingInputExitsThree: a named input that does not exist is an
-// input error naming it, unless --allow-missing (DATA.md F1).
+// input error naming it, unless --allow-missing (docs/data.md#92-file-level-cases, F1).
 func TestIngestMissingInputExitsThree(t *testing.T) {
 	url := dbtest.New(t)
 	dir := t.TempDir()

@@ -50,7 +50,7 @@ const (
 var ErrNoInput = errors.New("no input files")
 
 // ErrMissingInput is the failure of a run naming a local input that does
-// not exist (DATA.md F1).
+// not exist (docs/data.md#92-file-level-cases, F1).
 var ErrMissingInput = errors.New("input does not exist")
 
 // ErrConcurrentWriter is the failure of a run whose checkpoint another
@@ -59,7 +59,7 @@ var ErrMissingInput = errors.New("input does not exist")
 var ErrConcurrentWriter = errors.New("another process loads the same run: its checkpoint moved")
 
 // ErrAllRejected is the failure of a run that read records of a dataset
-// and rejected every one (DATA.md F16): most likely the wrong file.
+// and rejected every one (docs/data.md#92-file-level-cases, F16): most likely the wrong file.
 var ErrAllRejected = errors.New("every record was rejected")
 
 // Options configure a run.
@@ -77,7 +77,7 @@ type Options struct {
 	Inputs map[Dataset][]string
 	// AllowMissing skips a local input that does not exist, with a
 	// warning in the report; without it the run fails before anything
-	// loads (DATA.md F1).
+	// loads (docs/data.md#92-file-level-cases, F1).
 	AllowMissing bool
 	RejectsDir   string
 	BatchSize    int
