@@ -46,7 +46,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"version", "extra"},
 		{"ingest", "--database-url", "postgres://nowhere", "--shipments", "s.json", "--log-cache-mb", "-1"},
 		{"ingest", "--database-url", "postgres://nowhere", "--shipments", "s.json", "--log-cache-mb", "4097"},
-		{"serve", "--database-url", "postgres://nowhere", "--db-conns", "2"},
+		{"serve", "--database-url", "postgres://nowhere", "--refresh", "--db-conns", "2"},
 		{"bogus"},
 		{"ingst", "--shipments", "s.json"},
 		{"version", "--log-format", "xml"},
