@@ -139,7 +139,9 @@ func TestServeExportsRefreshMetrics(t *testing.T) {
 	defer cancel()
 	stderr := &watchWriter{seen: make(chan struct{})}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve", "--database-url", url, "--addr", addr, "--refresh"}, io.Discard, stderr) }()
+	go func() {
+		done <- run(ctx, []string{"serve", "--database-url", url, "--addr", addr, "--refresh"}, io.Discard, stderr)
+	}()
 	var body string
 	deadline := time.Now().Add(30 * time.Second)
 	for {
