@@ -40,13 +40,7 @@ func httpGet(url string) (int, string) {
 func TestListenServesHealthAndMetrics(t *testing.T) {
 	url := dbtest.New(t)
 	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stderr := &watchWriter{seen: make(chan struct{})}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"listen", "--database-url", url, "--metrics-addr", addr}, io.Discard, stderr)
-	}()
+	stderr, stop := startHaul(t, "listen", "--database-url", url, "--metrics-addr", addr)
 	base := "http://" + addr
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -80,8 +74,7 @@ func TestListenServesHealthAndMetrics(t *testing.T) {
 	if code, _, _ := haul(t, "healthcheck", base+"/no-such-path"); code != exitError {
 		t.Errorf("haul healthcheck of a 404: exit %d, want %d", code, exitError)
 	}
-	cancel()
-	if code := <-done; code != exitOK {
+	if code := stop(); code != exitOK {
 		t.Fatalf("listen exit %d after cancel:\n%s", code, stderr.String())
 	}
 	if code, _, _ := haul(t, "healthcheck", "--timeout", "1s", base+"/healthz"); code != exitError {
@@ -135,13 +128,7 @@ func TestIngestProgressBar(t *testing.T) {
 func TestServeExportsRefreshMetrics(t *testing.T) {
 	url := dbtest.New(t)
 	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stderr := &watchWriter{seen: make(chan struct{})}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--database-url", url, "--addr", addr, "--refresh"}, io.Discard, stderr)
-	}()
+	stderr, stop := startHaul(t, "serve", "--database-url", url, "--addr", addr, "--refresh")
 	var body string
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -160,8 +147,22 @@ func TestServeExportsRefreshMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
-	cancel()
-	if code := <-done; code != exitOK {
+	if code := stop(); code != exitOK {
 		t.Fatalf("serve exit %d:\n%s", code, stderr.String())
+	}
+}
+
+// startHaul runs haul with args in the background; stop cancels it and
+// returns its exit code. Its stderr is returned as written so far.
+func startHaul(t *testing.T, args ...string) (stderr *watchWriter, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stderr = &watchWriter{seen: make(chan struct{})}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, io.Discard, stderr) }()
+	return stderr, func() int {
+		cancel()
+		return <-done
 	}
 }
