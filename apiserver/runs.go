@@ -216,7 +216,7 @@ func (s *Server) dataVersion(c *gin.Context) {
 			LastError: st.LastError, LastErrorAt: st.LastErrorAt}
 		err = s.cfg.Pool.QueryRow(ctx, `
 			SELECT EXISTS (SELECT 1 FROM precalc_dirty_days) OR EXISTS (SELECT 1 FROM precalc_claimed_days)
-			    OR EXISTS (SELECT 1 FROM precalc_pending_runs)`).Scan(&out.Stale)
+			    OR EXISTS (SELECT 1 FROM precalc_dirty_batches) OR EXISTS (SELECT 1 FROM precalc_pending_runs)`).Scan(&out.Stale)
 	}
 	if err != nil {
 		s.internalError(c, err)

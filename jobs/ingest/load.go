@@ -133,6 +133,9 @@ type staged struct {
 	cached []logRef
 	// rowRefs holds, for shipments, the log of each row in loaded.
 	rowRefs []logRef
+	// batch numbers the rows written, for the aggregate refresh; 0 when
+	// the dataset's rows are not numbered.
+	batch int64
 }
 
 // refOf is the log of loaded row i.
@@ -317,6 +320,11 @@ func (l *loader) stage(ctx context.Context, tx pgx.Tx, b *batch, m mode) (*stage
 	}
 	if len(st.loaded) == 0 {
 		return st, nil
+	}
+	if slices.Contains(extraColumns[def.name], "load_batch") {
+		if err := tx.QueryRow(ctx, nextBatchSQL).Scan(&st.batch); err != nil {
+			return nil, fmt.Errorf("number the batch: %w", err)
+		}
 	}
 	if !m.bisect {
 		if err := l.copyRows(ctx, tx, b, st, st.loaded); err != nil {
@@ -579,10 +587,13 @@ func (l *loader) copyRows(ctx context.Context, tx pgx.Tx, b *batch, st *staged, 
 		switch def.name {
 		case Vehicles:
 			enc.Text(group)
+		case VehicleLogs:
+			enc.Int8(st.batch)
 		case Shipments:
 			ref := st.refOf(i)
 			enc.Int4(int32(ref.day))
 			enc.String(ref.vehicle)
+			enc.Int8(st.batch)
 		}
 	}
 	if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(enc.Finish()), def.copySQL()); err != nil {
@@ -673,6 +684,9 @@ func (l *loader) commit(ctx context.Context, tx pgx.Tx, b *batch, st *staged) er
 		}
 		q.Queue(markDaysSQL, l.runID, dates)
 	}
+	if st.batch != 0 && len(st.loaded) > 0 {
+		q.Queue(markBatchSQL, st.batch)
+	}
 	byReason := total.byReason
 	if byReason == nil {
 		byReason = map[string]int64{}
@@ -680,7 +694,7 @@ func (l *loader) commit(ctx context.Context, tx pgx.Tx, b *batch, st *staged) er
 	q.Queue(upsertCheckpointSQL, l.runID, string(l.def.name), b.file.index, b.file.location,
 		b.cp.Offset, b.cp.Index, b.cp.Line, int64(b.cp.Digest), size,
 		total.read, total.loaded, total.duplicates, total.rejected, byReason, b.last, b.file.committedIndex)
-	if err := l.sendCheckpoint(ctx, tx, q, len(days) > 0, b); err != nil {
+	if err := l.sendCheckpoint(ctx, tx, q, q.Len()-1, b); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -712,14 +726,15 @@ func (l *loader) commit(ctx context.Context, tx pgx.Tx, b *batch, st *staged) er
 	return nil
 }
 
-// sendCheckpoint runs the batch's bookkeeping, q: the days it marks, if
-// any, then its checkpoint, which must replace the file's last one.
-func (l *loader) sendCheckpoint(ctx context.Context, tx pgx.Tx, q *pgx.Batch, markedDays bool, b *batch) error {
+// sendCheckpoint runs the batch's bookkeeping, q: marks statements that
+// queue its days and rows for the aggregate refresh, then its checkpoint,
+// which must replace the file's last one.
+func (l *loader) sendCheckpoint(ctx context.Context, tx pgx.Tx, q *pgx.Batch, marks int, b *batch) error {
 	br := tx.SendBatch(ctx, q)
 	defer br.Close()
-	if markedDays {
+	for range marks {
 		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("record days: %w", err)
+			return fmt.Errorf("queue the batch for the aggregate refresh: %w", err)
 		}
 	}
 	var one int

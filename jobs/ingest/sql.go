@@ -18,8 +18,10 @@ const NotifyChannel = db.ChannelIngestDone
 
 // extraColumns are loaded alongside a dataset's fields.
 var extraColumns = map[Dataset][]string{
-	Vehicles:  {"run_id"},
-	Shipments: {"trip_date", "vehicle_id"}, // from the shipment's log (docs/data.md#23-shipments)
+	Vehicles:    {"run_id"},
+	VehicleLogs: {"load_batch"},
+	// trip_date and vehicle_id from the shipment's log (docs/data.md#23-shipments)
+	Shipments: {"trip_date", "vehicle_id", "load_batch"},
 }
 
 func (d *datasetDef) columns() []string {
@@ -69,6 +71,13 @@ var refSQL = map[Dataset]string{
 const markPendingSQL = `INSERT INTO precalc_pending_runs (run_id) VALUES ($1) ON CONFLICT DO NOTHING`
 
 const deleteVehiclesSQL = `DELETE FROM vehicles WHERE vehicle_id = ANY($1)`
+
+// nextBatchSQL numbers a batch's rows, so that the next aggregate refresh
+// finds them (migration 00006).
+const nextBatchSQL = `SELECT nextval('load_batches')`
+
+// markBatchSQL queues a batch's rows for the next aggregate refresh.
+const markBatchSQL = `INSERT INTO precalc_dirty_batches (batch) VALUES ($1)`
 
 const markDaysSQL = `
 WITH days AS (SELECT DISTINCT unnest($2::date[]) AS day),

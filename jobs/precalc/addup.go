@@ -180,12 +180,14 @@ type builder struct {
 	routeDays    map[routeDTKey]int
 	routeDayRows []routeSums
 	routeDayKeys []routeDTKey
-	dayRoutes    dense[[2]int64] // shipments and Σ delivery time per route
-	vRoutes      map[vehicleRouteKey]int
-	vRouteRows   []vehicleRouteSums
-	vRouteKeys   []vehicleRouteKey
-	extraLogs    map[[2]int32]struct{}
-	vehicleDays  dense[vehicleSums]
+	// routeDayOrder lists the day's route rows by route (routeRows).
+	routeDayOrder []int32
+	dayRoutes     dense[[2]int64] // shipments and Σ delivery time per route
+	vRoutes       map[vehicleRouteKey]int
+	vRouteRows    []vehicleRouteSums
+	vRouteKeys    []vehicleRouteKey
+	extraLogs     map[[2]int32]struct{}
+	vehicleDays   dense[vehicleSums]
 
 	sortedLogs, sortedShipments []byte
 }
@@ -473,10 +475,20 @@ func (b *builder) day(day int32, logs, shipments []byte) error {
 // routeRows writes the day's route rows and adds them to the year's rows
 // and the route totals.
 func (b *builder) routeRows(day int32) error {
-	for i, k := range b.routeDayKeys {
-		rs := &b.routeDayRows[i]
+	// In the order of agg_routes_period_idx (day, route), so that building
+	// it is mostly a check of the order.
+	b.routeDayOrder = b.routeDayOrder[:0]
+	for i := range b.routeDayKeys {
+		b.routeDayOrder = append(b.routeDayOrder, int32(i))
+	}
+	slices.SortFunc(b.routeDayOrder, func(x, y int32) int {
+		kx, ky := b.routeDayKeys[x], b.routeDayKeys[y]
+		return cmp.Or(cmp.Compare(b.routeRank[kx.route], b.routeRank[ky.route]), cmp.Compare(kx.dt, ky.dt))
+	})
+	for _, i := range b.routeDayOrder {
+		k, rs := b.routeDayKeys[i], &b.routeDayRows[i]
 		// dt <= Σdt/n of the same (day, route), compared exactly as in
-		// insertRouteDaysSQL.
+		// delta.go's merged_routes.
 		if dr := b.dayRoutes.sums[k.route]; int64(k.dt)*dr[0] <= dr[1] {
 			rs.onTime = rs.n
 		}

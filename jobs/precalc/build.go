@@ -16,7 +16,7 @@ import (
 // each day's rows add up on their own (addup.go), and the rows that come
 // out are streamed into the copies with binary COPY (rebuild.go).
 //
-// The figures are those of the incremental refresh's SQL (sql.go), column
+// The figures are those of the incremental refresh's SQL (delta.go), column
 // for column; TestIncrementalEqualsFullRebuild holds the two together, and
 // the oracle tests check both against the raw tables.
 

@@ -2,7 +2,10 @@ package precalc_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/haul-dev/haul/internal/datagen"
+	"github.com/haul-dev/haul/jobs/precalc"
 )
 
 // aggKeys are every rollup table the refresh writes, with the columns that
@@ -39,7 +43,14 @@ func TestIncrementalEqualsFullRebuild(t *testing.T) {
 		t.Fatalf("second refresh: full %v, %d days (first %d): want an incremental refresh of the second run's days",
 			second.Full, second.Days, first.Days)
 	}
+	e.assertEqualsFullRebuild(second)
+}
 
+// assertEqualsFullRebuild checks that every rollup row after the refresh
+// inc equals what a full rebuild of the same data computes.
+func (e *env) assertEqualsFullRebuild(inc precalc.Result) {
+	t := e.t
+	t.Helper()
 	ctx := context.Background()
 	for table := range aggKeys {
 		if _, err := e.pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE snap_%s AS TABLE %s`, table, table)); err != nil {
@@ -47,8 +58,8 @@ func TestIncrementalEqualsFullRebuild(t *testing.T) {
 		}
 	}
 	full := e.refresh(true)
-	if !full.Full || full.Version != second.Version+1 {
-		t.Fatalf("full rebuild: %+v after version %d", full, second.Version)
+	if !full.Full || full.Version != inc.Version+1 {
+		t.Fatalf("full rebuild: %+v after version %d", full, inc.Version)
 	}
 	for table := range aggKeys {
 		if n := e.count(`SELECT count(*) FROM ` + table); n == 0 {
@@ -64,6 +75,66 @@ func TestIncrementalEqualsFullRebuild(t *testing.T) {
 			t.Errorf("%s: incremental and full rebuild differ:\n%s", table, diff)
 		}
 	}
+}
+
+// Shipments loaded after their logs, by a later run: on logs that carried
+// the same route before, another route, or nothing yet. A log counts once
+// in trips and carrying mileage however many runs load its shipments.
+func TestIncrementalShipmentsOnEarlierLogs(t *testing.T) {
+	e := newEnv(t)
+	e.load("first", e.generate("first", datagen.Config{Shipments: 3_000, Cities: 30}))
+	e.refresh(false)
+	ctx := context.Background()
+	rows, err := e.pool.Query(ctx, `
+(SELECT l.log_id, s.origin, s.destination, 'same route' FROM vehicle_logs l
+ JOIN LATERAL (SELECT origin, destination FROM shipments s WHERE s.log_id = l.log_id LIMIT 1) s ON true
+ ORDER BY l.log_id LIMIT 40)
+UNION ALL
+(SELECT l.log_id, 'Nowhere', 'Elsewhere', 'other route' FROM vehicle_logs l
+ WHERE EXISTS (SELECT 1 FROM shipments s WHERE s.log_id = l.log_id) ORDER BY l.log_id DESC LIMIT 40)
+UNION ALL
+(SELECT l.log_id, 'Nowhere', 'Elsewhere', 'no shipment yet' FROM vehicle_logs l
+ WHERE NOT EXISTS (SELECT 1 FROM shipments s WHERE s.log_id = l.log_id) ORDER BY l.log_id LIMIT 40)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []map[string]any
+	kinds := map[string]int{}
+	var logID, origin, destination, kind string
+	if _, err := pgx.ForEachRow(rows, []any{&logID, &origin, &destination, &kind}, func() error {
+		kinds[kind]++
+		// Twice on some logs: both new shipments count the log once.
+		for k := range 1 + len(recs)%2 {
+			recs = append(recs, map[string]any{"shipment_id": fmt.Sprintf("LATE-%d-%d", len(recs), k),
+				"origin": origin, "destination": destination, "weight": 2.5, "cost": 10 + len(recs),
+				"delivery_time": 1 + len(recs)%7, "log_id": logID})
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(kinds) != 3 {
+		t.Fatalf("found logs of kinds %v, want all three", kinds)
+	}
+	dir := filepath.Join(e.dir, "late")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "shipments.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if rep := e.load("late", dir, datagen.Shipments); rep.Datasets[0].Loaded != int64(len(recs)) {
+		t.Fatalf("loaded %d of %d late shipments", rep.Datasets[0].Loaded, len(recs))
+	}
+	late := e.refresh(false)
+	if late.Full {
+		t.Fatalf("refresh after late shipments took the full path: %+v", late)
+	}
+	e.assertEqualsFullRebuild(late)
 }
 
 // tableDiff compares two tables of the same shape by aggKeys, floats
@@ -136,10 +207,11 @@ func deref(s *string) string {
 	return *s
 }
 
-// A refresh after a load spread over every day would redo nearly all the
-// data: it takes the full path by itself and consumes the claim; a small
-// load on a few days stays incremental. (That both paths compute the same
-// rollups is TestIncrementalEqualsFullRebuild.)
+// A refresh adds the new rows, wherever they fall: a load spread over
+// every day stays incremental. It takes the full path by itself when that
+// is cheaper (TestFullIsCheaper), or when days were queued before rows were
+// numbered by batch (migration 00006 queues batch 0 for them), and consumes
+// the queue either way.
 func TestRefreshFallsBackToFullRebuild(t *testing.T) {
 	e := newEnv(t)
 	e.load("first", e.generate("first", datagen.Config{Shipments: 16_000, Cities: 40,
@@ -151,17 +223,27 @@ func TestRefreshFallsBackToFullRebuild(t *testing.T) {
 	e.load("spread", e.generate("spread", datagen.Config{Shipments: 3_000, Cities: 40, Seed: 2, IDPrefix: "B",
 		Vehicles: 20, From: day("2024-01-01"), To: day("2024-12-31")}))
 	spread := e.refresh(false)
-	if !spread.Full || spread.Version != first.Version+1 || !slices.Equal(spread.Runs, []string{"spread"}) {
-		t.Fatalf("refresh after a load over every day: %+v; want the full path, publishing run spread", spread)
+	if spread.Full || spread.Version != first.Version+1 || !slices.Equal(spread.Runs, []string{"spread"}) {
+		t.Fatalf("refresh after a load over every day: %+v; want an incremental refresh publishing run spread", spread)
+	}
+	e.assertNothingQueued()
+
+	e.load("few", e.generate("few", datagen.Config{Shipments: 200, Cities: 40, Seed: 3, IDPrefix: "C",
+		Vehicles: 20, From: day("2025-01-01"), To: day("2025-01-05")}))
+	e.exec(`INSERT INTO precalc_dirty_batches (batch) VALUES (0)`)
+	legacy := e.refresh(false)
+	if !legacy.Full || !slices.Equal(legacy.Runs, []string{"few"}) {
+		t.Fatalf("refresh with batch 0 queued: %+v; want the full path, publishing run few", legacy)
 	}
 	e.assertNothingQueued()
 	if n := e.count(`SELECT sum(shipments) FROM agg_totals WHERE grain = 2`); n != e.count(`SELECT count(*) FROM shipments`) {
 		t.Errorf("after the full path the rollups count %d shipments, want every loaded one", n)
 	}
 
-	e.load("few", e.generate("few", datagen.Config{Shipments: 200, Cities: 40, Seed: 3, IDPrefix: "C",
-		Vehicles: 20, From: day("2025-01-01"), To: day("2025-01-05")}))
-	if few := e.refresh(false); few.Full || few.Days != 5 {
-		t.Fatalf("refresh after a load on 5 new days: full %v, %d days; want incremental", few.Full, few.Days)
+	e.load("more", e.generate("more", datagen.Config{Shipments: 200, Cities: 40, Seed: 4, IDPrefix: "D",
+		Vehicles: 20, From: day("2025-02-01"), To: day("2025-02-05")}))
+	if more := e.refresh(false); more.Full || more.Days != 5 {
+		t.Fatalf("refresh after a load on 5 new days: full %v, %d days; want incremental", more.Full, more.Days)
 	}
+	e.assertNothingQueued()
 }

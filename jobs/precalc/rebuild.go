@@ -192,7 +192,8 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 	t := time.Now()
 	raw := newRawReader(dir)
 	out := newTables()
-	if err := readRaw(ctx, conn, raw, out); err != nil {
+	batches, err := readRaw(ctx, conn, raw, out)
+	if err != nil {
 		return fmt.Errorf("read raw tables: %w", err)
 	}
 	log.V(1).Info("refresh step done", "step", "read raw tables", "seconds", time.Since(t).Seconds())
@@ -268,15 +269,23 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 		if err := runSteps(ctx, tx, steps, log); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM precalc_dirty_batches WHERE batch = ANY($1)`, batches); err != nil {
+			return fmt.Errorf("consume batches: %w", err)
+		}
 		return tx.QueryRow(ctx, recordRefreshSQL, res.Started, res.Full, res.Days).Scan(&res.Version, &res.Finished)
 	})
 }
 
 // readRaw reads the raw tables into raw, and the vehicles into the rows of
-// their snapshot, all in one snapshot.
-func readRaw(ctx context.Context, conn *pgx.Conn, raw *rawReader, out *tables) error {
+// their snapshot, all in one snapshot; it returns the batches that snapshot
+// sees queued for a refresh, which the rebuild includes.
+func readRaw(ctx context.Context, conn *pgx.Conn, raw *rawReader, out *tables) ([]int64, error) {
+	var batches []int64
 	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
-	return pgx.BeginTxFunc(ctx, conn, opts, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, conn, opts, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT coalesce(array_agg(batch), '{}') FROM precalc_dirty_batches`).Scan(&batches); err != nil {
+			return err
+		}
 		// Held in memory (one row per vehicle) until its COPY starts.
 		vehicles := func(f [][]byte) error {
 			out.vehicleInfo.enc.Row(len(f))
@@ -299,6 +308,7 @@ func readRaw(ctx context.Context, conn *pgx.Conn, raw *rawReader, out *tables) e
 		}
 		return nil
 	})
+	return batches, err
 }
 
 // addUp adds up the spilled raw rows, a month at a time, into out's

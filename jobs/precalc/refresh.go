@@ -88,83 +88,109 @@ func refreshLocked(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, opts
 	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return execAll(ctx, tx, claimSQL, opts.Log.V(2)) }); err != nil {
 		return res, fmt.Errorf("claim touched days: %w", err)
 	}
-	var days int64
+	var days, batches int64
 	var version int64
-	if err := conn.QueryRow(ctx, claimedSQL).Scan(&days, &res.Runs, &version); err != nil {
+	var legacy bool
+	if err := conn.QueryRow(ctx, claimedSQL).Scan(&days, &res.Runs, &version, &batches, &legacy); err != nil {
 		return res, fmt.Errorf("read claim: %w", err)
 	}
-	if !opts.Full && days == 0 && len(res.Runs) == 0 {
+	if !opts.Full && days == 0 && batches == 0 && len(res.Runs) == 0 {
 		res.Version = version
 		opts.Log.V(1).Info("aggregates up to date", "version", version)
 		return res, nil
 	}
-	// The first version is built whole: nothing is there to update. A
-	// refresh that would redo much of the data is built whole too.
-	res.Full = opts.Full || version == 0
-	if !res.Full {
-		var est costEstimate
-		if err := conn.QueryRow(ctx, costSQL).Scan(&est.redo, &est.total, &est.added); err != nil {
-			return res, fmt.Errorf("estimate refresh cost: %w", err)
-		}
-		if res.Full = est.fullIsCheaper(); res.Full {
-			opts.Log.Info("refresh takes the full path", "redoRows", est.redo+est.added, "totalRows", est.total+est.added)
-		}
-	}
-	log := opts.Log.WithValues("full", res.Full, "claimedDays", days, "runs", res.Runs)
-	log.Info("refresh started")
+	// The first version is built whole: nothing is there to update; so are
+	// days queued before rows were numbered by batch (migration 00006).
+	res.Full = opts.Full || version == 0 || legacy
+	log := opts.Log.WithValues("claimedDays", days, "batches", batches, "runs", res.Runs)
+	log.Info("refresh started", "full", res.Full)
 
 	var err error
-	if res.Full {
+	if !res.Full {
+		err = refreshDelta(ctx, conn, &res, log)
+		if errors.Is(err, errFullIsCheaper) {
+			res.Full, err = true, nil
+		}
+	}
+	if err == nil && res.Full {
 		err = rebuild(ctx, pool, conn, &res, log)
-	} else {
-		// One snapshot for every statement, so that a batch committing
-		// midway is in all of the version's tables or in none (it marks
-		// its days again).
-		err = pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
-			if err := tune(ctx, tx); err != nil {
-				return err
-			}
-			if err := runSteps(ctx, tx, incrementalSteps(), log); err != nil {
-				return err
-			}
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM refresh_days`).Scan(&res.Days); err != nil {
-				return fmt.Errorf("count days: %w", err)
-			}
-			return tx.QueryRow(ctx, recordRefreshSQL, res.Started, res.Full, res.Days).Scan(&res.Version, &res.Finished)
-		})
 	}
 	if err != nil {
 		return res, fmt.Errorf("refresh aggregates: %w", err)
 	}
 	res.Refreshed = true
 	res.Finished = res.Finished.UTC()
-	log.Info("refresh done", "version", res.Version, "days", res.Days, "seconds", res.Duration().Seconds())
+	log.Info("refresh done", "full", res.Full, "version", res.Version, "days", res.Days,
+		"seconds", res.Duration().Seconds())
 	return res, nil
 }
 
-// costEstimate sizes the two ways to refresh, in rows of logs and
-// shipments: redo, the rows already aggregated on the claimed days, which an
-// incremental refresh reads and writes again; added, the rows the claimed
-// runs loaded; total, every row aggregated so far.
-type costEstimate struct {
-	redo, total, added int64
+// errFullIsCheaper ends an incremental refresh that would cost more than a
+// full rebuild.
+var errFullIsCheaper = errors.New("a full rebuild is cheaper")
+
+// refreshDelta adds what the queued batches loaded to the rollups (delta.go),
+// in one transaction, unless a full rebuild is cheaper (errFullIsCheaper).
+func refreshDelta(ctx context.Context, conn *pgx.Conn, res *Result, log logr.Logger) error {
+	// One snapshot for every statement, so that the batches it consumes are
+	// the ones whose rows it read.
+	return pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+		if err := tune(ctx, tx); err != nil {
+			return err
+		}
+		if err := runSteps(ctx, tx, []step{{"stage new rows", stageNewSQL}}, log); err != nil {
+			return err
+		}
+		var est costEstimate
+		if err := tx.QueryRow(ctx, deltaCostSQL).Scan(&est.added, &est.dayRows, &est.total, &est.shipments,
+			&est.oldLogs); err != nil {
+			return fmt.Errorf("estimate refresh cost: %w", err)
+		}
+		if est.fullIsCheaper() {
+			log.Info("refresh takes the full path", "newRows", est.added, "totalRows", est.total+est.added)
+			return errFullIsCheaper
+		}
+		if err := runSteps(ctx, tx, deltaSteps(), log); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, deltaDaysSQL).Scan(&res.Days); err != nil {
+			return fmt.Errorf("count days: %w", err)
+		}
+		return tx.QueryRow(ctx, recordRefreshSQL, res.Started, false, res.Days).Scan(&res.Version, &res.Finished)
+	})
 }
 
-// Relative costs of the two paths, per row, measured on haul gen's data
-// (2 cores): an incremental refresh costs 61-91 µs per row it redoes (18.3 s
-// for 300k new rows on 90 new days at 2M shipments), a full rebuild 3.3-3.7 µs
-// per row (11.2 s at 2M, 50 s at 10M shipments with their logs) plus about a
-// second of fixed cost (new tables, index builds, the swap).
+// costEstimate sizes the two ways to refresh, in rows: added, the rows of
+// the queued batches; dayRows, the shipments already aggregated on the days
+// those batches touch, whose (day, route) groups an incremental refresh
+// looks up; total and shipments, every row and every shipment aggregated so
+// far; oldLogs, whether new shipments ride logs loaded before, which costs a
+// scan of every shipment.
+type costEstimate struct {
+	added, dayRows, total, shipments int64
+	oldLogs                          bool
+}
+
+// Relative costs of the two paths, in tenths of a full rebuild's cost per
+// row (3.3-3.7 µs on haul gen's data, 2 cores; 50 s at 10M shipments with
+// their logs), plus its fixed cost (new tables, index builds, the swap).
+// Measured with make bench-precalc (docs/architecture.md, "Refresh by delta").
 const (
-	incrementalRowCost = 16
-	fullFixedRows      = 300_000
+	deltaRowCost  = 40 // a new row, staged, grouped and added to each rollup
+	dayRowCost    = 3  // a stored route row of a touched day, looked up
+	scanRowCost   = 2  // a shipment read by the scan for old logs
+	fullRowCost   = 10
+	fullFixedRows = 300_000
 )
 
-// fullIsCheaper says whether a full rebuild costs less than redoing the
-// claimed days: it does once those days hold more than about a sixteenth
-// of the data, e.g. after a load spread over every day.
+// fullIsCheaper says whether a full rebuild costs less than adding the new
+// rows, e.g. after a load as large as the data already there.
 func (e costEstimate) fullIsCheaper() bool {
-	return incrementalRowCost*(e.redo+e.added) > e.total+e.added+fullFixedRows
+	delta := deltaRowCost*e.added + dayRowCost*e.dayRows
+	if e.oldLogs {
+		delta += scanRowCost * e.shipments
+	}
+	return delta > fullRowCost*(e.total+e.added+fullFixedRows)
 }
 
 type step struct {
@@ -172,18 +198,17 @@ type step struct {
 	stmts []string
 }
 
-// incrementalSteps lists the statements of an incremental refresh, in order.
-func incrementalSteps() []step {
+// deltaSteps lists the statements of an incremental refresh after the new
+// rows are staged, in order.
+func deltaSteps() []step {
 	return []step{
-		{"select days", incrementalDaysSQL},
-		{"select periods", periodsSQL},
-		{"stage raw rows", stageSQL},
-		{"delete day rows", deleteDaysSQL},
-		{"insert day rows", insertDaysSQL},
-		{"roll up months and years", coarseSQL()},
-		{"route totals", routeTotalsSQL},
+		{"stage deltas", stageDeltaSQL},
+		{"route days", routeDaysSQL},
+		{"route totals", []string{routeTotalsSQL}},
+		{"vehicle routes", []string{vehicleRoutesSQL}},
+		{"totals and vehicles", rollUpSQL()},
 		{"vehicle names", []string{vehicleInfoSQL}},
-		{"publish", publishSQL},
+		{"publish", append(publishSQL, publishDeltaSQL)},
 	}
 }
 

@@ -124,10 +124,11 @@ func (e *env) advisoryLocks(granted bool) int64 {
 		  AND ((classid::bigint << 32) | objid::bigint) = $2`, granted, db.PrecalcLockID)
 }
 
-// assertNothingQueued checks that no day or run waits for a refresh.
+// assertNothingQueued checks that no day, batch or run waits for a refresh.
 func (e *env) assertNothingQueued() {
 	e.t.Helper()
-	for _, table := range []string{"precalc_pending_runs", "precalc_dirty_days", "precalc_claimed_days"} {
+	for _, table := range []string{"precalc_pending_runs", "precalc_dirty_days", "precalc_claimed_days",
+		"precalc_dirty_batches"} {
 		if n := e.count(`SELECT count(*) FROM ` + table); n != 0 {
 			e.t.Errorf("%s has %d rows after the refresh, want none", table, n)
 		}

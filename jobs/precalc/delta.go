@@ -1,0 +1,308 @@
+package precalc
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/haul-dev/haul/internal/db"
+)
+
+// An incremental refresh adds to the rollups what the rows loaded since the
+// last refresh contribute (docs/architecture.md, "Refresh by delta"): ingest
+// numbers each batch's rows (load_batch) and queues the number in
+// precalc_dirty_batches in the batch's transaction; the refresh reads the
+// rows of the batches its snapshot sees queued, through a BRIN index, and
+// consumes those batches when it commits. Rows are never updated or deleted
+// (docs/data.md#45-duplicates-and-re-delivery), so every column is a sum, a
+// minimum or a maximum of what it was and what the new rows bring, except
+// three, which the new rows decide with a look at what is stored:
+//   - on_time_day of a (day, route, delivery time) row compares it with its
+//     (day, route) group's mean, which new rows move: the groups they touch
+//     are rewritten whole from their stored rows and the new ones;
+//   - trips of agg_vehicle_routes and carrying_mileage count a log once,
+//     however many of its shipments there are: a new shipment counts its log
+//     only if no earlier shipment of that log did. A log loaded in this
+//     refresh has none; for the rare shipment that rides an older log, the
+//     log's earlier shipments are read with one scan of shipments;
+//   - ship_days and vehicle_days count days, and a vehicle's days, with a
+//     shipment: the stored day rows say whether that day, or that vehicle on
+//     that day, already had one.
+
+// Every statement reads the temporary tables made before it; they are
+// dropped when the refresh's transaction ends.
+var (
+	// The new rows.
+	stageNewSQL = []string{
+		`CREATE TEMP TABLE refresh_batches ON COMMIT DROP AS SELECT batch FROM precalc_dirty_batches`,
+		`ANALYZE refresh_batches`,
+		`CREATE TEMP TABLE new_logs ON COMMIT DROP AS
+		 SELECT log_id, vehicle_id, trip_date AS day, mileage, fuel_used AS fuel
+		 FROM vehicle_logs WHERE ` + inRefreshBatches,
+		`CREATE TEMP TABLE new_ships ON COMMIT DROP AS
+		 SELECT trip_date AS day, vehicle_id, log_id, origin, destination, delivery_time AS dt, cost, weight
+		 FROM shipments WHERE ` + inRefreshBatches,
+		`ANALYZE new_logs`,
+		`ANALYZE new_ships`,
+		// Logs of new shipments that an earlier refresh saw loaded.
+		`CREATE TEMP TABLE old_logs ON COMMIT DROP AS
+		 SELECT DISTINCT s.log_id FROM new_ships s WHERE NOT EXISTS (SELECT 1 FROM new_logs l WHERE l.log_id = s.log_id)`,
+		`ANALYZE old_logs`,
+	}
+
+	// What the new rows add, grouped as each rollup is.
+	stageDeltaSQL = []string{
+		// The routes that old logs carried before: one scan of shipments,
+		// only when there are such logs (the one-time filter skips it).
+		`CREATE TEMP TABLE carried_before ON COMMIT DROP AS
+		 SELECT DISTINCT s.log_id, s.origin, s.destination FROM shipments s
+		 WHERE (SELECT count(*) > 0 FROM old_logs)
+		   AND s.log_id IN (SELECT log_id FROM old_logs)
+		   AND s.load_batch NOT IN (SELECT batch FROM refresh_batches)`,
+		`ANALYZE carried_before`,
+		// Per day, route and delivery time: everything that adds up over shipments.
+		`CREATE TEMP TABLE stage_rt ON COMMIT DROP AS
+		 SELECT day, origin, destination, dt, count(*) AS n,
+		        sum(cost) AS sum_cost, sum(weight) AS sum_weight,
+		        sum(cost / weight) AS sum_cpk, sum(cost / dt) AS sum_cpt,
+		        min(cost / weight) AS min_cpk, max(cost / weight) AS max_cpk
+		 FROM new_ships GROUP BY 1, 2, 3, 4`,
+		// Per day, vehicle and route: trips counts the logs that carry
+		// the route for the first time.
+		`CREATE TEMP TABLE stage_vr ON COMMIT DROP AS
+		 SELECT s.day, s.vehicle_id, s.origin, s.destination, count(*) AS n,
+		        count(DISTINCT s.log_id) FILTER (WHERE c.log_id IS NULL) AS trips,
+		        sum(s.cost) AS sum_cost, sum(s.dt) AS sum_dt
+		 FROM new_ships s
+		 LEFT JOIN carried_before c ON c.log_id = s.log_id AND c.origin = s.origin AND c.destination = s.destination
+		 GROUP BY 1, 2, 3, 4`,
+		// Per day and vehicle: the new logs, and the mileage of the logs that
+		// carry a shipment for the first time.
+		`CREATE TEMP TABLE stage_logs ON COMMIT DROP AS
+		 SELECT day, vehicle_id, sum(trips) AS trips, sum(mileage) AS mileage, sum(fuel) AS fuel,
+		        sum(carrying_mileage) AS carrying_mileage
+		 FROM (SELECT l.day, l.vehicle_id, 1 AS trips, l.mileage, l.fuel,
+		              CASE WHEN c.log_id IS NOT NULL THEN l.mileage ELSE 0 END AS carrying_mileage
+		       FROM new_logs l LEFT JOIN (SELECT DISTINCT log_id FROM new_ships) c USING (log_id)
+		       UNION ALL
+		       SELECT v.trip_date, v.vehicle_id, 0, 0, 0, v.mileage
+		       FROM old_logs o JOIN vehicle_logs v USING (log_id)
+		       WHERE NOT EXISTS (SELECT 1 FROM carried_before c WHERE c.log_id = o.log_id)) x
+		 GROUP BY 1, 2`,
+		`ANALYZE stage_rt`,
+		`ANALYZE stage_vr`,
+		`ANALYZE stage_logs`,
+		// Per day and vehicle, what agg_vehicles adds; carries_first: the
+		// vehicle carries its first shipment of the day.
+		`CREATE TEMP TABLE delta_vehicles ON COMMIT DROP AS
+		 SELECT x.*, x.shipments > 0 AND NOT EXISTS (
+		            SELECT 1 FROM agg_vehicles a
+		            WHERE a.grain = 0 AND a.period = x.day AND a.vehicle_id = x.vehicle_id AND a.shipments > 0)
+		        AS carries_first
+		 FROM (SELECT coalesce(l.day, s.day) AS day, coalesce(l.vehicle_id, s.vehicle_id) AS vehicle_id,
+		              coalesce(l.trips, 0) AS trips, coalesce(l.mileage, 0) AS mileage, coalesce(l.fuel, 0) AS fuel,
+		              coalesce(l.carrying_mileage, 0) AS carrying_mileage,
+		              coalesce(s.n, 0) AS shipments, coalesce(s.sum_cost, 0) AS sum_cost, coalesce(s.sum_dt, 0) AS sum_dt
+		       FROM stage_logs l
+		       FULL JOIN (SELECT day, vehicle_id, sum(n) AS n, sum(sum_cost) AS sum_cost, sum(sum_dt) AS sum_dt
+		                  FROM stage_vr GROUP BY 1, 2) s
+		         ON s.day = l.day AND s.vehicle_id = l.vehicle_id) x`,
+		// Per day, what agg_totals adds.
+		`CREATE TEMP TABLE delta_totals ON COMMIT DROP AS
+		 SELECT x.*, CASE WHEN x.shipments > 0 AND NOT EXISTS (
+		                 SELECT 1 FROM agg_totals a WHERE a.grain = 0 AND a.period = x.day AND a.shipments > 0)
+		             THEN 1 ELSE 0 END AS ship_days
+		 FROM (SELECT coalesce(v.day, s.day) AS day,
+		              coalesce(v.logs, 0) AS logs, coalesce(v.mileage, 0) AS mileage, coalesce(v.fuel, 0) AS fuel,
+		              coalesce(v.carrying_mileage, 0) AS carrying_mileage, coalesce(v.vehicle_days, 0) AS vehicle_days,
+		              coalesce(s.n, 0) AS shipments, coalesce(s.sum_cost, 0) AS sum_cost,
+		              coalesce(s.sum_weight, 0) AS sum_weight, coalesce(s.sum_dt, 0) AS sum_dt,
+		              coalesce(s.sum_dt2, 0) AS sum_dt2, s.min_dt, s.max_dt, s.min_cpk, s.max_cpk
+		       FROM (SELECT day, sum(trips) AS logs, sum(mileage) AS mileage, sum(fuel) AS fuel,
+		                    sum(carrying_mileage) AS carrying_mileage, count(*) FILTER (WHERE carries_first) AS vehicle_days
+		             FROM delta_vehicles GROUP BY 1) v
+		       FULL JOIN (SELECT day, sum(n) AS n, sum(sum_cost) AS sum_cost, sum(sum_weight) AS sum_weight,
+		                         sum(dt * n) AS sum_dt, sum(dt::numeric * dt * n) AS sum_dt2,
+		                         min(dt) AS min_dt, max(dt) AS max_dt, min(min_cpk) AS min_cpk, max(max_cpk) AS max_cpk
+		                  FROM stage_rt GROUP BY 1) s
+		         ON s.day = v.day) x`,
+		// Pairs of a route and a vehicle that carries it for the first time.
+		`CREATE TEMP TABLE new_route_vehicles ON COMMIT DROP AS
+		 SELECT origin, destination, count(*) AS vehicles
+		 FROM (SELECT DISTINCT origin, destination, vehicle_id FROM stage_vr s
+		       WHERE NOT EXISTS (SELECT 1 FROM agg_vehicle_routes v
+		                         WHERE v.origin = s.origin AND v.destination = s.destination
+		                           AND v.vehicle_id = s.vehicle_id)) x
+		 GROUP BY 1, 2`,
+	}
+
+	// The (day, route) groups the new rows touch, rewritten whole: their
+	// stored rows are deleted and written again with the new rows added and
+	// on_time_day against the group's new mean; the year rows are corrected
+	// by the difference.
+	routeDaysSQL = []string{
+		`CREATE TEMP TABLE route_groups ON COMMIT DROP AS SELECT DISTINCT day, origin, destination FROM stage_rt`,
+		`ANALYZE route_groups`,
+		`CREATE TEMP TABLE replaced_routes ON COMMIT DROP AS
+		 WITH d AS (DELETE FROM agg_routes a USING route_groups g
+		            WHERE a.grain = 0 AND a.period = g.day AND a.origin = g.origin AND a.destination = g.destination
+		            RETURNING a.*)
+		 SELECT * FROM d`,
+		// on_time_day: dt <= Σdt/n of the same (day, route), compared exactly
+		// as dt·n <= Σdt; all shipments of a row share dt, so are all on time or none.
+		`CREATE TEMP TABLE merged_routes ON COMMIT DROP AS
+		 SELECT day, origin, destination, dt, n, sum_cost, sum_weight, sum_cpk, sum_cpt,
+		        CASE WHEN dt * sum(n) OVER w <= sum(dt::bigint * n) OVER w THEN n ELSE 0 END AS on_time_day
+		 FROM (SELECT day, origin, destination, dt, sum(n) AS n, sum(sum_cost) AS sum_cost,
+		              sum(sum_weight) AS sum_weight, sum(sum_cpk) AS sum_cpk, sum(sum_cpt) AS sum_cpt
+		       FROM (SELECT period AS day, origin, destination, delivery_time AS dt, shipments AS n,
+		                    sum_cost, sum_weight, sum_cpk, sum_cpt
+		             FROM replaced_routes
+		             UNION ALL
+		             SELECT day, origin, destination, dt, n, sum_cost, sum_weight, sum_cpk, sum_cpt FROM stage_rt) u
+		       GROUP BY 1, 2, 3, 4) x
+		 WINDOW w AS (PARTITION BY day, origin, destination)`,
+		`INSERT INTO agg_routes (grain, period, origin, destination, delivery_time, shipments, sum_cost, sum_weight,
+		     sum_cpk, sum_cpt, on_time_day)
+		 SELECT 0, day, origin, destination, dt, n, sum_cost, sum_weight, sum_cpk, sum_cpt, on_time_day
+		 FROM merged_routes`,
+		`INSERT INTO agg_routes AS a (grain, period, origin, destination, delivery_time, shipments, sum_cost,
+		     sum_weight, sum_cpk, sum_cpt, on_time_day)
+		 SELECT 2, date_trunc('year', day)::date, origin, destination, dt,
+		        sum(n), sum(sum_cost), sum(sum_weight), sum(sum_cpk), sum(sum_cpt), sum(on_time_day)
+		 FROM (SELECT day, origin, destination, dt, n, sum_cost, sum_weight, sum_cpk, sum_cpt, on_time_day
+		       FROM merged_routes
+		       UNION ALL
+		       SELECT period, origin, destination, delivery_time, -shipments, -sum_cost, -sum_weight,
+		              -sum_cpk, -sum_cpt, -on_time_day
+		       FROM replaced_routes) x
+		 GROUP BY 2, 3, 4, 5
+		 ON CONFLICT (period, origin, destination, delivery_time) WHERE grain = 2 DO UPDATE SET
+		     shipments = a.shipments + EXCLUDED.shipments, sum_cost = a.sum_cost + EXCLUDED.sum_cost,
+		     sum_weight = a.sum_weight + EXCLUDED.sum_weight, sum_cpk = a.sum_cpk + EXCLUDED.sum_cpk,
+		     sum_cpt = a.sum_cpt + EXCLUDED.sum_cpt, on_time_day = a.on_time_day + EXCLUDED.on_time_day`,
+	}
+
+	// Routes' all-time figures: the new rows' sums added, the bounds
+	// widened, the vehicles that carry a route for the first time counted.
+	routeTotalsSQL = `INSERT INTO agg_route_totals AS t (origin, destination, shipments, sum_cost, sum_weight, sum_dt,
+	     min_dt, max_dt, unique_vehicles)
+	 SELECT r.origin, r.destination, r.n, r.sum_cost, r.sum_weight, r.sum_dt, r.min_dt, r.max_dt, coalesce(v.vehicles, 0)
+	 FROM (SELECT origin, destination, sum(n) AS n, sum(sum_cost) AS sum_cost, sum(sum_weight) AS sum_weight,
+	              sum(dt * n) AS sum_dt, min(dt) AS min_dt, max(dt) AS max_dt
+	       FROM stage_rt GROUP BY 1, 2) r
+	 LEFT JOIN new_route_vehicles v ON v.origin = r.origin AND v.destination = r.destination
+	 ON CONFLICT (origin, destination) DO UPDATE SET
+	     shipments = t.shipments + EXCLUDED.shipments, sum_cost = t.sum_cost + EXCLUDED.sum_cost,
+	     sum_weight = t.sum_weight + EXCLUDED.sum_weight, sum_dt = t.sum_dt + EXCLUDED.sum_dt,
+	     min_dt = least(t.min_dt, EXCLUDED.min_dt), max_dt = greatest(t.max_dt, EXCLUDED.max_dt),
+	     unique_vehicles = t.unique_vehicles + EXCLUDED.unique_vehicles`
+
+	vehicleRoutesSQL = `INSERT INTO agg_vehicle_routes AS a (vehicle_id, period, origin, destination, trips, shipments,
+	     sum_cost, sum_dt)
+	 SELECT vehicle_id, day, origin, destination, trips, n, sum_cost, sum_dt FROM stage_vr
+	 ON CONFLICT (vehicle_id, period, origin, destination) DO UPDATE SET
+	     trips = a.trips + EXCLUDED.trips, shipments = a.shipments + EXCLUDED.shipments,
+	     sum_cost = a.sum_cost + EXCLUDED.sum_cost, sum_dt = a.sum_dt + EXCLUDED.sum_dt`
+)
+
+// inRefreshBatches selects the rows of the refreshed batches. The bounds let
+// the BRIN index skip every block range outside them.
+const inRefreshBatches = `load_batch BETWEEN (SELECT min(batch) FROM refresh_batches) AND (SELECT max(batch) FROM refresh_batches)
+		   AND load_batch IN (SELECT batch FROM refresh_batches)`
+
+// rolledTable is a rollup table kept per grain (day, month, year) whose
+// columns all combine as sums, minima or maxima: a refresh adds the new
+// rows' figures to the rows of every grain.
+type rolledTable struct {
+	table string
+	// key columns after (grain, period); delta is the temporary table of
+	// the day figures, with the key and value columns and day.
+	keys   []string
+	delta  string
+	values []rolledColumn
+}
+
+type rolledColumn struct {
+	name string
+	fn   string // sum, min or max
+}
+
+func sums(names ...string) []rolledColumn {
+	cols := make([]rolledColumn, len(names))
+	for i, n := range names {
+		cols[i] = rolledColumn{name: n, fn: "sum"}
+	}
+	return cols
+}
+
+var rolledTables = []rolledTable{
+	{table: "agg_totals", delta: "delta_totals", values: append(sums("logs", "mileage", "fuel", "carrying_mileage",
+		"shipments", "sum_cost", "sum_weight", "sum_dt", "sum_dt2", "ship_days", "vehicle_days"),
+		rolledColumn{"min_dt", "min"}, rolledColumn{"max_dt", "max"},
+		rolledColumn{"min_cpk", "min"}, rolledColumn{"max_cpk", "max"})},
+	{table: "agg_vehicles", delta: "delta_vehicles", keys: []string{"vehicle_id"},
+		values: sums("trips", "mileage", "fuel", "shipments", "sum_cost", "sum_dt")},
+}
+
+// upsertSQL adds the delta's figures to the table's rows of grain g,
+// creating the rows that are not there yet.
+func (r rolledTable) upsertSQL(g int16) string {
+	unit := map[int16]string{db.GrainDay: "day", db.GrainMonth: "month", db.GrainYear: "year"}[g]
+	cols := []string{"grain", "period"}
+	sel := []string{fmt.Sprint(g), fmt.Sprintf("date_trunc('%s', day)::date", unit)}
+	group := []string{"2"}
+	conflict := []string{"grain", "period"}
+	for i, k := range r.keys {
+		cols = append(cols, ident(k))
+		sel = append(sel, ident(k))
+		group = append(group, fmt.Sprint(i+3))
+		conflict = append(conflict, ident(k))
+	}
+	var set []string
+	for _, v := range r.values {
+		c := ident(v.name)
+		cols = append(cols, c)
+		sel = append(sel, fmt.Sprintf("%s(%s)", v.fn, c))
+		switch v.fn {
+		case "sum":
+			set = append(set, fmt.Sprintf("%s = a.%s + EXCLUDED.%s", c, c, c))
+		case "min":
+			set = append(set, fmt.Sprintf("%s = least(a.%s, EXCLUDED.%s)", c, c, c))
+		case "max":
+			set = append(set, fmt.Sprintf("%s = greatest(a.%s, EXCLUDED.%s)", c, c, c))
+		}
+	}
+	return fmt.Sprintf(`INSERT INTO %s AS a (%s)
+SELECT %s
+FROM %s
+GROUP BY %s
+ON CONFLICT (%s) DO UPDATE SET %s`,
+		ident(r.table), strings.Join(cols, ", "), strings.Join(sel, ", "), ident(r.delta),
+		strings.Join(group, ", "), strings.Join(conflict, ", "), strings.Join(set, ", "))
+}
+
+// rollUpSQL adds the deltas to every grain of the rolled tables.
+func rollUpSQL() []string {
+	var stmts []string
+	for _, r := range rolledTables {
+		for _, g := range []int16{db.GrainDay, db.GrainMonth, db.GrainYear} {
+			stmts = append(stmts, r.upsertSQL(g))
+		}
+	}
+	return stmts
+}
+
+// deltaDaysSQL counts the days the new rows touch.
+const deltaDaysSQL = `SELECT count(*) FROM (SELECT day FROM new_logs UNION SELECT day FROM new_ships) d`
+
+// deltaCostSQL reads what a deltaCost needs, once the new rows are staged.
+const deltaCostSQL = `
+SELECT (SELECT count(*) FROM new_logs) + (SELECT count(*) FROM new_ships),
+       coalesce((SELECT sum(shipments) FROM agg_totals
+                 WHERE grain = 0 AND period IN (SELECT DISTINCT day FROM new_ships)), 0)::bigint,
+       coalesce((SELECT sum(logs + shipments) FROM agg_totals WHERE grain = 2), 0)::bigint,
+       coalesce((SELECT sum(shipments) FROM agg_totals WHERE grain = 2), 0)::bigint,
+       EXISTS (SELECT 1 FROM old_logs)`
+
+// publishDeltaSQL consumes the refreshed batches.
+const publishDeltaSQL = `DELETE FROM precalc_dirty_batches WHERE batch IN (SELECT batch FROM refresh_batches)`
