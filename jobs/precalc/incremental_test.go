@@ -209,9 +209,9 @@ func deref(s *string) string {
 
 // A refresh adds the new rows, wherever they fall: a load spread over
 // every day stays incremental. It takes the full path by itself when that
-// is cheaper (TestFullIsCheaper), or when days were queued before rows were
-// numbered by batch (migration 00006 queues batch 0 for them), and consumes
-// the queue either way.
+// is cheaper (after a load larger than the data there; TestFullIsCheaper has
+// the cases), or when days were queued before rows were numbered by batch
+// (migration 00006 queues batch 0 for them), and consumes the queue either way.
 func TestRefreshFallsBackToFullRebuild(t *testing.T) {
 	e := newEnv(t)
 	e.load("first", e.generate("first", datagen.Config{Shipments: 16_000, Cities: 40,
@@ -225,6 +225,15 @@ func TestRefreshFallsBackToFullRebuild(t *testing.T) {
 	spread := e.refresh(false)
 	if spread.Full || spread.Version != first.Version+1 || !slices.Equal(spread.Runs, []string{"spread"}) {
 		t.Fatalf("refresh after a load over every day: %+v; want an incremental refresh publishing run spread", spread)
+	}
+	e.assertNothingQueued()
+
+	// More than the data there, over the same days: adding it row by row
+	// costs more than a rebuild.
+	e.load("big", e.generate("big", datagen.Config{Shipments: 30_000, Cities: 40, Seed: 5, IDPrefix: "E",
+		Vehicles: 20, From: day("2024-01-01"), To: day("2024-12-31")}))
+	if big := e.refresh(false); !big.Full || !slices.Equal(big.Runs, []string{"big"}) {
+		t.Fatalf("refresh after a load larger than the data: %+v; want the full path, publishing run big", big)
 	}
 	e.assertNothingQueued()
 

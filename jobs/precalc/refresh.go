@@ -142,7 +142,7 @@ func refreshDelta(ctx context.Context, conn *pgx.Conn, res *Result, log logr.Log
 			return err
 		}
 		var est costEstimate
-		if err := tx.QueryRow(ctx, deltaCostSQL).Scan(&est.added, &est.dayRows, &est.total, &est.shipments,
+		if err := tx.QueryRow(ctx, deltaCostSQL).Scan(&est.added, &est.onOldDays, &est.total, &est.shipments,
 			&est.oldLogs); err != nil {
 			return fmt.Errorf("estimate refresh cost: %w", err)
 		}
@@ -161,32 +161,34 @@ func refreshDelta(ctx context.Context, conn *pgx.Conn, res *Result, log logr.Log
 }
 
 // costEstimate sizes the two ways to refresh, in rows: added, the rows of
-// the queued batches; dayRows, the shipments already aggregated on the days
-// those batches touch, whose (day, route) groups an incremental refresh
-// looks up; total and shipments, every row and every shipment aggregated so
+// the queued batches; onOldDays, their shipments on days that had some
+// already, whose (day, route) groups an incremental refresh looks up and may
+// rewrite; total and shipments, every row and every shipment aggregated so
 // far; oldLogs, whether new shipments ride logs loaded before, which costs a
 // scan of every shipment.
 type costEstimate struct {
-	added, dayRows, total, shipments int64
-	oldLogs                          bool
+	added, onOldDays, total, shipments int64
+	oldLogs                            bool
 }
 
-// Relative costs of the two paths, in tenths of a full rebuild's cost per
-// row (3.3-3.7 µs on haul gen's data, 2 cores; 50 s at 10M shipments with
-// their logs), plus its fixed cost (new tables, index builds, the swap).
-// Measured with make bench-precalc (docs/architecture.md, "Refresh by delta").
+// Relative costs of the two paths, in tenths of what a full rebuild spends
+// on a row, plus its fixed cost (new tables, index builds, the swap).
+// Measured with make bench-precalc at 2M shipments (2 cores, load 3-5): a
+// full rebuild took 19.6 s (5.9 µs a row); an incremental refresh of 200k
+// shipments with their logs 16.2 s on new days (54 µs a row) and 36.7 s over
+// every day (122 µs).
 const (
-	deltaRowCost  = 40 // a new row, staged, grouped and added to each rollup
-	dayRowCost    = 3  // a stored route row of a touched day, looked up
-	scanRowCost   = 2  // a shipment read by the scan for old logs
+	deltaRowCost  = 90  // a new row, staged, grouped and added to each rollup and grain
+	oldDayCost    = 100 // more for a new shipment on a day that had some
+	scanRowCost   = 2   // a shipment read by the scan for old logs
 	fullRowCost   = 10
 	fullFixedRows = 300_000
 )
 
 // fullIsCheaper says whether a full rebuild costs less than adding the new
-// rows, e.g. after a load as large as the data already there.
+// rows: after a load of about a tenth of what is there, or more.
 func (e costEstimate) fullIsCheaper() bool {
-	delta := deltaRowCost*e.added + dayRowCost*e.dayRows
+	delta := deltaRowCost*e.added + oldDayCost*e.onOldDays
 	if e.oldLogs {
 		delta += scanRowCost * e.shipments
 	}
