@@ -33,6 +33,7 @@ import (
 var (
 	// The new rows.
 	stageNewSQL = []string{
+		adoptStraySQL,
 		`CREATE TEMP TABLE refresh_batches ON COMMIT DROP AS SELECT batch FROM precalc_dirty_batches`,
 		`ANALYZE refresh_batches`,
 		`CREATE TEMP TABLE new_logs ON COMMIT DROP AS
@@ -204,6 +205,17 @@ var (
 	     trips = a.trips + EXCLUDED.trips, shipments = a.shipments + EXCLUDED.shipments,
 	     sum_cost = a.sum_cost + EXCLUDED.sum_cost, sum_dt = a.sum_dt + EXCLUDED.sum_dt`
 )
+
+// adoptStraySQL numbers the rows an older haul loaded without a number
+// (load_batch -1, migration 00006) as a batch of their own and queues it,
+// so that the refresh whose snapshot it runs in, or the next one, adds them.
+// The BRIN index finds them in the block ranges that hold any.
+const adoptStraySQL = `
+WITH b AS (SELECT nextval('load_batches') AS batch),
+l AS (UPDATE vehicle_logs SET load_batch = (SELECT batch FROM b) WHERE load_batch = -1 RETURNING 1),
+s AS (UPDATE shipments SET load_batch = (SELECT batch FROM b) WHERE load_batch = -1 RETURNING 1)
+INSERT INTO precalc_dirty_batches (batch)
+SELECT batch FROM b WHERE EXISTS (SELECT 1 FROM l) OR EXISTS (SELECT 1 FROM s)`
 
 // inRefreshBatches selects the rows of the refreshed batches. The bounds let
 // the BRIN index skip every block range outside them.

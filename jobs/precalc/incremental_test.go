@@ -137,6 +137,47 @@ UNION ALL
 	e.assertEqualsFullRebuild(late)
 }
 
+// Rows an older haul loads during an upgrade carry no batch number
+// (load_batch -1) and queue only their days: the next refresh, incremental
+// or full, numbers them and adds them once.
+func TestRefreshAdoptsUnnumberedRows(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		t.Run(fmt.Sprintf("full=%v", full), func(t *testing.T) {
+			e := newEnv(t)
+			e.load("first", e.generate("first", datagen.Config{Shipments: 2_000, Cities: 30}))
+			e.refresh(false)
+			// As migration 00005's ingest wrote them: no load_batch, days queued.
+			e.exec(`INSERT INTO vehicle_logs (log_id, vehicle_id, trip_date, mileage, fuel_used)
+				SELECT 'OLD-' || log_id, vehicle_id, trip_date + 1, mileage, fuel_used FROM vehicle_logs LIMIT 50`)
+			e.exec(`INSERT INTO shipments (shipment_id, origin, destination, weight, cost, delivery_time, log_id,
+				trip_date, vehicle_id)
+				SELECT 'OLD-' || shipment_id, origin, destination, weight, cost, delivery_time, 'OLD-' || s.log_id,
+				       l.trip_date, l.vehicle_id
+				FROM shipments s JOIN vehicle_logs l ON l.log_id = 'OLD-' || s.log_id`)
+			e.exec(`INSERT INTO precalc_dirty_days (day) SELECT DISTINCT trip_date FROM vehicle_logs
+				WHERE log_id LIKE 'OLD-%' ON CONFLICT DO NOTHING`)
+			if n := e.count(`SELECT count(*) FROM shipments WHERE load_batch = -1`); n == 0 {
+				t.Fatal("no unnumbered shipments to adopt")
+			}
+			res := e.refresh(full)
+			if res.Full != full {
+				t.Fatalf("refresh: %+v, want full %v", res, full)
+			}
+			e.assertNothingQueued()
+			if n := e.count(`SELECT count(*) FROM shipments WHERE load_batch = -1`); n != 0 {
+				t.Errorf("%d shipments left unnumbered after the refresh", n)
+			}
+			if n := e.count(`SELECT sum(shipments) FROM agg_totals WHERE grain = 2`); n != e.count(`SELECT count(*) FROM shipments`) {
+				t.Errorf("the rollups count %d shipments, want every loaded one", n)
+			}
+			if n := e.count(`SELECT sum(logs) FROM agg_totals WHERE grain = 2`); n != e.count(`SELECT count(*) FROM vehicle_logs`) {
+				t.Errorf("the rollups count %d logs, want every loaded one", n)
+			}
+			e.assertEqualsFullRebuild(res)
+		})
+	}
+}
+
 // tableDiff compares two tables of the same shape by aggKeys, floats
 // with a relative tolerance (sums added in another order), the rest
 // exactly, and describes up to five differing rows.

@@ -277,12 +277,16 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 }
 
 // readRaw reads the raw tables into raw, and the vehicles into the rows of
-// their snapshot, all in one snapshot; it returns the batches that snapshot
-// sees queued for a refresh, which the rebuild includes.
+// their snapshot, all in one snapshot, after numbering stray rows
+// (adoptStraySQL); it returns the batches that snapshot sees queued for a
+// refresh, which the rebuild includes.
 func readRaw(ctx context.Context, conn *pgx.Conn, raw *rawReader, out *tables) ([]int64, error) {
 	var batches []int64
-	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead}
 	err := pgx.BeginTxFunc(ctx, conn, opts, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, adoptStraySQL); err != nil {
+			return err
+		}
 		if err := tx.QueryRow(ctx, `SELECT coalesce(array_agg(batch), '{}') FROM precalc_dirty_batches`).Scan(&batches); err != nil {
 			return err
 		}

@@ -10,9 +10,13 @@
 -- +goose Up
 CREATE SEQUENCE load_batches;
 
--- 0: loaded before this migration, which every served version includes.
+-- 0: loaded before this migration, which every served version includes;
+-- -1: loaded since without a number, by an older haul still running during an
+-- upgrade: a refresh numbers those rows as a batch of their own.
 ALTER TABLE vehicle_logs ADD COLUMN load_batch bigint NOT NULL DEFAULT 0;
 ALTER TABLE shipments ADD COLUMN load_batch bigint NOT NULL DEFAULT 0;
+ALTER TABLE vehicle_logs ALTER COLUMN load_batch SET DEFAULT -1;
+ALTER TABLE shipments ALTER COLUMN load_batch SET DEFAULT -1;
 CREATE INDEX vehicle_logs_load_batch_idx ON vehicle_logs USING brin (load_batch);
 CREATE INDEX shipments_load_batch_idx ON shipments USING brin (load_batch);
 DROP INDEX vehicle_logs_trip_date_idx;
