@@ -106,7 +106,8 @@ var (
 		       FROM stage_logs l
 		       FULL JOIN (SELECT day, vehicle_id, sum(n) AS n, sum(sum_cost) AS sum_cost, sum(sum_dt) AS sum_dt
 		                  FROM stage_vr GROUP BY 1, 2) s
-		         ON s.day = l.day AND s.vehicle_id = l.vehicle_id) x`,
+		         ON s.day = l.day AND s.vehicle_id = l.vehicle_id
+		       ORDER BY 1, 2) x`,
 		// Per day, what agg_totals adds.
 		`CREATE TEMP TABLE delta_totals ON COMMIT DROP AS
 		 SELECT x.*, CASE WHEN x.shipments > 0 AND NOT EXISTS (
@@ -165,7 +166,7 @@ var (
 		`INSERT INTO agg_routes (grain, period, origin, destination, delivery_time, shipments, sum_cost, sum_weight,
 		     sum_cpk, sum_cpt, on_time_day)
 		 SELECT 0, day, origin, destination, dt, n, sum_cost, sum_weight, sum_cpk, sum_cpt, on_time_day
-		 FROM merged_routes`,
+		 FROM merged_routes ORDER BY 2, 3, 4`,
 		`INSERT INTO agg_routes AS a (grain, period, origin, destination, delivery_time, shipments, sum_cost,
 		     sum_weight, sum_cpk, sum_cpt, on_time_day)
 		 SELECT 2, date_trunc('year', day)::date, origin, destination, dt,
@@ -177,6 +178,7 @@ var (
 		              -sum_cpk, -sum_cpt, -on_time_day
 		       FROM replaced_routes) x
 		 GROUP BY 2, 3, 4, 5
+		 ORDER BY 2, 3, 4, 5
 		 ON CONFLICT (period, origin, destination, delivery_time) WHERE grain = 2 DO UPDATE SET
 		     shipments = a.shipments + EXCLUDED.shipments, sum_cost = a.sum_cost + EXCLUDED.sum_cost,
 		     sum_weight = a.sum_weight + EXCLUDED.sum_weight, sum_cpk = a.sum_cpk + EXCLUDED.sum_cpk,
@@ -192,6 +194,7 @@ var (
 	              sum(dt * n) AS sum_dt, min(dt) AS min_dt, max(dt) AS max_dt
 	       FROM stage_rt GROUP BY 1, 2) r
 	 LEFT JOIN new_route_vehicles v ON v.origin = r.origin AND v.destination = r.destination
+	 ORDER BY 1, 2
 	 ON CONFLICT (origin, destination) DO UPDATE SET
 	     shipments = t.shipments + EXCLUDED.shipments, sum_cost = t.sum_cost + EXCLUDED.sum_cost,
 	     sum_weight = t.sum_weight + EXCLUDED.sum_weight, sum_dt = t.sum_dt + EXCLUDED.sum_dt,
@@ -201,6 +204,7 @@ var (
 	vehicleRoutesSQL = `INSERT INTO agg_vehicle_routes AS a (vehicle_id, period, origin, destination, trips, shipments,
 	     sum_cost, sum_dt)
 	 SELECT vehicle_id, day, origin, destination, trips, n, sum_cost, sum_dt FROM stage_vr
+	 ORDER BY 1, 2, 3, 4
 	 ON CONFLICT (vehicle_id, period, origin, destination) DO UPDATE SET
 	     trips = a.trips + EXCLUDED.trips, shipments = a.shipments + EXCLUDED.shipments,
 	     sum_cost = a.sum_cost + EXCLUDED.sum_cost, sum_dt = a.sum_dt + EXCLUDED.sum_dt`
@@ -288,9 +292,10 @@ func (r rolledTable) upsertSQL(g int16) string {
 SELECT %s
 FROM %s
 GROUP BY %s
+ORDER BY %s
 ON CONFLICT (%s) DO UPDATE SET %s`,
 		ident(r.table), strings.Join(cols, ", "), strings.Join(sel, ", "), ident(r.delta),
-		strings.Join(group, ", "), strings.Join(conflict, ", "), strings.Join(set, ", "))
+		strings.Join(group, ", "), strings.Join(group, ", "), strings.Join(conflict, ", "), strings.Join(set, ", "))
 }
 
 // rollUpSQL adds the deltas to every grain of the rolled tables.
