@@ -10,9 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/haul-dev/haul/internal/datagen"
+	"github.com/haul-dev/haul/jobs/ingest"
 	"github.com/haul-dev/haul/jobs/precalc"
 )
 
@@ -135,6 +137,54 @@ UNION ALL
 		t.Fatalf("refresh after late shipments took the full path: %+v", late)
 	}
 	e.assertEqualsFullRebuild(late)
+}
+
+// Refreshes run while a load commits its batches: each batch is added by
+// exactly one of them, and after the last the rollups equal a full rebuild.
+func TestRefreshWhileLoadingAddsEachBatchOnce(t *testing.T) {
+	e := newEnv(t)
+	e.load("first", e.generate("first", datagen.Config{Shipments: 2_000, Cities: 30}))
+	e.refresh(false)
+	dir := e.generate("second", datagen.Config{Shipments: 6_000, Cities: 30, Seed: 2, IDPrefix: "B", Vehicles: 20,
+		From: day("2025-06-01"), To: day("2026-03-31")})
+	inputs := map[ingest.Dataset][]string{}
+	for _, ds := range []datagen.Dataset{datagen.VehicleLogs, datagen.Shipments} {
+		inputs[ingest.Dataset(ds)] = []string{filepath.Join(dir, string(ds)+".json")}
+	}
+	loaded := make(chan error, 1)
+	go func() {
+		_, err := ingest.Run(context.Background(), e.pool, ingest.Options{RunID: "second", Inputs: inputs,
+			RejectsDir: filepath.Join(e.dir, "rejects"), BatchSize: 100, Log: logr.Discard()})
+		loaded <- err
+	}()
+	var during []precalc.Result
+	for done := false; !done; {
+		select {
+		case err := <-loaded:
+			if err != nil {
+				t.Fatalf("ingest: %v", err)
+			}
+			done = true
+		default:
+			if res := e.refresh(false); res.Refreshed {
+				during = append(during, res)
+			}
+		}
+	}
+	last := e.refresh(false)
+	if !last.Refreshed {
+		last = during[len(during)-1]
+	}
+	if len(during) < 2 {
+		t.Errorf("%d refreshes published versions while the load ran, want several", len(during))
+	}
+	for _, r := range append(during, last) {
+		if r.Full {
+			t.Errorf("refresh %+v took the full path", r)
+		}
+	}
+	e.assertNothingQueued()
+	e.assertEqualsFullRebuild(last)
 }
 
 // Rows an older haul loads during an upgrade carry no batch number
