@@ -475,8 +475,8 @@ func (b *builder) day(day int32, logs, shipments []byte) error {
 // routeRows writes the day's route rows and adds them to the year's rows
 // and the route totals.
 func (b *builder) routeRows(day int32) error {
-	// In the order of agg_routes_period_idx (day, route), so that building
-	// it is mostly a check of the order.
+	// In the order of agg_routes_period_idx (day, origin), so that
+	// building it is mostly a check of the order.
 	b.routeDayOrder = b.routeDayOrder[:0]
 	for i := range b.routeDayKeys {
 		b.routeDayOrder = append(b.routeDayOrder, int32(i))

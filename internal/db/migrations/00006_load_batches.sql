@@ -24,10 +24,12 @@ CREATE INDEX shipments_load_batch_idx ON shipments USING brin (load_batch) WITH 
 DROP INDEX vehicle_logs_trip_date_idx;
 DROP INDEX shipments_trip_date_idx;
 
--- A refresh rewrites the (day, route) groups new rows touch: the route
--- leads the index to a group's rows instead of its whole day.
+-- A refresh rewrites the (day, route) groups new rows touch: the origin
+-- leads the index to a few dozen rows of the day instead of all of them. With
+-- the destination too the index was 3.3 times larger (115 MB against 35 MB
+-- at 2M shipments; 22 MB without either) and a rebuild took longer.
 DROP INDEX agg_routes_period_idx;
-CREATE INDEX agg_routes_period_idx ON agg_routes (grain, period, origin, destination);
+CREATE INDEX agg_routes_period_idx ON agg_routes (grain, period, origin);
 
 -- Batches whose rows no served version includes yet. Batch 0 asks for a full
 -- rebuild: days queued before this migration are redone whole.
