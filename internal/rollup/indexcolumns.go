@@ -50,20 +50,58 @@ func (c *dayColumn) at(i int32) int32 {
 	return c.wide[i]
 }
 
-// search returns the first entry of lo..hi-1 (days ascending) whose day is
-// at or after d, hi if none is.
-func (c *dayColumn) search(lo, hi, d int32) int32 {
+// window returns the entries of lo..hi-1 (days ascending) in from..to: i..j-1.
+func (c *dayColumn) window(lo, hi, from, to int32) (i, j int32) {
 	if c.narrow == nil {
-		return lo + int32(searchSorted(c.wide[lo:hi], d))
+		i, j = windowSorted(c.wide[lo:hi], from, to)
+		return lo + i, lo + j
 	}
-	switch rel := int64(d) - int64(c.base); {
-	case rel <= 0:
-		return lo
-	case rel > math.MaxUint16:
-		return hi
-	default:
-		return lo + int32(searchSorted(c.narrow[lo:hi], uint16(rel)))
+	// Days relative to base, clamped to what a uint16 holds: 0 and 65535
+	// compare as the days beyond them would.
+	f, t := int64(from)-int64(c.base), int64(to)-int64(c.base)
+	switch {
+	case t < 0:
+		return lo, lo
+	case f > math.MaxUint16:
+		return hi, hi
 	}
+	i, j = windowSorted(c.narrow[lo:hi], uint16(max(f, 0)), uint16(min(t, math.MaxUint16)))
+	return lo + i, lo + j
+}
+
+// windowSorted returns the positions in s (ascending) of the values in
+// from..to: i..j-1.
+func windowSorted[T uint16 | int32](s []T, from, to T) (i, j int32) {
+	if len(s) <= 16 {
+		// Most runs: counting costs no dependent loads, and one pass
+		// serves both ends.
+		for _, x := range s {
+			if x < from {
+				i++
+			}
+			if x <= to {
+				j++
+			}
+		}
+		return i, max(i, j)
+	}
+	i = int32(searchSorted(s, from))
+	return i, i + int32(searchAfter(s[i:], to))
+}
+
+// searchAfter is the first position in s (ascending) whose value is after
+// v.
+func searchAfter[T uint16 | int32](s []T, v T) int {
+	lo, hi := 0, len(s)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if s[m] <= v {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }
 
 // searchSorted is the first position in s (ascending) whose value is at or

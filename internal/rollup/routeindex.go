@@ -1,6 +1,7 @@
 package rollup
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -60,13 +61,11 @@ func (x *RouteIndex) Bytes() int64 {
 }
 
 // The route index is read in two passes over one snapshot: the runs, with
-// their sizes, then the rows, each put straight in its place.
+// their sizes, then the rows, each put straight in its place. Both read the
+// table whole: grouping its rows in SQL by two text columns costs
+// PostgreSQL more than streaming them twice.
 const (
-	routeRunsSQL = `
-SELECT origin, destination, delivery_time, count(*), min(period), max(period)
-FROM agg_routes WHERE grain = $1
-GROUP BY origin, destination, delivery_time
-ORDER BY origin COLLATE "C", destination COLLATE "C", delivery_time`
+	routeRunsSQL = `SELECT origin, destination, delivery_time, period FROM agg_routes WHERE grain = $1`
 	routeDaysSQL = `
 SELECT origin, destination, delivery_time, period, shipments, sum_cost, sum_weight, sum_cpk, on_time_day
 FROM agg_routes WHERE grain = $1`
@@ -89,12 +88,13 @@ func LoadRouteIndex(ctx context.Context, q Querier) (*RouteIndex, error) {
 		return nil, fmt.Errorf("read route days: %w", err)
 	}
 	defer rows.Close()
+	var names routeNames
 	for rows.Next() {
 		v := rows.RawValues()
 		if len(v) != 9 || len(v[2]) != 4 || len(v[3]) != 4 || len(v[4]) != 8 || len(v[8]) != 8 {
 			return nil, errors.New("read route days: unexpected row encoding")
 		}
-		r, ok := ids[string(v[0])][string(v[1])]
+		r, ok := names.find(ids, v[0], v[1])
 		k := shape.run(r, int32(binary.BigEndian.Uint32(v[2])))
 		if !ok || k < 0 {
 			return nil, errors.New("read route days: a row of no run")
@@ -134,41 +134,96 @@ func (s *routeShape) run(r, dt int32) int32 {
 	return k
 }
 
+// routeIDs are routes' ids by origin, then destination.
+type routeIDs map[string]*originRoutes
+
+type originRoutes struct {
+	origin string
+	ids    map[string]int32
+}
+
+// routeNames finds routes' ids, keeping the last origin at hand: rows of
+// one origin tend to come together.
+type routeNames struct{ last *originRoutes }
+
+func (n *routeNames) find(ids routeIDs, origin, destination []byte) (int32, bool) {
+	if n.last == nil || n.last.origin != string(origin) {
+		if n.last = ids[string(origin)]; n.last == nil {
+			return 0, false
+		}
+	}
+	id, ok := n.last.ids[string(destination)]
+	return id, ok
+}
+
 // readRouteRuns reads the routes in name order (byte order, as
 // compareKeys), their runs and each run's number of entries, and the ids
 // of the routes by origin and destination.
-func readRouteRuns(ctx context.Context, q Querier) (*routeShape, map[string]map[string]int32, error) {
+func readRouteRuns(ctx context.Context, q Querier) (*routeShape, routeIDs, error) {
 	rows, err := q.Query(ctx, routeRunsSQL, db.GrainDay)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read route runs: %w", err)
 	}
 	defer rows.Close()
-	s := &routeShape{minDay: math.MaxInt32, maxDay: math.MinInt32}
-	ids := map[string]map[string]int32{}
+	type run struct{ dt, n int32 }
+	var (
+		ids    = routeIDs{}
+		keys   []RouteKey
+		runs   [][]run // by id, in the order met
+		names  routeNames
+		lo, hi int32 = math.MaxInt32, math.MinInt32
+	)
 	for rows.Next() {
 		v := rows.RawValues()
-		if len(v) != 6 || len(v[2]) != 4 || len(v[3]) != 8 || len(v[4]) != 4 || len(v[5]) != 4 {
+		if len(v) != 4 || len(v[2]) != 4 || len(v[3]) != 4 {
 			return nil, nil, errors.New("read route runs: unexpected row encoding")
 		}
-		if n := len(s.routes); n == 0 || s.routes[n-1].Origin != string(v[0]) ||
-			s.routes[n-1].Destination != string(v[1]) {
+		id, ok := names.find(ids, v[0], v[1])
+		if !ok {
+			id = int32(len(keys))
 			key := RouteKey{Origin: string(v[0]), Destination: string(v[1])}
-			dests, ok := ids[key.Origin]
-			if !ok {
-				dests = map[string]int32{}
-				ids[key.Origin] = dests
+			if names.last == nil || names.last.origin != key.Origin {
+				names.last = &originRoutes{origin: key.Origin, ids: map[string]int32{}}
+				ids[key.Origin] = names.last
 			}
-			dests[key.Destination] = int32(n)
-			s.routes = append(s.routes, key)
-			s.firstRun = append(s.firstRun, int32(len(s.runDT)))
+			names.last.ids[key.Destination] = id
+			keys = append(keys, key)
+			runs = append(runs, nil)
 		}
-		s.runDT = append(s.runDT, int32(binary.BigEndian.Uint32(v[2])))
-		s.entries = append(s.entries, int32(binary.BigEndian.Uint64(v[3])))
-		s.minDay = min(s.minDay, int32(binary.BigEndian.Uint32(v[4]))+pgEpochDay)
-		s.maxDay = max(s.maxDay, int32(binary.BigEndian.Uint32(v[5]))+pgEpochDay)
+		dt, day := int32(binary.BigEndian.Uint32(v[2])), int32(binary.BigEndian.Uint32(v[3]))+pgEpochDay
+		lo, hi = min(lo, day), max(hi, day)
+		rs := runs[id]
+		k := 0
+		for k < len(rs) && rs[k].dt != dt {
+			k++
+		}
+		if k == len(rs) {
+			runs[id] = append(rs, run{dt: dt})
+		}
+		runs[id][k].n++
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("read route runs: %w", err)
+	}
+	// Routes in name order, so that Routes returns them sorted; each
+	// route's runs by delivery time.
+	order := make([]int32, len(keys))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return compareKeys(keys[a], keys[b]) })
+	s := &routeShape{routes: make([]RouteKey, len(keys)), minDay: lo, maxDay: hi}
+	for r, id := range order {
+		key := keys[id]
+		s.routes[r] = key
+		ids[key.Origin].ids[key.Destination] = int32(r)
+		s.firstRun = append(s.firstRun, int32(len(s.runDT)))
+		rs := runs[id]
+		slices.SortFunc(rs, func(a, b run) int { return cmp.Compare(a.dt, b.dt) })
+		for _, x := range rs {
+			s.runDT = append(s.runDT, x.dt)
+			s.entries = append(s.entries, x.n)
+		}
 	}
 	s.firstRun = append(s.firstRun, int32(len(s.runDT)))
 	return s, ids, nil
@@ -309,9 +364,7 @@ func (x *RouteIndex) Routes(w Window) []Route {
 			// Entries lo..hi-1 of the run; the window holds entries i..j-1.
 			i, j := lo, hi
 			if !whole {
-				i = x.day.search(lo, hi, from)
-				j = x.day.search(i, hi, to+1)
-				if i == j {
+				if i, j = x.day.window(lo, hi, from, to); i == j {
 					continue
 				}
 			}

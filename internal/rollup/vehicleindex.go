@@ -119,8 +119,7 @@ func loadVehicleIndex(ctx context.Context, q Querier) (*VehicleIndex, error) {
 // when it has none there.
 func (x *VehicleIndex) window(v int, from, to int32) (Vehicle, bool) {
 	lo, hi := x.firstEntry[v], x.firstEntry[v+1]
-	i := x.day.search(lo, hi, from)
-	j := x.day.search(i, hi, to+1)
+	i, j := x.day.window(lo, hi, from, to)
 	if i == j {
 		return Vehicle{}, false
 	}
