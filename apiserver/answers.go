@@ -349,7 +349,7 @@ func answerShipmentsAnalytics(ctx context.Context, s source, w rollup.Window) (S
 			UniqueOrigins:      origins,
 			UniqueDestinations: destinations,
 		},
-		ExpensiveRoutes: []ExpensiveRoute{},
+		ExpensiveRoutes: make([]ExpensiveRoute, 0, countQualifying(routes)),
 	}
 	for _, r := range qualifying(routes) {
 		out.ExpensiveRoutes = append(out.ExpensiveRoutes, ExpensiveRoute{
@@ -649,7 +649,7 @@ func answerTopPerforming(ctx context.Context, s source, w rollup.Window, limit i
 	if err != nil {
 		return nil, err
 	}
-	out := []TopRoute{}
+	out := make([]TopRoute, 0, countQualifying(routes))
 	for _, r := range qualifying(routes) {
 		n := float64(r.Shipments)
 		rel := reliabilityScore(r.Stats)

@@ -1,8 +1,10 @@
 package rollup
 
 import (
+	"fmt"
 	"math"
 	"testing"
+	"time"
 )
 
 // TestIndexColumns: every column kind returns a run's window sums as
@@ -168,6 +170,44 @@ func TestDayColumn(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestRoutesInParts: a list long enough to be added up in parts is the
+// list one part adds up.
+func TestRoutesInParts(t *testing.T) {
+	const routes = 3 * routesPerPart
+	keys := make([]RouteKey, routes)
+	var rows []indexRow
+	for r := range keys {
+		keys[r] = RouteKey{Origin: fmt.Sprintf("o%05d", r), Destination: "d"}
+		// Every third route has no shipment on the window's days.
+		for d := range int32(3) {
+			day := int32(19000) + d
+			if r%3 == 0 {
+				day += 10
+			}
+			rows = append(rows, indexRow{route: int32(r), dt: 1 + int32(r%5), day: day, n: 1, onTime: 1,
+				cost: 1.5, weight: 2, cpk: 0.75})
+		}
+	}
+	x := buildRouteIndex(1, keys, rows)
+	w := Window{Start: time.Unix(19000*86400, 0).UTC(), End: time.Unix(19002*86400, 0).UTC()}
+	got := x.Routes(w)
+	var meet []int32
+	for r := range keys {
+		meet = append(meet, int32(r))
+	}
+	want := make([]Route, routes)
+	want = want[:x.addRoutes(want, meet, 19000, 19002)]
+	if len(got) != len(want) || len(want) != routes*2/3 {
+		t.Fatalf("%d routes, want %d (%d)", len(got), len(want), routes*2/3)
+	}
+	for i := range want {
+		if got[i].RouteKey != want[i].RouteKey || got[i].Shipments != want[i].Shipments ||
+			got[i].SumCost != want[i].SumCost || got[i].SumDT2.Cmp(want[i].SumDT2) != 0 {
+			t.Fatalf("route %d: %+v, want %+v", i, got[i], want[i])
 		}
 	}
 }

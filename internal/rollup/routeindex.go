@@ -9,8 +9,10 @@ import (
 	"math"
 	"math/big"
 	"math/bits"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/haul-dev/haul/internal/db"
@@ -351,13 +353,44 @@ func (x *RouteIndex) Routes(w Window) []Route {
 			meet = append(meet, int32(r))
 		}
 	}
-	out := make([]Route, 0, len(meet))
+	out := make([]Route, len(meet))
+	// A long list is added up in parts, one per processor: the routes'
+	// sums are independent, and a request should not wait for one core.
+	parts := 1
+	if len(meet) >= routesPerPart {
+		parts = min(runtime.GOMAXPROCS(0), len(meet)/routesPerPart)
+	}
+	n := make([]int, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		a, b := p*len(meet)/parts, (p+1)*len(meet)/parts
+		wg.Go(func() { n[p] = x.addRoutes(out[a:b], meet[a:b], from, to) })
+	}
+	wg.Wait()
+	// Each part's routes to the end of the ones before.
+	end := 0
+	for p := range parts {
+		a := p * len(meet) / parts
+		end += copy(out[end:], out[a:a+n[p]])
+	}
+	clear(out[end:])
+	return out[:end]
+}
+
+// routesPerPart is the fewest routes worth a goroutine of their own.
+const routesPerPart = 4096
+
+// addRoutes sets out[0], out[1], ... to the window's figures of the routes
+// meet that have shipments in it, in order, and returns their number.
+func (x *RouteIndex) addRoutes(out []Route, meet []int32, from, to int32) int {
 	var hist []dtCount
 	var sq squares
+	m := 0
 	for _, r := range meet {
 		sp := x.span[r]
 		whole := from <= sp[0] && sp[1] <= to
-		route := Route{RouteKey: x.routes[r]}
+		route := &out[m]
+		*route = Route{RouteKey: x.routes[r]}
 		hist = hist[:0]
 		for k := x.firstRun[r]; k < x.firstRun[r+1]; k++ {
 			lo, hi := x.firstEntry[k], x.firstEntry[k+1]
@@ -383,10 +416,13 @@ func (x *RouteIndex) Routes(w Window) []Route {
 		if route.Shipments == 0 {
 			continue
 		}
-		finishRoute(&route, hist, &sq)
-		out = append(out, route)
+		finishRoute(route, hist, &sq)
+		m++
 	}
-	return out
+	if m < len(out) {
+		out[m] = Route{}
+	}
+	return m
 }
 
 // meets reports whether route r may have entries in from..to: false only
