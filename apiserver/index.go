@@ -152,10 +152,39 @@ type indexedSource struct {
 	source
 	q     rollup.Querier
 	index *rollup.Index
+	// lists are the route lists handed out, for release to recycle; nil
+	// not to recycle them.
+	lists *[]*[]rollup.Route
 }
 
+// routeLists recycles route lists: a long window's is tens of MB at
+// millions of shipments, and every cold route answer makes one.
+var routeLists sync.Pool // of *[]rollup.Route
+
 func (s indexedSource) routes(_ context.Context, w rollup.Window) ([]rollup.Route, error) {
-	return s.index.Routes.Routes(w), nil
+	if s.lists == nil {
+		return s.index.Routes.Routes(w), nil
+	}
+	p, _ := routeLists.Get().(*[]rollup.Route)
+	if p == nil {
+		p = new([]rollup.Route)
+	}
+	*p = s.index.Routes.RoutesInto(w, *p)
+	*s.lists = append(*s.lists, p)
+	return *p, nil
+}
+
+// release recycles the route lists handed out: nothing may use them after,
+// nor anything from the answers computed from them but what was copied.
+func (s indexedSource) release() {
+	if s.lists == nil {
+		return
+	}
+	for _, p := range *s.lists {
+		clear(*p)
+		routeLists.Put(p)
+	}
+	*s.lists = nil
 }
 
 func (s indexedSource) vehicles(_ context.Context, w rollup.Window) ([]rollup.Vehicle, error) {

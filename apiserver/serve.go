@@ -121,7 +121,10 @@ func (s *Server) compute(ctx context.Context, run compute) ([]byte, int64, error
 		// The index answers any window's routes in milliseconds: keeping
 		// route lists in memory too would only hold tens of MB each.
 		if x := s.index.get(version); x != nil {
-			src = indexedSource{source: src, q: tx, index: x}
+			is := indexedSource{source: src, q: tx, index: x, lists: new([]*[]rollup.Route)}
+			// After the answer is encoded: its route lists are recycled.
+			defer is.release()
+			src = is
 		}
 	}
 	result, err := run(ctx, src)

@@ -340,7 +340,11 @@ func epochDay(t time.Time) int32 { return int32(t.Unix() / 86400) }
 
 // Routes returns what ReadRoutes returns for w: every route with a shipment
 // in the window, ordered by origin and destination.
-func (x *RouteIndex) Routes(w Window) []Route {
+func (x *RouteIndex) Routes(w Window) []Route { return x.RoutesInto(w, nil) }
+
+// RoutesInto is Routes, in buf's array if it holds the list: a long
+// window's list is tens of MB, which a caller may recycle.
+func (x *RouteIndex) RoutesInto(w Window, buf []Route) []Route {
 	from, to := epochDay(w.Start), epochDay(w.End)
 	if to < from || x.Entries() == 0 {
 		return []Route{}
@@ -353,7 +357,7 @@ func (x *RouteIndex) Routes(w Window) []Route {
 			meet = append(meet, int32(r))
 		}
 	}
-	out := make([]Route, len(meet))
+	out := slices.Grow(buf[:0], len(meet))[:len(meet)]
 	// A long list is added up in parts, one per processor: the routes'
 	// sums are independent, and a request should not wait for one core.
 	parts := 1
