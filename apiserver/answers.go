@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -348,7 +349,7 @@ func answerShipmentsAnalytics(ctx context.Context, s source, w rollup.Window) (S
 			UniqueOrigins:      origins,
 			UniqueDestinations: destinations,
 		},
-		ExpensiveRoutes: []ExpensiveRoute{},
+		ExpensiveRoutes: make([]ExpensiveRoute, 0, countQualifying(routes)),
 	}
 	for _, r := range qualifying(routes) {
 		out.ExpensiveRoutes = append(out.ExpensiveRoutes, ExpensiveRoute{
@@ -511,9 +512,8 @@ func answerReliability(ctx context.Context, s source, w rollup.Window, lp ListPa
 	if err != nil {
 		return Page[ReliabilityRow]{}, err
 	}
-	q := qualifying(routes)
-	rows := make([]ReliabilityRow, len(q))
-	for i, r := range q {
+	rows := make([]ReliabilityRow, countQualifying(routes))
+	for i, r := range qualifying(routes) {
 		n := float64(r.Shipments)
 		rows[i] = ReliabilityRow{
 			Origin:                r.Origin,
@@ -541,16 +541,16 @@ func answerCostValue(ctx context.Context, s source, w rollup.Window, lp ListPara
 	if err != nil {
 		return Page[CostValueRow]{}, err
 	}
-	q := qualifying(routes)
-	scores := make([]float64, len(q))
-	for i, r := range q {
+	n := countQualifying(routes)
+	scores := make([]float64, n)
+	for i, r := range qualifying(routes) {
 		scores[i] = div(r.SumCPT, float64(r.Shipments))
 	}
 	sorted := slices.Clone(scores)
 	slices.Sort(sorted)
 	p33, p66 := percentile(sorted, 0.33), percentile(sorted, 0.66)
-	rows := make([]CostValueRow, len(q))
-	for i, r := range q {
+	rows := make([]CostValueRow, n)
+	for i, r := range qualifying(routes) {
 		n := float64(r.Shipments)
 		rows[i] = CostValueRow{
 			Origin:            r.Origin,
@@ -586,16 +586,16 @@ func answerOptimization(ctx context.Context, s source, w rollup.Window, lp ListP
 	if err != nil {
 		return Page[OptimizationRow]{}, err
 	}
-	q := qualifying(routes)
+	n := countQualifying(routes)
 	// G_t and G_k: each route counts once.
 	var sumT, sumK float64
-	for _, r := range q {
+	for _, r := range qualifying(routes) {
 		sumT += r.MeanDT()
 		sumK += div(r.SumCost, r.SumWeight)
 	}
-	gt, gk := div(sumT, float64(len(q))), div(sumK, float64(len(q)))
-	rows := make([]OptimizationRow, len(q))
-	for i, r := range q {
+	gt, gk := div(sumT, float64(n)), div(sumK, float64(n))
+	rows := make([]OptimizationRow, n)
+	for i, r := range qualifying(routes) {
 		n := float64(r.Shipments)
 		m, k := r.MeanDT(), div(r.SumCost, r.SumWeight)
 		rows[i] = OptimizationRow{
@@ -608,7 +608,7 @@ func answerOptimization(ctx context.Context, s source, w rollup.Window, lp ListP
 			TotalCost:                  r2(r.SumCost),
 			TotalWeight:                r2(r.SumWeight),
 			CostTimeEfficiency:         r2(div(k, m)),
-			OptimizationRecommendation: advice(r, m, k, gt, gk),
+			OptimizationRecommendation: advice(*r, m, k, gt, gk),
 		}
 	}
 	return listPage(rows, lp, optimizationSort)
@@ -649,7 +649,7 @@ func answerTopPerforming(ctx context.Context, s source, w rollup.Window, limit i
 	if err != nil {
 		return nil, err
 	}
-	out := []TopRoute{}
+	out := make([]TopRoute, 0, countQualifying(routes))
 	for _, r := range qualifying(routes) {
 		n := float64(r.Shipments)
 		rel := reliabilityScore(r.Stats)
@@ -806,16 +806,33 @@ func firstN[T any](rows []T, n int, cmp func(a, b T) int) []T {
 	return h
 }
 
-// qualifying returns the routes of Q(W), at least minRouteShipments
-// shipments (docs/api.md#12-windows-and-dates).
-func qualifying(routes []rollup.Route) []rollup.Route {
-	out := make([]rollup.Route, 0, len(routes))
-	for _, r := range routes {
-		if r.Shipments >= minRouteShipments {
-			out = append(out, r)
+// qualifying yields the routes of Q(W), at least minRouteShipments
+// shipments (docs/api.md#12-windows-and-dates), numbered from 0: a window
+// holds tens of thousands, not worth copying.
+func qualifying(routes []rollup.Route) iter.Seq2[int, *rollup.Route] {
+	return func(yield func(int, *rollup.Route) bool) {
+		n := 0
+		for i := range routes {
+			if routes[i].Shipments < minRouteShipments {
+				continue
+			}
+			if !yield(n, &routes[i]) {
+				return
+			}
+			n++
 		}
 	}
-	return out
+}
+
+// countQualifying is the number of routes qualifying yields.
+func countQualifying(routes []rollup.Route) int {
+	n := 0
+	for i := range routes {
+		if routes[i].Shipments >= minRouteShipments {
+			n++
+		}
+	}
+	return n
 }
 
 // listRow is a row of a list endpoint: a route, sortable by any field of
@@ -846,16 +863,18 @@ func strKey(s string) (sortValue, bool)               { return sortValue{str: s}
 // lp's page (docs/api.md#14-paging-sorting-search-list-endpoints).
 func listPage[T listRow](rows []T, lp ListParams, spec sortSpec) (Page[T], error) {
 	field := cmp.Or(lp.SortBy, spec.defaultSort)
+	// Rows are ordered by their keys and positions, not moved: a row is
+	// several times a key's size, and there are tens of thousands.
 	type keyed struct {
 		key sortValue
-		row T
+		row int32
 	}
 	var term string
 	if lp.Search != "" {
 		term = foldString(lp.Search)
 	}
 	kept := make([]keyed, 0, len(rows))
-	for _, r := range rows {
+	for i, r := range rows {
 		o, d := r.route()
 		if term != "" && !strings.Contains(foldString(o), term) && !strings.Contains(foldString(d), term) {
 			continue
@@ -864,7 +883,7 @@ func listPage[T listRow](rows []T, lp ListParams, spec sortSpec) (Page[T], error
 		if !ok {
 			return Page[T]{}, fmt.Errorf("sort by %q: no such field", field)
 		}
-		kept = append(kept, keyed{key: k, row: r})
+		kept = append(kept, keyed{key: k, row: int32(i)})
 	}
 	order := func(a, b keyed) int {
 		c := a.key.compare(b.key)
@@ -874,8 +893,8 @@ func listPage[T listRow](rows []T, lp ListParams, spec sortSpec) (Page[T], error
 		if c != 0 {
 			return c
 		}
-		ao, ad := a.row.route()
-		bo, bd := b.row.route()
+		ao, ad := rows[a.row].route()
+		bo, bd := rows[b.row].route()
 		return cmp.Or(strings.Compare(ao, bo), strings.Compare(ad, bd))
 	}
 	out := Page[T]{Data: []T{}, Total: len(kept), Page: lp.Page, PageSize: lp.PageSize}
@@ -891,7 +910,7 @@ func listPage[T listRow](rows []T, lp ListParams, spec sortSpec) (Page[T], error
 		slices.SortFunc(kept, order)
 	}
 	for i := from; i < from+int64(lp.PageSize) && i < int64(len(kept)); i++ {
-		out.Data = append(out.Data, kept[i].row)
+		out.Data = append(out.Data, rows[kept[i].row])
 	}
 	return out, nil
 }

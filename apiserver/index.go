@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,23 @@ const (
 	indexTimeout = 10 * time.Minute
 	indexRetry   = 5 * time.Second
 )
+
+// indexHeadroom is the memory the server keeps for everything beside its
+// index under the soft limit it sets (limitMemory): the answer cache
+// (answerCacheBytes), the answers being computed (tens of MB each for a
+// window of tens of thousands of routes) and buffers.
+const indexHeadroom = 128 << 20
+
+// limitMemory sets Go's soft memory limit to the index's bytes and
+// indexHeadroom, unless $GOMEMLIMIT sets one. Without a limit the heap
+// grows to twice what is live before the collector runs, and an index of
+// hundreds of MB is live: the garbage of a few cold answers would double
+// the server's memory.
+func limitMemory(bytes int64) {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(bytes + indexHeadroom)
+	}
+}
 
 // indexer keeps the in-memory indexes (rollup.Index) of the newest data
 // version: a request that finds none for its version is answered from SQL
@@ -63,6 +81,8 @@ func (ri *indexer) get(version int64) *rollup.Index {
 	}
 	ri.building = version
 	ri.current.Store(nil)
+	// The memory limit stays the old index's: the new one takes its place
+	// and is about its size, unless the data grew much.
 	go ri.build()
 	return nil
 }
@@ -84,11 +104,12 @@ func (ri *indexer) build() {
 		ri.log.Error(err, "build index")
 		return
 	}
-	// The build's scratch (the rows as read) is as large as the index:
-	// hand it back to the system now rather than when the heap grows again.
+	// Hand what the build freed back to the system now rather than when
+	// the heap grows again.
 	debug.FreeOSMemory()
 	if cur := ri.current.Load(); cur == nil || cur.Version() < x.Version() {
 		ri.current.Store(x)
+		limitMemory(x.Bytes())
 		ri.metrics.indexVersion.Set(float64(x.Version()))
 		ri.metrics.indexBytes.Set(float64(x.Bytes()))
 	}
@@ -131,10 +152,39 @@ type indexedSource struct {
 	source
 	q     rollup.Querier
 	index *rollup.Index
+	// lists are the route lists handed out, for release to recycle; nil
+	// not to recycle them.
+	lists *[]*[]rollup.Route
 }
 
+// routeLists recycles route lists: a long window's is tens of MB at
+// millions of shipments, and every cold route answer makes one.
+var routeLists sync.Pool // of *[]rollup.Route
+
 func (s indexedSource) routes(_ context.Context, w rollup.Window) ([]rollup.Route, error) {
-	return s.index.Routes.Routes(w), nil
+	if s.lists == nil {
+		return s.index.Routes.Routes(w), nil
+	}
+	p, _ := routeLists.Get().(*[]rollup.Route)
+	if p == nil {
+		p = new([]rollup.Route)
+	}
+	*p = s.index.Routes.RoutesInto(w, *p)
+	*s.lists = append(*s.lists, p)
+	return *p, nil
+}
+
+// release recycles the route lists handed out: nothing may use them after,
+// nor anything from the answers computed from them but what was copied.
+func (s indexedSource) release() {
+	if s.lists == nil {
+		return
+	}
+	for _, p := range *s.lists {
+		clear(*p)
+		routeLists.Put(p)
+	}
+	*s.lists = nil
 }
 
 func (s indexedSource) vehicles(_ context.Context, w rollup.Window) ([]rollup.Vehicle, error) {

@@ -121,7 +121,10 @@ func (s *Server) compute(ctx context.Context, run compute) ([]byte, int64, error
 		// The index answers any window's routes in milliseconds: keeping
 		// route lists in memory too would only hold tens of MB each.
 		if x := s.index.get(version); x != nil {
-			src = indexedSource{source: src, q: tx, index: x}
+			is := indexedSource{source: src, q: tx, index: x, lists: new([]*[]rollup.Route)}
+			// After the answer is encoded: its route lists are recycled.
+			defer is.release()
+			src = is
 		}
 	}
 	result, err := run(ctx, src)
@@ -180,11 +183,17 @@ type answer struct {
 	etag string
 }
 
+// answerCacheBytes bounds the bytes of the answers kept: a vehicle list of
+// thousands of vehicles is a MB, and the server's memory is bounded
+// (limitMemory).
+const answerCacheBytes = 32 << 20
+
 // answerCache keeps recent answers of the newest data versions, least
 // recently used first out.
 type answerCache struct {
 	mu      sync.Mutex
 	max     int
+	bytes   int // of the answers kept
 	version int64
 	seenAt  time.Time
 	order   *list.List // of *cacheEntry, most recent first
@@ -241,15 +250,20 @@ func (c *answerCache) put(version int64, key string, a answer) {
 	}
 	k := cacheKey{version, key}
 	if el, ok := c.entries[k]; ok {
+		c.bytes += len(a.body) - len(el.Value.(*cacheEntry).a.body)
 		el.Value.(*cacheEntry).a = a
 		c.order.MoveToFront(el)
-		return
+	} else {
+		c.entries[k] = c.order.PushFront(&cacheEntry{k: k, a: a})
+		c.bytes += len(a.body)
 	}
-	c.entries[k] = c.order.PushFront(&cacheEntry{k: k, a: a})
-	for c.order.Len() > c.max {
+	// The newest answer stays, however large.
+	for c.order.Len() > c.max || c.bytes > answerCacheBytes && c.order.Len() > 1 {
 		last := c.order.Back()
 		c.order.Remove(last)
-		delete(c.entries, last.Value.(*cacheEntry).k)
+		e := last.Value.(*cacheEntry)
+		c.bytes -= len(e.a.body)
+		delete(c.entries, e.k)
 	}
 }
 

@@ -1,6 +1,7 @@
 package rollup
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -8,9 +9,10 @@ import (
 	"math"
 	"math/big"
 	"math/bits"
+	"runtime"
 	"slices"
-	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/haul-dev/haul/internal/db"
@@ -33,41 +35,43 @@ type RouteIndex struct {
 	runDT []int32
 	// firstEntry[k] .. firstEntry[k+1] are run k's entries, by day.
 	firstEntry []int32
-	// Per entry: its day (days since 1970-01-01) and the running sums of
-	// its run up to and including it.
-	day                      []int32
-	cumN, cumOnTime          []int64
-	cumCost, cumWeight, cumK []float64
-
-	// The entries by day, for short windows, which hold fewer entries than
-	// a search of every run costs: byDay[dayFirst[d] .. dayFirst[d+1]] are
-	// the entries of days[d]; runRoute[k] is run k's route.
-	days, dayFirst, byDay []int32
-	runRoute              []int32
+	// Per entry: its day and the running sums of its run up to and
+	// including it.
+	day dayColumn
+	// Shipments and on-time shipments.
+	counts            countPairs
+	cost, weight, cpk floatSums
+	// days tells the days on which a route has entries, for windows that
+	// hold a few of its days.
+	days routeDays
 }
 
 // Version is the data version the index was built from.
 func (x *RouteIndex) Version() int64 { return x.version }
 
 // Entries is the number of (route, delivery time, day) rows the index holds.
-func (x *RouteIndex) Entries() int { return len(x.day) }
+func (x *RouteIndex) Entries() int { return x.day.len() }
 
 // Bytes is about the memory the index holds.
 func (x *RouteIndex) Bytes() int64 {
-	n := int64(len(x.day))*(4+8+8+8+8+8+4) + int64(len(x.runDT))*12 + int64(len(x.firstRun))*12 + int64(len(x.days))*8
+	n := x.day.bytes() + x.counts.bytes() + x.cost.bytes() + x.weight.bytes() + x.cpk.bytes() +
+		x.days.bytes() + int64(len(x.runDT)+len(x.firstEntry)+len(x.firstRun))*4 + int64(len(x.span))*8
 	for _, r := range x.routes {
 		n += int64(len(r.Origin)+len(r.Destination)) + 32
 	}
 	return n
 }
 
-// indexRow is a route day row as read, before it takes its place in a run.
-type indexRow struct {
-	route, dt, day int32
-	n, onTime      int64
-	cost, weight   float64
-	cpk            float64
-}
+// The route index is read in two passes over one snapshot: the runs, with
+// their sizes, then the rows, each put straight in its place. Both read the
+// table whole: grouping its rows in SQL by two text columns costs
+// PostgreSQL more than streaming them twice.
+const (
+	routeRunsSQL = `SELECT origin, destination, delivery_time, period FROM agg_routes WHERE grain = $1`
+	routeDaysSQL = `
+SELECT origin, destination, delivery_time, period, shipments, sum_cost, sum_weight, sum_cpk, on_time_day
+FROM agg_routes WHERE grain = $1`
+)
 
 // LoadRouteIndex reads every route day row of the version that q's snapshot
 // sees (q is a Begin transaction) and arranges them into a RouteIndex.
@@ -76,154 +80,252 @@ func LoadRouteIndex(ctx context.Context, q Querier) (*RouteIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.Query(ctx, `
-SELECT origin, destination, delivery_time, period, shipments, sum_cost, sum_weight, sum_cpk, on_time_day
-FROM agg_routes WHERE grain = $1`, db.GrainDay)
+	shape, ids, err := readRouteRuns(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	b := newRouteIndexBuilder(version, shape)
+	rows, err := q.Query(ctx, routeDaysSQL, db.GrainDay)
 	if err != nil {
 		return nil, fmt.Errorf("read route days: %w", err)
 	}
 	defer rows.Close()
-	ids := map[string]map[string]int32{}
-	var keys []RouteKey
-	var read []indexRow
+	var names routeNames
 	for rows.Next() {
 		v := rows.RawValues()
 		if len(v) != 9 || len(v[2]) != 4 || len(v[3]) != 4 || len(v[4]) != 8 || len(v[8]) != 8 {
 			return nil, errors.New("read route days: unexpected row encoding")
 		}
-		dests, ok := ids[string(v[0])]
-		if !ok {
-			dests = map[string]int32{}
-			ids[string(v[0])] = dests
+		r, ok := names.find(ids, v[0], v[1])
+		k := shape.run(r, int32(binary.BigEndian.Uint32(v[2])))
+		if !ok || k < 0 {
+			return nil, errors.New("read route days: a row of no run")
 		}
-		id, ok := dests[string(v[1])]
-		if !ok {
-			id = int32(len(keys))
-			dests[string(v[1])] = id
-			keys = append(keys, RouteKey{Origin: string(v[0]), Destination: string(v[1])})
+		// A binary date is days since 2000-01-01.
+		day := int32(binary.BigEndian.Uint32(v[3])) + pgEpochDay
+		err := b.add(k, day, int64(binary.BigEndian.Uint64(v[4])), int64(binary.BigEndian.Uint64(v[8])),
+			float8(v[5]), float8(v[6]), float8(v[7]))
+		if err != nil {
+			return nil, fmt.Errorf("read route days: %w", err)
 		}
-		read = append(read, indexRow{
-			route: id, dt: int32(binary.BigEndian.Uint32(v[2])),
-			// A binary date is days since 2000-01-01.
-			day: int32(binary.BigEndian.Uint32(v[3])) + pgEpochDay,
-			n:   int64(binary.BigEndian.Uint64(v[4])), cost: float8(v[5]), weight: float8(v[6]), cpk: float8(v[7]),
-			onTime: int64(binary.BigEndian.Uint64(v[8])),
-		})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read route days: %w", err)
 	}
-	return buildRouteIndex(version, keys, read), nil
+	return b.finish()
 }
 
-// pgEpochDay is PostgreSQL's date epoch, 2000-01-01, in days since 1970.
-const pgEpochDay = 10957
+// routeShape is a route index's routes and runs, before its entries.
+type routeShape struct {
+	routes                   []RouteKey
+	firstRun, runDT, entries []int32
+	// minDay and maxDay bound the entries' days.
+	minDay, maxDay int32
+}
 
-// buildRouteIndex arranges rows (of routes keys, in any order) into runs.
-func buildRouteIndex(version int64, keys []RouteKey, rows []indexRow) *RouteIndex {
-	// Routes in name order, so that Routes returns them sorted.
+// run returns route r's run of delivery time dt, -1 if it has none.
+func (s *routeShape) run(r, dt int32) int32 {
+	if r < 0 || int(r) >= len(s.routes) {
+		return -1
+	}
+	lo, hi := s.firstRun[r], s.firstRun[r+1]
+	k := lo + int32(searchSorted(s.runDT[lo:hi], dt))
+	if k == hi || s.runDT[k] != dt {
+		return -1
+	}
+	return k
+}
+
+// routeIDs are routes' ids by origin, then destination.
+type routeIDs map[string]*originRoutes
+
+type originRoutes struct {
+	origin string
+	ids    map[string]int32
+}
+
+// routeNames finds routes' ids, keeping the last origin at hand: rows of
+// one origin tend to come together.
+type routeNames struct{ last *originRoutes }
+
+func (n *routeNames) find(ids routeIDs, origin, destination []byte) (int32, bool) {
+	if n.last == nil || n.last.origin != string(origin) {
+		if n.last = ids[string(origin)]; n.last == nil {
+			return 0, false
+		}
+	}
+	id, ok := n.last.ids[string(destination)]
+	return id, ok
+}
+
+// readRouteRuns reads the routes in name order (byte order, as
+// compareKeys), their runs and each run's number of entries, and the ids
+// of the routes by origin and destination.
+func readRouteRuns(ctx context.Context, q Querier) (*routeShape, routeIDs, error) {
+	rows, err := q.Query(ctx, routeRunsSQL, db.GrainDay)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read route runs: %w", err)
+	}
+	defer rows.Close()
+	type run struct{ dt, n int32 }
+	var (
+		ids    = routeIDs{}
+		keys   []RouteKey
+		runs   [][]run // by id, in the order met
+		names  routeNames
+		lo, hi int32 = math.MaxInt32, math.MinInt32
+	)
+	for rows.Next() {
+		v := rows.RawValues()
+		if len(v) != 4 || len(v[2]) != 4 || len(v[3]) != 4 {
+			return nil, nil, errors.New("read route runs: unexpected row encoding")
+		}
+		id, ok := names.find(ids, v[0], v[1])
+		if !ok {
+			id = int32(len(keys))
+			key := RouteKey{Origin: string(v[0]), Destination: string(v[1])}
+			if names.last == nil || names.last.origin != key.Origin {
+				names.last = &originRoutes{origin: key.Origin, ids: map[string]int32{}}
+				ids[key.Origin] = names.last
+			}
+			names.last.ids[key.Destination] = id
+			keys = append(keys, key)
+			runs = append(runs, nil)
+		}
+		dt, day := int32(binary.BigEndian.Uint32(v[2])), int32(binary.BigEndian.Uint32(v[3]))+pgEpochDay
+		lo, hi = min(lo, day), max(hi, day)
+		rs := runs[id]
+		k := 0
+		for k < len(rs) && rs[k].dt != dt {
+			k++
+		}
+		if k == len(rs) {
+			runs[id] = append(rs, run{dt: dt})
+		}
+		runs[id][k].n++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read route runs: %w", err)
+	}
+	// Routes in name order, so that Routes returns them sorted; each
+	// route's runs by delivery time.
 	order := make([]int32, len(keys))
 	for i := range order {
 		order[i] = int32(i)
 	}
 	slices.SortFunc(order, func(a, b int32) int { return compareKeys(keys[a], keys[b]) })
-	rank := make([]int32, len(keys))
+	s := &routeShape{routes: make([]RouteKey, len(keys)), minDay: lo, maxDay: hi}
 	for r, id := range order {
-		rank[id] = int32(r)
-	}
-	for i := range rows {
-		rows[i].route = rank[rows[i].route]
-	}
-	slices.SortFunc(rows, func(a, b indexRow) int {
-		if a.route != b.route {
-			return int(a.route - b.route)
-		}
-		if a.dt != b.dt {
-			if a.dt < b.dt {
-				return -1
-			}
-			return 1
-		}
-		return int(a.day - b.day)
-	})
-
-	x := &RouteIndex{
-		version: version, routes: make([]RouteKey, len(keys)),
-		firstRun: make([]int32, len(keys)+1), span: make([][2]int32, len(keys)),
-		day: make([]int32, len(rows)), cumN: make([]int64, len(rows)), cumOnTime: make([]int64, len(rows)),
-		cumCost: make([]float64, len(rows)), cumWeight: make([]float64, len(rows)), cumK: make([]float64, len(rows)),
-	}
-	for r, id := range order {
-		x.routes[r] = keys[id]
-		// Empty until a row widens it: a route without rows is skipped.
-		x.span[r] = [2]int32{math.MaxInt32, math.MinInt32}
-	}
-	next := int32(0) // the first route whose runs have not started
-	for i, row := range rows {
-		newRoute := i == 0 || row.route != rows[i-1].route
-		if newRoute {
-			for ; next <= row.route; next++ {
-				x.firstRun[next] = int32(len(x.runDT))
-			}
-		}
-		if newRoute || row.dt != rows[i-1].dt {
-			x.runDT = append(x.runDT, row.dt)
-			x.firstEntry = append(x.firstEntry, int32(i))
-		} else {
-			x.cumN[i], x.cumOnTime[i] = x.cumN[i-1], x.cumOnTime[i-1]
-			x.cumCost[i], x.cumWeight[i], x.cumK[i] = x.cumCost[i-1], x.cumWeight[i-1], x.cumK[i-1]
-		}
-		sp := &x.span[row.route]
-		sp[0], sp[1] = min(sp[0], row.day), max(sp[1], row.day)
-		x.day[i] = row.day
-		x.cumN[i] += row.n
-		x.cumOnTime[i] += row.onTime
-		x.cumCost[i] += row.cost
-		x.cumWeight[i] += row.weight
-		x.cumK[i] += row.cpk
-	}
-	for ; next <= int32(len(keys)); next++ {
-		x.firstRun[next] = int32(len(x.runDT))
-	}
-	x.firstEntry = append(x.firstEntry, int32(len(rows)))
-	x.runRoute = make([]int32, len(x.runDT))
-	for r := range x.routes {
-		for k := x.firstRun[r]; k < x.firstRun[r+1]; k++ {
-			x.runRoute[k] = int32(r)
+		key := keys[id]
+		s.routes[r] = key
+		ids[key.Origin].ids[key.Destination] = int32(r)
+		s.firstRun = append(s.firstRun, int32(len(s.runDT)))
+		rs := runs[id]
+		slices.SortFunc(rs, func(a, b run) int { return cmp.Compare(a.dt, b.dt) })
+		for _, x := range rs {
+			s.runDT = append(s.runDT, x.dt)
+			s.entries = append(s.entries, x.n)
 		}
 	}
-	x.indexDays()
-	return x
+	s.firstRun = append(s.firstRun, int32(len(s.runDT)))
+	return s, ids, nil
 }
 
-// indexDays orders the entries by day, with a counting sort.
-func (x *RouteIndex) indexDays() {
-	if len(x.day) == 0 {
-		return
+// pgEpochDay is PostgreSQL's date epoch, 2000-01-01, in days since 1970.
+const pgEpochDay = 10957
+
+// routeIndexBuilder puts entries, in any order, in their runs' places in
+// the index's final columns, then sorts each run by day and adds it up.
+type routeIndexBuilder struct {
+	x *RouteIndex
+	// next[k] is the place of run k's next entry.
+	next []int32
+}
+
+func newRouteIndexBuilder(version int64, s *routeShape) *routeIndexBuilder {
+	first := make([]int32, len(s.entries)+1)
+	for k, n := range s.entries {
+		first[k+1] = first[k] + n
 	}
-	lo, hi := slices.Min(x.day), slices.Max(x.day)
-	counts := make([]int32, int64(hi)-int64(lo)+2)
-	for _, d := range x.day {
-		counts[d-lo+1]++
+	n := int(first[len(s.entries)])
+	x := &RouteIndex{
+		version: version, routes: s.routes, firstRun: s.firstRun, runDT: s.runDT, firstEntry: first,
+		day: newDayColumn(n, s.minDay, s.maxDay), counts: newCountPairs(n),
+		cost: newFloatSums(n, false), weight: newFloatSums(n, false), cpk: newFloatSums(n, true),
 	}
-	for d := lo; d <= hi; d++ {
-		if counts[d-lo+1] > 0 {
-			x.days = append(x.days, d)
+	return &routeIndexBuilder{x: x, next: slices.Clone(first[:len(s.entries)])}
+}
+
+// add puts a route day row in run k.
+func (b *routeIndexBuilder) add(k, day int32, n, onTime int64, cost, weight, cpk float64) error {
+	x := b.x
+	i := int(b.next[k])
+	if i == int(x.firstEntry[k+1]) {
+		return errors.New("more rows than counted")
+	}
+	b.next[k]++
+	x.day.set(i, day)
+	x.counts.set(i, n, onTime)
+	x.cost.set(i, cost, n)
+	x.weight.set(i, weight, n)
+	x.cpk.set(i, cpk, n)
+	return nil
+}
+
+func (b *routeIndexBuilder) finish() (*RouteIndex, error) {
+	x := b.x
+	for k, i := range b.next {
+		if i != x.firstEntry[k+1] {
+			return nil, errors.New("fewer rows than counted")
 		}
 	}
-	for i := 1; i < len(counts); i++ {
-		counts[i] += counts[i-1]
+	b.next = nil
+	// Each run by day: rows come in the table's order.
+	var (
+		perm           []int32
+		tmpDay16       []uint16
+		tmpDay32       []int32
+		tmpU32         []uint32
+		tmpI64         []int64
+		tmpF64         []float64
+		minDay, maxDay int32 = math.MaxInt32, math.MinInt32
+	)
+	for k := range x.runDT {
+		lo, hi := x.firstEntry[k], x.firstEntry[k+1]
+		if perm = x.day.dayOrder(lo, hi, perm); perm != nil {
+			permute(x.day.narrow, int(lo), perm, &tmpDay16)
+			permute(x.day.wide, int(lo), perm, &tmpDay32)
+			permute(x.counts.packed, int(lo), perm, &tmpU32)
+			for _, c := range []*intSums{&x.counts.a, &x.counts.b} {
+				permute(c.narrow, int(lo), perm, &tmpU32)
+				permute(c.wide, int(lo), perm, &tmpI64)
+			}
+			for _, c := range []*floatSums{&x.cost, &x.weight, &x.cpk} {
+				permute(c.fixed, int(lo), perm, &tmpU32)
+				permute(c.raw, int(lo), perm, &tmpF64)
+			}
+		}
+		if hi > lo {
+			minDay, maxDay = min(minDay, x.day.at(lo)), max(maxDay, x.day.at(hi-1))
+		}
 	}
-	x.dayFirst = make([]int32, 0, len(x.days)+1)
-	for _, d := range x.days {
-		x.dayFirst = append(x.dayFirst, counts[d-lo])
+	x.counts.cumulate(x.firstEntry)
+	for _, c := range []*floatSums{&x.cost, &x.weight, &x.cpk} {
+		c.cumulate(x.firstEntry)
 	}
-	x.dayFirst = append(x.dayFirst, int32(len(x.day)))
-	x.byDay = make([]int32, len(x.day))
-	for e, d := range x.day {
-		x.byDay[counts[d-lo]] = int32(e)
-		counts[d-lo]++
+	x.span = make([][2]int32, len(x.routes))
+	for r := range x.routes {
+		// Empty until a run widens it: a route without entries is skipped.
+		sp := [2]int32{math.MaxInt32, math.MinInt32}
+		for k := x.firstRun[r]; k < x.firstRun[r+1]; k++ {
+			if lo, hi := x.firstEntry[k], x.firstEntry[k+1]; hi > lo {
+				sp = [2]int32{min(sp[0], x.day.at(lo)), max(sp[1], x.day.at(hi-1))}
+			}
+		}
+		x.span[r] = sp
 	}
+	x.days = newRouteDays(x)
+	return x, nil
 }
 
 func compareKeys(a, b RouteKey) int {
@@ -238,61 +340,79 @@ func epochDay(t time.Time) int32 { return int32(t.Unix() / 86400) }
 
 // Routes returns what ReadRoutes returns for w: every route with a shipment
 // in the window, ordered by origin and destination.
-func (x *RouteIndex) Routes(w Window) []Route {
+func (x *RouteIndex) Routes(w Window) []Route { return x.RoutesInto(w, nil) }
+
+// RoutesInto is Routes, in buf's array if it holds the list: a long
+// window's list is tens of MB, which a caller may recycle.
+func (x *RouteIndex) RoutesInto(w Window, buf []Route) []Route {
 	from, to := epochDay(w.Start), epochDay(w.End)
-	if to < from || len(x.day) == 0 {
+	if to < from || x.Entries() == 0 {
 		return []Route{}
 	}
-	// A short window's entries cost less to add up than searching every
-	// run: each costs a search for its run, each run two searches of its
-	// days.
-	entries := x.dayFirst[searchDays(x.days, to+1)] - x.dayFirst[searchDays(x.days, from)]
-	if runs := len(x.runDT); runs > 0 && int64(entries)*int64(bits.Len(uint(runs))) <
-		2*int64(runs)*int64(bits.Len(uint(len(x.day)/runs))) {
-		return x.scanRoutes(x.byDay[x.dayFirst[searchDays(x.days, from)]:x.dayFirst[searchDays(x.days, to+1)]])
+	// The routes that may have entries in the window: the list is made
+	// once, at most their number long.
+	var meet []int32
+	for r := range x.routes {
+		if x.meets(r, from, to) {
+			meet = append(meet, int32(r))
+		}
 	}
-	return x.searchRoutes(from, to)
+	out := slices.Grow(buf[:0], len(meet))[:len(meet)]
+	// A long list is added up in parts, one per processor: the routes'
+	// sums are independent, and a request should not wait for one core.
+	parts := 1
+	if len(meet) >= routesPerPart {
+		parts = min(runtime.GOMAXPROCS(0), len(meet)/routesPerPart)
+	}
+	n := make([]int, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		a, b := p*len(meet)/parts, (p+1)*len(meet)/parts
+		wg.Go(func() { n[p] = x.addRoutes(out[a:b], meet[a:b], from, to) })
+	}
+	wg.Wait()
+	// Each part's routes to the end of the ones before.
+	end := 0
+	for p := range parts {
+		a := p * len(meet) / parts
+		end += copy(out[end:], out[a:a+n[p]])
+	}
+	clear(out[end:])
+	return out[:end]
 }
 
-// searchRoutes adds each run's window up by searching its days.
-func (x *RouteIndex) searchRoutes(from, to int32) []Route {
-	out := make([]Route, 0, len(x.routes)/4)
+// routesPerPart is the fewest routes worth a goroutine of their own.
+const routesPerPart = 4096
+
+// addRoutes sets out[0], out[1], ... to the window's figures of the routes
+// meet that have shipments in it, in order, and returns their number.
+func (x *RouteIndex) addRoutes(out []Route, meet []int32, from, to int32) int {
 	var hist []dtCount
 	var sq squares
-	for r := range x.routes {
+	m := 0
+	for _, r := range meet {
 		sp := x.span[r]
-		if sp[1] < from || sp[0] > to {
-			continue
-		}
 		whole := from <= sp[0] && sp[1] <= to
-		route := Route{RouteKey: x.routes[r]}
+		route := &out[m]
+		*route = Route{RouteKey: x.routes[r]}
 		hist = hist[:0]
 		for k := x.firstRun[r]; k < x.firstRun[r+1]; k++ {
 			lo, hi := x.firstEntry[k], x.firstEntry[k+1]
 			// Entries lo..hi-1 of the run; the window holds entries i..j-1.
 			i, j := lo, hi
 			if !whole {
-				i = lo + int32(searchDays(x.day[lo:hi], from))
-				j = lo + int32(searchDays(x.day[lo:hi], to+1))
-				if i == j {
+				if i, j = x.day.window(lo, hi, from, to); i == j {
 					continue
 				}
 			}
-			n, onTime := x.cumN[j-1], x.cumOnTime[j-1]
-			cost, weight, cpk := x.cumCost[j-1], x.cumWeight[j-1], x.cumK[j-1]
-			if i > lo {
-				n -= x.cumN[i-1]
-				onTime -= x.cumOnTime[i-1]
-				cost -= x.cumCost[i-1]
-				weight -= x.cumWeight[i-1]
-				cpk -= x.cumK[i-1]
-			}
+			n, onTime := x.counts.sum(lo, i, j)
+			cost := x.cost.sum(lo, i, j)
 			dt := int64(x.runDT[k])
 			route.Shipments += n
 			route.OnTimeDay += onTime
 			route.SumCost += cost
-			route.SumWeight += weight
-			route.SumCPK += cpk
+			route.SumWeight += x.weight.sum(lo, i, j)
+			route.SumCPK += x.cpk.sum(lo, i, j)
 			// Every shipment of the run has this delivery time.
 			route.SumCPT += cost / float64(dt)
 			hist = append(hist, dtCount{dt, n})
@@ -300,85 +420,97 @@ func (x *RouteIndex) searchRoutes(from, to int32) []Route {
 		if route.Shipments == 0 {
 			continue
 		}
-		finishRoute(&route, hist, &sq)
-		out = append(out, route)
+		finishRoute(route, hist, &sq)
+		m++
 	}
-	return out
+	if m < len(out) {
+		out[m] = Route{}
+	}
+	return m
 }
 
-// scanRoutes adds the given entries up per run, then per route.
-func (x *RouteIndex) scanRoutes(entries []int32) []Route {
-	type runSum struct {
-		run               int32
-		n, onTime         int64
-		cost, weight, cpk float64
+// meets reports whether route r may have entries in from..to: false only
+// if it surely has none.
+func (x *RouteIndex) meets(r int, from, to int32) bool {
+	sp := x.span[r]
+	switch {
+	case sp[1] < from || sp[0] > to:
+		return false
+	case from <= sp[0] && sp[1] <= to:
+		return true
 	}
-	at := make(map[int32]int, len(entries))
-	var sums []runSum
-	for _, e := range entries {
-		k := int32(sort.Search(len(x.firstEntry)-1, func(k int) bool { return x.firstEntry[k+1] > e }))
-		i, ok := at[k]
-		if !ok {
-			i = len(sums)
-			at[k] = i
-			sums = append(sums, runSum{run: k})
-		}
-		s := &sums[i]
-		n, onTime, cost, weight, cpk := x.cumN[e], x.cumOnTime[e], x.cumCost[e], x.cumWeight[e], x.cumK[e]
-		if e > x.firstEntry[k] {
-			n -= x.cumN[e-1]
-			onTime -= x.cumOnTime[e-1]
-			cost -= x.cumCost[e-1]
-			weight -= x.cumWeight[e-1]
-			cpk -= x.cumK[e-1]
-		}
-		s.n += n
-		s.onTime += onTime
-		s.cost += cost
-		s.weight += weight
-		s.cpk += cpk
-	}
-	// Runs are in route order, and a route's by delivery time.
-	slices.SortFunc(sums, func(a, b runSum) int { return int(a.run - b.run) })
-	var out []Route
-	var hist []dtCount
-	var sq squares
-	for i := 0; i < len(sums); {
-		r := x.runRoute[sums[i].run]
-		route := Route{RouteKey: x.routes[r]}
-		hist = hist[:0]
-		for ; i < len(sums) && x.runRoute[sums[i].run] == r; i++ {
-			s, dt := sums[i], int64(x.runDT[sums[i].run])
-			route.Shipments += s.n
-			route.OnTimeDay += s.onTime
-			route.SumCost += s.cost
-			route.SumWeight += s.weight
-			route.SumCPK += s.cpk
-			route.SumCPT += s.cost / float64(dt)
-			hist = append(hist, dtCount{dt, s.n})
-		}
-		finishRoute(&route, hist, &sq)
-		out = append(out, route)
-	}
-	if out == nil {
-		out = []Route{}
-	}
-	return out
+	return x.days.any(r, sp, from, to)
 }
 
-// searchDays is the first position in days (ascending) whose day is at or
-// after d.
-func searchDays(days []int32, d int32) int {
-	lo, hi := 0, len(days)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if days[m] < d {
-			lo = m + 1
-		} else {
-			hi = m
+// routeDays tells, for each route whose days fit in a few bits an entry, on
+// which days of its span it has entries: a short window skips the routes
+// without, rather than searching each of their runs.
+type routeDays struct {
+	// bits[at[r]:] has a bit per day of route r's span, from its first
+	// day; at[r] is -1 for a route without (one whose span is long for
+	// its entries).
+	at   []int32
+	bits []uint64
+}
+
+// routeDaysBits bounds the bits kept per route, in bits per entry.
+const (
+	routeDaysBits    = 32
+	routeDaysMinBits = 2048
+)
+
+func newRouteDays(x *RouteIndex) routeDays {
+	d := routeDays{at: make([]int32, len(x.routes))}
+	var words int64
+	for r, sp := range x.span {
+		entries := int64(x.firstEntry[x.firstRun[r+1]] - x.firstEntry[x.firstRun[r]])
+		if span := int64(sp[1]) - int64(sp[0]) + 1; entries == 0 || span > max(routeDaysBits*entries, routeDaysMinBits) ||
+			words+span/64+1 > math.MaxInt32 {
+			d.at[r] = -1
+			continue
+		}
+		d.at[r] = int32(words)
+		words += (int64(sp[1])-int64(sp[0]))/64 + 1
+	}
+	d.bits = make([]uint64, words)
+	for r, sp := range x.span {
+		if d.at[r] < 0 {
+			continue
+		}
+		for k := x.firstRun[r]; k < x.firstRun[r+1]; k++ {
+			for e := x.firstEntry[k]; e < x.firstEntry[k+1]; e++ {
+				b := int64(x.day.at(e)) - int64(sp[0])
+				d.bits[int64(d.at[r])+b/64] |= 1 << (b % 64)
+			}
 		}
 	}
-	return lo
+	return d
+}
+
+func (d *routeDays) bytes() int64 { return int64(len(d.at))*4 + int64(len(d.bits))*8 }
+
+// any reports whether route r, whose span sp overlaps from..to, may have
+// an entry in from..to: false only if it surely has none.
+func (d *routeDays) any(r int, sp [2]int32, from, to int32) bool {
+	at := int64(d.at[r])
+	if at < 0 {
+		return true
+	}
+	// Bits a..b of the route's, a ≤ b as the window overlaps the span.
+	a, b := int64(max(from, sp[0]))-int64(sp[0]), int64(min(to, sp[1]))-int64(sp[0])
+	for w := a / 64; w <= b/64; w++ {
+		word := d.bits[at+w]
+		if w == a/64 {
+			word &^= 1<<(a%64) - 1
+		}
+		if w == b/64 && b%64 < 63 {
+			word &= 1<<(b%64+1) - 1
+		}
+		if word != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // finishRoute sets Σt, Σt², min, max and the window on-time count

@@ -2,7 +2,9 @@ package rollup
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -49,4 +51,57 @@ func BenchmarkRouteIndexRoutes(b *testing.B) {
 			b.ReportMetric(float64(n)/float64(b.N), "routes/op")
 		})
 	}
+}
+
+// indexRow is a route day row, as the benchmark makes them.
+type indexRow struct {
+	route, dt, day    int32
+	n, onTime         int64
+	cost, weight, cpk float64
+}
+
+// buildRouteIndex arranges rows of the routes keys (in name order), in any
+// order, into a RouteIndex, as LoadRouteIndex does with the rows it reads.
+func buildRouteIndex(version int64, keys []RouteKey, rows []indexRow) *RouteIndex {
+	type runKey struct{ route, dt int32 }
+	counts := map[runKey]int32{}
+	s := &routeShape{routes: keys, minDay: math.MaxInt32, maxDay: math.MinInt32}
+	for _, r := range rows {
+		counts[runKey{r.route, r.dt}]++
+		s.minDay, s.maxDay = min(s.minDay, r.day), max(s.maxDay, r.day)
+	}
+	runs := make([]runKey, 0, len(counts))
+	for k := range counts {
+		runs = append(runs, k)
+	}
+	slices.SortFunc(runs, func(a, b runKey) int { return cmpInt32(a.route, b.route)*2 + cmpInt32(a.dt, b.dt) })
+	for r := range keys {
+		s.firstRun = append(s.firstRun, int32(len(s.runDT)))
+		for len(s.runDT) < len(runs) && runs[len(s.runDT)].route == int32(r) {
+			s.runDT = append(s.runDT, runs[len(s.runDT)].dt)
+			s.entries = append(s.entries, counts[runs[len(s.entries)]])
+		}
+	}
+	s.firstRun = append(s.firstRun, int32(len(s.runDT)))
+	b := newRouteIndexBuilder(version, s)
+	for _, r := range rows {
+		if err := b.add(s.run(r.route, r.dt), r.day, r.n, r.onTime, r.cost, r.weight, r.cpk); err != nil {
+			panic(err)
+		}
+	}
+	x, err := b.finish()
+	if err != nil {
+		panic(err)
+	}
+	return x
+}
+
+func cmpInt32(a, b int32) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }

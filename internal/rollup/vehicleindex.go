@@ -2,6 +2,8 @@ package rollup
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,74 +18,100 @@ type VehicleIndex struct {
 	vehicles []VehicleInfo // ordered by id
 	// firstEntry[v] .. firstEntry[v+1] are vehicle v's entries, by day.
 	firstEntry []int32
-	// Per entry: its day (days since 1970-01-01) and the running sums of
-	// its vehicle up to and including it.
-	day                          []int32
-	cumTrips, cumShipments       []int64
-	cumDT                        []int64
-	cumMileage, cumFuel, cumCost []float64
+	// Per entry: its day and the running sums of its vehicle up to and
+	// including it.
+	day                 dayColumn
+	trips               countPairs // trips and shipments
+	dt                  intSums
+	mileage, fuel, cost floatSums
 }
 
 // Entries is the number of (vehicle, day) rows the index holds.
-func (x *VehicleIndex) Entries() int { return len(x.day) }
+func (x *VehicleIndex) Entries() int { return x.day.len() }
 
 // Bytes is about the memory the index holds.
 func (x *VehicleIndex) Bytes() int64 {
-	n := int64(len(x.day))*(4+6*8) + int64(len(x.firstEntry))*4
+	n := x.day.bytes() + x.trips.bytes() + x.dt.bytes() + x.mileage.bytes() +
+		x.fuel.bytes() + x.cost.bytes() + int64(len(x.firstEntry))*4
 	for _, v := range x.vehicles {
 		n += int64(len(v.ID)+len(v.Name)) + 48
 	}
 	return n
 }
 
-// loadVehicleIndex reads every vehicle day row of the version q's snapshot
-// sees, in vehicle and day order (agg_vehicles_vehicle_idx).
-func loadVehicleIndex(ctx context.Context, q Querier) (*VehicleIndex, error) {
-	rows, err := q.Query(ctx, `
+// The vehicle index is read in vehicle and day order
+// (agg_vehicles_vehicle_idx), after a count of its rows and the bounds of
+// their days, so that its columns are made once at their final size.
+const (
+	vehicleDaysCountSQL = `SELECT count(*), coalesce(min(period), '2000-01-01'), coalesce(max(period), '2000-01-01')
+FROM agg_vehicles WHERE grain = $1`
+	vehicleDaysSQL = `
 SELECT a.vehicle_id, coalesce(i.name, ''), coalesce(i.total_mileage, 0), a.period,
        a.trips, a.mileage, a.fuel, a.shipments, a.sum_cost, a.sum_dt
 FROM agg_vehicles a LEFT JOIN agg_vehicle_info i ON i.vehicle_id = a.vehicle_id
 WHERE a.grain = $1
-ORDER BY a.vehicle_id, a.period`, db.GrainDay)
+ORDER BY a.vehicle_id, a.period`
+)
+
+// loadVehicleIndex reads every vehicle day row of the version q's snapshot
+// sees.
+func loadVehicleIndex(ctx context.Context, q Querier) (*VehicleIndex, error) {
+	var (
+		count  int64
+		lo, hi time.Time
+	)
+	if err := q.QueryRow(ctx, vehicleDaysCountSQL, db.GrainDay).Scan(&count, &lo, &hi); err != nil {
+		return nil, fmt.Errorf("count vehicle days: %w", err)
+	}
+	n := int(count)
+	x := &VehicleIndex{
+		day: newDayColumn(n, epochDay(lo), epochDay(hi)), trips: newCountPairs(n),
+		dt: newIntSums(n), mileage: newFloatSums(n, false), fuel: newFloatSums(n, false), cost: newFloatSums(n, false),
+	}
+	rows, err := q.Query(ctx, vehicleDaysSQL, db.GrainDay)
 	if err != nil {
 		return nil, fmt.Errorf("read vehicle days: %w", err)
 	}
 	defer rows.Close()
-	x := &VehicleIndex{}
-	var (
-		info                VehicleInfo
-		day                 time.Time
-		trips, ships, dt    int64
-		mileage, fuel, cost float64
-	)
+	i := 0
 	for rows.Next() {
-		if err := rows.Scan(&info.ID, &info.Name, &info.TotalMileage, &day, &trips, &mileage, &fuel, &ships, &cost, &dt); err != nil {
-			return nil, fmt.Errorf("read vehicle days: %w", err)
+		// Raw values, as the route days: a row allocates nothing.
+		v := rows.RawValues()
+		if len(v) != 10 || len(v[2]) != 8 || len(v[3]) != 4 || len(v[4]) != 8 || len(v[5]) != 8 || len(v[6]) != 8 ||
+			len(v[7]) != 8 || len(v[8]) != 8 || len(v[9]) != 8 {
+			return nil, errors.New("read vehicle days: unexpected row encoding")
 		}
-		i := len(x.day)
-		if n := len(x.vehicles); n == 0 || x.vehicles[n-1].ID != info.ID {
-			x.vehicles = append(x.vehicles, info)
+		if i == n {
+			return nil, errors.New("read vehicle days: more rows than counted")
+		}
+		if k := len(x.vehicles); k == 0 || x.vehicles[k-1].ID != string(v[0]) {
+			x.vehicles = append(x.vehicles, VehicleInfo{ID: string(v[0]), Name: string(v[1]), TotalMileage: float8(v[2])})
 			x.firstEntry = append(x.firstEntry, int32(i))
-		} else {
-			trips += x.cumTrips[i-1]
-			ships += x.cumShipments[i-1]
-			dt += x.cumDT[i-1]
-			mileage += x.cumMileage[i-1]
-			fuel += x.cumFuel[i-1]
-			cost += x.cumCost[i-1]
 		}
-		x.day = append(x.day, epochDay(day))
-		x.cumTrips = append(x.cumTrips, trips)
-		x.cumShipments = append(x.cumShipments, ships)
-		x.cumDT = append(x.cumDT, dt)
-		x.cumMileage = append(x.cumMileage, mileage)
-		x.cumFuel = append(x.cumFuel, fuel)
-		x.cumCost = append(x.cumCost, cost)
+		trips, ships := int64(binary.BigEndian.Uint64(v[4])), int64(binary.BigEndian.Uint64(v[7]))
+		// A binary date is days since 2000-01-01.
+		x.day.set(i, int32(binary.BigEndian.Uint32(v[3]))+pgEpochDay)
+		x.trips.set(i, trips, ships)
+		x.dt.set(i, int64(binary.BigEndian.Uint64(v[9])))
+		// A day's mileage and fuel add up its trips, its cost the
+		// shipments they carried.
+		x.mileage.set(i, float8(v[5]), trips)
+		x.fuel.set(i, float8(v[6]), trips)
+		x.cost.set(i, float8(v[8]), ships)
+		i++
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read vehicle days: %w", err)
 	}
-	x.firstEntry = append(x.firstEntry, int32(len(x.day)))
+	if i != n {
+		return nil, errors.New("read vehicle days: fewer rows than counted")
+	}
+	x.firstEntry = append(x.firstEntry, int32(n))
+	x.trips.cumulate(x.firstEntry)
+	x.dt.cumulate(x.firstEntry)
+	for _, c := range []*floatSums{&x.mileage, &x.fuel, &x.cost} {
+		c.cumulate(x.firstEntry)
+	}
 	return x, nil
 }
 
@@ -91,22 +119,14 @@ ORDER BY a.vehicle_id, a.period`, db.GrainDay)
 // when it has none there.
 func (x *VehicleIndex) window(v int, from, to int32) (Vehicle, bool) {
 	lo, hi := x.firstEntry[v], x.firstEntry[v+1]
-	i := lo + int32(searchDays(x.day[lo:hi], from))
-	j := lo + int32(searchDays(x.day[lo:hi], to+1))
+	i, j := x.day.window(lo, hi, from, to)
 	if i == j {
 		return Vehicle{}, false
 	}
-	out := Vehicle{VehicleInfo: x.vehicles[v], Trips: x.cumTrips[j-1], Shipments: x.cumShipments[j-1],
-		SumDT: x.cumDT[j-1], Mileage: x.cumMileage[j-1], Fuel: x.cumFuel[j-1], SumCost: x.cumCost[j-1]}
-	if i > lo {
-		out.Trips -= x.cumTrips[i-1]
-		out.Shipments -= x.cumShipments[i-1]
-		out.SumDT -= x.cumDT[i-1]
-		out.Mileage -= x.cumMileage[i-1]
-		out.Fuel -= x.cumFuel[i-1]
-		out.SumCost -= x.cumCost[i-1]
-	}
-	return out, true
+	trips, ships := x.trips.sum(lo, i, j)
+	return Vehicle{VehicleInfo: x.vehicles[v], Trips: trips, Shipments: ships,
+		SumDT: x.dt.sum(lo, i, j), Mileage: x.mileage.sum(lo, i, j), Fuel: x.fuel.sum(lo, i, j),
+		SumCost: x.cost.sum(lo, i, j)}, true
 }
 
 // Vehicles returns what ReadVehicles returns for w: every vehicle with a
