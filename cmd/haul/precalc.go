@@ -23,9 +23,9 @@ func newPrecalcCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "precalc",
 		Short: "Bring the aggregates up to date with the loaded data, once",
-		Long: `Recompute the aggregates of the days touched by loads since the last refresh
-(every day with --full), in one transaction, and publish them as a new data
-version. Waits for a refresh running elsewhere to finish first. Exits 0 when
+		Long: `Add the rows loaded since the last refresh to the aggregates (or rebuild
+them all: with --full, or when that is cheaper), in one transaction, and publish
+them as a new data version. Waits for a refresh running elsewhere to finish first. Exits 0 when
 the aggregates are up to date, including when there was nothing to do.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -1,6 +1,7 @@
 // Package precalc keeps the aggregates the API reads up to date with the raw
-// tables: a refresh recomputes the days that loads touched since the last
-// one, in one transaction, and bumps the data version (docs/api.md#4-aggregate-refresh).
+// tables: a refresh adds the rows loaded since the last one (delta.go), or
+// rebuilds everything when that is cheaper (rebuild.go), in one transaction,
+// and bumps the data version (docs/api.md#4-aggregate-refresh).
 // Listen runs refreshes as loads complete.
 package precalc
 
@@ -21,8 +22,8 @@ import (
 
 // Options tune a refresh.
 type Options struct {
-	// Full rebuilds every aggregate from the raw tables instead of only the
-	// days touched since the last refresh.
+	// Full rebuilds every aggregate from the raw tables instead of adding
+	// the rows loaded since the last refresh.
 	Full bool
 	Log  logr.Logger
 	// Metrics, if set, records the refresh (metrics.go).
