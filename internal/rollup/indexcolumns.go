@@ -173,17 +173,9 @@ func (s *intSums) cumulate(first []int32) {
 // sum adds up entries i..j-1 (i < j) of the run that starts at entry lo.
 func (s *intSums) sum(lo, i, j int32) int64 {
 	if s.narrow != nil {
-		v := s.narrow[j-1]
-		if i > lo {
-			v -= s.narrow[i-1]
-		}
-		return int64(v)
+		return int64(runSum(s.narrow, lo, i, j))
 	}
-	v := s.wide[j-1]
-	if i > lo {
-		v -= s.wide[i-1]
-	}
-	return v
+	return runSum(s.wide, lo, i, j)
 }
 
 // fixedScale is the unit of floatSums' fixed columns: cents, for money,
@@ -260,17 +252,9 @@ func (s *floatSums) cumulate(first []int32) {
 // sum adds up entries i..j-1 (i < j) of the run that starts at entry lo.
 func (s *floatSums) sum(lo, i, j int32) float64 {
 	if s.fixed != nil {
-		v := s.fixed[j-1]
-		if i > lo {
-			v -= s.fixed[i-1]
-		}
-		return float64(v) / fixedScale
+		return float64(runSum(s.fixed, lo, i, j)) / fixedScale
 	}
-	v := s.raw[j-1]
-	if i > lo {
-		v -= s.raw[i-1]
-	}
-	return v
+	return runSum(s.raw, lo, i, j)
 }
 
 // fitsUint32 reports whether every run's total of s fits in a uint32.
@@ -285,6 +269,16 @@ func fitsUint32(s []uint32, first []int32) bool {
 		}
 	}
 	return true
+}
+
+// runSum adds up entries i..j-1 (i < j) of running sums s within the run
+// that starts at entry lo.
+func runSum[T uint32 | int64 | float64](s []T, lo, i, j int32) T {
+	v := s[j-1]
+	if i > lo {
+		v -= s[i-1]
+	}
+	return v
 }
 
 func runningSums[T uint32 | int64 | float64](s []T, first []int32) {
