@@ -39,7 +39,7 @@ envtest: ## Build (once) the kube-apiserver and etcd envtest uses; prints their 
 	hack/setup-envtest.sh
 
 .PHONY: test
-test: setup lint ## Everything CI runs: lint, then all tests against real PostgreSQL and kube-apiserver.
+test: setup lint verify-generated ## Everything CI runs: lint, generated files, then all tests against real PostgreSQL and kube-apiserver.
 	assets="$$(hack/setup-envtest.sh | tail -n1)"; \
 	KUBEBUILDER_ASSETS="$$assets" go test -race -count=1 $(GOTEST_FLAGS) ./...
 
@@ -70,6 +70,10 @@ generate: ## Generate deepcopy code from the API types (controller-gen).
 	$(CONTROLLER_GEN) object paths="./..."
 
 CHART_DIR := charts/haul
+
+.PHONY: verify-generated
+verify-generated: ## Fail when deepcopy, the CRD, RBAC or the chart's copies differ from what generate and manifests produce.
+	hack/verify-generated.sh
 
 .PHONY: manifests
 manifests: ## Generate CRD and RBAC manifests into config/ (controller-gen), and copy the CRDs and the controller's ClusterRole into the Helm chart.

@@ -199,6 +199,9 @@ func (r *IngestionRunReconciler) createJob(ctx context.Context, run *haulv1alpha
 			}
 		}
 	}
+	if job == nil {
+		return fmt.Errorf("no Job builds role %q", role)
+	}
 	log := ctrl.LoggerFrom(ctx).WithValues("job", job.Name)
 	err := r.Client.Create(ctx, job)
 	if apierrors.IsAlreadyExists(err) {
