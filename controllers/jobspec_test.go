@@ -359,3 +359,12 @@ func TestIngestJobVariants(t *testing.T) {
 		})
 	}
 }
+
+// A role no builder knows is an error, not a nil Job handed to the client.
+func TestCreateJobUnknownRole(t *testing.T) {
+	r := &IngestionRunReconciler{}
+	err := r.createJob(t.Context(), &sampleRun("fleet.may").IngestionRun, jobRole("nope"))
+	if err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("createJob with an unknown role: %v, want an error naming it", err)
+	}
+}

@@ -186,12 +186,11 @@ type IngestionRunSpec struct {
 }
 
 // Phase is where a run is in its life.
-// +kubebuilder:validation:Enum=Pending;Queued;Ingesting;Precalculating;Succeeded;Failed
+// +kubebuilder:validation:Enum=Queued;Ingesting;Precalculating;Succeeded;Failed
 type Phase string
 
 // The phases, in order; Succeeded and Failed are final.
 const (
-	PhasePending        Phase = "Pending"
 	PhaseQueued         Phase = "Queued"
 	PhaseIngesting      Phase = "Ingesting"
 	PhasePrecalculating Phase = "Precalculating"
@@ -274,7 +273,9 @@ type IngestionRunStatus struct {
 	// +listType=map
 	// +listMapKey=name
 	Datasets []DatasetStatus `json:"datasets,omitempty"`
-	// Progress is the share of input bytes read, e.g. "42%".
+	// Progress is how far the input files are read, e.g. "42%": the mean
+	// over every file of the run of the share of that file's bytes read (a
+	// file done counts whole), so a small file weighs as much as a large one.
 	// +optional
 	Progress string `json:"progress,omitempty"`
 	// Loaded and Rejected add up the datasets, for display.
@@ -288,7 +289,8 @@ type IngestionRunStatus struct {
 	// QueuedBehind names the run this one waits for.
 	// +optional
 	QueuedBehind string `json:"queuedBehind,omitempty"`
-	// StartTime is when the first Job was created.
+	// StartTime is when the run left the queue and started (its first Job
+	// is created in the pass after).
 	// +optional
 	StartTime *metav1.Time `json:"startTime,omitempty"`
 	// CompletionTime is when the run succeeded or failed.
