@@ -26,7 +26,7 @@ func TestAnswerCacheBytes(t *testing.T) {
 		t.Errorf("%d bytes kept, want %d", c.bytes, 13<<20)
 	}
 	c.put(1, "huge", mb(40))
-	if _, ok := c.get(1, "huge"); !ok || c.order.Len() != 1 || c.bytes != 40<<20 {
-		t.Errorf("the newest answer alone: kept %v, %d answers, %d bytes", ok, c.order.Len(), c.bytes)
+	if _, ok := c.get(1, "huge"); !ok || c.entries.Len() != 1 || c.bytes != 40<<20 {
+		t.Errorf("the newest answer alone: kept %v, %d answers, %d bytes", ok, c.entries.Len(), c.bytes)
 	}
 }

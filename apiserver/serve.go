@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/haul-dev/haul/internal/rollup"
 )
@@ -192,12 +192,10 @@ const answerCacheBytes = 32 << 20
 // recently used first out.
 type answerCache struct {
 	mu      sync.Mutex
-	max     int
 	bytes   int // of the answers kept
 	version int64
 	seenAt  time.Time
-	order   *list.List // of *cacheEntry, most recent first
-	entries map[cacheKey]*list.Element
+	entries *simplelru.LRU[cacheKey, answer]
 }
 
 type cacheKey struct {
@@ -205,13 +203,11 @@ type cacheKey struct {
 	key     string
 }
 
-type cacheEntry struct {
-	k cacheKey
-	a answer
-}
-
 func newAnswerCache(maxEntries int) *answerCache {
-	return &answerCache{max: maxEntries, order: list.New(), entries: map[cacheKey]*list.Element{}}
+	c := &answerCache{}
+	// The callback runs inside the calls below, under c.mu.
+	c.entries, _ = simplelru.NewLRU(maxEntries, func(_ cacheKey, a answer) { c.bytes -= len(a.body) })
+	return c
 }
 
 // seeVersion records a version read from the database; answers of older
@@ -234,12 +230,7 @@ func (c *answerCache) freshVersion(ttl time.Duration) (int64, bool) {
 func (c *answerCache) get(version int64, key string) (answer, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el, ok := c.entries[cacheKey{version, key}]
-	if !ok {
-		return answer{}, false
-	}
-	c.order.MoveToFront(el)
-	return el.Value.(*cacheEntry).a, true
+	return c.entries.Get(cacheKey{version, key})
 }
 
 func (c *answerCache) put(version int64, key string, a answer) {
@@ -248,22 +239,12 @@ func (c *answerCache) put(version int64, key string, a answer) {
 	if version < c.version {
 		return
 	}
-	k := cacheKey{version, key}
-	if el, ok := c.entries[k]; ok {
-		c.bytes += len(a.body) - len(el.Value.(*cacheEntry).a.body)
-		el.Value.(*cacheEntry).a = a
-		c.order.MoveToFront(el)
-	} else {
-		c.entries[k] = c.order.PushFront(&cacheEntry{k: k, a: a})
-		c.bytes += len(a.body)
-	}
+	// Replacing an answer calls the eviction callback with the old one.
+	c.entries.Add(cacheKey{version, key}, a)
+	c.bytes += len(a.body)
 	// The newest answer stays, however large.
-	for c.order.Len() > c.max || c.bytes > answerCacheBytes && c.order.Len() > 1 {
-		last := c.order.Back()
-		c.order.Remove(last)
-		e := last.Value.(*cacheEntry)
-		c.bytes -= len(e.a.body)
-		delete(c.entries, e.k)
+	for c.bytes > answerCacheBytes && c.entries.Len() > 1 {
+		c.entries.RemoveOldest()
 	}
 }
 
@@ -310,38 +291,22 @@ type routeCacheKey struct {
 // shipments), least recently used out. Callers must not modify them.
 type routeCache struct {
 	mu      sync.Mutex
-	max     int
-	entries []routeCacheEntry // most recent last
+	entries *simplelru.LRU[routeCacheKey, any]
 }
 
-type routeCacheEntry struct {
-	key   routeCacheKey
-	value any
+func newRouteCache(size int) *routeCache {
+	lru, _ := simplelru.NewLRU[routeCacheKey, any](size, nil)
+	return &routeCache{entries: lru}
 }
 
 func (c *routeCache) get(k routeCacheKey) (any, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, e := range c.entries {
-		if e.key == k {
-			c.entries = append(append(c.entries[:i:i], c.entries[i+1:]...), e)
-			return e.value, true
-		}
-	}
-	return nil, false
+	return c.entries.Get(k)
 }
 
 func (c *routeCache) put(k routeCacheKey, v any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, e := range c.entries {
-		if e.key == k {
-			c.entries = append(c.entries[:i:i], c.entries[i+1:]...)
-			break
-		}
-	}
-	c.entries = append(c.entries, routeCacheEntry{k, v})
-	if len(c.entries) > c.max {
-		c.entries = c.entries[len(c.entries)-c.max:]
-	}
+	c.entries.Add(k, v)
 }

@@ -83,7 +83,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.CacheEntries <= 0 {
 		cfg.CacheEntries = 512
 	}
-	s := &Server{cfg: cfg, cache: newAnswerCache(cfg.CacheEntries), routeCache: &routeCache{max: 8},
+	s := &Server{cfg: cfg, cache: newAnswerCache(cfg.CacheEntries), routeCache: newRouteCache(8),
 		reg: cfg.Registry}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
