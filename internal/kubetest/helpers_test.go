@@ -15,6 +15,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -105,21 +106,21 @@ func waitPod(t *testing.T, c client.Client, job *batchv1.Job, ok func(*corev1.Po
 	return found
 }
 
+// poll calls done every 50ms until it reports true, failing the test when
+// it returns an error or after jobTimeout.
 func poll(t *testing.T, done func(context.Context) (bool, error), what func() string) {
 	t.Helper()
-	deadline := time.Now().Add(jobTimeout)
-	for {
-		ok, err := done(t.Context())
-		if err != nil {
-			t.Fatalf("wait for %s: %v", what(), err)
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %v waiting for %s", jobTimeout, what())
-		}
-		time.Sleep(50 * time.Millisecond)
+	var failed error
+	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, jobTimeout, true, func(ctx context.Context) (bool, error) {
+		ok, err := done(ctx)
+		failed = err
+		return ok, err
+	})
+	switch {
+	case failed != nil:
+		t.Fatalf("wait for %s: %v", what(), failed)
+	case err != nil:
+		t.Fatalf("gave up after %v waiting for %s", jobTimeout, what())
 	}
 }
 
@@ -136,8 +137,6 @@ func byExitCode(pods []corev1.Pod, code int32) corev1.Pod {
 	return corev1.Pod{}
 }
 
-// podsOf returns the Pods of the Job, by completion index and then by
-// creation.
 // onlyPod returns the Job's one pod, failing the test if it has another number.
 func onlyPod(t *testing.T, c client.Client, job *batchv1.Job) corev1.Pod {
 	t.Helper()
@@ -148,6 +147,8 @@ func onlyPod(t *testing.T, c client.Client, job *batchv1.Job) corev1.Pod {
 	return pods[0]
 }
 
+// podsOf returns the Pods of the Job, by completion index and then by
+// creation.
 func podsOf(t *testing.T, c client.Client, job *batchv1.Job) []corev1.Pod {
 	t.Helper()
 	var pods corev1.PodList
