@@ -404,7 +404,7 @@ func (e *ansEnv) load(name string, cfg datagen.Config) {
 	}
 	inputs := map[ingest.Dataset][]string{}
 	for _, ds := range datagen.Datasets {
-		inputs[ingest.Dataset(ds)] = []string{filepath.Join(dir, string(ds)+".json")}
+		inputs[ds] = []string{filepath.Join(dir, string(ds)+".json")}
 	}
 	if _, err := ingest.Run(context.Background(), e.pool, ingest.Options{
 		RunID: name, Inputs: inputs, RejectsDir: filepath.Join(e.dir, "rejects"), Log: logr.Discard(),

@@ -128,7 +128,7 @@ func (e *srvEnv) refreshWith(opts precalc.Options) precalc.Result {
 func srvInputs(dir string) map[ingest.Dataset][]string {
 	inputs := map[ingest.Dataset][]string{}
 	for _, ds := range datagen.Datasets {
-		inputs[ingest.Dataset(ds)] = []string{filepath.Join(dir, string(ds)+".json")}
+		inputs[ds] = []string{filepath.Join(dir, string(ds)+".json")}
 	}
 	return inputs
 }

@@ -1,7 +1,15 @@
 package v1alpha1
 
+import "github.com/haul-dev/haul/internal/dataset"
+
 // LoadOrder lists the datasets in the order they load (docs/data.md#41-load-order).
-var LoadOrder = []Dataset{DatasetVehicles, DatasetVehicleLogs, DatasetShipments}
+var LoadOrder = func() []Dataset {
+	var out []Dataset
+	for _, ds := range dataset.LoadOrder() {
+		out = append(out, Dataset(ds))
+	}
+	return out
+}()
 
 // Files returns the sources of one dataset.
 func (s *Sources) Files(ds Dataset) []Source {

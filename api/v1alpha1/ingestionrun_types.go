@@ -3,6 +3,8 @@ package v1alpha1
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/haul-dev/haul/internal/dataset"
 )
 
 // Source is one input file: a path relative to the input volume (without
@@ -202,11 +204,11 @@ const (
 // +kubebuilder:validation:Enum=vehicles;vehicle_logs;shipments
 type Dataset string
 
-// The datasets, in load order.
+// The datasets, in load order; their names are internal/dataset's.
 const (
-	DatasetVehicles    Dataset = "vehicles"
-	DatasetVehicleLogs Dataset = "vehicle_logs"
-	DatasetShipments   Dataset = "shipments"
+	DatasetVehicles    = Dataset(dataset.Vehicles)
+	DatasetVehicleLogs = Dataset(dataset.VehicleLogs)
+	DatasetShipments   = Dataset(dataset.Shipments)
 )
 
 // Condition types a run reports.

@@ -344,7 +344,7 @@ func TestComposeIngestLoadsDataReadOnly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := path.Join(in, datagen.Config{}.FileName(datagen.Dataset(ds)))
+		want := path.Join(in, datagen.Config{}.FileName(ds))
 		if !slices.Equal(files, []string{want}) {
 			t.Errorf("ingest --%s %q, want %q", flag, files, want)
 		}

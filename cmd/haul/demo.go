@@ -116,7 +116,7 @@ haul serve does) until Ctrl-C, with a few URLs to try.`,
 			defer pool.Close()
 			inputs := map[ingest.Dataset][]string{}
 			for _, ds := range ingest.LoadOrder {
-				inputs[ds] = []string{filepath.Join(dir, key.Datasets[datagen.Dataset(ds)].File)}
+				inputs[ds] = []string{filepath.Join(dir, key.Datasets[ds].File)}
 			}
 			// Log lines go through the progress view, above its bar.
 			view, err := progressview.New(progressview.ModeAuto, cmd.ErrOrStderr())

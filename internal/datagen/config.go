@@ -11,20 +11,22 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/haul-dev/haul/internal/dataset"
 )
 
-// Dataset names one of the three input datasets.
-type Dataset string
+// Dataset names one of the three input datasets (internal/dataset).
+type Dataset = dataset.Name
 
-// The datasets, in load order.
+// The datasets, by their names in this package.
 const (
-	Vehicles    Dataset = "vehicles"
-	VehicleLogs Dataset = "vehicle_logs"
-	Shipments   Dataset = "shipments"
+	Vehicles    = dataset.Vehicles
+	VehicleLogs = dataset.VehicleLogs
+	Shipments   = dataset.Shipments
 )
 
 // Datasets lists the datasets in load order.
-var Datasets = []Dataset{Vehicles, VehicleLogs, Shipments}
+var Datasets = dataset.LoadOrder()
 
 // Format is the framing of a generated file.
 type Format string

@@ -34,11 +34,11 @@ func TestGeneratedFaultsMatchAnswerKey(t *testing.T) {
 			}
 			inputs := map[ingest.Dataset][]string{}
 			for _, ds := range ingest.LoadOrder {
-				inputs[ds] = []string{filepath.Join(e.dir, key.Datasets[datagen.Dataset(ds)].File)}
+				inputs[ds] = []string{filepath.Join(e.dir, key.Datasets[ds].File)}
 			}
 			report := e.mustRun(ingest.Options{Inputs: inputs, BatchSize: tc.batch, Workers: tc.workers, LogCache: tc.logCache})
 			for _, ds := range ingest.LoadOrder {
-				want := key.Datasets[datagen.Dataset(ds)]
+				want := key.Datasets[ds]
 				got := datasetReport(t, report, ds)
 				if got.Read != want.Read || got.Loaded != want.Loaded || got.Duplicates != want.Duplicates || got.Rejected != want.Rejected {
 					t.Errorf("%s: read %d loaded %d duplicates %d rejected %d; answer key %d, %d, %d, %d",

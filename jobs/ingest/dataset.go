@@ -10,20 +10,22 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/haul-dev/haul/internal/dataset"
 )
 
 // Dataset names one of the three input datasets.
-type Dataset string
+type Dataset = dataset.Name
 
-// The datasets, in load order (docs/data.md#41-load-order).
+// The datasets, in load order (internal/dataset).
 const (
-	Vehicles    Dataset = "vehicles"
-	VehicleLogs Dataset = "vehicle_logs"
-	Shipments   Dataset = "shipments"
+	Vehicles    = dataset.Vehicles
+	VehicleLogs = dataset.VehicleLogs
+	Shipments   = dataset.Shipments
 )
 
 // LoadOrder lists the datasets in the order a run loads them.
-var LoadOrder = []Dataset{Vehicles, VehicleLogs, Shipments}
+var LoadOrder = dataset.LoadOrder()
 
 type fieldKind int
 

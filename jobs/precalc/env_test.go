@@ -50,7 +50,7 @@ func (e *env) load(runID, dir string, datasets ...datagen.Dataset) *ingest.Repor
 	}
 	inputs := map[ingest.Dataset][]string{}
 	for _, ds := range datasets {
-		inputs[ingest.Dataset(ds)] = []string{filepath.Join(dir, string(ds)+".json")}
+		inputs[ds] = []string{filepath.Join(dir, string(ds)+".json")}
 	}
 	report, err := ingest.Run(context.Background(), e.pool, ingest.Options{
 		RunID: runID, Inputs: inputs, RejectsDir: filepath.Join(e.dir, "rejects"), Log: logr.Discard(),

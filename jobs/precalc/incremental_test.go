@@ -149,7 +149,7 @@ func TestRefreshWhileLoadingAddsEachBatchOnce(t *testing.T) {
 		From: day("2025-06-01"), To: day("2026-03-31")})
 	inputs := map[ingest.Dataset][]string{}
 	for _, ds := range []datagen.Dataset{datagen.VehicleLogs, datagen.Shipments} {
-		inputs[ingest.Dataset(ds)] = []string{filepath.Join(dir, string(ds)+".json")}
+		inputs[ds] = []string{filepath.Join(dir, string(ds)+".json")}
 	}
 	loaded := make(chan error, 1)
 	go func() {
