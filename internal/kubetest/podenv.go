@@ -17,55 +17,39 @@ import (
 // the variables before it and to extra.
 func (run *jobRun) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Container, extra map[string]string) (map[string]string, error) {
 	env := map[string]string{}
-	secrets := map[string]*corev1.Secret{}
-	configMaps := map[string]*corev1.ConfigMap{}
-	secret := func(name string) (*corev1.Secret, error) {
-		if s, ok := secrets[name]; ok {
-			return s, nil
+	read := map[keyRef]map[string][]byte{}
+	keys := func(ref keyRef) (map[string][]byte, error) {
+		if data, ok := read[ref]; ok {
+			return data, nil
 		}
-		s := &corev1.Secret{}
-		if err := run.Client.Get(ctx, types.NamespacedName{Namespace: pod.Namespace, Name: name}, s); err != nil {
-			return nil, fmt.Errorf("get secret %s/%s: %w", pod.Namespace, name, err)
+		data, err := run.keyData(ctx, pod.Namespace, ref, false)
+		if err != nil {
+			return nil, err
 		}
-		secrets[name] = s
-		return s, nil
-	}
-	configMap := func(name string) (*corev1.ConfigMap, error) {
-		if cm, ok := configMaps[name]; ok {
-			return cm, nil
-		}
-		cm := &corev1.ConfigMap{}
-		if err := run.Client.Get(ctx, types.NamespacedName{Namespace: pod.Namespace, Name: name}, cm); err != nil {
-			return nil, fmt.Errorf("get configmap %s/%s: %w", pod.Namespace, name, err)
-		}
-		configMaps[name] = cm
-		return cm, nil
+		read[ref] = data
+		return data, nil
 	}
 
 	for _, from := range c.EnvFrom {
+		var ref keyRef
+		var optional *bool
 		switch {
 		case from.ConfigMapRef != nil:
-			cm, err := configMap(from.ConfigMapRef.Name)
-			if apierrors.IsNotFound(err) && ptr.Deref(from.ConfigMapRef.Optional, false) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			for k, v := range cm.Data {
-				env[from.Prefix+k] = v
-			}
+			ref, optional = keyRef{name: from.ConfigMapRef.Name}, from.ConfigMapRef.Optional
 		case from.SecretRef != nil:
-			s, err := secret(from.SecretRef.Name)
-			if apierrors.IsNotFound(err) && ptr.Deref(from.SecretRef.Optional, false) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			for k, v := range s.Data {
-				env[from.Prefix+k] = string(v)
-			}
+			ref, optional = keyRef{secret: true, name: from.SecretRef.Name}, from.SecretRef.Optional
+		default:
+			continue
+		}
+		data, err := keys(ref)
+		if apierrors.IsNotFound(err) && ptr.Deref(optional, false) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range data {
+			env[from.Prefix+k] = string(v)
 		}
 	}
 
@@ -82,46 +66,78 @@ func (run *jobRun) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.
 				return nil, fmt.Errorf("env %s: %w", e.Name, err)
 			}
 			value = v
-		case from.SecretKeyRef != nil:
-			ref := from.SecretKeyRef
-			s, err := secret(ref.Name)
-			if apierrors.IsNotFound(err) && ptr.Deref(ref.Optional, false) {
+		case from.SecretKeyRef != nil || from.ConfigMapKeyRef != nil:
+			ref, key, optional := envKeyRef(from)
+			data, err := keys(ref)
+			if apierrors.IsNotFound(err) && optional {
 				continue
 			}
 			if err != nil {
 				return nil, fmt.Errorf("env %s: %w", e.Name, err)
 			}
-			v, ok := s.Data[ref.Key]
+			v, ok := data[key]
 			if !ok {
-				if ptr.Deref(ref.Optional, false) {
+				if optional {
 					continue
 				}
-				return nil, fmt.Errorf("env %s: couldn't find key %s in Secret %s/%s", e.Name, ref.Key, pod.Namespace, ref.Name)
+				return nil, fmt.Errorf("env %s: couldn't find key %s in %s %s/%s", e.Name, key, ref.kind(), pod.Namespace, ref.name)
 			}
 			value = string(v)
-		case from.ConfigMapKeyRef != nil:
-			ref := from.ConfigMapKeyRef
-			cm, err := configMap(ref.Name)
-			if apierrors.IsNotFound(err) && ptr.Deref(ref.Optional, false) {
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("env %s: %w", e.Name, err)
-			}
-			v, ok := cm.Data[ref.Key]
-			if !ok {
-				if ptr.Deref(ref.Optional, false) {
-					continue
-				}
-				return nil, fmt.Errorf("env %s: couldn't find key %s in ConfigMap %s/%s", e.Name, ref.Key, pod.Namespace, ref.Name)
-			}
-			value = v
 		default:
 			return nil, fmt.Errorf("env %s: kubetest.JobRunner supports value, fieldRef, secretKeyRef and configMapKeyRef only", e.Name)
 		}
 		env[e.Name] = value
 	}
 	return env, nil
+}
+
+// keyRef names a Secret or a ConfigMap of the pod's namespace.
+type keyRef struct {
+	secret bool
+	name   string
+}
+
+func (r keyRef) kind() string {
+	if r.secret {
+		return "Secret"
+	}
+	return "ConfigMap"
+}
+
+// envKeyRef is the Secret or ConfigMap key an env value comes from.
+func envKeyRef(from *corev1.EnvVarSource) (ref keyRef, key string, optional bool) {
+	if s := from.SecretKeyRef; s != nil {
+		return keyRef{secret: true, name: s.Name}, s.Key, ptr.Deref(s.Optional, false)
+	}
+	cm := from.ConfigMapKeyRef
+	return keyRef{name: cm.Name}, cm.Key, ptr.Deref(cm.Optional, false)
+}
+
+// keyData reads a Secret's keys, or a ConfigMap's data, with binary its
+// binaryData too: a volume shows both, env takes data only.
+func (run *jobRun) keyData(ctx context.Context, namespace string, ref keyRef, binary bool) (map[string][]byte, error) {
+	key := types.NamespacedName{Namespace: namespace, Name: ref.name}
+	if ref.secret {
+		s := &corev1.Secret{}
+		if err := run.Client.Get(ctx, key, s); err != nil {
+			return nil, fmt.Errorf("get secret %s/%s: %w", namespace, ref.name, err)
+		}
+		return s.Data, nil
+	}
+	cm := &corev1.ConfigMap{}
+	if err := run.Client.Get(ctx, key, cm); err != nil {
+		return nil, fmt.Errorf("get configmap %s/%s: %w", namespace, ref.name, err)
+	}
+	data := make(map[string][]byte, len(cm.Data)+len(cm.BinaryData))
+	if binary {
+		for k, v := range cm.BinaryData {
+			data[k] = v
+		}
+	}
+	for k, v := range cm.Data {
+		data[k] = []byte(v)
+	}
+	return data, nil
 }
 
 // podField is the kubelet's value of a downward API fieldRef.

@@ -13,7 +13,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 )
 
@@ -88,35 +87,24 @@ func (run *jobRun) volume(ctx context.Context, pod *corev1.Pod, v corev1.Volume,
 	switch {
 	case v.EmptyDir != nil:
 		return host, nil
-	case v.Secret != nil:
-		s := &corev1.Secret{}
-		err := run.Client.Get(ctx, types.NamespacedName{Namespace: pod.Namespace, Name: v.Secret.SecretName}, s)
-		optional := ptr.Deref(v.Secret.Optional, false)
+	case v.Secret != nil || v.ConfigMap != nil:
+		var ref keyRef
+		var items []corev1.KeyToPath
+		var optional bool
+		if s := v.Secret; s != nil {
+			ref, items, optional = keyRef{secret: true, name: s.SecretName}, s.Items, ptr.Deref(s.Optional, false)
+		} else {
+			cm := v.ConfigMap
+			ref, items, optional = keyRef{name: cm.Name}, cm.Items, ptr.Deref(cm.Optional, false)
+		}
+		data, err := run.keyData(ctx, pod.Namespace, ref, true)
 		if apierrors.IsNotFound(err) && optional {
 			return host, nil
 		}
 		if err != nil {
-			return "", fmt.Errorf("volume %q: get secret: %w", v.Name, err)
+			return "", fmt.Errorf("volume %q: %w", v.Name, err)
 		}
-		return host, writeKeys(host, s.Data, v.Secret.Items, optional)
-	case v.ConfigMap != nil:
-		cm := &corev1.ConfigMap{}
-		err := run.Client.Get(ctx, types.NamespacedName{Namespace: pod.Namespace, Name: v.ConfigMap.Name}, cm)
-		optional := ptr.Deref(v.ConfigMap.Optional, false)
-		if apierrors.IsNotFound(err) && optional {
-			return host, nil
-		}
-		if err != nil {
-			return "", fmt.Errorf("volume %q: get configmap: %w", v.Name, err)
-		}
-		data := make(map[string][]byte, len(cm.Data)+len(cm.BinaryData))
-		for k, val := range cm.BinaryData {
-			data[k] = val
-		}
-		for k, val := range cm.Data {
-			data[k] = []byte(val)
-		}
-		return host, writeKeys(host, data, v.ConfigMap.Items, optional)
+		return host, writeKeys(host, data, items, optional)
 	}
 	return "", fmt.Errorf("volume %q is not an emptyDir, secret or configMap: kubetest.JobRunner.Volume must give its host folder", v.Name)
 }
