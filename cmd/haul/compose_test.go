@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 
+	"github.com/haul-dev/haul/cmd/haul/app"
 	"github.com/haul-dev/haul/internal/datagen"
 	"github.com/haul-dev/haul/internal/db"
 	"github.com/haul-dev/haul/jobs/ingest"
@@ -62,7 +63,7 @@ func loadCompose(t *testing.T, profiles ...string) *types.Project {
 // haulCommand resolves args the way the haul binary would, on the real
 // command tree: the subcommand with its flags parsed. Nothing runs.
 func haulCommand(args []string) (*cobra.Command, error) {
-	root := newRootCmd(io.Discard, io.Discard)
+	root := app.NewCommand(io.Discard, io.Discard, buildInfo())
 	cmd, rest, err := root.Find(args)
 	if err != nil {
 		return nil, err

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/haul-dev/haul/cmd/haul/app"
 )
 
 // The image's build files, relative to this package.
@@ -233,7 +237,11 @@ func TestDockerfileBuildStage(t *testing.T) {
 	savedV, savedC, savedD := version, commit, date
 	t.Cleanup(func() { version, commit, date = savedV, savedC, savedD })
 	version, commit, date = "v0.0.0-dockerfile-test", "0123abc", "2026-12-06T05:00:00Z"
-	if got := versionLine(); !strings.HasPrefix(got, "haul v0.0.0-dockerfile-test (commit 0123abc, built 2026-12-06T05:00:00Z,") {
+	var out strings.Builder
+	if code := app.Run(context.Background(), []string{"version"}, &out, io.Discard, buildInfo()); code != 0 {
+		t.Fatalf("haul version: exit %d", code)
+	}
+	if got := strings.TrimSuffix(out.String(), "\n"); !strings.HasPrefix(got, "haul v0.0.0-dockerfile-test (commit 0123abc, built 2026-12-06T05:00:00Z,") {
 		t.Errorf("with main.version, main.commit and main.date set, haul version reports %q", got)
 	}
 

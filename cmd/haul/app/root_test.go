@@ -1,9 +1,10 @@
-package main
+package app
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,6 +26,11 @@ func TestMain(m *testing.M) {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
 	dbtest.Main(m)
+}
+
+// run runs haul as package main does, with no build information of its own.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return Run(ctx, args, stdout, stderr, Build{})
 }
 
 func haul(t *testing.T, args ...string) (code int, stdout, stderr string) {
