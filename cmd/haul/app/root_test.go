@@ -17,14 +17,7 @@ import (
 	"github.com/haul-dev/haul/internal/db/dbtest"
 )
 
-// envRunAsHaul makes the test binary act as the haul binary, so tests can
-// run `haul` as a subprocess and kill it.
-const envRunAsHaul = "HAUL_TEST_RUN_AS_HAUL"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(envRunAsHaul) == "1" {
-		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
-	}
 	dbtest.Main(m)
 }
 
