@@ -25,6 +25,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
@@ -158,16 +159,12 @@ func (h *harness) startController() *controller {
 // last error after waitTimeout.
 func (h *harness) eventually(what string, check func() error) {
 	h.t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("%s: not within %s: %v", what, waitTimeout, err)
-		}
-		time.Sleep(pollInterval)
+	var err error
+	if wait.PollUntilContextTimeout(h.ctx, pollInterval, waitTimeout, true, func(context.Context) (bool, error) {
+		err = check()
+		return err == nil, nil
+	}) != nil {
+		h.t.Fatalf("%s: not within %s: %v", what, waitTimeout, err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -92,14 +93,12 @@ func TestMetricsNeedAuthorization(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode, nil
 	}
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		if _, err := get(""); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no HTTPS metrics server on %s: %v", addr, err)
-		}
-		time.Sleep(pollInterval)
+	var getErr error
+	if wait.PollUntilContextTimeout(t.Context(), pollInterval, waitTimeout, true, func(context.Context) (bool, error) {
+		_, getErr = get("")
+		return getErr == nil, nil
+	}) != nil {
+		t.Fatalf("no HTTPS metrics server on %s: %v", addr, getErr)
 	}
 	for _, c := range []struct {
 		who, token string

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"net"
 	"path"
 	"path/filepath"
@@ -17,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 
+	"github.com/haul-dev/haul/cmd/haul/app"
 	"github.com/haul-dev/haul/internal/datagen"
 	"github.com/haul-dev/haul/internal/db"
 	"github.com/haul-dev/haul/jobs/ingest"
@@ -59,29 +58,6 @@ func loadCompose(t *testing.T, profiles ...string) *types.Project {
 	return p
 }
 
-// haulCommand resolves args the way the haul binary would, on the real
-// command tree: the subcommand with its flags parsed. Nothing runs.
-func haulCommand(args []string) (*cobra.Command, error) {
-	root := newRootCmd(io.Discard, io.Discard)
-	cmd, rest, err := root.Find(args)
-	if err != nil {
-		return nil, err
-	}
-	if cmd == root {
-		return nil, fmt.Errorf("%q names no haul subcommand", args)
-	}
-	if err := cmd.ParseFlags(rest); err != nil {
-		return nil, fmt.Errorf("haul %s: %w", cmd.Name(), err)
-	}
-	if err := cmd.ValidateArgs(cmd.Flags().Args()); err != nil {
-		return nil, err
-	}
-	if err := cmd.ValidateRequiredFlags(); err != nil {
-		return nil, fmt.Errorf("haul %s: %w", cmd.Name(), err)
-	}
-	return cmd, nil
-}
-
 // composeService is a haul service of the compose file with its command
 // resolved on the haul command tree.
 type composeService struct {
@@ -107,7 +83,7 @@ func haulServices(t *testing.T) (*types.Project, map[string]composeService) {
 		if svc.Build == nil {
 			continue
 		}
-		cmd, err := haulCommand(svc.Command)
+		cmd, err := app.ParseArgs(svc.Command)
 		if err != nil {
 			t.Fatalf("service %s: command %q: %v", name, []string(svc.Command), err)
 		}
@@ -148,7 +124,7 @@ func TestComposeServicesRunRealHaulCommands(t *testing.T) {
 		if hc := svc.HealthCheck; hc != nil && !hc.Disable && len(hc.Test) > 0 {
 			if len(hc.Test) < 2 || hc.Test[0] != "CMD" || path.Base(hc.Test[1]) != "haul" {
 				t.Errorf("service %s: healthcheck %q needs a shell or tool the distroless image lacks", name, []string(hc.Test))
-			} else if _, err := haulCommand(hc.Test[2:]); err != nil {
+			} else if _, err := app.ParseArgs(hc.Test[2:]); err != nil {
 				t.Errorf("service %s: healthcheck: %v", name, err)
 			}
 		}

@@ -1,13 +1,18 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
+	"io"
 	"os"
 	"path"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+
+	"github.com/haul-dev/haul/cmd/haul/app"
 )
 
 // The image's build files, relative to this package.
@@ -17,11 +22,14 @@ const (
 	goModPath        = "../../go.mod"
 )
 
-// dockerInstr is one Dockerfile instruction, continuation lines joined.
+// dockerInstr is one Dockerfile instruction, as BuildKit's parser reads it.
 type dockerInstr struct {
-	line int    // where it starts, 1-based
-	cmd  string // upper case: FROM, RUN, COPY, ...
-	args string
+	line  int               // where it starts, 1-based
+	cmd   string            // upper case: FROM, RUN, COPY, ...
+	args  string            // as written after cmd, continuation lines joined
+	flags map[string]string // its leading --flags, by name
+	words []string          // its arguments after the flags; the items of an exec form
+	json  bool              // written in exec (JSON) form
 }
 
 // dockerStage is a FROM and the instructions up to the next one.
@@ -32,11 +40,10 @@ type dockerStage struct {
 
 // image is what the stage starts from, without FROM's flags and AS name.
 func (s dockerStage) image() string {
-	words, _ := splitFlags(s.from.args)
-	if len(words) == 0 {
+	if len(s.from.words) == 0 {
 		return ""
 	}
-	return words[0]
+	return s.from.words[0]
 }
 
 // all returns the stage's instructions named cmd.
@@ -59,31 +66,26 @@ func (s dockerStage) last(cmd string) (dockerInstr, bool) {
 	return all[len(all)-1], true
 }
 
-// parseDockerfile splits a Dockerfile into stages. It knows comments, blank
-// lines and backslash continuations: enough for our own file, not heredocs.
+// parseDockerfile splits a Dockerfile into stages with BuildKit's parser,
+// the one docker build uses.
 func parseDockerfile(t *testing.T, text string) []dockerStage {
 	t.Helper()
-	var (
-		stages  []dockerStage
-		pending strings.Builder
-		start   int
-	)
-	for i, raw := range strings.Split(text, "\n") {
-		line := strings.TrimSpace(raw)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+	res, err := parser.Parse(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("Dockerfile: %v", err)
+	}
+	var stages []dockerStage
+	for _, n := range res.AST.Children {
+		in := dockerInstr{line: n.StartLine, cmd: strings.ToUpper(n.Value), flags: map[string]string{}, json: n.Attributes["json"]}
+		_, args, _ := strings.Cut(n.Original, " ")
+		in.args = strings.TrimSpace(args)
+		for _, f := range n.Flags {
+			name, value, _ := strings.Cut(strings.TrimPrefix(f, "--"), "=")
+			in.flags[name] = value
 		}
-		if pending.Len() == 0 {
-			start = i + 1
+		for arg := n.Next; arg != nil; arg = arg.Next {
+			in.words = append(in.words, arg.Value)
 		}
-		if cont, ok := strings.CutSuffix(line, `\`); ok {
-			pending.WriteString(cont + " ")
-			continue
-		}
-		pending.WriteString(line)
-		cmd, args, _ := strings.Cut(pending.String(), " ")
-		pending.Reset()
-		in := dockerInstr{line: start, cmd: strings.ToUpper(cmd), args: strings.TrimSpace(args)}
 		switch {
 		case in.cmd == "FROM":
 			stages = append(stages, dockerStage{from: in})
@@ -95,24 +97,7 @@ func parseDockerfile(t *testing.T, text string) []dockerStage {
 			stages[len(stages)-1].instrs = append(stages[len(stages)-1].instrs, in)
 		}
 	}
-	if pending.Len() > 0 {
-		t.Fatalf("Dockerfile ends in a continuation line")
-	}
 	return stages
-}
-
-// splitFlags separates an instruction's leading --flags from its words.
-func splitFlags(args string) (words []string, flags map[string]string) {
-	flags = map[string]string{}
-	for _, w := range strings.Fields(args) {
-		if f, ok := strings.CutPrefix(w, "--"); ok && len(words) == 0 {
-			name, value, _ := strings.Cut(f, "=")
-			flags[name] = value
-			continue
-		}
-		words = append(words, w)
-	}
-	return words, flags
 }
 
 func readDockerfile(t *testing.T) []dockerStage {
@@ -156,8 +141,8 @@ func TestDockerfileFinalStageRunsHaulAsNonRoot(t *testing.T) {
 	if !ok {
 		t.Fatal("the final stage has no ENTRYPOINT")
 	}
-	var argv []string
-	if err := json.Unmarshal([]byte(ep.args), &argv); err != nil || len(argv) == 0 {
+	argv := ep.words
+	if !ep.json || len(argv) == 0 {
 		t.Fatalf("Dockerfile:%d: ENTRYPOINT %s, want the exec form [\"haul\"] (a shell form needs a shell the image lacks)", ep.line, ep.args)
 	}
 	if path.Base(argv[0]) != "haul" || len(argv) > 1 {
@@ -233,7 +218,11 @@ func TestDockerfileBuildStage(t *testing.T) {
 	savedV, savedC, savedD := version, commit, date
 	t.Cleanup(func() { version, commit, date = savedV, savedC, savedD })
 	version, commit, date = "v0.0.0-dockerfile-test", "0123abc", "2026-12-06T05:00:00Z"
-	if got := versionLine(); !strings.HasPrefix(got, "haul v0.0.0-dockerfile-test (commit 0123abc, built 2026-12-06T05:00:00Z,") {
+	var out strings.Builder
+	if code := app.Run(context.Background(), []string{"version"}, &out, io.Discard, buildInfo()); code != 0 {
+		t.Fatalf("haul version: exit %d", code)
+	}
+	if got := strings.TrimSuffix(out.String(), "\n"); !strings.HasPrefix(got, "haul v0.0.0-dockerfile-test (commit 0123abc, built 2026-12-06T05:00:00Z,") {
 		t.Errorf("with main.version, main.commit and main.date set, haul version reports %q", got)
 	}
 
@@ -270,7 +259,7 @@ func TestDockerignoreKeepsDataOutOfTheContext(t *testing.T) {
 // copiesTo reports whether a COPY or ADD in the stage writes dest.
 func copiesTo(s dockerStage, dest string) bool {
 	for _, in := range append(s.all("COPY"), s.all("ADD")...) {
-		words, _ := splitFlags(in.args)
+		words := in.words
 		if len(words) >= 2 && path.Clean(words[len(words)-1]) == path.Clean(dest) {
 			return true
 		}
@@ -282,8 +271,8 @@ func copiesTo(s dockerStage, dest string) bool {
 // holding it, owned by uid.
 func chownedTo(s dockerStage, dir string, uid int) bool {
 	for _, in := range s.all("COPY") {
-		words, flags := splitFlags(in.args)
-		owner, _, _ := strings.Cut(flags["chown"], ":")
+		words := in.words
+		owner, _, _ := strings.Cut(in.flags["chown"], ":")
 		if len(words) < 2 || owner != strconv.Itoa(uid) {
 			continue
 		}

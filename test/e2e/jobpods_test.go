@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -104,16 +105,17 @@ func TestJobPodsPatchOnlyTheirOwnProgress(t *testing.T) {
 		return fmt.Sprintf(`{"metadata":{"annotations":{%q:"{\"read\":%d}"}}}`, jobreport.ProgressAnnotation, n)
 	}
 	// The policy is in force once the API server has loaded it.
-	deadline := time.Now().Add(30 * time.Second)
-	for patch(sibling.Name, progress(0)) == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("a Job pod patched another pod: the policy is not in force")
+	if wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		refused := patch(sibling.Name, progress(0)) != nil
+		if !refused {
+			undo := `{"metadata":{"annotations":{"` + jobreport.ProgressAnnotation + `":null}}}`
+			if _, err := admin.CoreV1().Pods(jobPodsNamespace).Patch(ctx, sibling.Name, types.MergePatchType, []byte(undo), metav1.PatchOptions{}); err != nil {
+				t.Fatal(err)
+			}
 		}
-		undo := `{"metadata":{"annotations":{"` + jobreport.ProgressAnnotation + `":null}}}`
-		if _, err := admin.CoreV1().Pods(jobPodsNamespace).Patch(ctx, sibling.Name, types.MergePatchType, []byte(undo), metav1.PatchOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return refused, nil //nolint:nilerr // a refused patch is what this waits for
+	}) != nil {
+		t.Fatal("a Job pod patched another pod: the policy is not in force")
 	}
 
 	if err := patch(mine.Name, progress(1)); err != nil {

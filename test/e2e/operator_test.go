@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -277,8 +278,8 @@ func checkProgressAnnotations(t *testing.T, c client.Client, run *haulv1alpha1.I
 func checkEvents(t *testing.T, c client.Client, run *haulv1alpha1.IngestionRun) {
 	t.Helper()
 	want := map[string]bool{"JobCreated": false, "Ingesting": false, "Precalculating": false, "Succeeded": false}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var missing []string
+	if wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		var events eventsv1.EventList
 		if err := c.List(t.Context(), &events, client.InNamespace(namespace)); err != nil {
 			t.Fatal(err)
@@ -290,20 +291,15 @@ func checkEvents(t *testing.T, c client.Client, run *haulv1alpha1.IngestionRun) 
 				}
 			}
 		}
-		missing := []string{}
+		missing = []string{}
 		for reason, seen := range want {
 			if !seen {
 				missing = append(missing, reason)
 			}
 		}
-		if len(missing) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("no events %v about run %s", missing, run.Name)
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
+		return len(missing) == 0, nil
+	}) != nil {
+		t.Errorf("no events %v about run %s", missing, run.Name)
 	}
 }
 
@@ -337,38 +333,32 @@ func startController(t *testing.T, haul, kubeconfig string) controllerAddrs {
 			t.Logf("haul controller output:\n%s", out.String())
 		}
 	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if resp, err := http.Get(addrs.health + "/readyz"); err == nil {
+	if wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
+		resp, err := http.Get(addrs.health + "/readyz")
+		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addrs
-			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("haul controller not ready after 60 s:\n%s", out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+		return err == nil && resp.StatusCode == http.StatusOK, nil
+	}) != nil {
+		t.Fatalf("haul controller not ready after 60 s:\n%s", out.String())
 	}
+	return addrs
 }
 
 func waitRun(t *testing.T, c client.Client, name string, done func(*haulv1alpha1.IngestionRun) bool) *haulv1alpha1.IngestionRun {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		var run haulv1alpha1.IngestionRun
+	var run haulv1alpha1.IngestionRun
+	if wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 3*time.Minute, true, func(context.Context) (bool, error) {
+		run = haulv1alpha1.IngestionRun{}
 		if err := c.Get(t.Context(), client.ObjectKey{Namespace: namespace, Name: name}, &run); err != nil {
 			t.Fatal(err)
 		}
-		if done(&run) {
-			return &run
-		}
-		if time.Now().After(deadline) {
-			b, _ := yaml.Marshal(run.Status)
-			t.Fatalf("run %s did not get there in 3 minutes; status:\n%s", name, b)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return done(&run), nil
+	}) != nil {
+		b, _ := yaml.Marshal(run.Status)
+		t.Fatalf("run %s did not get there in 3 minutes; status:\n%s", name, b)
 	}
+	return &run
 }
 
 func readSample(t *testing.T) *haulv1alpha1.IngestionRun {

@@ -1,21 +1,20 @@
 package helm_test
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"net"
-	"os/exec"
 	"path"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/haul-dev/haul/cmd/haul/app"
 )
 
 // The haul subcommand each component's container runs.
@@ -27,185 +26,47 @@ var componentCommand = map[string]string{
 	"test":       "healthcheck",
 }
 
-// haulCLI is the real haul binary, built from ./cmd/haul for the test.
-// Package main cannot be imported, so its command tree is read the way a
-// user would: through `haul SUBCOMMAND --help`.
-type haulCLI struct {
-	t    *testing.T
-	bin  string
-	subs map[string]*subcommand
-}
-
-func buildHaul(t *testing.T) *haulCLI {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "haul")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "../../cmd/haul")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/haul: %v\n%s", err, out)
-	}
-	return &haulCLI{t: t, bin: bin, subs: map[string]*subcommand{}}
-}
-
-// subcommand is what `haul NAME --help` says about a subcommand.
-type subcommand struct {
-	name  string
-	flags map[string]flagSpec // by long name
-	short map[string]string   // shorthand: long name
-	// positional is how many arguments it takes besides flags.
-	positional int
-}
-
-type flagSpec struct {
-	takesValue bool // as the next argument; a bool's value only goes after "="
-}
-
-func (s *subcommand) has(flag string) bool { _, ok := s.flags[flag]; return ok }
-
-// run runs haul with args in an empty environment.
-func (h *haulCLI) run(args ...string) (stdout string, err error) {
-	cmd := exec.CommandContext(h.t.Context(), h.bin, args...)
-	cmd.Env = []string{}
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("haul %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
-	}
-	return out.String(), nil
-}
-
-// A flag line of cobra's help: "  -v, --verbosity int   usage",
-// "      --refresh   usage" (a bool), "      --flag[=x] type   usage".
-var helpFlagLine = regexp.MustCompile(`^\s+(?:-([a-zA-Z0-9]), )?--([a-zA-Z0-9][-a-zA-Z0-9_]*)(\[=[^\]]*\])?(?: ([a-zA-Z0-9]+))?(?:\s{2,}|$)`)
-
-// sub reads a subcommand's flags from its help, or fails if haul has no
-// such subcommand.
-func (h *haulCLI) sub(name string) (*subcommand, error) {
-	if s, ok := h.subs[name]; ok {
-		return s, nil
-	}
-	help, err := h.run(name, "--help")
-	if err != nil {
-		return nil, err
-	}
-	s := &subcommand{name: name, flags: map[string]flagSpec{}, short: map[string]string{}}
-	var usage, section string
-	sc := bufio.NewScanner(strings.NewReader(help))
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "Usage:" || line == "Flags:" || line == "Global Flags:":
-			section = line
-		case strings.TrimSpace(line) == "":
-			section = ""
-		case section == "Usage:" && usage == "":
-			usage = strings.TrimSpace(line)
-		case section == "Flags:" || section == "Global Flags:":
-			m := helpFlagLine.FindStringSubmatch(line)
-			if m == nil {
-				return nil, fmt.Errorf("haul %s --help: cannot read flag line %q", name, line)
-			}
-			s.flags[m[2]] = flagSpec{takesValue: m[3] == "" && m[4] != ""}
-			if m[1] != "" {
-				s.short[m[1]] = m[2]
-			}
-		}
-	}
-	// "haul serve [flags]": the subcommand itself, not the root's help for
-	// a name it does not know.
-	if f := strings.Fields(usage); len(f) < 2 || f[0] != "haul" || f[1] != name {
-		return nil, fmt.Errorf("haul %s --help shows usage %q: no such subcommand", name, usage)
-	}
-	if !s.has("help") {
-		return nil, fmt.Errorf("haul %s --help lists no flags", name)
-	}
-	// "haul healthcheck URL [flags]": positional arguments are named in
-	// capitals.
-	for _, w := range strings.Fields(usage)[2:] {
-		if w == strings.ToUpper(w) && !strings.HasPrefix(w, "[") {
-			s.positional++
-		}
-	}
-	h.subs[name] = s
-	return s, nil
-}
-
-// invocation is a container's args resolved on haul's command tree.
+// invocation is a container's args resolved on haul's command tree
+// (cmd/haul/app), parsed as the binary parses them; nothing runs.
 type invocation struct {
-	sub   *subcommand
-	flags map[string][]string // values by long name, in order
+	cmd *cobra.Command
 }
 
-func (inv invocation) flag(name string) (string, bool) {
-	v := inv.flags[name]
-	if len(v) == 0 {
-		return "", false
-	}
-	return v[len(v)-1], true
-}
-
-// resolve checks args as haul would parse them. The real binary parses
-// them first: cobra parses every flag before it acts on --help, so
-// `haul ARGS --help` fails on an unknown flag or a value of the wrong type,
-// and runs nothing. Positional arguments pass that check, so args are also
-// split with the flags the help lists: haul's subcommands take none.
-func (h *haulCLI) resolve(args []string) (invocation, error) {
+// resolve parses args with haul's own command tree: an unknown subcommand or
+// flag, a value of the wrong type, a missing value or a positional argument
+// haul does not take fails.
+func resolve(args []string) (invocation, error) {
+	// The chart puts the subcommand first.
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return invocation{}, fmt.Errorf("args %q do not start with a haul subcommand", args)
 	}
-	sub, err := h.sub(args[0])
+	cmd, err := app.ParseArgs(args)
 	if err != nil {
 		return invocation{}, err
 	}
-	if _, err := h.run(append(slices.Clone(args), "--help")...); err != nil {
-		return invocation{}, err
+	return invocation{cmd: cmd}, nil
+}
+
+// name is the subcommand's name, e.g. "serve".
+func (inv invocation) name() string { return inv.cmd.Name() }
+
+// has reports whether the subcommand defines flag.
+func (inv invocation) has(flag string) bool { return inv.cmd.Flags().Lookup(flag) != nil }
+
+// flag is the value args set for a flag (a list's items joined by commas),
+// and whether they set it.
+func (inv invocation) flag(name string) (string, bool) {
+	f := inv.cmd.Flags().Lookup(name)
+	if f == nil || !f.Changed {
+		return "", false
 	}
-	inv := invocation{sub: sub, flags: map[string][]string{}}
-	var positional []string
-	for i := 1; i < len(args); i++ {
-		a := args[i]
-		var name, val string
-		hasVal := false
-		switch {
-		case a == "--":
-			positional = append(positional, args[i+1:]...)
-			i = len(args)
-			continue
-		case strings.HasPrefix(a, "--"):
-			name, val, hasVal = strings.Cut(a[2:], "=")
-		case strings.HasPrefix(a, "-") && len(a) > 1:
-			long, ok := sub.short[a[1:2]]
-			if !ok {
-				return invocation{}, fmt.Errorf("haul %s: unknown shorthand flag %q", sub.name, a)
-			}
-			name, val, hasVal = long, strings.TrimPrefix(a[2:], "="), len(a) > 2
-		default:
-			positional = append(positional, a)
-			continue
-		}
-		spec, ok := sub.flags[name]
-		if !ok {
-			return invocation{}, fmt.Errorf("haul %s: unknown flag --%s", sub.name, name)
-		}
-		switch {
-		case hasVal:
-		case spec.takesValue && i+1 < len(args):
-			i++
-			val = args[i]
-		case spec.takesValue:
-			return invocation{}, fmt.Errorf("haul %s: --%s needs a value", sub.name, name)
-		default:
-			val = "true"
-		}
-		inv.flags[name] = append(inv.flags[name], val)
+	if list, ok := f.Value.(pflag.SliceValue); ok {
+		return strings.Join(list.GetSlice(), ","), true
 	}
-	if len(positional) != sub.positional {
-		return invocation{}, fmt.Errorf("haul %s takes %d arguments, got %q", sub.name, sub.positional, positional)
-	}
-	return inv, nil
+	return f.Value.String(), true
 }
 
 func TestContainersRunRealHaulCommands(t *testing.T) {
-	cli := buildHaul(t)
 	for _, s := range scenarios(t) {
 		t.Run(s.name, func(t *testing.T) {
 			r := mustRender(t, s)
@@ -218,20 +79,20 @@ func TestContainersRunRealHaulCommands(t *testing.T) {
 						t.Errorf("%s: container %s replaces the image's entrypoint (haul) with %q", w, c.Name, c.Command)
 						continue
 					}
-					inv, err := cli.resolve(c.Args)
+					inv, err := resolve(c.Args)
 					if err != nil {
 						t.Errorf("%s: container %s: %v", w, c.Name, err)
 						continue
 					}
 					if want, ok := componentCommand[w.component()]; !ok {
-						t.Errorf("%s: component %q runs haul %s; these tests know no such component", w, w.component(), inv.sub.name)
-					} else if inv.sub.name != want {
-						t.Errorf("%s: container %s runs haul %s, want haul %s", w, c.Name, inv.sub.name, want)
+						t.Errorf("%s: component %q runs haul %s; these tests know no such component", w, w.component(), inv.name())
+					} else if inv.name() != want {
+						t.Errorf("%s: container %s runs haul %s, want haul %s", w, c.Name, inv.name(), want)
 					}
-					if inv.sub.has("database-url") {
+					if inv.has("database-url") {
 						checkDatabaseEnv(t, r, w, c, inv)
 					}
-					switch inv.sub.name {
+					switch inv.name() {
 					case "serve":
 						checkServe(t, r, w, c, inv)
 					case "controller":
@@ -345,7 +206,7 @@ func checkDatabaseEnv(t *testing.T, r rendered, w workload, c corev1.Container, 
 		}
 	}
 	if ref == nil {
-		t.Errorf("%s: container %s runs haul %s without $HAUL_DATABASE_URL from a Secret", w, c.Name, inv.sub.name)
+		t.Errorf("%s: container %s runs haul %s without $HAUL_DATABASE_URL from a Secret", w, c.Name, inv.name())
 		return
 	}
 	if existing := stringValue(r.values, "database.existingSecret"); existing != "" {
@@ -487,44 +348,4 @@ func nestedSlice(obj map[string]any, keys ...string) []map[string]any {
 		}
 	}
 	return out
-}
-
-// TestHaulCLIReaderRejectsWhatHaulRejects keeps the reader above honest:
-// what it lets through, the real binary accepts, and the mistakes a chart
-// can make fail.
-func TestHaulCLIReaderRejectsWhatHaulRejects(t *testing.T) {
-	cli := buildHaul(t)
-	for _, tc := range []struct {
-		args []string
-		ok   bool
-	}{
-		{[]string{"serve", "--addr=:8000", "--refresh=false"}, true},
-		{[]string{"serve", "--addr", ":8000", "-v", "2", "--cors-origins=https://a,https://b"}, true},
-		{[]string{"listen"}, true},
-		{[]string{"migrate", "-v1"}, true},
-		{[]string{"serve", "--adr=:8000"}, false},        // unknown flag
-		{[]string{"serve", "--db-conns=two"}, false},     // not an int
-		{[]string{"serve", "--refresh", "false"}, false}, // a bool takes no separate value: "false" is an argument
-		{[]string{"listen", "extra"}, false},             // positional argument
-		{[]string{"serve", "--addr"}, false},             // missing value
-		{[]string{"controller", "--leader-elect", "--job-progress-annotations=false", "--max-active-per-database=2"}, true},
-		{[]string{"controller", "--max-active-per-database=one"}, false},       // not an int
-		{[]string{"controller", "--job-progress-annotations", "false"}, false}, // as --refresh false
-		{[]string{"controlle"}, false},              // no such subcommand
-		{[]string{"--verbosity=1", "serve"}, false}, // the chart puts the subcommand first
-	} {
-		_, err := cli.resolve(tc.args)
-		if (err == nil) != tc.ok {
-			t.Errorf("resolve %q: %v; want ok %v", tc.args, err, tc.ok)
-		}
-	}
-	inv, err := cli.resolve([]string{"serve", "--addr", ":9000", "--refresh=false", "-v", "2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for flag, want := range map[string]string{"addr": ":9000", "refresh": "false", "verbosity": "2"} {
-		if got, _ := inv.flag(flag); got != want {
-			t.Errorf("--%s %q, want %q", flag, got, want)
-		}
-	}
 }

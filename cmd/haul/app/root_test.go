@@ -1,9 +1,10 @@
-package main
+package app
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,15 +17,13 @@ import (
 	"github.com/haul-dev/haul/internal/db/dbtest"
 )
 
-// envRunAsHaul makes the test binary act as the haul binary, so tests can
-// run `haul` as a subprocess and kill it.
-const envRunAsHaul = "HAUL_TEST_RUN_AS_HAUL"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(envRunAsHaul) == "1" {
-		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
-	}
 	dbtest.Main(m)
+}
+
+// run runs haul as package main does, with no build information of its own.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return Run(ctx, args, stdout, stderr, Build{})
 }
 
 func haul(t *testing.T, args ...string) (code int, stdout, stderr string) {

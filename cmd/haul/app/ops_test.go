@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/haul-dev/haul/internal/db/dbtest"
 )
@@ -42,15 +44,11 @@ func TestListenServesHealthAndMetrics(t *testing.T) {
 	addr := freeAddr(t)
 	stderr, stop := startHaul(t, "listen", "--database-url", url, "--metrics-addr", addr)
 	base := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if code, _ := httpGet(base + "/readyz"); code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("listener not ready within 30 s:\n%s", stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		code, _ := httpGet(base + "/readyz")
+		return code == http.StatusOK, nil
+	}); err != nil {
+		t.Fatalf("listener not ready within 30 s:\n%s", stderr.String())
 	}
 	if code, body := httpGet(base + "/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz: %d %s", code, body)
@@ -130,16 +128,12 @@ func TestServeExportsRefreshMetrics(t *testing.T) {
 	addr := freeAddr(t)
 	stderr, stop := startHaul(t, "serve", "--database-url", url, "--addr", addr, "--refresh")
 	var body string
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	if err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		var code int
-		if code, body = httpGet("http://" + addr + "/metrics"); code == http.StatusOK && strings.Contains(body, "\nhaul_precalc_listening 1") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no listening refresher on /metrics within 30 s:\n%s\n%s", body, stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+		code, body = httpGet("http://" + addr + "/metrics")
+		return code == http.StatusOK && strings.Contains(body, "\nhaul_precalc_listening 1"), nil
+	}); err != nil {
+		t.Fatalf("no listening refresher on /metrics within 30 s:\n%s\n%s", body, stderr.String())
 	}
 	for _, name := range []string{"haul_precalc_refresh_failures_total", "haul_precalc_pending_days", "haul_aggregates_version",
 		"haul_db_pool_connections"} {

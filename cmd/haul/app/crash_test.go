@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bytes"
@@ -17,12 +17,24 @@ import (
 	"github.com/haul-dev/haul/internal/db/dbtest"
 )
 
-// haulProcess runs the test binary as `haul args...` and returns how it
-// ended.
-func haulProcess(t *testing.T, env []string, args ...string) (exitCode int, killed bool, output string) {
+// buildFailpointHaul builds haul with its failpoints compiled in
+// (-tags failpoints: the shipped binary has none) and returns its path.
+func buildFailpointHaul(t *testing.T) string {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(append(os.Environ(), envRunAsHaul+"=1"), env...)
+	bin := filepath.Join(t.TempDir(), "haul")
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-tags", "failpoints", "-o", bin, "github.com/haul-dev/haul/cmd/haul")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build -tags failpoints ./cmd/haul: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// haulProcess runs the haul binary bin as `haul args...` and returns how it
+// ended.
+func haulProcess(t *testing.T, bin string, env []string, args ...string) (exitCode int, killed bool, output string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -72,6 +84,7 @@ func stateOf(t *testing.T, pool *pgxpool.Pool, rejectsDir string) loadState {
 // ends exactly like a load that was never interrupted: same rows, same
 // rejects lines, no row or reject twice.
 func TestKilledIngestResumesExactlyOnce(t *testing.T) {
+	bin := buildFailpointHaul(t)
 	data := t.TempDir()
 	if _, err := datagen.Generate(context.Background(), data, datagen.Config{
 		Shipments: 12_000, Vehicles: 40, Seed: 21, FaultRate: 0.03, Format: datagen.FormatNDJSON,
@@ -87,7 +100,7 @@ func TestKilledIngestResumesExactlyOnce(t *testing.T) {
 	}
 
 	refURL, refRejects := dbtest.New(t), t.TempDir()
-	if code, _, out := haulProcess(t, nil, args(refURL, refRejects)...); code != 0 {
+	if code, _, out := haulProcess(t, bin, nil, args(refURL, refRejects)...); code != 0 {
 		t.Fatalf("reference load: exit %d\n%s", code, out)
 	}
 	want := stateOf(t, dbtest.Pool(t, refURL), refRejects)
@@ -102,12 +115,12 @@ func TestKilledIngestResumesExactlyOnce(t *testing.T) {
 		t.Run(strings.Join(crashes, ","), func(t *testing.T) {
 			url, rejects := dbtest.New(t), t.TempDir()
 			for _, fp := range crashes {
-				code, killed, out := haulProcess(t, []string{envFailpoints + "=" + fp}, args(url, rejects)...)
+				code, killed, out := haulProcess(t, bin, []string{envFailpoints + "=" + fp}, args(url, rejects)...)
 				if !killed {
 					t.Fatalf("with %s: exit %d, not killed\n%s", fp, code, out)
 				}
 			}
-			if code, _, out := haulProcess(t, nil, args(url, rejects)...); code != 0 {
+			if code, _, out := haulProcess(t, bin, nil, args(url, rejects)...); code != 0 {
 				t.Fatalf("resumed load: exit %d\n%s", code, out)
 			}
 			got := stateOf(t, dbtest.Pool(t, url), rejects)

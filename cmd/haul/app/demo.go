@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 	"github.com/haul-dev/haul/internal/datagen"
 	"github.com/haul-dev/haul/internal/db"
 	"github.com/haul-dev/haul/internal/db/localpg"
-	"github.com/haul-dev/haul/internal/rollup"
+	"github.com/haul-dev/haul/internal/demo"
 	"github.com/haul-dev/haul/jobs/ingest"
 	"github.com/haul-dev/haul/jobs/ingest/progressview"
 	"github.com/haul-dev/haul/jobs/precalc"
@@ -164,9 +164,11 @@ haul serve does) until Ctrl-C, with a few URLs to try.`,
 			}
 			fmt.Fprintf(w, "aggregates: version %d, %d days refreshed in %s after the load completed\n",
 				res.Version, res.Days, res.Duration().Round(time.Millisecond))
-			if err := printTotals(ctx, w, pool); err != nil {
+			summary, err := demo.ReadSummary(ctx, pool)
+			if err != nil {
 				return err
 			}
+			fmt.Fprintln(w, summary)
 			if addr == "" {
 				return nil
 			}
@@ -276,27 +278,6 @@ func (l *refreshLog) waitFor(ctx context.Context, runID string, timeout time.Dur
 			return precalc.Result{}, ctx.Err()
 		}
 	}
-}
-
-// printTotals shows all-time figures read from the aggregates.
-func printTotals(ctx context.Context, w io.Writer, pool *pgxpool.Pool) error {
-	tx, err := rollup.Begin(ctx, pool)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	all := rollup.Window{Start: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), End: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)}
-	t, err := rollup.ReadTotals(ctx, tx, all)
-	if err != nil {
-		return err
-	}
-	routes, err := rollup.ReadRoutes(ctx, tx, all)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "all time: %d shipments on %d trips by %d vehicles, %d routes, cost %.2f, mean delivery time %.2f h\n",
-		t.Shipments, t.Logs, t.Vehicles, len(routes), t.SumCost, t.MeanDT())
-	return nil
 }
 
 // stopAndKeep stops the throwaway server and keeps its folder, with the

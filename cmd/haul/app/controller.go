@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"fmt"
@@ -29,10 +29,12 @@ type controllerFlags struct {
 	maxConcurrency int
 	jobRequests    map[string]string
 	jobLimits      map[string]string
+	// version is the binary's, e.g. for the default Job image tag.
+	version string
 }
 
-func newControllerCmd() *cobra.Command {
-	var f controllerFlags
+func newControllerCmd(build Build) *cobra.Command {
+	f := controllerFlags{version: build.Version}
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Run the IngestionRun operator",
@@ -52,7 +54,7 @@ The Kubernetes API is reached in-cluster, or through --kubeconfig or $KUBECONFIG
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader among replicas (a Lease), so one reconciles at a time")
 	fs.StringVar(&f.leaderNS, "leader-election-namespace", "", "namespace of the Lease (default: the pod's own)")
 	fs.StringVar(&f.namespace, "namespace", "", "watch only this namespace (default: all)")
-	fs.StringVar(&f.jobImage, "job-image", "haul:"+buildVersion(), "image of the Jobs' pods when a run names none")
+	fs.StringVar(&f.jobImage, "job-image", "haul:"+f.version, "image of the Jobs' pods when a run names none")
 	fs.StringVar(&f.jobSA, "job-service-account", "", "service account of the Jobs' pods when a run names none (default: the namespace's default)")
 	fs.IntVar(&f.maxActive, "max-active-per-database", 1, "runs loading into one database at once; later ones queue")
 	fs.BoolVar(&f.annotatePods, "job-progress-annotations", true, "have ingest pods annotate themselves with their progress (their service account needs get and patch on pods)")
@@ -100,7 +102,7 @@ func runController(cmd *cobra.Command, f *controllerFlags) error {
 	if err != nil {
 		return err
 	}
-	log.Info("starting controller", "version", buildVersion(), "jobImage", f.jobImage, "namespace", f.namespace)
+	log.Info("starting controller", "version", f.version, "jobImage", f.jobImage, "namespace", f.namespace)
 	return mgr.Start(ctx)
 }
 

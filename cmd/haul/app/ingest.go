@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -185,7 +182,7 @@ func runIngest(cmd *cobra.Command, f *ingestFlags, logs *logSettings) error {
 		defer stop()
 	}
 	if spec := os.Getenv(envFailpoints); spec != "" {
-		if opts.Failpoint, err = crashAt(spec); err != nil {
+		if opts.Failpoint, err = failpoint(spec); err != nil {
 			return usageError{err}
 		}
 	}
@@ -257,26 +254,7 @@ func writeReport(w io.Writer, format string, report *ingest.Report) error {
 
 // envFailpoints makes `haul ingest` kill itself at a named point of the run,
 // for crash tests: "NAME=N" kills it with SIGKILL the N-th time NAME is
-// reached (see ingest.Options.Failpoint for the names).
+// reached (see ingest.Options.Failpoint for the names). Only a haul built
+// with -tags failpoints has them (failpoints.go); the shipped binary refuses
+// the variable (nofailpoints.go).
 const envFailpoints = "HAUL_FAILPOINTS"
-
-func crashAt(spec string) (func(string), error) {
-	name, nth, ok := strings.Cut(spec, "=")
-	n, err := strconv.Atoi(nth)
-	if !ok || err != nil || n < 1 {
-		return nil, fmt.Errorf("%s=%q: want NAME=N", envFailpoints, spec)
-	}
-	var mu sync.Mutex
-	hits := 0
-	return func(point string) {
-		if point != name {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if hits++; hits == n {
-			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {} // the signal is on its way
-		}
-	}, nil
-}
