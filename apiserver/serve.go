@@ -239,8 +239,11 @@ func (c *answerCache) put(version int64, key string, a answer) {
 	if version < c.version {
 		return
 	}
-	// Replacing an answer calls the eviction callback with the old one.
-	c.entries.Add(cacheKey{version, key}, a)
+	// Remove calls the eviction callback with the answer replaced (Add
+	// would not).
+	k := cacheKey{version, key}
+	c.entries.Remove(k)
+	c.entries.Add(k, a)
 	c.bytes += len(a.body)
 	// The newest answer stays, however large.
 	for c.bytes > answerCacheBytes && c.entries.Len() > 1 {
