@@ -10,7 +10,7 @@
 # Needs docker, kind, kubectl and helm on PATH (kind and helm can be built with
 # `go install sigs.k8s.io/kind@v0.31.0` and `go install helm.sh/helm/v3/cmd/helm@v3.22.0`).
 # Our CI machines have no Docker engine: CI checks this script with bash -n
-# and shellcheck only (cmd/haul's TestKindScript).
+# and shellcheck only (hack/scripts_test.go).
 set -euo pipefail
 
 CLUSTER="${CLUSTER:-haul-e2e}"
