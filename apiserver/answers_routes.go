@@ -10,6 +10,7 @@ import (
 )
 
 // ReliabilityRow is a qualifying route's delivery time reliability (docs/api.md#36-get-apiroutereliability).
+// Its JSON fields, in this order, are the endpoint's sort_by choices.
 type ReliabilityRow struct {
 	Origin                string  `json:"origin"`
 	Destination           string  `json:"destination"`
@@ -21,6 +22,7 @@ type ReliabilityRow struct {
 }
 
 // CostValueRow is a qualifying route's cost and value (docs/api.md#37-get-apiroutecost-value).
+// Its JSON fields, in this order, are the endpoint's sort_by choices.
 type CostValueRow struct {
 	Origin            string  `json:"origin"`
 	Destination       string  `json:"destination"`
@@ -41,6 +43,7 @@ const (
 )
 
 // OptimizationRow is a qualifying route's figures and advice (docs/api.md#38-get-apirouteoptimization).
+// Its JSON fields, in this order, are the endpoint's sort_by choices.
 type OptimizationRow struct {
 	Origin             string  `json:"origin"`
 	Destination        string  `json:"destination"`

@@ -37,6 +37,7 @@ type ExpensiveRoute struct {
 }
 
 // ShipmentRouteRow is a route's all-time figures (docs/api.md#33-get-apishipmentsroutes).
+// Its JSON fields, in this order, are the endpoint's sort_by choices.
 type ShipmentRouteRow struct {
 	Origin          string  `json:"origin"`
 	Destination     string  `json:"destination"`

@@ -3,8 +3,10 @@ package apiserver
 import (
 	"cmp"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Page is one page of a list endpoint (docs/api.md#2-endpoint-index, 1.4).
@@ -58,13 +60,10 @@ func firstN[T any](rows []T, n int, cmp func(a, b T) int) []T {
 	return h
 }
 
-// listRow is a row of a list endpoint: a route, sortable by any field of
-// its endpoint's whitelist.
+// listRow is a row of a list endpoint: a route, sortable by any of its JSON
+// fields (sortFieldsOf).
 type listRow interface {
 	route() (origin, destination string)
-	// sortValue is the serialised value of the field named by its JSON
-	// name; ok is false for a field the row does not have.
-	sortValue(field string) (v sortValue, ok bool)
 }
 
 // sortValue is a field's value for ordering: a number, or a string
@@ -78,8 +77,87 @@ func (a sortValue) compare(b sortValue) int {
 	return cmp.Or(cmp.Compare(a.num, b.num), strings.Compare(a.str, b.str))
 }
 
-func numKey[T int64 | float64](x T) (sortValue, bool) { return sortValue{num: float64(x)}, true }
-func strKey(s string) (sortValue, bool)               { return sortValue{str: s}, true }
+// sortFields are the sort_by fields of a list row type: each JSON field of
+// the row, which is what its endpoint serialises, so a field added to a row
+// is sortable without more code.
+type sortFields struct {
+	// names are the fields' JSON names in declaration order, the order
+	// docs/api.md lists an endpoint's whitelist in.
+	names  []string
+	byName map[string]sortField
+}
+
+// sortField is where a sortable field is in its row and what it holds.
+type sortField struct {
+	index int
+	kind  sortKind
+}
+
+// sortKind is what a sortable field holds: integers and floats order as
+// numbers, strings by code point.
+type sortKind uint8
+
+const (
+	sortInt sortKind = iota
+	sortFloat
+	sortString
+)
+
+// value is the field's sort value in row, a struct of the field's row type.
+func (f sortField) value(row reflect.Value) sortValue {
+	v := row.Field(f.index)
+	switch f.kind {
+	case sortInt:
+		return sortValue{num: float64(v.Int())}
+	case sortFloat:
+		return sortValue{num: v.Float()}
+	default:
+		return sortValue{str: v.String()}
+	}
+}
+
+// sortFieldsByType holds each list row type's sortFields, found once.
+var sortFieldsByType sync.Map // reflect.Type -> *sortFields
+
+// sortFieldsOf is the sortable fields of list row type T.
+func sortFieldsOf[T listRow]() *sortFields { return sortFieldsOfType(reflect.TypeFor[T]()) }
+
+// sortFieldsOfType is the sortable fields of the list row struct type t,
+// read from its JSON tags the first time t is asked for. A field the
+// encoding/json package leaves out is not sortable; a serialised field that
+// is not an integer, a float or a string is a programming error.
+func sortFieldsOfType(t reflect.Type) *sortFields {
+	if f, ok := sortFieldsByType.Load(t); ok {
+		return f.(*sortFields)
+	}
+	fs := &sortFields{byName: map[string]sortField{}}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if !f.IsExported() || tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if name == "" {
+			name = f.Name
+		}
+		var kind sortKind
+		switch f.Type.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			kind = sortInt
+		case reflect.Float32, reflect.Float64:
+			kind = sortFloat
+		case reflect.String:
+			kind = sortString
+		default:
+			panic(fmt.Sprintf("list row %v: field %s (%v) cannot be sorted by", t, f.Name, f.Type))
+		}
+		fs.names = append(fs.names, name)
+		fs.byName[name] = sortField{index: i, kind: kind}
+	}
+	f, _ := sortFieldsByType.LoadOrStore(t, fs)
+	return f.(*sortFields)
+}
 
 // listPage filters rows by lp.Search, sorts them by lp.SortBy (spec's
 // default if empty) then origin and destination ascending, and cuts
@@ -96,17 +174,19 @@ func listPage[T listRow](rows []T, lp ListParams, spec sortSpec) (Page[T], error
 	if lp.Search != "" {
 		term = foldString(lp.Search)
 	}
+	// The field is found once; each row's value is then read by its index.
+	key, known := sortFieldsOf[T]().byName[field]
+	all := reflect.ValueOf(rows)
 	kept := make([]keyed, 0, len(rows))
 	for i, r := range rows {
 		o, d := r.route()
 		if term != "" && !strings.Contains(foldString(o), term) && !strings.Contains(foldString(d), term) {
 			continue
 		}
-		k, ok := r.sortValue(field)
-		if !ok {
+		if !known { // sort_by was validated against the same fields: not reached
 			return Page[T]{}, fmt.Errorf("sort by %q: no such field", field)
 		}
-		kept = append(kept, keyed{key: k, row: int32(i)})
+		kept = append(kept, keyed{key: key.value(all.Index(i)), row: int32(i)})
 	}
 	order := func(a, b keyed) int {
 		c := a.key.compare(b.key)
@@ -140,104 +220,8 @@ func listPage[T listRow](rows []T, lp ListParams, spec sortSpec) (Page[T], error
 
 func (r ShipmentRouteRow) route() (string, string) { return r.Origin, r.Destination }
 
-func (r ShipmentRouteRow) sortValue(field string) (sortValue, bool) {
-	switch field {
-	case "origin":
-		return strKey(r.Origin)
-	case "destination":
-		return strKey(r.Destination)
-	case "total_trips":
-		return numKey(r.TotalTrips)
-	case "avg_delivery_time":
-		return numKey(r.AvgDeliveryTime)
-	case "min_delivery_time":
-		return numKey(r.MinDeliveryTime)
-	case "max_delivery_time":
-		return numKey(r.MaxDeliveryTime)
-	case "total_cost":
-		return numKey(r.TotalCost)
-	case "avg_cost":
-		return numKey(r.AvgCost)
-	case "total_weight":
-		return numKey(r.TotalWeight)
-	case "unique_vehicles":
-		return numKey(r.UniqueVehicles)
-	case "cost_per_trip":
-		return numKey(r.CostPerTrip)
-	}
-	return sortValue{}, false
-}
-
 func (r ReliabilityRow) route() (string, string) { return r.Origin, r.Destination }
-
-func (r ReliabilityRow) sortValue(field string) (sortValue, bool) {
-	switch field {
-	case "origin":
-		return strKey(r.Origin)
-	case "destination":
-		return strKey(r.Destination)
-	case "total_deliveries":
-		return numKey(r.TotalDeliveries)
-	case "avg_delivery_time":
-		return numKey(r.AvgDeliveryTime)
-	case "delivery_time_variation":
-		return numKey(r.DeliveryTimeVariation)
-	case "reliability_score":
-		return numKey(r.ReliabilityScore)
-	case "on_time_delivery_rate":
-		return numKey(r.OnTimeDeliveryRate)
-	}
-	return sortValue{}, false
-}
 
 func (r CostValueRow) route() (string, string) { return r.Origin, r.Destination }
 
-func (r CostValueRow) sortValue(field string) (sortValue, bool) {
-	switch field {
-	case "origin":
-		return strKey(r.Origin)
-	case "destination":
-		return strKey(r.Destination)
-	case "total_shipments":
-		return numKey(r.TotalShipments)
-	case "avg_shipment_weight":
-		return numKey(r.AvgShipmentWeight)
-	case "avg_cost":
-		return numKey(r.AvgCost)
-	case "cost_per_kg":
-		return numKey(r.CostPerKg)
-	case "value_score":
-		return numKey(r.ValueScore)
-	case "value_category":
-		return strKey(r.ValueCategory)
-	}
-	return sortValue{}, false
-}
-
 func (r OptimizationRow) route() (string, string) { return r.Origin, r.Destination }
-
-func (r OptimizationRow) sortValue(field string) (sortValue, bool) {
-	switch field {
-	case "origin":
-		return strKey(r.Origin)
-	case "destination":
-		return strKey(r.Destination)
-	case "total_shipments":
-		return numKey(r.TotalShipments)
-	case "avg_delivery_time":
-		return numKey(r.AvgDeliveryTime)
-	case "avg_cost":
-		return numKey(r.AvgCost)
-	case "avg_weight":
-		return numKey(r.AvgWeight)
-	case "total_cost":
-		return numKey(r.TotalCost)
-	case "total_weight":
-		return numKey(r.TotalWeight)
-	case "cost_time_efficiency":
-		return numKey(r.CostTimeEfficiency)
-	case "optimization_recommendation":
-		return strKey(r.OptimizationRecommendation)
-	}
-	return sortValue{}, false
-}
