@@ -292,7 +292,7 @@ func TestSortValuesAreSerialisedFields(t *testing.T) {
 			t.Errorf("%T: default %q is not whitelisted", row, spec.defaultSort)
 		}
 		for _, f := range spec.fields {
-			v, ok := row.sortValue(f)
+			v, ok := sortValueOf(row, f)
 			switch want := m[f].(type) {
 			case float64:
 				if !ok || v.num != want || v.str != "" {
@@ -306,7 +306,7 @@ func TestSortValuesAreSerialisedFields(t *testing.T) {
 				t.Errorf("%T: no serialised field %q", row, f)
 			}
 		}
-		if _, ok := row.sortValue("no_such_field"); ok {
+		if _, ok := sortValueOf(row, "no_such_field"); ok {
 			t.Errorf("%T sorts by an unknown field", row)
 		}
 	}

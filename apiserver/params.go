@@ -40,28 +40,13 @@ type sortSpec struct {
 	defaultSort string
 }
 
-// The list endpoints' whitelists (docs/api.md#33-get-apishipmentsroutes, 3.6, 3.7, 3.8).
+// The list endpoints' whitelists (docs/api.md#33-get-apishipmentsroutes, 3.6, 3.7, 3.8): every field of
+// their rows, in the rows' order.
 var (
-	shipmentRoutesSort = sortSpec{
-		fields: []string{"origin", "destination", "total_trips", "avg_delivery_time", "min_delivery_time",
-			"max_delivery_time", "total_cost", "avg_cost", "total_weight", "unique_vehicles", "cost_per_trip"},
-		defaultSort: "total_trips",
-	}
-	reliabilitySort = sortSpec{
-		fields: []string{"origin", "destination", "total_deliveries", "avg_delivery_time",
-			"delivery_time_variation", "reliability_score", "on_time_delivery_rate"},
-		defaultSort: "reliability_score",
-	}
-	costValueSort = sortSpec{
-		fields: []string{"origin", "destination", "total_shipments", "avg_shipment_weight", "avg_cost",
-			"cost_per_kg", "value_score", "value_category"},
-		defaultSort: "value_score",
-	}
-	optimizationSort = sortSpec{
-		fields: []string{"origin", "destination", "total_shipments", "avg_delivery_time", "avg_cost",
-			"avg_weight", "total_cost", "total_weight", "cost_time_efficiency", "optimization_recommendation"},
-		defaultSort: "cost_time_efficiency",
-	}
+	shipmentRoutesSort = sortSpec{fields: sortFieldsOf[ShipmentRouteRow]().names, defaultSort: "total_trips"}
+	reliabilitySort    = sortSpec{fields: sortFieldsOf[ReliabilityRow]().names, defaultSort: "reliability_score"}
+	costValueSort      = sortSpec{fields: sortFieldsOf[CostValueRow]().names, defaultSort: "value_score"}
+	optimizationSort   = sortSpec{fields: sortFieldsOf[OptimizationRow]().names, defaultSort: "cost_time_efficiency"}
 )
 
 // source is what the answers are computed from: the rollup families of one
