@@ -82,22 +82,20 @@ func (s *Server) listRuns(c *gin.Context) {
 }
 
 func (s *Server) getRun(c *gin.Context) {
-	ctx := c.Request.Context()
 	id := c.Param("run_id")
-	if !storableID(id, maxRunIDRunes) {
-		c.AbortWithStatusJSON(http.StatusNotFound, detail("Run not found"))
-		return
+	var out RunDetail
+	err := runstore.ErrNotFound
+	if storableID(id, maxRunIDRunes) {
+		out, err = runstore.Get(c.Request.Context(), s.cfg.Pool, id)
 	}
-	out, err := runstore.Get(ctx, s.cfg.Pool, id)
-	if errors.Is(err, runstore.ErrNotFound) {
+	switch {
+	case errors.Is(err, runstore.ErrNotFound):
 		c.AbortWithStatusJSON(http.StatusNotFound, detail("Run not found"))
-		return
-	}
-	if err != nil {
+	case err != nil:
 		s.internalError(c, err)
-		return
+	default:
+		c.JSON(http.StatusOK, out)
 	}
-	c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) dataVersion(c *gin.Context) {

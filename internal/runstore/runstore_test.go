@@ -13,13 +13,11 @@ import (
 	"github.com/haul-dev/haul/internal/runstore"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
-
 // TestWrittenIsRead: what ingest writes through the store is what the API
 // reads back, and a resumed run must name the same files.
 func TestWrittenIsRead(t *testing.T) {
-	ctx := context.Background()
 	pool := dbtest.Pool(t, dbtest.New(t))
+	ctx := context.Background()
 	inputs := map[dataset.Name][]string{dataset.Shipments: {"s.json"}, dataset.Vehicles: {"v1.json", "v2.json"}}
 	if err := runstore.Start(ctx, pool, "r1", inputs); err != nil {
 		t.Fatal(err)
@@ -62,3 +60,5 @@ func TestWrittenIsRead(t *testing.T) {
 		t.Errorf("Get of no run: %v, want ErrNotFound", err)
 	}
 }
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
