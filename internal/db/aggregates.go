@@ -1,5 +1,7 @@
 package db
 
+import "context"
+
 // Names shared by the side that writes the aggregates (ingest, precalc) and
 // the side that reads them (the API), which must not import each other.
 
@@ -25,4 +27,21 @@ const (
 // old table or every new one (internal/rollup.Begin).
 var AggregateTables = []string{
 	"agg_totals", "agg_routes", "agg_vehicles", "agg_vehicle_routes", "agg_route_totals", "agg_vehicle_info",
+}
+
+// StaleSQL says whether the aggregates lag the committed data: days or
+// batches ingest queued, a claim no refresh has published yet, or a run no
+// served version includes. The refresh (precalc.Stale) and the API
+// (/api/v1/version) ask it.
+const StaleSQL = `
+SELECT EXISTS (SELECT 1 FROM precalc_dirty_days)
+    OR EXISTS (SELECT 1 FROM precalc_claimed_days)
+    OR EXISTS (SELECT 1 FROM precalc_dirty_batches)
+    OR EXISTS (SELECT 1 FROM precalc_pending_runs)`
+
+// Stale runs StaleSQL.
+func Stale(ctx context.Context, q Querier) (bool, error) {
+	var stale bool
+	err := q.QueryRow(ctx, StaleSQL).Scan(&stale)
+	return stale, err
 }

@@ -37,6 +37,12 @@ func ResolveURL(flagValue string, getenv func(string) string) (string, error) {
 	return "", ErrNoDatabaseURL
 }
 
+// Querier runs a query of one row; a pool, a connection and a transaction
+// are each one.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
 // Open connects a pool to url and checks that the server answers.
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)

@@ -88,6 +88,19 @@ func SchemaVersion(ctx context.Context, url string) (current, latest int64, err 
 	return current, latest, err
 }
 
+// appliedVersionSQL reads the newest migration applied, 0 before the first.
+const appliedVersionSQL = `SELECT coalesce(max(version_id), 0) FROM ` + migrationTable + ` WHERE is_applied`
+
+// AppliedVersion returns the version the database q reads is at, from the
+// migrations table, without goose and on the caller's pool: the API's
+// /readyz asks it. Before the first migration the table does not exist and
+// the error is PostgreSQL's undefined_table (42P01).
+func AppliedVersion(ctx context.Context, q Querier) (int64, error) {
+	var current int64
+	err := q.QueryRow(ctx, appliedVersionSQL).Scan(&current)
+	return current, err
+}
+
 func withProvider(url string, fn func(*goose.Provider) error) error {
 	sqlDB, err := sql.Open("pgx", url)
 	if err != nil {

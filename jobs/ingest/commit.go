@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/haul-dev/haul/internal/runstore"
 )
 
 // commit writes the batch's rejects, days and checkpoint, and commits; the
@@ -54,18 +56,17 @@ func (l *loader) commit(ctx context.Context, tx pgx.Tx, b *batch, st *staged) er
 		for i, d := range days {
 			dates[i] = dateOf(d)
 		}
-		q.Queue(markDaysSQL, l.runID, dates)
+		runstore.QueueMarkDays(q, l.runID, dates)
 	}
 	if st.batch != 0 && len(st.loaded) > 0 {
 		q.Queue(markBatchSQL, st.batch)
 	}
-	byReason := total.byReason
-	if byReason == nil {
-		byReason = map[string]int64{}
-	}
-	q.Queue(upsertCheckpointSQL, l.runID, string(l.def.name), b.file.index, b.file.location,
-		b.cp.Offset, b.cp.Index, b.cp.Line, int64(b.cp.Digest), size,
-		total.read, total.loaded, total.duplicates, total.rejected, byReason, b.last, b.file.committedIndex)
+	runstore.QueueCheckpoint(q, l.runID, string(l.def.name), &runstore.FileCheckpoint{
+		FileIndex: b.file.index, File: b.file.location,
+		Offset: b.cp.Offset, Index: b.cp.Index, Line: b.cp.Line, Digest: int64(b.cp.Digest), RejectsBytes: size,
+		Read: total.read, Loaded: total.loaded, Duplicates: total.duplicates, Rejected: total.rejected,
+		RejectedByReason: total.byReason, Done: b.last,
+	}, b.file.committedIndex)
 	if err := l.sendCheckpoint(ctx, tx, q, q.Len()-1, b); err != nil {
 		return err
 	}
@@ -122,9 +123,7 @@ func (l *loader) sendCheckpoint(ctx context.Context, tx pgx.Tx, q *pgx.Batch, ma
 
 // committedAnyway tells whether a commit whose reply was lost took effect.
 func (l *loader) committedAnyway(ctx context.Context, b *batch) (bool, error) {
-	var index int64
-	var done bool
-	err := l.pool.QueryRow(ctx, checkpointIndexSQL, l.runID, string(l.def.name), b.file.index).Scan(&index, &done)
+	index, done, err := runstore.CheckpointIndex(ctx, l.pool, l.runID, string(l.def.name), b.file.index)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"text/tabwriter"
 	"time"
+
+	"github.com/haul-dev/haul/internal/runstore"
 )
 
 // Statuses of a run and of a dataset.
@@ -47,6 +49,15 @@ type DatasetReport struct {
 	Error            *Failure         `json:"error,omitempty"`
 }
 
+// row is d as the bookkeeping stores it (and the API shows it).
+func (d *DatasetReport) row() *runstore.RunDataset {
+	return &runstore.RunDataset{
+		Dataset: string(d.Dataset), Status: d.Status, Files: d.Files,
+		Read: d.Read, Loaded: d.Loaded, Duplicates: d.Duplicates, Rejected: d.Rejected,
+		RejectedByReason: d.RejectedByReason, RejectsFile: &d.RejectsFile, Warnings: d.Warnings, Error: d.Error,
+	}
+}
+
 func (d *DatasetReport) setCounts(c counts) {
 	d.Read, d.Loaded, d.Duplicates, d.Rejected = c.read, c.loaded, c.duplicates, c.rejected
 	d.RejectedByReason = c.byReason
@@ -56,13 +67,9 @@ func (d *DatasetReport) setCounts(c counts) {
 }
 
 // Failure says why a run or dataset failed and, for a file-level error,
-// where.
-type Failure struct {
-	Message string `json:"message"`
-	File    string `json:"file,omitempty"`
-	Line    int64  `json:"line,omitempty"`
-	Offset  *int64 `json:"offset,omitempty"`
-}
+// where. It is the bookkeeping's type: stored with the run and shown by the
+// API as it is reported.
+type Failure = runstore.FileError
 
 // fileFailure is a file-level error with the file it happened in.
 type fileFailure struct {

@@ -78,35 +78,3 @@ const nextBatchSQL = `SELECT nextval('load_batches')`
 
 // markBatchSQL queues a batch's rows for the next aggregate refresh.
 const markBatchSQL = `INSERT INTO precalc_dirty_batches (batch) VALUES ($1)`
-
-const markDaysSQL = `
-WITH days AS (SELECT DISTINCT unnest($2::date[]) AS day),
-run_days AS (
-    INSERT INTO ingest_run_days (run_id, day) SELECT $1, day FROM days ON CONFLICT DO NOTHING
-)
-INSERT INTO precalc_dirty_days (day) SELECT day FROM days ON CONFLICT DO NOTHING`
-
-// upsertCheckpointSQL writes a file's checkpoint only over the one the
-// writer committed last ($16, -1 for none): a second process on the same
-// run, whose lock session was lost, finds no row returned and cannot
-// commit (compare and set).
-const upsertCheckpointSQL = `
-INSERT INTO ingest_checkpoints (run_id, dataset, file_index, file, byte_offset, record_index, line,
-    prefix_hash, rejects_bytes, records_read, loaded, duplicates, rejected, rejected_by_reason, done, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, now())
-ON CONFLICT (run_id, dataset, file_index) DO UPDATE SET
-    byte_offset = EXCLUDED.byte_offset, record_index = EXCLUDED.record_index, line = EXCLUDED.line,
-    prefix_hash = EXCLUDED.prefix_hash, rejects_bytes = EXCLUDED.rejects_bytes,
-    records_read = EXCLUDED.records_read, loaded = EXCLUDED.loaded, duplicates = EXCLUDED.duplicates,
-    rejected = EXCLUDED.rejected, rejected_by_reason = EXCLUDED.rejected_by_reason,
-    done = EXCLUDED.done, updated_at = now()
-WHERE ingest_checkpoints.record_index = $16 AND NOT ingest_checkpoints.done
-RETURNING 1`
-
-const checkpointIndexSQL = `
-SELECT record_index, done FROM ingest_checkpoints WHERE run_id = $1 AND dataset = $2 AND file_index = $3`
-
-const loadCheckpointsSQL = `
-SELECT file_index, file, byte_offset, record_index, line, prefix_hash, rejects_bytes,
-       records_read, loaded, duplicates, rejected, rejected_by_reason, done
-FROM ingest_checkpoints WHERE run_id = $1 AND dataset = $2 ORDER BY file_index`

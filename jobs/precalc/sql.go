@@ -1,6 +1,10 @@
 package precalc
 
-import "github.com/jackc/pgx/v5"
+import (
+	"github.com/jackc/pgx/v5"
+
+	"github.com/haul-dev/haul/internal/db"
+)
 
 // The refresh's bookkeeping; delta.go has an incremental refresh's SQL.
 
@@ -26,12 +30,9 @@ SELECT (SELECT count(*) FROM precalc_claimed_days),
        (SELECT count(*) FROM precalc_dirty_batches),
        EXISTS (SELECT 1 FROM precalc_dirty_batches WHERE batch = 0)`
 
-// staleSQL says whether the aggregates lag the committed data.
-const staleSQL = `
-SELECT EXISTS (SELECT 1 FROM precalc_dirty_days)
-    OR EXISTS (SELECT 1 FROM precalc_claimed_days)
-    OR EXISTS (SELECT 1 FROM precalc_dirty_batches)
-    OR EXISTS (SELECT 1 FROM precalc_pending_runs)`
+// staleSQL says whether the aggregates lag the committed data; the API asks
+// it too (db.StaleSQL).
+const staleSQL = db.StaleSQL
 
 // vehicleInfoSQL snapshots the vehicles' names and lifetime mileage.
 // Vehicles are never deleted, only replaced (docs/data.md#45-duplicates-and-re-delivery).
