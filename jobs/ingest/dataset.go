@@ -153,37 +153,51 @@ func (p *parser) parse(rec []byte, isObject bool, members []member, row []value,
 	// keys in almost every record; only a clash pays for the pairwise check.
 	var signatures uint64
 	mayRepeat := false
-	for mi, m := range members {
-		key := p.memberKey(rec, m, &p.keyBuf)
+	for mi := range members {
+		key := p.memberKey(rec, &members[mi], &p.keyBuf)
 		bit := uint64(1) << (keySignature(key) & 63)
 		mayRepeat = mayRepeat || signatures&bit != 0
 		signatures |= bit
 		if mayRepeat {
 			for mj := range mi {
-				if bytes.Equal(key, p.memberKey(rec, members[mj], &p.keyBuf2)) {
+				if bytes.Equal(key, p.memberKey(rec, &members[mj], &p.keyBuf2)) {
 					return row, &problem{reason: "duplicate_field", field: string(key), msg: fmt.Sprintf("field %q appears more than once", key)}
 				}
 			}
 		}
-		for fi, f := range p.def.fields {
-			if p.found[fi] < 0 && string(key) == f.name {
-				p.found[fi] = mi
-			}
+		if fi := p.fieldIndex(key, mi); fi >= 0 && p.found[fi] < 0 {
+			p.found[fi] = mi
 		}
 	}
-	for fi, f := range p.def.fields {
+	for fi := range p.def.fields {
+		f := &p.def.fields[fi]
 		mi := p.found[fi]
 		if mi < 0 {
 			return row, &problem{reason: "missing_field", field: f.name, msg: fmt.Sprintf("field %q is missing", f.name)}
 		}
-		raw := rec[members[mi].valStart:members[mi].valEnd]
-		v, prob := parseValue(f, raw, arena)
+		m := &members[mi]
+		v, prob := parseValue(f, rec[m.valStart:m.valEnd], m.valPlain, arena)
 		if prob != nil {
 			return row, prob
 		}
 		row = append(row, v)
 	}
 	return row, nil
+}
+
+// fieldIndex is the index of the field named key, or -1. Records usually
+// list the fields in docs/data.md order, so the field at hint is tried first.
+func (p *parser) fieldIndex(key []byte, hint int) int {
+	fields := p.def.fields
+	if hint < len(fields) && string(key) == fields[hint].name {
+		return hint
+	}
+	for fi := range fields {
+		if string(key) == fields[fi].name {
+			return fi
+		}
+	}
+	return -1
 }
 
 func keySignature(key []byte) uint {
@@ -194,7 +208,7 @@ func keySignature(key []byte) uint {
 }
 
 // memberKey is the member's key, unescaped into buf when it has escapes.
-func (p *parser) memberKey(rec []byte, m member, buf *[]byte) []byte {
+func (p *parser) memberKey(rec []byte, m *member, buf *[]byte) []byte {
 	raw := rec[m.keyStart:m.keyEnd]
 	if !m.keyEscaped {
 		return raw
@@ -203,37 +217,55 @@ func (p *parser) memberKey(rec []byte, m member, buf *[]byte) []byte {
 	return *buf
 }
 
-func parseValue(f fieldDef, raw []byte, arena *[]byte) (value, *problem) {
+// parseValue parses the raw value of field f. plain says raw is a string
+// whose body is ASCII without escapes (member.valPlain).
+func parseValue(f *fieldDef, raw []byte, plain bool, arena *[]byte) (value, *problem) {
 	if raw[0] == 'n' {
 		return value{}, &problem{reason: "null_field", field: f.name, msg: fmt.Sprintf("field %q is null", f.name)}
 	}
 	switch f.kind {
 	case kindID, kindText, kindDate:
 		if raw[0] != '"' {
-			return value{}, wrongType(f, "a string", raw)
+			return value{}, wrongType(*f, "a string", raw)
 		}
-		start := len(*arena)
-		*arena = unescape(*arena, raw[1:len(raw)-1])
-		s := (*arena)[start:len(*arena):len(*arena)]
-		switch f.kind {
-		case kindID:
-			return value{str: s}, checkID(f, s)
-		case kindText:
-			return value{str: s}, checkText(f, s)
-		default:
+		body := raw[1 : len(raw)-1]
+		if f.kind == kindDate {
+			start := len(*arena)
+			if !plain {
+				*arena = unescape(*arena, body)
+				body = (*arena)[start:]
+			}
+			days, ok := parseDate(body)
 			*arena = (*arena)[:start]
-			days, ok := parseDate(s)
 			if !ok {
 				return value{}, &problem{reason: "invalid_date", field: f.name, msg: fmt.Sprintf("field %q is %s, not a YYYY-MM-DD calendar date", f.name, clip(raw))}
 			}
 			return value{i: days}, nil
 		}
+		start := len(*arena)
+		if plain {
+			*arena = append(*arena, body...)
+		} else {
+			*arena = unescape(*arena, body)
+		}
+		s := (*arena)[start:len(*arena):len(*arena)]
+		if f.kind == kindID {
+			return value{str: s}, checkID(*f, s, plain)
+		}
+		return value{str: s}, checkText(*f, s, plain)
 	default:
 		if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
-			return value{}, wrongType(f, "a number", raw)
+			return value{}, wrongType(*f, "a number", raw)
 		}
-		num, err := strconv.ParseFloat(unsafe.String(&raw[0], len(raw)), 64)
-		if err != nil || math.Abs(num) >= maxMagnitude {
+		num, ok := parseDecimal(raw)
+		if !ok {
+			var err error
+			num, err = strconv.ParseFloat(unsafe.String(&raw[0], len(raw)), 64)
+			if err != nil {
+				num = math.Inf(1) // reported as out of range below
+			}
+		}
+		if math.Abs(num) >= maxMagnitude {
 			return value{}, &problem{reason: "out_of_range", field: f.name, msg: fmt.Sprintf("field %q is %s, beyond ±1e15", f.name, clip(raw))}
 		}
 		if num == 0 {
@@ -261,18 +293,69 @@ func parseValue(f fieldDef, raw []byte, arena *[]byte) (value, *problem) {
 	}
 }
 
+// pow10 holds the powers of ten a float64 represents exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// maxDecimalDigits is the most digits parseDecimal reads: 10^15 < 2^53, so
+// they fit a float64's mantissa exactly.
+const maxDecimalDigits = 15
+
+// parseDecimal reads a plain decimal (an optional '-', digits, an optional
+// fraction; no exponent) of at most maxDecimalDigits digits. Its digits and
+// the power of ten that scales them are exact float64s, so one division,
+// which IEEE 754 rounds correctly, gives the float64 nearest the decimal:
+// the same bits as strconv.ParseFloat (whose own exact path does this). ok
+// is false for anything else, which is left to strconv.
+func parseDecimal(raw []byte) (num float64, ok bool) {
+	i, neg := 0, false
+	if raw[0] == '-' {
+		i, neg = 1, true
+	}
+	var mant uint64
+	digits, point := 0, -1
+	for ; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c >= '0' && c <= '9':
+			if digits == maxDecimalDigits {
+				return 0, false
+			}
+			mant = mant*10 + uint64(c-'0')
+			digits++
+		case c == '.' && point < 0:
+			point = digits
+		default:
+			return 0, false
+		}
+	}
+	if digits == 0 {
+		return 0, false
+	}
+	num = float64(mant)
+	if neg {
+		num = -num
+	}
+	if point >= 0 {
+		num /= pow10[digits-point]
+	}
+	return num, true
+}
+
 func wrongType(f fieldDef, want string, raw []byte) *problem {
 	return &problem{reason: "wrong_type", field: f.name, msg: fmt.Sprintf("field %q must be %s, got %s %s", f.name, want, describeJSON(raw), clip(raw))}
 }
 
-func checkID(f fieldDef, s []byte) *problem {
-	n := utf8.RuneCount(s)
+// checkID checks an ID's text; ascii says s is all ASCII.
+func checkID(f fieldDef, s []byte, ascii bool) *problem {
+	n := len(s)
+	if !ascii {
+		n = utf8.RuneCount(s)
+	}
 	switch {
 	case n > maxIDRunes:
 		return &problem{reason: "too_long", field: f.name, msg: fmt.Sprintf("field %q has %d characters, more than %d", f.name, n, maxIDRunes)}
 	case n == 0:
 		return &problem{reason: "invalid_value", field: f.name, msg: fmt.Sprintf("field %q is empty", f.name)}
-	case bytes.IndexFunc(s, isControl) >= 0:
+	case hasControl(s):
 		return &problem{reason: "invalid_value", field: f.name, msg: fmt.Sprintf("field %q %s contains a control character", f.name, clipString(s))}
 	case hasSurroundingSpace(s):
 		return &problem{reason: "invalid_value", field: f.name, msg: fmt.Sprintf("field %q %s has leading or trailing whitespace", f.name, clipString(s))}
@@ -280,12 +363,16 @@ func checkID(f fieldDef, s []byte) *problem {
 	return nil
 }
 
-func checkText(f fieldDef, s []byte) *problem {
-	n := utf8.RuneCount(s)
+// checkText checks a text field; ascii says s is all ASCII.
+func checkText(f fieldDef, s []byte, ascii bool) *problem {
+	n := len(s)
+	if !ascii {
+		n = utf8.RuneCount(s)
+	}
 	switch {
 	case n > maxTextRunes:
 		return &problem{reason: "too_long", field: f.name, msg: fmt.Sprintf("field %q has %d characters, more than %d", f.name, n, maxTextRunes)}
-	case len(bytes.TrimFunc(s, unicode.IsSpace)) == 0:
+	case isBlank(s):
 		return &problem{reason: "invalid_value", field: f.name, msg: fmt.Sprintf("field %q is blank", f.name)}
 	case bytes.IndexByte(s, 0) >= 0:
 		return &problem{reason: "invalid_value", field: f.name, msg: fmt.Sprintf("field %q contains U+0000, which PostgreSQL text cannot store", f.name)}
@@ -293,12 +380,45 @@ func checkText(f fieldDef, s []byte) *problem {
 	return nil
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+// hasControl reports whether s holds a rune below U+0020 or U+007F. Such a
+// rune is always one byte of its own in UTF-8, and such a byte is always
+// that rune, even in invalid UTF-8, so the bytes are checked as they are.
+func hasControl(s []byte) bool {
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
 
+// hasSurroundingSpace reports whether the non-empty s starts or ends with a
+// Unicode space; an ASCII end is its own rune.
 func hasSurroundingSpace(s []byte) bool {
-	first, _ := utf8.DecodeRune(s)
-	last, _ := utf8.DecodeLastRune(s)
+	first, last := rune(s[0]), rune(s[len(s)-1])
+	if first >= utf8.RuneSelf {
+		first, _ = utf8.DecodeRune(s)
+	}
+	if last >= utf8.RuneSelf {
+		last, _ = utf8.DecodeLastRune(s)
+	}
 	return unicode.IsSpace(first) || unicode.IsSpace(last)
+}
+
+// isBlank reports whether s holds only Unicode spaces (or nothing), checking
+// ASCII bytes without decoding them.
+func isBlank(s []byte) bool {
+	for i, c := range s {
+		if c >= utf8.RuneSelf {
+			return len(bytes.TrimFunc(s[i:], unicode.IsSpace)) == 0
+		}
+		switch c {
+		case '\t', '\n', '\v', '\f', '\r', ' ':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // pgEpoch is day 0 of PostgreSQL's binary date.
