@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"math/bits"
 	"math/rand/v2"
 	"reflect"
 	"strconv"
 	"testing"
+	"testing/iotest"
 	"unicode"
 	"unicode/utf8"
 )
@@ -161,4 +163,116 @@ func isASCII(s []byte) bool {
 		}
 	}
 	return true
+}
+
+// pathRecord is everything the two scanner paths must agree on for one
+// record, and what parsing it as a shipment gives.
+type pathRecord struct {
+	rec      scanned
+	members  []member
+	cp       Checkpoint
+	row      []value
+	prob     *problem
+	plainRow []value // parsed with every member's valPlain cleared
+	plainPrb *problem
+}
+
+// scanPath scans in with objectInBuffer always tried (lookahead 0) or never
+// (-1), taking each record's checkpoint directly (every) or through
+// markCheckpoint, asking for it every third record and at the end.
+func scanPath(in []byte, oneByte bool, lookahead int, every bool) ([]pathRecord, string) {
+	var r io.Reader = bytes.NewReader(in)
+	if oneByte {
+		r = iotest.OneByteReader(r)
+	}
+	s := NewScanner(r)
+	s.lookahead = lookahead
+	p := newParser(datasets[Shipments])
+	var out []pathRecord
+	for s.Next() {
+		pr := pathRecord{rec: scanned{Pos: s.Pos(), Record: string(s.Record()), Truncated: string(s.Truncated()),
+			Problem: s.Problem(), Object: s.Problem() == "" && s.IsObject()}}
+		if s.Problem() == "" {
+			pr.members = append([]member(nil), s.members()...)
+			var arena []byte
+			pr.row, pr.prob = p.parse(s.Record(), s.IsObject(), pr.members, nil, &arena)
+			general := append([]member(nil), pr.members...)
+			for i := range general {
+				general[i].valPlain = false
+			}
+			var arena2 []byte
+			pr.plainRow, pr.plainPrb = p.parse(s.Record(), s.IsObject(), general, nil, &arena2)
+		}
+		if every {
+			pr.cp = s.Checkpoint()
+		} else {
+			s.markCheckpoint()
+			if len(out)%3 == 2 {
+				pr.cp = s.markedCheckpoint()
+			}
+		}
+		out = append(out, pr)
+	}
+	if !every && len(out) > 0 && out[len(out)-1].cp == (Checkpoint{}) {
+		out[len(out)-1].cp = s.markedCheckpoint()
+	}
+	return out, fmt.Sprint(s.Err())
+}
+
+// FuzzScannerObjectPath: reading an array's objects in one pass
+// (objectInBuffer) gives exactly what elementEnd and the grammar check
+// give: records, problems, members, file errors and checkpoints; a lazily
+// taken checkpoint is the one Checkpoint gives; and parsing a record with
+// the plain-string shortcut gives what the general path gives.
+func FuzzScannerObjectPath(f *testing.F) {
+	for _, s := range []string{
+		`{"shipment_id": "S-1", "origin": "Ramirezstad", "destination": "Gregoryview", "weight": 37.9, "cost": 139.87, "delivery_time": 15, "log_id": "L-1"}`,
+		`{"shipment_id": "S-\u0031", "origin": " caf\u00e9", "destination": "Genève", "weight": 1e2, "cost": -0, "delivery_time": 15.0, "log_id": "L\t1"}`,
+		`{"a": 1}, {"b": [1, {"c": "]}"}]}`,
+		`{"a": "x\"}"}, {"a": "\\"}`,
+		`{"a": 1 "b": 2}`,
+		`{"a": [1}]`,
+		`{"a": "caf` + "\xe9" + `"}`,
+		`{"a": 1},`,
+		`{"a": 1}] [`,
+		`{"origin": "\u0000", "weight": 12345678901234567}`,
+	} {
+		for mode := range uint8(4) {
+			f.Add([]byte(s), mode)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte, mode uint8) {
+		in := arrayInput(b, mode)
+		for _, oneByte := range []bool{false, true} {
+			want, wantErr := scanPath(in, oneByte, -1, true)
+			for _, every := range []bool{true, false} {
+				got, gotErr := scanPath(in, oneByte, 0, every)
+				if gotErr != wantErr || len(got) != len(want) {
+					t.Fatalf("scanning %q (one byte at a time: %t): %d records, Err %s; without objectInBuffer %d, %s",
+						in, oneByte, len(got), gotErr, len(want), wantErr)
+				}
+				for i := range got {
+					g, w := got[i], want[i]
+					if !every && g.cp == (Checkpoint{}) {
+						g.cp = w.cp // not asked for
+					}
+					if !reflect.DeepEqual(g.rec, w.rec) || !reflect.DeepEqual(g.members, w.members) || g.cp != w.cp ||
+						!reflect.DeepEqual(g.row, w.row) || !reflect.DeepEqual(g.prob, w.prob) {
+						t.Fatalf("scanning %q (one byte at a time: %t, checkpoint every record: %t): record %d\n got  %+v\n want %+v",
+							in, oneByte, every, i, g, w)
+					}
+					if !reflect.DeepEqual(g.row, g.plainRow) || !reflect.DeepEqual(g.prob, g.plainPrb) {
+						t.Fatalf("parsing %q: %+v, %+v with plain strings; %+v, %+v without", g.rec.Record, g.row, g.prob, g.plainRow, g.plainPrb)
+					}
+					for _, m := range g.members {
+						raw := []byte(g.rec.Record)[m.valStart:m.valEnd]
+						plain := raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 && isASCII(raw)
+						if m.valPlain != plain {
+							t.Fatalf("record %q: member value %q: valPlain = %t", g.rec.Record, raw, m.valPlain)
+						}
+					}
+				}
+			}
+		}
+	})
 }

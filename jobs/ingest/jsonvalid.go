@@ -64,6 +64,16 @@ func (v *validator) validate(b []byte) *syntaxError {
 	return nil
 }
 
+// validateObject checks the object at the start of b, which may go on
+// past it, and returns its length. ok is false when the object has a
+// syntax error, nests deeper than maxDepth, or does not end within b; the
+// validator's state then says nothing.
+func (v *validator) validateObject(b []byte) (n int, ok bool) {
+	v.b, v.members, v.tooDeep = b, v.members[:0], false
+	n, err := v.object(0, 1)
+	return n, err == nil && !v.tooDeep
+}
+
 func (v *validator) value(i, depth int) (int, *syntaxError) {
 	b := v.b
 	switch c := b[i]; {

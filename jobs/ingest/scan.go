@@ -114,11 +114,15 @@ type Scanner struct {
 	// is still to be taken, when hashing passes its Offset.
 	mark        Checkpoint
 	markPending bool
+	// lastObject is the length of the last object objectInBuffer read;
+	// lookahead is the buffered input it wants at least before it tries
+	// (minObjectLookahead; tests set 0 to always try, or -1 never to).
+	lastObject, lookahead int
 }
 
 // NewScanner reads records from r, the decompressed text of one file.
 func NewScanner(r io.Reader) *Scanner {
-	return &Scanner{r: r, buf: make([]byte, 256<<10), line: 1, keepFrom: -1, digest: xxhash.New()}
+	return &Scanner{r: r, buf: make([]byte, 256<<10), line: 1, keepFrom: -1, digest: xxhash.New(), lookahead: minObjectLookahead}
 }
 
 // Resume makes s continue after cp, once it has checked that the input
