@@ -243,6 +243,21 @@ func stripBOM(in []byte) ([]byte, int) {
 	return in, 0
 }
 
+// arrayInput is the input an array fuzz target scans for b: b itself, or
+// b as the one element, the two elements or the pretty-printed element of
+// an array, by mode.
+func arrayInput(b []byte, mode uint8) []byte {
+	switch mode % 4 {
+	case 1:
+		return fmt.Appendf(nil, "[%s]", b)
+	case 2:
+		return fmt.Appendf(nil, "[%s,%s]", b, b)
+	case 3:
+		return fmt.Appendf(nil, "[\n  %s\n]\n", b)
+	}
+	return b
+}
+
 // FuzzScannerArray: the scanner never panics, never returns a record that
 // is not valid JSON without a problem, returns exactly the elements
 // encoding/json finds in a valid array, and accepts no invalid array.
@@ -272,17 +287,7 @@ func FuzzScannerArray(f *testing.F) {
 	f.Add([]byte("\xEF\xBB\xBF[{\"a\": 1}]"), uint8(0))
 	f.Add([]byte("[\x00{\x00"), uint8(0))
 	f.Fuzz(func(t *testing.T, b []byte, mode uint8) {
-		var in []byte
-		switch mode % 4 {
-		case 0:
-			in = b
-		case 1:
-			in = fmt.Appendf(nil, "[%s]", b)
-		case 2:
-			in = fmt.Appendf(nil, "[%s,%s]", b, b)
-		case 3:
-			in = fmt.Appendf(nil, "[\n  %s\n]\n", b)
-		}
+		in := arrayInput(b, mode)
 		r := scanBoth(t, in)
 		checkScanned(t, in, r)
 		body, bom := stripBOM(in)

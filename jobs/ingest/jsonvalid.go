@@ -1,7 +1,9 @@
 package ingest
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -10,12 +12,22 @@ const maxDepth = 64
 
 // member is one top-level key of an object record, as offsets into the
 // record's bytes: the key without its quotes (still escaped), and the raw
-// value.
+// value. valPlain marks a string value whose body is ASCII without escapes,
+// so that parsing it needs no second look at its escapes and encoding.
 type member struct {
 	keyStart, keyEnd int
 	valStart, valEnd int
 	keyEscaped       bool
+	valPlain         bool
 }
+
+// strFlags says what a scanned string's body holds.
+type strFlags uint8
+
+const (
+	strEscaped  strFlags = 1 << iota // at least one backslash escape
+	strNonASCII                      // at least one byte >= 0x80
+)
 
 // syntaxError says where in a complete value the JSON grammar was broken.
 type syntaxError struct {
@@ -50,6 +62,16 @@ func (v *validator) validate(b []byte) *syntaxError {
 		return &syntaxError{at: i, msg: fmt.Sprintf("invalid character %s after top-level value", quoteChar(b[i]))}
 	}
 	return nil
+}
+
+// validateObject checks the object at the start of b, which may go on
+// past it, and returns its length. ok is false when the object has a
+// syntax error, nests deeper than maxDepth, or does not end within b; the
+// validator's state then says nothing.
+func (v *validator) validateObject(b []byte) (n int, ok bool) {
+	v.b, v.members, v.tooDeep = b, v.members[:0], false
+	n, err := v.object(0, 1)
+	return n, err == nil && !v.tooDeep
 }
 
 func (v *validator) value(i, depth int) (int, *syntaxError) {
@@ -97,7 +119,7 @@ func (v *validator) object(i, depth int) (int, *syntaxError) {
 			return i, &syntaxError{at: i, msg: fmt.Sprintf("invalid character %s looking for beginning of object key string", quoteChar(b[i]))}
 		}
 		keyStart := i + 1
-		j, escaped, err := scanString(b, i)
+		j, keyFlags, err := scanString(b, i)
 		if err != nil {
 			return j, err
 		}
@@ -114,11 +136,18 @@ func (v *validator) object(i, depth int) (int, *syntaxError) {
 			return i, eof(i, "object value")
 		}
 		valStart := i
-		if i, err = v.value(i, depth+1); err != nil || v.tooDeep {
+		var valFlags strFlags
+		if b[i] == '"' {
+			// Strings are most values; their flags are kept.
+			if i, valFlags, err = scanString(b, i); err != nil {
+				return i, err
+			}
+		} else if i, err = v.value(i, depth+1); err != nil || v.tooDeep {
 			return i, err
 		}
 		if depth == 1 {
-			v.members = append(v.members, member{keyStart: keyStart, keyEnd: keyEnd, valStart: valStart, valEnd: i, keyEscaped: escaped})
+			v.members = append(v.members, member{keyStart: keyStart, keyEnd: keyEnd, valStart: valStart, valEnd: i,
+				keyEscaped: keyFlags&strEscaped != 0, valPlain: b[valStart] == '"' && valFlags == 0})
 		}
 		i = skipWS(b, i)
 		if i >= len(b) {
@@ -180,20 +209,53 @@ func skipWS(b []byte, i int) int {
 	return i
 }
 
+// strPlain marks the bytes a string holds as themselves, with nothing to
+// check: printable ASCII other than '"' and '\\'.
+var strPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// specialBytes flags, in the high bit of each byte of x (eight string
+// bytes, the first in the low byte), those strPlain does not hold: '"',
+// '\\', control bytes and non-ASCII bytes. Bytes above the first flagged one
+// may be flagged wrongly (borrows), so only the lowest flag is to be used.
+func specialBytes(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := x ^ (ones * '"')
+	bs := x ^ (ones * '\\')
+	return ((q-ones)&^q | (bs-ones)&^bs | (x-ones*0x20)&^x | x) & highs
+}
+
 // scanString checks the string starting at b[i] == '"' and returns the
-// offset after its closing quote, and whether it holds escapes.
-func scanString(b []byte, i int) (int, bool, *syntaxError) {
-	escaped := false
+// offset after its closing quote, and whether it holds escapes or non-ASCII
+// bytes.
+func scanString(b []byte, i int) (int, strFlags, *syntaxError) {
+	var flags strFlags
 	i++
 	for i < len(b) {
+		if i+8 <= len(b) {
+			// Eight bytes at a time up to the first that needs a look.
+			m := specialBytes(binary.LittleEndian.Uint64(b[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else if strPlain[b[i]] {
+			i++
+			continue
+		}
 		c := b[i]
 		switch {
 		case c == '"':
-			return i + 1, escaped, nil
+			return i + 1, flags, nil
 		case c == '\\':
-			escaped = true
+			flags |= strEscaped
 			if i+1 >= len(b) {
-				return i, escaped, eof(i+1, "escape sequence")
+				return i, flags, eof(i+1, "escape sequence")
 			}
 			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
@@ -201,29 +263,28 @@ func scanString(b []byte, i int) (int, bool, *syntaxError) {
 			case 'u':
 				for k := 2; k < 6; k++ {
 					if i+k >= len(b) {
-						return i + k, escaped, eof(i+k, "hexadecimal digit in \\u escape")
+						return i + k, flags, eof(i+k, "hexadecimal digit in \\u escape")
 					}
 					if !isHex(b[i+k]) {
-						return i + k, escaped, &syntaxError{at: i + k, msg: fmt.Sprintf("invalid character %s in \\u escape", quoteChar(b[i+k]))}
+						return i + k, flags, &syntaxError{at: i + k, msg: fmt.Sprintf("invalid character %s in \\u escape", quoteChar(b[i+k]))}
 					}
 				}
 				i += 6
 			default:
-				return i + 1, escaped, &syntaxError{at: i + 1, msg: fmt.Sprintf("invalid character %s in string escape code", quoteChar(b[i+1]))}
+				return i + 1, flags, &syntaxError{at: i + 1, msg: fmt.Sprintf("invalid character %s in string escape code", quoteChar(b[i+1]))}
 			}
 		case c < 0x20:
-			return i, escaped, &syntaxError{at: i, msg: fmt.Sprintf("invalid character %s in string literal", quoteChar(c))}
-		case c < utf8.RuneSelf:
-			i++
+			return i, flags, &syntaxError{at: i, msg: fmt.Sprintf("invalid character %s in string literal", quoteChar(c))}
 		default:
+			flags |= strNonASCII
 			r, size := utf8.DecodeRune(b[i:])
 			if r == utf8.RuneError && size == 1 {
-				return i, escaped, &syntaxError{at: i, msg: "invalid UTF-8"}
+				return i, flags, &syntaxError{at: i, msg: "invalid UTF-8"}
 			}
 			i += size
 		}
 	}
-	return i, escaped, eof(i, "closing '\"' of string")
+	return i, flags, eof(i, "closing '\"' of string")
 }
 
 func isHex(c byte) bool {

@@ -71,8 +71,9 @@ func (r *runner) readFile(ctx context.Context, def *datasetDef, f *inputFile, se
 				b.raw = append(b.raw, r.keep(b, rec))
 			}
 		}
-		b.cp = sc.Checkpoint()
+		sc.markCheckpoint()
 		if b.counts.read >= int64(r.opts.BatchSize) || len(b.arena) >= maxBatchBytes {
+			b.cp = sc.markedCheckpoint()
 			if err := send(false); err != nil {
 				return "", err
 			}
@@ -87,6 +88,8 @@ func (r *runner) readFile(ctx context.Context, def *datasetDef, f *inputFile, se
 	}
 	if b.counts.read == 0 {
 		b.cp = sc.Checkpoint()
+	} else {
+		b.cp = sc.markedCheckpoint() // after the batch's last record
 	}
 	if err := send(true); err != nil {
 		return "", err

@@ -109,11 +109,20 @@ type Scanner struct {
 	truncated  []byte // the head of an oversized record
 	recPos     Position
 	problem    string
+
+	// mark is the point markCheckpoint noted; markPending says its Digest
+	// is still to be taken, when hashing passes its Offset.
+	mark        Checkpoint
+	markPending bool
+	// lastObject is the length of the last object objectInBuffer read;
+	// lookahead is the buffered input it wants at least before it tries
+	// (minObjectLookahead; tests set 0 to always try, or -1 never to).
+	lastObject, lookahead int
 }
 
 // NewScanner reads records from r, the decompressed text of one file.
 func NewScanner(r io.Reader) *Scanner {
-	return &Scanner{r: r, buf: make([]byte, 256<<10), line: 1, keepFrom: -1, digest: xxhash.New()}
+	return &Scanner{r: r, buf: make([]byte, 256<<10), line: 1, keepFrom: -1, digest: xxhash.New(), lookahead: minObjectLookahead}
 }
 
 // Resume makes s continue after cp, once it has checked that the input
@@ -181,6 +190,24 @@ func (s *Scanner) Checkpoint() Checkpoint {
 	return Checkpoint{Offset: s.base + int64(s.pos), Line: s.lineAt(s.pos), Index: s.index, Digest: s.digest.Sum64()}
 }
 
+// markCheckpoint notes the point after the current record without hashing
+// up to it; markedCheckpoint gives its Checkpoint later. The digest is taken
+// when hashing reaches the point anyway (a refill, or markedCheckpoint), so
+// the input is hashed in large pieces rather than record by record.
+func (s *Scanner) markCheckpoint() {
+	s.mark = Checkpoint{Offset: s.base + int64(s.pos), Line: s.lineAt(s.pos), Index: s.index}
+	s.markPending = true
+}
+
+// markedCheckpoint is the Checkpoint of the point markCheckpoint last noted:
+// what Checkpoint returned there.
+func (s *Scanner) markedCheckpoint() Checkpoint {
+	if s.markPending {
+		s.hashTo(int(s.mark.Offset - s.base))
+	}
+	return s.mark
+}
+
 // BytesRead is how much decompressed input was read so far.
 func (s *Scanner) BytesRead() int64 { return s.base + int64(s.end) }
 
@@ -198,8 +225,16 @@ func (s *Scanner) lineAt(i int) int64 {
 	return s.line
 }
 
+// hashTo hashes the input up to buf[i], taking a pending mark's digest on
+// the way.
 func (s *Scanner) hashTo(i int) {
-	if abs := s.base + int64(i); abs > s.hashedTo {
+	abs := s.base + int64(i)
+	if s.markPending && s.mark.Offset <= abs {
+		_, _ = s.digest.Write(s.buf[s.hashedTo-s.base : s.mark.Offset-s.base])
+		s.hashedTo = s.mark.Offset
+		s.mark.Digest, s.markPending = s.digest.Sum64(), false
+	}
+	if abs > s.hashedTo {
 		_, _ = s.digest.Write(s.buf[s.hashedTo-s.base : i])
 		s.hashedTo = abs
 	}

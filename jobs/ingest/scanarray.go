@@ -41,6 +41,9 @@ func (s *Scanner) nextElement() bool {
 	s.state = stArrayNext
 	start := s.pos
 	s.recPos = Position{Index: s.index, Line: s.lineAt(start), Offset: s.base + int64(start)}
+	if s.objectInBuffer() {
+		return true
+	}
 	end, ok := s.elementEnd()
 	if !ok {
 		return false
@@ -69,6 +72,36 @@ func (s *Scanner) nextElement() bool {
 	}
 	return true
 }
+
+// objectInBuffer is the one-pass path for the usual element: an object
+// that lies whole in the buffer, is well-formed and not too large or deep.
+// Checking its grammar from buf[pos] finds its end where elementEnd would
+// (brackets outside strings match exactly when the grammar holds), so it
+// makes it the record without elementEnd's pass over the same bytes. For
+// anything else it leaves the scanner as it was and returns false, and
+// elementEnd and the grammar check decide, as they always do.
+//
+// It is not tried near the end of the buffered input, where the object is
+// likely cut off: a failed try costs its pass and an error value.
+func (s *Scanner) objectInBuffer() bool {
+	start := s.pos
+	if s.buf[start] != '{' || s.lookahead < 0 || (!s.eof && s.end-start < max(s.lookahead, 2*s.lastObject)) {
+		return false
+	}
+	end, ok := s.v.validateObject(s.buf[start:s.end])
+	if !ok || end > maxRecordBytes {
+		return false
+	}
+	s.pos = start + end
+	s.rec = s.buf[start:s.pos]
+	s.lastObject = end
+	return true
+}
+
+// minObjectLookahead is how much buffered input objectInBuffer wants at
+// least before it tries, unless the input ends there: more than most
+// records hold.
+const minObjectLookahead = 4 << 10
 
 // endArray consumes ']' and checks that only whitespace follows.
 func (s *Scanner) endArray() bool {

@@ -66,10 +66,13 @@ func (s *Scanner) nextLine() bool {
 		s.rec = line
 		first := !s.sawRecord
 		s.sawRecord = true
+		// A line the grammar accepts whole is valid UTF-8, so only a line
+		// it does not accept needs the UTF-8 check, which comes first.
+		err := s.v.validate(line)
 		switch {
-		case !utf8.Valid(line):
+		case (err != nil || s.v.tooDeep) && !utf8.Valid(line):
 			s.problem = reasonInvalidUTF8
-		case s.v.validate(line) != nil:
+		case err != nil:
 			if first {
 				// Not one value per line: likely a pretty-printed object.
 				return s.fail(start, errNotJSONRecords+" (the first line is not one complete JSON value)")
