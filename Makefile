@@ -109,7 +109,7 @@ FUZZTIME ?= 30s
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s); failures land in the package's testdata/fuzz.
-	for target in FuzzValidator FuzzScannerArray FuzzScannerNDJSON; do \
+	for target in FuzzValidator FuzzScannerArray FuzzScannerNDJSON FuzzScannerObjectPath FuzzParseDecimal FuzzTextChecks; do \
 		go test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./jobs/ingest/ || exit 1; \
 	done
 	go test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./internal/pgcopy/
