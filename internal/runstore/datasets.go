@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/haul-dev/haul/internal/dataset"
 )
 
 // RunDataset is what a run did with one dataset: its row in the bookkeeping,
@@ -61,7 +63,7 @@ func readDatasets(ctx context.Context, tx pgx.Tx, id string) ([]RunDataset, erro
 SELECT dataset, status, files, records_read, loaded, duplicates, rejected, rejected_by_reason,
        rejects_file, warnings, error
 FROM ingest_run_datasets WHERE run_id = $1
-ORDER BY array_position(ARRAY['vehicles', 'vehicle_logs', 'shipments'], dataset)`, id)
+ORDER BY array_position($2::text[], dataset)`, id, dataset.LoadOrder())
 	if err != nil {
 		return nil, err
 	}
