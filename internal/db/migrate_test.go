@@ -156,3 +156,50 @@ func TestResolveURL(t *testing.T) {
 		})
 	}
 }
+
+// Migration 7 keeps a vehicle's routes as arrays: the rows there were are
+// its arrays' elements, and rolling back gives them back.
+func TestVehicleRouteArraysMigration(t *testing.T) {
+	ctx := context.Background()
+	url := dbtest.NewEmpty(t)
+	if err := db.MigrateTo(ctx, url, 6); err != nil {
+		t.Fatal(err)
+	}
+	pool := dbtest.Pool(t, url)
+	const rows = `('V1', '2024-03-01', 'A', 'B', 1, 2, 10.5, 7), ('V1', '2024-03-01', 'A', 'C', 1, 1, 3, 2),
+		('V1', '2025-01-02', 'A', 'B', 2, 2, 4, 4), ('V2', '2024-03-01', 'A', 'B', 1, 1, 1, 1)`
+	if _, err := pool.Exec(ctx, `INSERT INTO agg_vehicle_routes VALUES `+rows); err != nil {
+		t.Fatal(err)
+	}
+	read := func(query string) string {
+		t.Helper()
+		var got string
+		if err := pool.QueryRow(ctx, `SELECT string_agg(r::text, ' ' ORDER BY r::text) FROM (`+query+`) r`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	want := read(`SELECT * FROM agg_vehicle_routes`)
+	wantVehicles := read(`SELECT origin, destination, period, vehicle_id FROM agg_vehicle_routes`)
+
+	if err := db.MigrateTo(ctx, url, 7); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(`SELECT vehicle_id, d, o, de, t::bigint, n::bigint, c, dt FROM agg_vehicle_routes,
+		unnest(days, origins, destinations, trips, shipments, sum_cost, sum_dt) AS u(d, o, de, t, n, c, dt)`); got != want {
+		t.Errorf("vehicle routes after migration 7:\n%s\nwant\n%s", got, want)
+	}
+	if got := read(`SELECT vehicle_id, period FROM agg_vehicle_routes`); got != "(V1,2024-01-01) (V1,2025-01-01) (V2,2024-01-01)" {
+		t.Errorf("vehicle route rows after migration 7: %s; want one per vehicle and year", got)
+	}
+	if got := read(`SELECT origin, destination, d, v FROM agg_route_vehicles, unnest(days, vehicle_ids) AS u(d, v)`); got != wantVehicles {
+		t.Errorf("route vehicles after migration 7:\n%s\nwant\n%s", got, wantVehicles)
+	}
+
+	if err := db.MigrateTo(ctx, url, 6); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(`SELECT * FROM agg_vehicle_routes`); got != want {
+		t.Errorf("vehicle routes rolled back:\n%s\nwant\n%s", got, want)
+	}
+}

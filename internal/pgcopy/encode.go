@@ -23,6 +23,8 @@ var header = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
 type Encoder struct {
 	buf  []byte
 	rows int
+	// array is where the open array's field starts.
+	array int
 }
 
 // Reset starts a new stream.
@@ -77,6 +79,33 @@ func (e *Encoder) Int4(i int32) {
 func (e *Encoder) Int8(i int64) {
 	e.buf = binary.BigEndian.AppendUint32(e.buf, 8)
 	e.buf = binary.BigEndian.AppendUint64(e.buf, uint64(i))
+}
+
+// Element type OIDs for Array.
+const (
+	OIDInt4   = 23
+	OIDInt8   = 20
+	OIDText   = 25
+	OIDFloat8 = 701
+	OIDDate   = 1082
+)
+
+// Array starts a one-dimensional array field of n elements of the type
+// oid, none of them NULL. The elements follow, each encoded as a field of
+// that type (Int4, String, ...), then EndArray.
+func (e *Encoder) Array(oid uint32, n int) {
+	e.array = len(e.buf)
+	e.buf = binary.BigEndian.AppendUint32(e.buf, 0) // the field's length, set by EndArray
+	e.buf = binary.BigEndian.AppendUint32(e.buf, 1) // dimensions
+	e.buf = binary.BigEndian.AppendUint32(e.buf, 0) // no NULL
+	e.buf = binary.BigEndian.AppendUint32(e.buf, oid)
+	e.buf = binary.BigEndian.AppendUint32(e.buf, uint32(n))
+	e.buf = binary.BigEndian.AppendUint32(e.buf, 1) // lower bound
+}
+
+// EndArray ends the array Array started.
+func (e *Encoder) EndArray() {
+	binary.BigEndian.PutUint32(e.buf[e.array:], uint32(len(e.buf)-e.array-4))
 }
 
 // Null encodes a NULL of any type.

@@ -148,3 +148,57 @@ func TestDecoderRejectsBrokenStreams(t *testing.T) {
 		}
 	}
 }
+
+// Arrays encoded by Encoder load as the arrays written, each type's
+// elements in order, next to a field after them.
+func TestArraysThroughPostgreSQL(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.Pool(t, dbtest.NewEmpty(t))
+	if _, err := pool.Exec(ctx, `CREATE TABLE t (a int4[], b int8[], c text[], d float8[], e date[], f int4)`); err != nil {
+		t.Fatal(err)
+	}
+	var e pgcopy.Encoder
+	e.Reset()
+	e.Row(6)
+	ints := []int32{1, -2, math.MaxInt32}
+	e.Array(pgcopy.OIDInt4, len(ints))
+	for _, i := range ints {
+		e.Int4(i)
+	}
+	e.EndArray()
+	e.Array(pgcopy.OIDInt8, 1)
+	e.Int8(math.MinInt64)
+	e.EndArray()
+	texts := []string{"héllo", "", "a,b"}
+	e.Array(pgcopy.OIDText, len(texts))
+	for _, s := range texts {
+		e.String(s)
+	}
+	e.EndArray()
+	e.Array(pgcopy.OIDFloat8, 2)
+	e.Float8(0.1)
+	e.Float8(-1e300)
+	e.EndArray()
+	e.Array(pgcopy.OIDDate, 2)
+	e.Int4(0)
+	e.Int4(-1)
+	e.EndArray()
+	e.Int4(7)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(e.Finish()),
+		`COPY t FROM STDIN (FORMAT binary)`); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := conn.QueryRow(ctx, `SELECT concat_ws(' | ', a, b, c, d, e, f) FROM t`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	const want = `{1,-2,2147483647} | {-9223372036854775808} | {héllo,"","a,b"} | {0.1,-1e+300} | {2000-01-01,1999-12-31} | 7`
+	if got != want {
+		t.Errorf("stored %s\nwant   %s", got, want)
+	}
+}

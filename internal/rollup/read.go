@@ -331,10 +331,11 @@ func RouteVehicles(ctx context.Context, q Querier, w Window, routes []RouteKey) 
 		origins[i], dests[i] = r.Origin, r.Destination
 	}
 	rows, err := q.Query(ctx, `
-SELECT v.origin, v.destination, count(DISTINCT v.vehicle_id)
+SELECT v.origin, v.destination, count(DISTINCT u.vehicle_id)
 FROM unnest($1::text[], $2::text[]) AS r(origin, destination)
-JOIN agg_vehicle_routes v ON v.origin = r.origin AND v.destination = r.destination
-WHERE v.period BETWEEN $3 AND $4
+JOIN agg_route_vehicles v ON v.origin = r.origin AND v.destination = r.destination
+CROSS JOIN LATERAL unnest(v.days, v.vehicle_ids) AS u(day, vehicle_id)
+WHERE u.day BETWEEN $3 AND $4
 GROUP BY 1, 2`, origins, dests, w.Start, w.End)
 	if err != nil {
 		return nil, fmt.Errorf("read route vehicles: %w", err)
@@ -466,9 +467,11 @@ type VehicleRoute struct {
 // the window, ordered by origin and destination.
 func ReadVehicleRoutes(ctx context.Context, q Querier, id string, w Window) ([]VehicleRoute, error) {
 	rows, err := q.Query(ctx, `
-SELECT origin, destination, sum(trips)::bigint, sum(shipments)::bigint, sum(sum_cost), sum(sum_dt)::bigint
-FROM agg_vehicle_routes
-WHERE vehicle_id = $1 AND period BETWEEN $2 AND $3
+SELECT u.origin, u.destination, sum(u.trips)::bigint, sum(u.shipments)::bigint, sum(u.sum_cost), sum(u.sum_dt)::bigint
+FROM agg_vehicle_routes v
+CROSS JOIN LATERAL unnest(v.days, v.origins, v.destinations, v.trips, v.shipments, v.sum_cost, v.sum_dt)
+    AS u(day, origin, destination, trips, shipments, sum_cost, sum_dt)
+WHERE v.vehicle_id = $1 AND v.period BETWEEN date_trunc('year', $2::date) AND $3 AND u.day BETWEEN $2 AND $3
 GROUP BY 1, 2
 ORDER BY 1, 2`, id, w.Start, w.End)
 	if err != nil {

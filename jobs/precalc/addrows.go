@@ -118,32 +118,43 @@ func (b *builder) routeNames(e *pgcopy.Encoder, route uint32) {
 	e.String(b.r.cities.names[c[1]])
 }
 
-// vehicleRouteBuckets is how many ranges of routes the vehicle route rows
-// are spilled by: each range is sorted in memory in turn, a 128th of the
-// rows.
+// vehicleRouteBuckets is how many ranges of routes, and of vehicles, the
+// vehicle route records are spilled by: each range is sorted in memory in
+// turn, a 128th of the records.
 const vehicleRouteBuckets = 128
 
-// A spilled vehicle route row: route rank, vehicle rank, day, trips,
-// shipments, Σ cost, Σ delivery time.
-const vehicleRouteRecord = 4 + 4 + 4 + 8 + 8 + 8 + 8
+// Spilled vehicle route records. By route: route rank, vehicle rank, day.
+// By vehicle: vehicle rank, day, route rank, trips, shipments, Σ cost,
+// Σ delivery time.
+const (
+	routeVehicleRecord = 4 + 4 + 4
+	vehicleRouteRecord = 4 + 4 + 4 + 4 + 4 + 8 + 8
+)
 
-// vehicleRouteRows spills the day's vehicle route rows. They are written
-// at the end in the order of the table's route index (origin, destination,
-// vehicle_id), which makes building it a check of the order (a third of
-// the cost of sorting them, the rebuild's costliest index), and counting
-// each route's distinct vehicles a pass over them.
+// vehicleRouteRows spills the day's vehicle route rows twice: by route
+// for agg_route_vehicles, by vehicle for agg_vehicle_routes. Both are
+// written at the end, a row per route and per vehicle and year
+// (writeRouteVehicles, writeVehicleRoutes).
 func (b *builder) vehicleRouteRows(day int32) error {
-	routes := uint64(len(b.routeRank))
+	routes, vehicles := uint64(len(b.routeRank)), uint64(len(b.vehicleRank))
 	for i, k := range b.vRouteKeys {
 		s := &b.vRouteRows[i]
-		rank := b.routeRank[k.route]
-		part := int32(uint64(rank) * vehicleRouteBuckets / routes)
-		r := b.vehicleRoutes.buffer(part)
-		r = binary.LittleEndian.AppendUint32(r, rank)
-		r = binary.LittleEndian.AppendUint32(r, b.vehicleRank[k.vehicle])
+		route, vehicle := b.routeRank[k.route], b.vehicleRank[k.vehicle]
+		part := int32(uint64(route) * vehicleRouteBuckets / routes)
+		r := b.routeVehicles.buffer(part)
+		r = binary.LittleEndian.AppendUint32(r, route)
+		r = binary.LittleEndian.AppendUint32(r, vehicle)
 		r = binary.LittleEndian.AppendUint32(r, uint32(day))
-		r = binary.LittleEndian.AppendUint64(r, uint64(s.trips))
-		r = binary.LittleEndian.AppendUint64(r, uint64(s.n))
+		if err := b.routeVehicles.put(part, r); err != nil {
+			return err
+		}
+		part = int32(uint64(vehicle) * vehicleRouteBuckets / vehicles)
+		r = b.vehicleRoutes.buffer(part)
+		r = binary.LittleEndian.AppendUint32(r, vehicle)
+		r = binary.LittleEndian.AppendUint32(r, uint32(day))
+		r = binary.LittleEndian.AppendUint32(r, route)
+		r = binary.LittleEndian.AppendUint32(r, uint32(s.trips))
+		r = binary.LittleEndian.AppendUint32(r, uint32(s.n))
 		r = binary.LittleEndian.AppendUint64(r, math.Float64bits(s.cost))
 		r = binary.LittleEndian.AppendUint64(r, uint64(s.dt))
 		if err := b.vehicleRoutes.put(part, r); err != nil {
@@ -153,49 +164,164 @@ func (b *builder) vehicleRouteRows(day int32) error {
 	return nil
 }
 
-// writeVehicleRoutes writes the spilled vehicle route rows in route, then
-// vehicle, then day order, and counts each route's distinct vehicles.
-func (b *builder) writeVehicleRoutes() ([]int64, error) {
-	vehicles := make([]int64, len(b.routeRank))
-	e := &b.out.vehicleRoutes
+// maxEntries bounds a row's arrays: a vehicle's year, or a route, with
+// more days than that takes several rows, the next ones with segments -1,
+// -2 and so on, far from PostgreSQL's 1 GB limit on a field.
+const maxEntries = 1 << 16
+
+// nextSegment is the segment of a key's next row: the next chunk's when
+// the key goes on, else 0.
+func nextSegment(segment int64, sameKey bool) int64 {
+	if sameKey {
+		return segment - 1
+	}
+	return 0
+}
+
+// spilledRecords reads the records of every partition of s in turn, sorted
+// by their first 12 bytes (three little-endian uint32, the first the most
+// significant), and calls each with them.
+func spilledRecords(s *spill, size int, each func(data []byte, at []int32) error) error {
 	type sortKey struct {
-		routeVehicle uint64
-		day          int32
-		at           int32
+		hi uint64
+		lo uint32
+		at int32
 	}
 	var keys []sortKey
-	for _, part := range b.vehicleRoutes.partitions() {
-		data, err := b.vehicleRoutes.read(part)
+	var at []int32
+	for _, part := range s.partitions() {
+		data, err := s.read(part)
 		if err != nil {
-			return nil, fmt.Errorf("read spilled vehicle routes: %w", err)
+			return fmt.Errorf("read spilled %s: %w", s.name, err)
 		}
 		keys = keys[:0]
-		for p := 0; p+vehicleRouteRecord <= len(data); p += vehicleRouteRecord {
-			keys = append(keys, sortKey{uint64(le32(data[p:]))<<32 | uint64(le32(data[p+4:])), leI32(data[p+8:]), int32(p)})
+		for p := 0; p+size <= len(data); p += size {
+			keys = append(keys, sortKey{uint64(le32(data[p:]))<<32 | uint64(le32(data[p+4:])), le32(data[p+8:]), int32(p)})
 		}
 		slices.SortFunc(keys, func(x, y sortKey) int {
-			return cmp.Or(cmp.Compare(x.routeVehicle, y.routeVehicle), cmp.Compare(x.day, y.day))
+			return cmp.Or(cmp.Compare(x.hi, y.hi), cmp.Compare(x.lo, y.lo))
 		})
-		for i, k := range keys {
-			r := data[k.at:]
-			route, vehicle := b.routeByRank[k.routeVehicle>>32], b.vehicleByRank[uint32(k.routeVehicle)]
-			if i == 0 || keys[i-1].routeVehicle != k.routeVehicle {
-				vehicles[route]++
-			}
-			e.enc.Row(8)
-			e.enc.String(b.r.vehicles.names[vehicle])
-			e.enc.Int4(k.day)
-			b.routeNames(&e.enc, route)
-			e.enc.Int8(int64(binary.LittleEndian.Uint64(r[12:])))
-			e.enc.Int8(int64(binary.LittleEndian.Uint64(r[20:])))
-			e.enc.Float8(math.Float64frombits(binary.LittleEndian.Uint64(r[28:])))
-			e.enc.Int8(int64(binary.LittleEndian.Uint64(r[36:])))
-			if err := e.spill(); err != nil {
-				return nil, err
-			}
+		at = at[:0]
+		for _, k := range keys {
+			at = append(at, k.at)
+		}
+		if err := each(data, at); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// writeRouteVehicles writes a row of agg_route_vehicles per route, its
+// vehicles and days in vehicle, then day order, and counts each route's
+// distinct vehicles.
+func (b *builder) writeRouteVehicles() ([]int64, error) {
+	vehicles := make([]int64, len(b.routeRank))
+	e := &b.out.routeVehicles
+	err := spilledRecords(b.routeVehicles, routeVehicleRecord, func(data []byte, at []int32) error {
+		var segment, prev int64 // prev: the last vehicle counted
+		for len(at) > 0 {
+			rank := le32(data[at[0]:])
+			n := 1
+			for n < len(at) && n < maxEntries && le32(data[at[n]:]) == rank {
+				n++
+			}
+			route := b.routeByRank[rank]
+			e.enc.Row(5)
+			b.routeNames(&e.enc, route)
+			e.enc.Int8(segment)
+			e.enc.Array(pgcopy.OIDDate, n)
+			for _, p := range at[:n] {
+				e.enc.Int4(leI32(data[p+8:]))
+			}
+			e.enc.EndArray()
+			if segment == 0 {
+				prev = -1
+			}
+			e.enc.Array(pgcopy.OIDText, n)
+			for _, p := range at[:n] {
+				vehicle := le32(data[p+4:])
+				if int64(vehicle) != prev {
+					vehicles[route]++
+					prev = int64(vehicle)
+				}
+				e.enc.String(b.r.vehicles.names[b.vehicleByRank[vehicle]])
+			}
+			e.enc.EndArray()
+			if err := e.spill(); err != nil {
+				return err
+			}
+			at = at[n:]
+			segment = nextSegment(segment, len(at) > 0 && le32(data[at[0]:]) == rank)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	return vehicles, e.finish()
+}
+
+// writeVehicleRoutes writes a row of agg_vehicle_routes per vehicle and
+// year, its days and routes in day, then route order.
+func (b *builder) writeVehicleRoutes() error {
+	e := &b.out.vehicleRoutes
+	err := spilledRecords(b.vehicleRoutes, vehicleRouteRecord, func(data []byte, at []int32) error {
+		var segment int64
+		for len(at) > 0 {
+			vehicle, year := le32(data[at[0]:]), yearOf(monthOf(leI32(data[at[0]+4:])))
+			next := yearStart(year + 1)
+			n := 1
+			for n < len(at) && n < maxEntries && le32(data[at[n]:]) == vehicle && leI32(data[at[n]+4:]) < next {
+				n++
+			}
+			row := at[:n]
+			e.enc.Row(10)
+			e.enc.String(b.r.vehicles.names[b.vehicleByRank[vehicle]])
+			e.enc.Int4(yearStart(year))
+			e.enc.Int8(segment)
+			e.enc.Array(pgcopy.OIDDate, n)
+			for _, p := range row {
+				e.enc.Int4(leI32(data[p+4:]))
+			}
+			e.enc.EndArray()
+			for _, city := range []int{0, 1} {
+				e.enc.Array(pgcopy.OIDText, n)
+				for _, p := range row {
+					c := b.r.routeCities[b.routeByRank[le32(data[p+8:])]]
+					e.enc.String(b.r.cities.names[c[city]])
+				}
+				e.enc.EndArray()
+			}
+			for _, off := range []int32{12, 16} { // trips, shipments
+				e.enc.Array(pgcopy.OIDInt4, n)
+				for _, p := range row {
+					e.enc.Int4(leI32(data[p+off:]))
+				}
+				e.enc.EndArray()
+			}
+			e.enc.Array(pgcopy.OIDFloat8, n)
+			for _, p := range row {
+				e.enc.Float8(math.Float64frombits(binary.LittleEndian.Uint64(data[p+20:])))
+			}
+			e.enc.EndArray()
+			e.enc.Array(pgcopy.OIDInt8, n)
+			for _, p := range row {
+				e.enc.Int8(int64(binary.LittleEndian.Uint64(data[p+28:])))
+			}
+			e.enc.EndArray()
+			if err := e.spill(); err != nil {
+				return err
+			}
+			at = at[n:]
+			segment = nextSegment(segment, len(at) > 0 && le32(data[at[0]:]) == vehicle && leI32(data[at[0]+4:]) < next)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return e.finish()
 }
 
 func (b *builder) vehicleRow(grain int16, period int32, vehicle uint32, s *vehicleSums) error {

@@ -163,9 +163,9 @@ type builder struct {
 	yearTotal     totalRow
 
 	routeTotals []routeTotal // by route
-	// vehicle route rows, by ranges of routes in name order (see
-	// vehicleRouteRows)
-	vehicleRoutes *spill
+	// vehicle route records, by ranges of routes and of vehicles in name
+	// order (see vehicleRouteRows)
+	routeVehicles, vehicleRoutes *spill
 	// a vehicle's place in name order, and the vehicle in each place
 	vehicleRank, vehicleByRank []uint32
 	totals                     []totalRow
@@ -218,7 +218,8 @@ func newBuilder(r *rawReader, out *tables, dir string, yearsFile *os.File) *buil
 	})
 	return &builder{
 		r: r, out: out, routeRank: routeRank, routeByRank: routeByRank, yearsFile: yearsFile,
-		vehicleRoutes: newSpill(dir, "vehicle-routes"), vehicleRank: vehicleRank, vehicleByRank: vehicleByRank,
+		routeVehicles: newSpill(dir, "route-vehicles"), vehicleRoutes: newSpill(dir, "vehicle-routes"),
+		vehicleRank: vehicleRank, vehicleByRank: vehicleByRank,
 		vehicleMonths: newDense[vehicleSums](vehicles), vehicleYears: newDense[vehicleSums](vehicles),
 		routeTotals: make([]routeTotal, routes),
 		logIDs:      map[string]int32{}, routeDays: map[routeDTKey]int{}, dayRoutes: newDense[[2]int64](routes),
@@ -481,8 +482,11 @@ func (b *builder) finish() error {
 	if err := b.out.routes.finish(); err != nil {
 		return err
 	}
-	vehicles, err := b.writeVehicleRoutes()
+	vehicles, err := b.writeRouteVehicles()
 	if err != nil {
+		return err
+	}
+	if err := b.writeVehicleRoutes(); err != nil {
 		return err
 	}
 	for _, o := range []*tableOut{&b.out.vehicles, &b.out.vehicleInfo} {

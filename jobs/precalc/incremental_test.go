@@ -19,14 +19,33 @@ import (
 )
 
 // aggKeys are every rollup table the refresh writes, with the columns that
-// identify a row.
+// identify a row of its figures (aggFigures).
 var aggKeys = map[string][]string{
 	"agg_totals":         {"grain", "period"},
 	"agg_routes":         {"grain", "period", "origin", "destination", "delivery_time"},
 	"agg_vehicles":       {"grain", "period", "vehicle_id"},
-	"agg_vehicle_routes": {"vehicle_id", "period", "origin", "destination"},
+	"agg_vehicle_routes": {"vehicle_id", "day", "origin", "destination"},
+	"agg_route_vehicles": {"origin", "destination", "day", "vehicle_id"},
 	"agg_route_totals":   {"origin", "destination"},
 	"agg_vehicle_info":   {"vehicle_id"},
+}
+
+// aggFigures lists a rollup table's figures, a row per key. The vehicle
+// route tables keep a key's figures in the arrays of one or more rows (the
+// rebuild's, the refreshes' segments): their elements are added up.
+func aggFigures(table string) string {
+	switch table {
+	case "agg_vehicle_routes":
+		return `SELECT vehicle_id, d AS day, o AS origin, de AS destination, sum(t) AS trips, sum(n) AS shipments,
+		        sum(c) AS sum_cost, sum(dt) AS sum_dt
+		 FROM agg_vehicle_routes, unnest(days, origins, destinations, trips, shipments, sum_cost, sum_dt)
+		      AS u(d, o, de, t, n, c, dt)
+		 GROUP BY 1, 2, 3, 4`
+	case "agg_route_vehicles":
+		return `SELECT DISTINCT origin, destination, d AS day, v AS vehicle_id
+		 FROM agg_route_vehicles, unnest(days, vehicle_ids) AS u(d, v)`
+	}
+	return `TABLE ` + table
 }
 
 // After a second run touching old and new days, an incremental refresh
@@ -55,7 +74,7 @@ func (e *env) assertEqualsFullRebuild(inc precalc.Result) {
 	t.Helper()
 	ctx := context.Background()
 	for table := range aggKeys {
-		if _, err := e.pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE snap_%s AS TABLE %s`, table, table)); err != nil {
+		if _, err := e.pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE snap_%s AS %s`, table, aggFigures(table))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -64,19 +83,55 @@ func (e *env) assertEqualsFullRebuild(inc precalc.Result) {
 		t.Fatalf("full rebuild: %+v after version %d", full, inc.Version)
 	}
 	for table := range aggKeys {
-		if n := e.count(`SELECT count(*) FROM ` + table); n == 0 {
+		if _, err := e.pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE full_%s AS %s`, table, aggFigures(table))); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.count(`SELECT count(*) FROM full_` + table); n == 0 {
 			t.Errorf("%s is empty after the full rebuild", table)
 		}
-		for _, tbl := range []string{table, "snap_" + table} {
+		for _, tbl := range []string{"full_" + table, "snap_" + table} {
 			keys := strings.Join(aggKeys[table], ", ")
 			if n := e.count(fmt.Sprintf(`SELECT count(*) - count(DISTINCT (%s)) FROM %s`, keys, tbl)); n != 0 {
 				t.Errorf("%s: %d rows repeat a key (%s)", tbl, n, keys)
 			}
 		}
-		if diff := tableDiff(t, e, table, "snap_"+table); diff != "" {
+		if diff := tableDiff(t, e, table, "full_"+table, "snap_"+table); diff != "" {
 			t.Errorf("%s: incremental and full rebuild differ:\n%s", table, diff)
 		}
 	}
+}
+
+// Refreshes append a segment of vehicle route rows per key they touch;
+// past maxSegments (8) a key's appended segments are merged into one, the
+// rebuild's left as they are, and the figures stay a full rebuild's.
+func TestRefreshMergesVehicleRouteSegments(t *testing.T) {
+	e := newEnv(t)
+	e.load("first", e.generate("first", datagen.Config{Shipments: 2_000, Vehicles: 4, Cities: 6,
+		From: day("2025-01-01"), To: day("2025-03-31")}))
+	e.refresh(false)
+	rebuilt := e.count(`SELECT count(*) FROM agg_vehicle_routes WHERE segment <= 0`)
+	// The same four vehicles and three routes, every refresh.
+	for i := range 10 {
+		name := fmt.Sprintf("run-%d", i)
+		e.load(name, e.generate(name, datagen.Config{Shipments: 60, Vehicles: 4, Cities: 3, Seed: uint64(10 + i),
+			IDPrefix: fmt.Sprintf("R%d-", i), From: day("2025-02-01"), To: day("2025-02-28")}))
+		if res := e.refresh(false); res.Full {
+			t.Fatalf("refresh %d took the full path", i)
+		}
+	}
+	for _, q := range []string{
+		`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_vehicle_routes WHERE segment > 0 GROUP BY vehicle_id, period) x`,
+		`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_route_vehicles WHERE segment > 0 GROUP BY origin, destination) x`,
+	} {
+		// Ten refreshes touched each key: one merge, then one more segment.
+		if n := e.count(q); n != 2 {
+			t.Errorf("%s: %d, want 2 appended segments left after ten refreshes", q, n)
+		}
+	}
+	if n := e.count(`SELECT count(*) FROM agg_vehicle_routes WHERE segment <= 0`); n != rebuilt {
+		t.Errorf("%d rows of the rebuild left, want all %d", n, rebuilt)
+	}
+	e.assertEqualsFullRebuild(precalc.Result{Version: 11})
 }
 
 // Shipments loaded after their logs, by a later run: on logs that carried
@@ -228,17 +283,18 @@ func TestRefreshAdoptsUnnumberedRows(t *testing.T) {
 	}
 }
 
-// tableDiff compares two tables of the same shape by aggKeys, floats
-// with a relative tolerance (sums added in another order), the rest
-// exactly, and describes up to five differing rows.
-func tableDiff(t *testing.T, e *env, table, other string) string {
+// tableDiff compares two copies, one and other, of a rollup table's
+// figures by aggKeys[table], floats with a relative tolerance (sums added
+// in another order), the rest exactly, and describes up to five differing
+// rows.
+func tableDiff(t *testing.T, e *env, table, one, other string) string {
 	t.Helper()
 	ctx := context.Background()
 	rows, err := e.pool.Query(ctx, `
 SELECT attname, format_type(atttypid, atttypmod), attname = ANY($2)
 FROM pg_attribute
 WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped
-ORDER BY attnum`, table, aggKeys[table])
+ORDER BY attnum`, one, aggKeys[table])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +330,7 @@ ORDER BY attnum`, table, aggKeys[table])
 	}
 	q := fmt.Sprintf(`SELECT to_jsonb(a)::text, to_jsonb(b)::text FROM %s a FULL JOIN %s b ON %s
 		WHERE %s IS NULL OR %s IS NULL OR %s LIMIT 5`,
-		pgx.Identifier{table}.Sanitize(), pgx.Identifier{other}.Sanitize(), strings.Join(join, " AND "),
+		pgx.Identifier{one}.Sanitize(), pgx.Identifier{other}.Sanitize(), strings.Join(join, " AND "),
 		keyA, keyB, strings.Join(append(differ, "false"), " OR "))
 	rows, err = e.pool.Query(ctx, q)
 	if err != nil {
@@ -283,7 +339,7 @@ ORDER BY attnum`, table, aggKeys[table])
 	var out strings.Builder
 	var x, y *string
 	if _, err := pgx.ForEachRow(rows, []any{&x, &y}, func() error {
-		fmt.Fprintf(&out, "  %s: %s\n  %s: %s\n", table, deref(x), other, deref(y))
+		fmt.Fprintf(&out, "  %s: %s\n  %s: %s\n", one, deref(x), other, deref(y))
 		return nil
 	}); err != nil {
 		t.Fatal(err)

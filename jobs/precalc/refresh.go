@@ -208,7 +208,7 @@ func deltaSteps() []step {
 		{"stage deltas", stageDeltaSQL},
 		{"route days", routeDaysSQL},
 		{"route totals", []string{routeTotalsSQL}},
-		{"vehicle routes", []string{vehicleRoutesSQL}},
+		{"vehicle routes", vehicleRoutesSQL},
 		{"totals and vehicles", rollUpSQL()},
 		{"vehicle names", []string{vehicleInfoSQL}},
 		{"publish", append(publishSQL, publishDeltaSQL)},

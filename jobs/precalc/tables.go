@@ -19,7 +19,7 @@ type tableOut struct {
 
 // tables are the rollup tables a full rebuild writes.
 type tables struct {
-	totals, routes, routeTotals, vehicles, vehicleRoutes, vehicleInfo tableOut
+	totals, routes, routeTotals, vehicles, vehicleRoutes, routeVehicles, vehicleInfo tableOut
 }
 
 // The columns each table's rows are encoded in; build.go writes them in
@@ -31,8 +31,10 @@ var tableColumns = map[string][]string{
 		"sum_weight", "sum_cpk", "sum_cpt", "on_time_day"},
 	"agg_route_totals": {"origin", "destination", "shipments", "sum_cost", "sum_weight", "sum_dt", "min_dt",
 		"max_dt", "unique_vehicles"},
-	"agg_vehicles":       {"grain", "period", "vehicle_id", "trips", "mileage", "fuel", "shipments", "sum_cost", "sum_dt"},
-	"agg_vehicle_routes": {"vehicle_id", "period", "origin", "destination", "trips", "shipments", "sum_cost", "sum_dt"},
+	"agg_vehicles": {"grain", "period", "vehicle_id", "trips", "mileage", "fuel", "shipments", "sum_cost", "sum_dt"},
+	"agg_vehicle_routes": {"vehicle_id", "period", "segment", "days", "origins", "destinations", "trips", "shipments",
+		"sum_cost", "sum_dt"},
+	"agg_route_vehicles": {"origin", "destination", "segment", "days", "vehicle_ids"},
 	"agg_vehicle_info":   {"vehicle_id", "name", "total_mileage"},
 }
 
@@ -49,18 +51,19 @@ func newTables() *tables {
 func (t *tables) byName() map[string]*tableOut {
 	return map[string]*tableOut{
 		"agg_totals": &t.totals, "agg_routes": &t.routes, "agg_route_totals": &t.routeTotals,
-		"agg_vehicles": &t.vehicles, "agg_vehicle_routes": &t.vehicleRoutes, "agg_vehicle_info": &t.vehicleInfo,
+		"agg_vehicles": &t.vehicles, "agg_vehicle_routes": &t.vehicleRoutes, "agg_route_vehicles": &t.routeVehicles,
+		"agg_vehicle_info": &t.vehicleInfo,
 	}
 }
 
 // lanes are the copies each connection loads, in order: the three large
 // tables (agg_routes and agg_vehicles streamed while the rows are added
-// up, agg_vehicle_routes sorted at the end), then the small ones, written
+// up, the vehicle routes sorted at the end), then the small ones, written
 // at the end.
 func (t *tables) lanes() [3][]*tableOut {
 	return [3][]*tableOut{
 		{&t.routes, &t.totals, &t.routeTotals},
-		{&t.vehicleRoutes},
+		{&t.routeVehicles, &t.vehicleRoutes},
 		{&t.vehicles, &t.vehicleInfo},
 	}
 }
