@@ -56,14 +56,7 @@ func TestSampleIngestionRun(t *testing.T) {
 	haul := buildHaul(t)
 	cfg := kubetest.Start(t, "../../config/crd/bases")
 	kubeconfig := kubetest.WriteKubeconfig(t, cfg)
-	scheme, err := controllers.NewScheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := kubetest.Client(t, cfg, haulv1alpha1.AddToScheme)
 	url := dbtest.New(t)
 
 	// The sample's volumes: claim haul-input holds `haul gen --faults`
