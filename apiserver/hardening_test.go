@@ -17,6 +17,7 @@ import (
 
 	"github.com/haul-dev/haul/internal/datagen"
 	"github.com/haul-dev/haul/internal/db/dbtest"
+	"github.com/haul-dev/haul/internal/testutil"
 )
 
 // closedPoolServer is a server whose pool is closed: a request that reaches
@@ -108,15 +109,7 @@ func serveOnLoopback(t *testing.T, s *Server) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	testutil.Background(t, "Serve", func(ctx context.Context) error { return s.Serve(ctx, l) })
 	return l.Addr().String()
 }
 
@@ -285,8 +278,8 @@ func TestDatabaseDown(t *testing.T) {
 	proxy := newTCPProxy(t, u.Host)
 	proxied := *u
 	proxied.Host = proxy.l.Addr().String()
-	var log srvLog
-	s := e.server(Config{Pool: dbtest.Pool(t, proxied.String()), Log: log.logger()})
+	var log testutil.Logs
+	s := e.server(Config{Pool: dbtest.Pool(t, proxied.String()), Log: log.Logger()})
 
 	held := "/api/costs/overview?" + srvSpan
 	before := srvDo(s, http.MethodGet, held)
@@ -309,8 +302,8 @@ func TestDatabaseDown(t *testing.T) {
 			t.Errorf("GET %s, database down: Retry-After %q", target, got)
 		}
 	}
-	if log.contains("request failed") {
-		t.Errorf("an unreachable database is logged as a failed request: %q", log.lines)
+	if log.Contains("request failed") {
+		t.Errorf("an unreachable database is logged as a failed request: %q", log.Lines())
 	}
 	if w := srvDo(s, http.MethodGet, "/readyz"); w.Code != http.StatusServiceUnavailable {
 		t.Errorf("GET /readyz, database down: %d", w.Code)

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -31,6 +30,7 @@ import (
 	"github.com/haul-dev/haul/internal/datagen"
 	"github.com/haul-dev/haul/internal/db"
 	"github.com/haul-dev/haul/internal/db/dbtest"
+	"github.com/haul-dev/haul/internal/testutil"
 	"github.com/haul-dev/haul/jobs/ingest"
 	"github.com/haul-dev/haul/jobs/precalc"
 )
@@ -444,13 +444,7 @@ func TestCORS(t *testing.T) {
 // routes and CORS preflights stay open.
 func TestAPIKeys(t *testing.T) {
 	dir := t.TempDir()
-	file := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	file := func(name, content string) string { return testutil.WriteFile(t, dir, name, content) }
 	keys, err := ReadAPIKeys(file("keys", "# haul API keys\n\nkey-one\n  key-two  \r\n# retired: key-zero\n"))
 	if err != nil || !slices.Equal(keys, []string{"key-one", "key-two"}) {
 		t.Fatalf("ReadAPIKeys: %q, %v", keys, err)
@@ -1068,26 +1062,6 @@ func TestRuns(t *testing.T) {
 	}
 }
 
-// srvLog collects a server's log lines.
-type srvLog struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *srvLog) logger() logr.Logger {
-	return funcr.New(func(prefix, args string) {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		l.lines = append(l.lines, prefix+" "+args)
-	}, funcr.Options{})
-}
-
-func (l *srvLog) contains(s string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.ContainsFunc(l.lines, func(line string) bool { return strings.Contains(line, s) })
-}
-
 // TestInternalErrorsDoNotLeak: a failure answers 500 with no details
 // (D18); the details go to the log.
 func TestInternalErrorsDoNotLeak(t *testing.T) {
@@ -1095,8 +1069,8 @@ func TestInternalErrorsDoNotLeak(t *testing.T) {
 		e := newSrvEnv(t, Config{})
 		e.load("first", datagen.Config{Shipments: 300, Cities: 5, Seed: 18})
 		e.refresh()
-		var log srvLog
-		e.srv = e.server(Config{Log: log.logger()})
+		var log testutil.Logs
+		e.srv = e.server(Config{Log: log.Logger()})
 		targets := srvTargets(e.vehicleID(), "first")
 		e.exec(`DROP TABLE agg_routes`)
 		for _, target := range targets {
@@ -1109,21 +1083,21 @@ func TestInternalErrorsDoNotLeak(t *testing.T) {
 			}
 			srvWant(t, "GET "+target, w, http.StatusInternalServerError, srvInternal)
 		}
-		if !log.contains(`relation \"agg_routes\" does not exist`) {
-			t.Errorf("the cause is not logged: %q", log.lines)
+		if !log.Contains(`relation \"agg_routes\" does not exist`) {
+			t.Errorf("the cause is not logged: %q", log.Lines())
 		}
 	})
 	t.Run("database closed", func(t *testing.T) {
 		e := newSrvEnv(t, Config{})
 		pool := dbtest.Pool(t, e.url)
-		var log srvLog
-		s := e.server(Config{Pool: pool, Log: log.logger()})
+		var log testutil.Logs
+		s := e.server(Config{Pool: pool, Log: log.Logger()})
 		pool.Close()
 		for _, target := range srvTargets("V001", "r1") {
 			srvWant(t, "GET "+target, srvDo(s, http.MethodGet, target), http.StatusInternalServerError, srvInternal)
 		}
-		if !log.contains("closed pool") {
-			t.Errorf("the cause is not logged: %q", log.lines)
+		if !log.Contains("closed pool") {
+			t.Errorf("the cause is not logged: %q", log.Lines())
 		}
 		for _, target := range []string{"/healthz", "/metrics", "/openapi.json", "/docs"} {
 			if w := srvDo(s, http.MethodGet, target); w.Code != http.StatusOK {
