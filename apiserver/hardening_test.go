@@ -94,6 +94,12 @@ func rawExchange(t *testing.T, addr, request string) (int, http.Header, string) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return readResponse(t, resp)
+}
+
+// readResponse returns resp's status, headers and body, and closes it.
+func readResponse(t *testing.T, resp *http.Response) (int, http.Header, string) {
+	t.Helper()
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
@@ -146,9 +152,7 @@ func TestRefusalsAreJSON(t *testing.T) {
 // TestHeadAnswersAsGet: HEAD on every GET route has the GET's status and
 // headers, and no body.
 func TestHeadAnswersAsGet(t *testing.T) {
-	e := newSrvEnv(t, Config{})
-	e.load("first", datagen.Config{Shipments: 300, Cities: 5, Seed: 21})
-	e.refresh()
+	e := newLoadedSrvEnv(t, datagen.Config{Shipments: 300, Cities: 5, Seed: 21})
 	targets := append(srvTargets(e.vehicleID(), "first"), "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs",
 		"/api/vehicles/nobody/details?"+srvSpan, "/api/dashboard", "/api/nope")
 	srvCovers(t, e.srv, targets)
@@ -163,12 +167,7 @@ func TestHeadAnswersAsGet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, resp.Header, string(b)
+		return readResponse(t, resp)
 	}
 	for _, target := range targets {
 		getStatus, getHeader, _ := do(http.MethodGet, target)
@@ -268,9 +267,7 @@ func (p *tcpProxy) cut() {
 // holds of the newest version are still served, and the rest is 503 with
 // Retry-After, not 500.
 func TestDatabaseDown(t *testing.T) {
-	e := newSrvEnv(t, Config{})
-	e.load("first", datagen.Config{Shipments: 300, Cities: 5, Seed: 22})
-	e.refresh()
+	e := newLoadedSrvEnv(t, datagen.Config{Shipments: 300, Cities: 5, Seed: 22})
 	u, err := url.Parse(e.url)
 	if err != nil {
 		t.Fatal(err)

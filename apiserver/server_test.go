@@ -55,6 +55,16 @@ func newSrvEnv(t *testing.T, cfg Config) *srvEnv {
 	return e
 }
 
+// newLoadedSrvEnv is newSrvEnv with data loaded as the run "first" and the
+// aggregates refreshed.
+func newLoadedSrvEnv(t *testing.T, data datagen.Config) *srvEnv {
+	t.Helper()
+	e := newSrvEnv(t, Config{})
+	e.load("first", data)
+	e.refresh()
+	return e
+}
+
 // server builds a server on the env's database; cfg.Pool defaults to the
 // env's pool.
 func (e *srvEnv) server(cfg Config) *Server {
@@ -455,9 +465,7 @@ func TestAPIKeys(t *testing.T) {
 		}
 	}
 
-	e := newSrvEnv(t, Config{})
-	e.load("first", datagen.Config{Shipments: 300, Cities: 5, Seed: 12})
-	e.refresh()
+	e := newLoadedSrvEnv(t, datagen.Config{Shipments: 300, Cities: 5, Seed: 12})
 	targets := srvTargets(e.vehicleID(), "first")
 	srvCovers(t, e.srv, targets)
 	fromFile := e.server(Config{APIKeys: keys})
@@ -549,9 +557,7 @@ func srvTagVersion(tag string) int64 {
 // TestETags: versioned answers carry an ETag made of the data version and
 // the query; If-None-Match gives 304; a refresh gives new ETags.
 func TestETags(t *testing.T) {
-	e := newSrvEnv(t, Config{})
-	e.load("first", datagen.Config{Shipments: 2_000, Cities: 12, Seed: 13})
-	e.refresh()
+	e := newLoadedSrvEnv(t, datagen.Config{Shipments: 2_000, Cities: 12, Seed: 13})
 	v1 := e.version()
 	targets := srvVersioned(srvTargets(e.vehicleID(), "first"))
 	tags := map[string]string{}
@@ -635,9 +641,7 @@ func TestETags(t *testing.T) {
 // spellings of the same values find the same answer; a parameter the
 // endpoint reads, changed, does not.
 func TestAnswerCacheKeys(t *testing.T) {
-	e := newSrvEnv(t, Config{})
-	e.load("first", datagen.Config{Shipments: 300, Cities: 5, Seed: 15})
-	e.refresh()
+	e := newLoadedSrvEnv(t, datagen.Config{Shipments: 300, Cities: 5, Seed: 15})
 	vid := e.vehicleID()
 	for _, c := range []struct {
 		first string
@@ -809,9 +813,7 @@ func srvSample(mf map[string]*dto.MetricFamily, name string, labels ...string) *
 // TestMetrics: requests by route and status with latency histograms, the
 // database pool and the data version.
 func TestMetrics(t *testing.T) {
-	e := newSrvEnv(t, Config{})
-	e.load("first", datagen.Config{Shipments: 300, Cities: 5, Seed: 15})
-	e.refresh()
+	e := newLoadedSrvEnv(t, datagen.Config{Shipments: 300, Cities: 5, Seed: 15})
 	vid := e.vehicleID()
 	dash := "/api/dashboard?" + srvSpan + "&interval_type=week"
 	tag := e.get(dash).Header().Get("ETag")
@@ -1066,9 +1068,7 @@ func TestRuns(t *testing.T) {
 // (D18); the details go to the log.
 func TestInternalErrorsDoNotLeak(t *testing.T) {
 	t.Run("rollup table missing", func(t *testing.T) {
-		e := newSrvEnv(t, Config{})
-		e.load("first", datagen.Config{Shipments: 300, Cities: 5, Seed: 18})
-		e.refresh()
+		e := newLoadedSrvEnv(t, datagen.Config{Shipments: 300, Cities: 5, Seed: 18})
 		var log testutil.Logs
 		e.srv = e.server(Config{Log: log.Logger()})
 		targets := srvTargets(e.vehicleID(), "first")
@@ -1224,9 +1224,7 @@ type srvResponse struct {
 // ETag names (docs/api.md#4-aggregate-refresh, D24).
 func TestRefreshWhileServing(t *testing.T) {
 	start := time.Now()
-	e := newSrvEnv(t, Config{})
-	e.load("first", datagen.Config{Shipments: 10_000, Cities: 25, Seed: 19})
-	e.refresh()
+	e := newLoadedSrvEnv(t, datagen.Config{Shipments: 10_000, Cities: 25, Seed: 19})
 	// The server has its own pool, larger than the clients, so that loads
 	// and refreshes never wait for the clients' connections.
 	u, err := url.Parse(e.url)
