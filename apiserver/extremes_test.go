@@ -11,9 +11,7 @@ import (
 // derived from them (the dashboard's shift, the costs' previous window),
 // which reach before year 1: answers, never a 500.
 func TestExtremeWindows(t *testing.T) {
-	e := newSrvEnv(t, Config{})
-	e.load("first", datagen.Config{Shipments: 500, Cities: 8, Seed: 3})
-	e.refresh()
+	e := newLoadedSrvEnv(t, datagen.Config{Shipments: 500, Cities: 8, Seed: 3})
 	for _, target := range []string{
 		"/api/costs/overview?start=0001-01-01&end=9999-12-31",
 		"/api/costs/overview?start=0001-01-01&end=0001-01-01",

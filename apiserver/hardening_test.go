@@ -17,6 +17,7 @@ import (
 
 	"github.com/haul-dev/haul/internal/datagen"
 	"github.com/haul-dev/haul/internal/db/dbtest"
+	"github.com/haul-dev/haul/internal/testutil"
 )
 
 // closedPoolServer is a server whose pool is closed: a request that reaches
@@ -93,6 +94,12 @@ func rawExchange(t *testing.T, addr, request string) (int, http.Header, string) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return readResponse(t, resp)
+}
+
+// readResponse returns resp's status, headers and body, and closes it.
+func readResponse(t *testing.T, resp *http.Response) (int, http.Header, string) {
+	t.Helper()
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
@@ -108,15 +115,7 @@ func serveOnLoopback(t *testing.T, s *Server) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	testutil.Background(t, "Serve", func(ctx context.Context) error { return s.Serve(ctx, l) })
 	return l.Addr().String()
 }
 
@@ -153,9 +152,7 @@ func TestRefusalsAreJSON(t *testing.T) {
 // TestHeadAnswersAsGet: HEAD on every GET route has the GET's status and
 // headers, and no body.
 func TestHeadAnswersAsGet(t *testing.T) {
-	e := newSrvEnv(t, Config{})
-	e.load("first", datagen.Config{Shipments: 300, Cities: 5, Seed: 21})
-	e.refresh()
+	e := newLoadedSrvEnv(t, datagen.Config{Shipments: 300, Cities: 5, Seed: 21})
 	targets := append(srvTargets(e.vehicleID(), "first"), "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs",
 		"/api/vehicles/nobody/details?"+srvSpan, "/api/dashboard", "/api/nope")
 	srvCovers(t, e.srv, targets)
@@ -170,12 +167,7 @@ func TestHeadAnswersAsGet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, resp.Header, string(b)
+		return readResponse(t, resp)
 	}
 	for _, target := range targets {
 		getStatus, getHeader, _ := do(http.MethodGet, target)
@@ -275,9 +267,7 @@ func (p *tcpProxy) cut() {
 // holds of the newest version are still served, and the rest is 503 with
 // Retry-After, not 500.
 func TestDatabaseDown(t *testing.T) {
-	e := newSrvEnv(t, Config{})
-	e.load("first", datagen.Config{Shipments: 300, Cities: 5, Seed: 22})
-	e.refresh()
+	e := newLoadedSrvEnv(t, datagen.Config{Shipments: 300, Cities: 5, Seed: 22})
 	u, err := url.Parse(e.url)
 	if err != nil {
 		t.Fatal(err)
@@ -285,8 +275,8 @@ func TestDatabaseDown(t *testing.T) {
 	proxy := newTCPProxy(t, u.Host)
 	proxied := *u
 	proxied.Host = proxy.l.Addr().String()
-	var log srvLog
-	s := e.server(Config{Pool: dbtest.Pool(t, proxied.String()), Log: log.logger()})
+	var log testutil.Logs
+	s := e.server(Config{Pool: dbtest.Pool(t, proxied.String()), Log: log.Logger()})
 
 	held := "/api/costs/overview?" + srvSpan
 	before := srvDo(s, http.MethodGet, held)
@@ -309,8 +299,8 @@ func TestDatabaseDown(t *testing.T) {
 			t.Errorf("GET %s, database down: Retry-After %q", target, got)
 		}
 	}
-	if log.contains("request failed") {
-		t.Errorf("an unreachable database is logged as a failed request: %q", log.lines)
+	if log.Contains("request failed") {
+		t.Errorf("an unreachable database is logged as a failed request: %q", log.Lines())
 	}
 	if w := srvDo(s, http.MethodGet, "/readyz"); w.Code != http.StatusServiceUnavailable {
 		t.Errorf("GET /readyz, database down: %d", w.Code)

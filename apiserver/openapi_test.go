@@ -255,9 +255,7 @@ func oasDetail(w *httptest.ResponseRecorder) string {
 // documents, sent invalid to an operation that does not document it, is
 // ignored there: the server reads no parameter its document omits.
 func TestOpenAPIParametersMatchValidation(t *testing.T) {
-	e := newSrvEnv(t, Config{})
-	e.load("first", datagen.Config{Shipments: 3_000, Cities: 12, Seed: 23})
-	e.refresh()
+	e := newLoadedSrvEnv(t, datagen.Config{Shipments: 3_000, Cities: 12, Seed: 23})
 	fixture := map[string]string{"vehicle_id": e.vehicleID(), "run_id": "first", "start": "2023-01-01", "end": "2025-12-31"}
 	doc := oasDecode(t, oasServed(t, e.srv))
 
@@ -361,9 +359,7 @@ func TestOpenAPIParametersMatchValidation(t *testing.T) {
 // failures, have a status the document lists for the operation and a body
 // its schema allows (kin-openapi's openapi3filter).
 func TestResponsesMatchDocument(t *testing.T) {
-	e := newSrvEnv(t, Config{})
-	e.load("first", datagen.Config{Shipments: 1_000, Cities: 8, Seed: 24})
-	e.refresh()
+	e := newLoadedSrvEnv(t, datagen.Config{Shipments: 1_000, Cities: 8, Seed: 24})
 	e.exec(`INSERT INTO ingest_runs (run_id) VALUES ('live')`)
 	vid := e.vehicleID()
 	keyed := e.server(Config{APIKeys: []string{"k"}})

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -31,6 +30,7 @@ import (
 	"github.com/haul-dev/haul/internal/datagen"
 	"github.com/haul-dev/haul/internal/db"
 	"github.com/haul-dev/haul/internal/db/dbtest"
+	"github.com/haul-dev/haul/internal/testutil"
 	"github.com/haul-dev/haul/jobs/ingest"
 	"github.com/haul-dev/haul/jobs/precalc"
 )
@@ -52,6 +52,16 @@ func newSrvEnv(t *testing.T, cfg Config) *srvEnv {
 	url := dbtest.New(t)
 	e := &srvEnv{ansEnv: &ansEnv{t: t, pool: dbtest.Pool(t, url), dir: t.TempDir()}, url: url}
 	e.srv = e.server(cfg)
+	return e
+}
+
+// newLoadedSrvEnv is newSrvEnv with data loaded as the run "first" and the
+// aggregates refreshed.
+func newLoadedSrvEnv(t *testing.T, data datagen.Config) *srvEnv {
+	t.Helper()
+	e := newSrvEnv(t, Config{})
+	e.load("first", data)
+	e.refresh()
 	return e
 }
 
@@ -444,13 +454,7 @@ func TestCORS(t *testing.T) {
 // routes and CORS preflights stay open.
 func TestAPIKeys(t *testing.T) {
 	dir := t.TempDir()
-	file := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	file := func(name, content string) string { return testutil.WriteFile(t, dir, name, content) }
 	keys, err := ReadAPIKeys(file("keys", "# haul API keys\n\nkey-one\n  key-two  \r\n# retired: key-zero\n"))
 	if err != nil || !slices.Equal(keys, []string{"key-one", "key-two"}) {
 		t.Fatalf("ReadAPIKeys: %q, %v", keys, err)
@@ -461,9 +465,7 @@ func TestAPIKeys(t *testing.T) {
 		}
 	}
 
-	e := newSrvEnv(t, Config{})
-	e.load("first", datagen.Config{Shipments: 300, Cities: 5, Seed: 12})
-	e.refresh()
+	e := newLoadedSrvEnv(t, datagen.Config{Shipments: 300, Cities: 5, Seed: 12})
 	targets := srvTargets(e.vehicleID(), "first")
 	srvCovers(t, e.srv, targets)
 	fromFile := e.server(Config{APIKeys: keys})
@@ -555,9 +557,7 @@ func srvTagVersion(tag string) int64 {
 // TestETags: versioned answers carry an ETag made of the data version and
 // the query; If-None-Match gives 304; a refresh gives new ETags.
 func TestETags(t *testing.T) {
-	e := newSrvEnv(t, Config{})
-	e.load("first", datagen.Config{Shipments: 2_000, Cities: 12, Seed: 13})
-	e.refresh()
+	e := newLoadedSrvEnv(t, datagen.Config{Shipments: 2_000, Cities: 12, Seed: 13})
 	v1 := e.version()
 	targets := srvVersioned(srvTargets(e.vehicleID(), "first"))
 	tags := map[string]string{}
@@ -641,9 +641,7 @@ func TestETags(t *testing.T) {
 // spellings of the same values find the same answer; a parameter the
 // endpoint reads, changed, does not.
 func TestAnswerCacheKeys(t *testing.T) {
-	e := newSrvEnv(t, Config{})
-	e.load("first", datagen.Config{Shipments: 300, Cities: 5, Seed: 15})
-	e.refresh()
+	e := newLoadedSrvEnv(t, datagen.Config{Shipments: 300, Cities: 5, Seed: 15})
 	vid := e.vehicleID()
 	for _, c := range []struct {
 		first string
@@ -815,9 +813,7 @@ func srvSample(mf map[string]*dto.MetricFamily, name string, labels ...string) *
 // TestMetrics: requests by route and status with latency histograms, the
 // database pool and the data version.
 func TestMetrics(t *testing.T) {
-	e := newSrvEnv(t, Config{})
-	e.load("first", datagen.Config{Shipments: 300, Cities: 5, Seed: 15})
-	e.refresh()
+	e := newLoadedSrvEnv(t, datagen.Config{Shipments: 300, Cities: 5, Seed: 15})
 	vid := e.vehicleID()
 	dash := "/api/dashboard?" + srvSpan + "&interval_type=week"
 	tag := e.get(dash).Header().Get("ETag")
@@ -1068,35 +1064,13 @@ func TestRuns(t *testing.T) {
 	}
 }
 
-// srvLog collects a server's log lines.
-type srvLog struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *srvLog) logger() logr.Logger {
-	return funcr.New(func(prefix, args string) {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		l.lines = append(l.lines, prefix+" "+args)
-	}, funcr.Options{})
-}
-
-func (l *srvLog) contains(s string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.ContainsFunc(l.lines, func(line string) bool { return strings.Contains(line, s) })
-}
-
 // TestInternalErrorsDoNotLeak: a failure answers 500 with no details
 // (D18); the details go to the log.
 func TestInternalErrorsDoNotLeak(t *testing.T) {
 	t.Run("rollup table missing", func(t *testing.T) {
-		e := newSrvEnv(t, Config{})
-		e.load("first", datagen.Config{Shipments: 300, Cities: 5, Seed: 18})
-		e.refresh()
-		var log srvLog
-		e.srv = e.server(Config{Log: log.logger()})
+		e := newLoadedSrvEnv(t, datagen.Config{Shipments: 300, Cities: 5, Seed: 18})
+		var log testutil.Logs
+		e.srv = e.server(Config{Log: log.Logger()})
 		targets := srvTargets(e.vehicleID(), "first")
 		e.exec(`DROP TABLE agg_routes`)
 		for _, target := range targets {
@@ -1109,21 +1083,21 @@ func TestInternalErrorsDoNotLeak(t *testing.T) {
 			}
 			srvWant(t, "GET "+target, w, http.StatusInternalServerError, srvInternal)
 		}
-		if !log.contains(`relation \"agg_routes\" does not exist`) {
-			t.Errorf("the cause is not logged: %q", log.lines)
+		if !log.Contains(`relation \"agg_routes\" does not exist`) {
+			t.Errorf("the cause is not logged: %q", log.Lines())
 		}
 	})
 	t.Run("database closed", func(t *testing.T) {
 		e := newSrvEnv(t, Config{})
 		pool := dbtest.Pool(t, e.url)
-		var log srvLog
-		s := e.server(Config{Pool: pool, Log: log.logger()})
+		var log testutil.Logs
+		s := e.server(Config{Pool: pool, Log: log.Logger()})
 		pool.Close()
 		for _, target := range srvTargets("V001", "r1") {
 			srvWant(t, "GET "+target, srvDo(s, http.MethodGet, target), http.StatusInternalServerError, srvInternal)
 		}
-		if !log.contains("closed pool") {
-			t.Errorf("the cause is not logged: %q", log.lines)
+		if !log.Contains("closed pool") {
+			t.Errorf("the cause is not logged: %q", log.Lines())
 		}
 		for _, target := range []string{"/healthz", "/metrics", "/openapi.json", "/docs"} {
 			if w := srvDo(s, http.MethodGet, target); w.Code != http.StatusOK {
@@ -1250,9 +1224,7 @@ type srvResponse struct {
 // ETag names (docs/api.md#4-aggregate-refresh, D24).
 func TestRefreshWhileServing(t *testing.T) {
 	start := time.Now()
-	e := newSrvEnv(t, Config{})
-	e.load("first", datagen.Config{Shipments: 10_000, Cities: 25, Seed: 19})
-	e.refresh()
+	e := newLoadedSrvEnv(t, datagen.Config{Shipments: 10_000, Cities: 25, Seed: 19})
 	// The server has its own pool, larger than the clients, so that loads
 	// and refreshes never wait for the clients' connections.
 	u, err := url.Parse(e.url)

@@ -111,12 +111,7 @@ var valMalformedDates = []string{
 }
 
 func TestParseWindow(t *testing.T) {
-	tests := []struct {
-		name    string
-		q       url.Values
-		want    rollup.Window
-		wantErr *ParamError
-	}{
+	tests := []valCase[rollup.Window]{
 		{name: "valid", q: valQuery("start", "2024-01-01", "end", "2024-01-31"),
 			want: valWindow("2024-01-01", "2024-01-31")},
 		{name: "end equal to start", q: valQuery("start", "2024-01-05", "end", "2024-01-05"),
@@ -153,48 +148,20 @@ func TestParseWindow(t *testing.T) {
 	}
 	for _, d := range valMalformedDates {
 		tests = append(tests,
-			struct {
-				name    string
-				q       url.Values
-				want    rollup.Window
-				wantErr *ParamError
-			}{name: "start " + d, q: valQuery("start", d, "end", "2024-01-01"),
+			valCase[rollup.Window]{name: "start " + d, q: valQuery("start", d, "end", "2024-01-01"),
 				wantErr: valErr("start", "Value error, Date must be in YYYY-MM-DD format")},
-			struct {
-				name    string
-				q       url.Values
-				want    rollup.Window
-				wantErr *ParamError
-			}{name: "end " + d, q: valQuery("start", "2024-01-01", "end", d),
+			valCase[rollup.Window]{name: "end " + d, q: valQuery("start", "2024-01-01", "end", d),
 				wantErr: valErr("end", "Value error, Date must be in YYYY-MM-DD format")},
 		)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, gotErr := parseWindow(tt.q)
-			if diff := cmp.Diff(tt.wantErr, gotErr); diff != "" {
-				t.Errorf("parseWindow(%v) error (-want +got):\n%s", tt.q, diff)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("parseWindow(%v) window (-want +got):\n%s", tt.q, diff)
-			}
-			if gotErr == nil {
-				valCheckUTCMidnight(t, got)
-			}
-		})
-	}
+	valRun(t, "parseWindow", parseWindow, func(w rollup.Window) rollup.Window { return w }, tests)
 }
 
 func TestParseDashboard(t *testing.T) {
 	base := []string{"start", "2024-01-07", "end", "2024-01-13"}
 	q := func(kv ...string) url.Values { return valQuery(append(append([]string{}, base...), kv...)...) }
 	w := valWindow("2024-01-07", "2024-01-13")
-	tests := []struct {
-		name    string
-		q       url.Values
-		want    DashboardParams
-		wantErr *ParamError
-	}{
+	tests := []valCase[DashboardParams]{
 		{name: "week, default periods_back", q: q("interval_type", "week"),
 			want: DashboardParams{Window: w, IntervalType: "week", PeriodsBack: 1}},
 		{name: "month", q: q("interval_type", "month", "periods_back", "12"),
@@ -242,38 +209,44 @@ func TestParseDashboard(t *testing.T) {
 			wantErr: valErr("periods_back", "Input should be a valid integer, unable to parse string as an integer")},
 	}
 	for _, it := range []string{"Week", "WEEK", "MONTH", "Year", " week", "week ", "weekly", "day", "quarter", "week;", "wееk"} {
-		tests = append(tests, struct {
-			name    string
-			q       url.Values
-			want    DashboardParams
-			wantErr *ParamError
-		}{name: "interval_type " + it, q: q("interval_type", it),
+		tests = append(tests, valCase[DashboardParams]{name: "interval_type " + it, q: q("interval_type", it),
 			wantErr: valErr("interval_type", "Input should be 'week', 'month' or 'year'")})
 	}
 	for _, c := range valIntCases("1", "100") {
-		tt := struct {
-			name    string
-			q       url.Values
-			want    DashboardParams
-			wantErr *ParamError
-		}{name: "periods_back " + c.value, q: q("interval_type", "month", "periods_back", c.value),
+		tt := valCase[DashboardParams]{name: "periods_back " + c.value, q: q("interval_type", "month", "periods_back", c.value),
 			want: DashboardParams{Window: w, IntervalType: "month", PeriodsBack: c.want}}
 		if c.wantMsg != "" {
 			tt.want, tt.wantErr = DashboardParams{}, valErr("periods_back", c.wantMsg)
 		}
 		tests = append(tests, tt)
 	}
+	valRun(t, "parseDashboard", parseDashboard, func(p DashboardParams) rollup.Window { return p.Window }, tests)
+}
+
+// valCase is a query and what a parse function returns for it: a result, or
+// an error (and the zero result).
+type valCase[T any] struct {
+	name    string
+	q       url.Values
+	want    T
+	wantErr *ParamError
+}
+
+// valRun runs parse, named fn in messages, on each case's query, and checks
+// that window(result) is whole UTC days when parse returns no error.
+func valRun[T any](t *testing.T, fn string, parse func(url.Values) (T, *ParamError), window func(T) rollup.Window, tests []valCase[T]) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, gotErr := parseDashboard(tt.q)
+			got, gotErr := parse(tt.q)
 			if diff := cmp.Diff(tt.wantErr, gotErr); diff != "" {
-				t.Errorf("parseDashboard(%v) error (-want +got):\n%s", tt.q, diff)
+				t.Errorf("%s(%v) error (-want +got):\n%s", fn, tt.q, diff)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("parseDashboard(%v) (-want +got):\n%s", tt.q, diff)
+				t.Errorf("%s(%v) (-want +got):\n%s", fn, tt.q, diff)
 			}
 			if gotErr == nil {
-				valCheckUTCMidnight(t, got.Window)
+				valCheckUTCMidnight(t, window(got))
 			}
 		})
 	}

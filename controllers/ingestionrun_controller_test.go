@@ -52,14 +52,7 @@ func TestIngestionRunController(t *testing.T) {
 		ctrl.SetLogger(logr.Discard())
 	}
 	cfg := kubetest.Start(t, "../config/crd/bases")
-	scheme, err := NewScheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := kubetest.Client(t, cfg, haulv1alpha1.AddToScheme)
 	k := &cluster{cfg: cfg, c: c}
 
 	t.Run("success loads the datasets in order, then precalc", k.parallel(testSuccess))

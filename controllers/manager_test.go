@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"crypto/tls"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/haul-dev/haul/internal/kubetest"
+	"github.com/haul-dev/haul/internal/testutil"
 )
 
 // TestMetricsNeedAuthorization: with SecureMetrics the controller's
@@ -25,35 +25,19 @@ import (
 // account without the grant 403, one with it 200.
 func TestMetricsNeedAuthorization(t *testing.T) {
 	cfg := kubetest.Start(t, "../config/crd/bases")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testutil.FreeAddr(t)
 	mgr, err := NewManager(cfg, ManagerOptions{MetricsAddr: addr, SecureMetrics: true, ProbeAddr: "0",
 		SkipNameValidation: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	testutil.Background(t, "manager", mgr.Start)
 
 	admin, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(cfg, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := kubetest.Client(t, cfg)
 	const ns = "default"
 	for _, o := range []client.Object{
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "scraper", Namespace: ns}},

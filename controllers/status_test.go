@@ -60,6 +60,12 @@ var (
 	allLoaded = cond(haulv1alpha1.ConditionIngested, metav1.ConditionTrue, ReasonIngested, "every dataset is loaded")
 )
 
+// ingestFailed are the conditions of a run whose load failed: Ingested false
+// with the failure's reason and message, and precalc not run.
+func ingestFailed(reason, message string) []metav1.Condition {
+	return conds(cond(haulv1alpha1.ConditionIngested, metav1.ConditionFalse, reason, message), notRun(reason))
+}
+
 func loading(progress string) metav1.Condition {
 	return cond(haulv1alpha1.ConditionIngested, metav1.ConditionFalse, ReasonIngesting, "loading "+progress)
 }
@@ -299,10 +305,8 @@ func TestObserve(t *testing.T) {
 				},
 				{Name: haulv1alpha1.DatasetShipments, Files: 1},
 			},
-			conds: conds(
-				cond(haulv1alpha1.ConditionIngested, metav1.ConditionFalse, jobreport.ReasonTooManyRejects,
-					string(testRunUID)+"-vehicles-0 (pod fleet-may-vehicles-6f1c2-0-a): "+tooMany),
-				notRun(jobreport.ReasonTooManyRejects)),
+			conds: ingestFailed(jobreport.ReasonTooManyRejects,
+				string(testRunUID)+"-vehicles-0 (pod fleet-may-vehicles-6f1c2-0-a): "+tooMany),
 		},
 		{
 			name: "ingest failed on its input: the newest failed pod's summary",
@@ -319,10 +323,8 @@ func TestObserve(t *testing.T) {
 				loadedDatasets[0],
 				{Name: haulv1alpha1.DatasetShipments, Files: 1, Job: "fleet-may-shipments-6f1c2"},
 			},
-			conds: conds(
-				cond(haulv1alpha1.ConditionIngested, metav1.ConditionFalse, jobreport.ReasonInputError,
-					string(testRunUID)+"-shipments-0 (pod fleet-may-shipments-6f1c2-0-b): "+inputError),
-				notRun(jobreport.ReasonInputError)),
+			conds: ingestFailed(jobreport.ReasonInputError,
+				string(testRunUID)+"-shipments-0 (pod fleet-may-shipments-6f1c2-0-b): "+inputError),
 		},
 		{
 			name: "ingest failed to load: IngestFailed with the summary's message",
@@ -338,10 +340,8 @@ func TestObserve(t *testing.T) {
 				{Name: haulv1alpha1.DatasetVehicles, Files: 2, Job: "fleet-may-vehicles-6f1c2"},
 				{Name: haulv1alpha1.DatasetShipments, Files: 1},
 			},
-			conds: conds(
-				cond(haulv1alpha1.ConditionIngested, metav1.ConditionFalse, ReasonIngestFailed,
-					string(testRunUID)+"-vehicles-0 (pod fleet-may-vehicles-6f1c2-0-a): copy batch 3: connection reset by peer"),
-				notRun(ReasonIngestFailed)),
+			conds: ingestFailed(ReasonIngestFailed,
+				string(testRunUID)+"-vehicles-0 (pod fleet-may-vehicles-6f1c2-0-a): copy batch 3: connection reset by peer"),
 		},
 		{
 			name: "ingest crashed: the log tail",
@@ -357,10 +357,8 @@ func TestObserve(t *testing.T) {
 				{Name: haulv1alpha1.DatasetVehicles, Files: 2, Job: "fleet-may-vehicles-6f1c2"},
 				{Name: haulv1alpha1.DatasetShipments, Files: 1},
 			},
-			conds: conds(
-				cond(haulv1alpha1.ConditionIngested, metav1.ConditionFalse, ReasonIngestFailed,
-					"pod fleet-may-vehicles-6f1c2-0-a exited 2: Error: unknown flag: --colour"),
-				notRun(ReasonIngestFailed)),
+			conds: ingestFailed(ReasonIngestFailed,
+				"pod fleet-may-vehicles-6f1c2-0-a exited 2: Error: unknown flag: --colour"),
 		},
 		{
 			name: "deadline exceeded: the Job's condition",
@@ -378,10 +376,8 @@ func TestObserve(t *testing.T) {
 				{Name: haulv1alpha1.DatasetVehicles, Files: 2, FilesDone: 1, Read: 10, Loaded: 10, Job: "fleet-may-vehicles-6f1c2"},
 				{Name: haulv1alpha1.DatasetShipments, Files: 1},
 			},
-			conds: conds(
-				cond(haulv1alpha1.ConditionIngested, metav1.ConditionFalse, ReasonDeadlineExceeded,
-					"job fleet-may-vehicles-6f1c2 failed: DeadlineExceeded: Job was active longer than specified deadline"),
-				notRun(ReasonDeadlineExceeded)),
+			conds: ingestFailed(ReasonDeadlineExceeded,
+				"job fleet-may-vehicles-6f1c2 failed: DeadlineExceeded: Job was active longer than specified deadline"),
 		},
 	}
 	for _, tt := range tests {

@@ -3,7 +3,6 @@ package docs
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/haul-dev/haul/internal/db/dbtest"
 	"github.com/haul-dev/haul/internal/mddoc"
+	"github.com/haul-dev/haul/internal/testutil"
 	"github.com/haul-dev/haul/jobs/ingest"
 	"github.com/haul-dev/haul/jobs/precalc"
 )
@@ -39,13 +39,7 @@ func TestPruneSQLKeepsWhatIsNeeded(t *testing.T) {
 	ctx := t.Context()
 	pool := dbtest.Pool(t, dbtest.New(t))
 	dir := t.TempDir()
-	file := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	file := func(name, content string) string { return testutil.WriteFile(t, dir, name, content) }
 	run := func(id string, inputs map[ingest.Dataset][]string, wantFail bool) {
 		t.Helper()
 		_, err := ingest.Run(ctx, pool, ingest.Options{RunID: id, Inputs: inputs, BatchSize: 1, Workers: 1,

@@ -7,9 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	haulv1alpha1 "github.com/haul-dev/haul/api/v1alpha1"
 	"github.com/haul-dev/haul/internal/kubetest"
@@ -19,14 +17,7 @@ import (
 // controller is well-formed, and bad specs get a readable message.
 func TestAPIServerValidatesIngestionRuns(t *testing.T) {
 	cfg := kubetest.Start(t, "../../config/crd/bases")
-	scheme := runtime.NewScheme()
-	if err := haulv1alpha1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := kubetest.Client(t, cfg, haulv1alpha1.AddToScheme)
 	ctx := context.Background()
 
 	valid := func(name string) *haulv1alpha1.IngestionRun {

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/haul-dev/haul/internal/datagen"
+	"github.com/haul-dev/haul/internal/testutil"
 )
 
 // This file is an independent reading of docs/data.md's validation rules, written
@@ -186,7 +187,7 @@ func checkRecord(raw []byte, ds datagen.Dataset) (string, map[string]any) {
 	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
 		return "not_an_object", nil
 	}
-	if len(raw) > 1<<20 || depth(raw) > 64 {
+	if len(raw) > 1<<20 || testutil.JSONDepth(raw) > 64 {
 		return "record_too_large", nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -278,27 +279,6 @@ func checkValue(spec fieldSpec, v any) (any, string) {
 		}
 		return f, ""
 	}
-}
-
-// depth is the deepest nesting of arrays and objects in raw.
-func depth(raw []byte) int {
-	d, deepest, inString := 0, 0, false
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		switch {
-		case inString && c == '\\':
-			i++
-		case c == '"':
-			inString = !inString
-		case inString:
-		case c == '[' || c == '{':
-			d++
-			deepest = max(deepest, d)
-		case c == ']' || c == '}':
-			d--
-		}
-	}
-	return deepest
 }
 
 func canonical(fields map[string]any, ds datagen.Dataset) string {

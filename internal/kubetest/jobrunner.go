@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/haul-dev/haul/internal/testutil"
 )
 
 // JobRunner plays the two parts of a cluster that envtest lacks for batch/v1
@@ -104,15 +106,7 @@ var (
 // it stops before the API server does.
 func (r *JobRunner) Start(t testing.TB) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run jobs: %v", err)
-		}
-	})
+	testutil.Background(t, "run jobs", r.Run)
 }
 
 // Run plays the Job controller and the kubelet until ctx ends, then kills the

@@ -26,10 +26,7 @@ import (
 // subtest in a namespace of its own, with one JobRunner for all.
 func TestJobRunner(t *testing.T) {
 	cfg := Start(t)
-	c, err := client.New(cfg, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := Client(t, cfg)
 	claims := t.TempDir()
 	runner := &JobRunner{
 		Client:   c,
@@ -492,10 +489,7 @@ exit 7`, "/state", "/dev/termination-log")
 		if err != nil {
 			t.Fatal(err)
 		}
-		kcClient, err := client.New(kc, client.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		kcClient := Client(t, kc)
 		var ns corev1.Namespace
 		if err := kcClient.Get(t.Context(), client.ObjectKey{Name: "default"}, &ns); err != nil {
 			t.Errorf("get the default namespace through the kubeconfig: %v", err)

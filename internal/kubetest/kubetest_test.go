@@ -7,9 +7,7 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/haul-dev/haul/internal/kubetest"
 )
@@ -26,14 +24,7 @@ func widget(name string, size int64) *unstructured.Unstructured {
 
 func TestControlPlaneInstallsAndEnforcesCRD(t *testing.T) {
 	cfg := kubetest.Start(t, "testdata/crds")
-	scheme := runtime.NewScheme()
-	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := kubetest.Client(t, cfg, apiextensionsv1.AddToScheme)
 	ctx := context.Background()
 
 	var crd apiextensionsv1.CustomResourceDefinition

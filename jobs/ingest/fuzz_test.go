@@ -10,32 +10,9 @@ import (
 	"testing"
 	"testing/iotest"
 	"unicode/utf8"
-)
 
-// jsonDepth is the deepest nesting of arrays and objects in b, outside
-// strings.
-func jsonDepth(b []byte) int {
-	depth, deepest, inString, escaped := 0, 0, false, false
-	for _, c := range b {
-		switch {
-		case inString && escaped:
-			escaped = false
-		case inString && c == '\\':
-			escaped = true
-		case inString && c == '"':
-			inString = false
-		case inString:
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			depth++
-			deepest = max(deepest, depth)
-		case c == '}' || c == ']':
-			depth--
-		}
-	}
-	return deepest
-}
+	"github.com/haul-dev/haul/internal/testutil"
+)
 
 func compact(t *testing.T, b []byte) string {
 	t.Helper()
@@ -96,18 +73,18 @@ func FuzzValidator(f *testing.F) {
 			if err != nil {
 				t.Errorf("validate(%q): tooDeep and error %q; want one or the other", b, err.msg)
 			}
-			if valid && jsonDepth(b) <= maxDepth {
-				t.Errorf("validate(%q): tooDeep, but its depth is %d", b, jsonDepth(b))
+			if valid && testutil.JSONDepth(b) <= maxDepth {
+				t.Errorf("validate(%q): tooDeep, but its depth is %d", b, testutil.JSONDepth(b))
 			}
 			return // no verdict on the syntax
 		}
 		switch {
 		case err == nil && !valid:
 			t.Fatalf("validate(%q) accepted it; encoding/json.Valid = %t, utf8.Valid = %t", b, json.Valid(b), utf8.Valid(b))
-		case err != nil && valid && jsonDepth(b) <= maxDepth:
+		case err != nil && valid && testutil.JSONDepth(b) <= maxDepth:
 			t.Fatalf("validate(%q) = %q at %d; encoding/json accepts it", b, err.msg, err.at)
 		case err != nil && valid:
-			t.Fatalf("validate(%q) = %q; want tooDeep for depth %d", b, err.msg, jsonDepth(b))
+			t.Fatalf("validate(%q) = %q; want tooDeep for depth %d", b, err.msg, testutil.JSONDepth(b))
 		case err != nil:
 			return
 		}
@@ -215,15 +192,15 @@ func checkScanned(t *testing.T, in []byte, r scanResult) {
 			if !utf8.ValidString(rec.Record) || !json.Valid([]byte(rec.Record)) {
 				t.Errorf("scanning %q: record %d %q has no problem but is not valid JSON", in, i, rec.Record)
 			}
-			if d := jsonDepth([]byte(rec.Record)); d > maxDepth {
+			if d := testutil.JSONDepth([]byte(rec.Record)); d > maxDepth {
 				t.Errorf("scanning %q: record %d %q has no problem but nests %d deep", in, i, rec.Record, d)
 			}
 			if want := strings.HasPrefix(strings.TrimLeft(rec.Record, " \t\r\n"), "{"); rec.Object != want {
 				t.Errorf("scanning %q: record %d %q: IsObject() = %t", in, i, rec.Record, rec.Object)
 			}
 		case reasonRecordTooLarge:
-			if rec.Truncated == "" && jsonDepth([]byte(rec.Record)) <= maxDepth {
-				t.Errorf("scanning %q: record %d %q is record_too_large but nests %d deep", in, i, rec.Record, jsonDepth([]byte(rec.Record)))
+			if rec.Truncated == "" && testutil.JSONDepth([]byte(rec.Record)) <= maxDepth {
+				t.Errorf("scanning %q: record %d %q is record_too_large but nests %d deep", in, i, rec.Record, testutil.JSONDepth([]byte(rec.Record)))
 			}
 		case reasonMalformedJSON, reasonInvalidUTF8:
 			if r.shape != ShapeNDJSON {
@@ -323,7 +300,7 @@ func FuzzScannerArray(f *testing.F) {
 		}
 		for i, rec := range r.recs {
 			wantProblem := ""
-			if jsonDepth(want[i]) > maxDepth {
+			if testutil.JSONDepth(want[i]) > maxDepth {
 				wantProblem = reasonRecordTooLarge
 			}
 			if rec.Problem != wantProblem {
@@ -421,7 +398,7 @@ func FuzzScannerNDJSON(f *testing.F) {
 				if i == 0 {
 					want = want[1:]
 				}
-			case jsonDepth(l.text) > maxDepth:
+			case testutil.JSONDepth(l.text) > maxDepth:
 				want = []string{reasonRecordTooLarge}
 			default:
 				want = []string{""}

@@ -10,42 +10,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 
+	"github.com/haul-dev/haul/internal/testutil"
 	"github.com/haul-dev/haul/jobs/ingest"
 )
-
-// logLines collects a run's log lines.
-type logLines struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logLines) logger() logr.Logger {
-	return funcr.New(func(prefix, args string) {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		l.lines = append(l.lines, prefix+" "+args)
-	}, funcr.Options{})
-}
-
-func (l *logLines) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, line := range l.lines {
-		if strings.Contains(line, s) {
-			n++
-		}
-	}
-	return n
-}
 
 // A rejects file that cannot be written (a full disk: /dev/full) fails the
 // run at once; retrying the batch, as after a database error, cannot help.
@@ -59,13 +32,13 @@ func TestRejectsWriteFailureIsNotRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := e.file("v.json", "["+vehicle1+`, {"vehicle_id": "V-2"}]`)
-	var log logLines
+	var log testutil.Logs
 	start := time.Now()
-	_, err := e.run(ingest.Options{RunID: "full", Inputs: vehiclesOnly(path), RejectsDir: rejects, Retries: 3, Log: log.logger()})
+	_, err := e.run(ingest.Options{RunID: "full", Inputs: vehiclesOnly(path), RejectsDir: rejects, Retries: 3, Log: log.Logger()})
 	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
 		t.Fatalf("rejects on a full disk: %v; want the write's failure", err)
 	}
-	if n := log.count("retrying batch"); n != 0 || time.Since(start) > 5*time.Second {
+	if n := log.Count("retrying batch"); n != 0 || time.Since(start) > 5*time.Second {
 		t.Errorf("the batch was retried %d times (%s)", n, time.Since(start))
 	}
 }
@@ -81,8 +54,8 @@ func TestCheckpointIsCompareAndSet(t *testing.T) {
 	}
 	path := e.file("v.ndjson", lines(recs...))
 	var staged atomic.Int64
-	var log logLines
-	_, err := e.run(ingest.Options{RunID: "cas", Inputs: vehiclesOnly(path), BatchSize: 10, Workers: 1, Log: log.logger(),
+	var log testutil.Logs
+	_, err := e.run(ingest.Options{RunID: "cas", Inputs: vehiclesOnly(path), BatchSize: 10, Workers: 1, Log: log.Logger(),
 		Failpoint: func(name string) {
 			if name != "batch-staged" || staged.Add(1) != 2 {
 				return
@@ -99,7 +72,7 @@ func TestCheckpointIsCompareAndSet(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM vehicles`); n != 10 {
 		t.Errorf("%d vehicles stored; want only the first batch's 10", n)
 	}
-	if n := log.count("retrying batch"); n != 0 {
+	if n := log.Count("retrying batch"); n != 0 {
 		t.Errorf("the batch was retried %d times", n)
 	}
 }

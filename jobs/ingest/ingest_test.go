@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/haul-dev/haul/internal/db/dbtest"
+	"github.com/haul-dev/haul/internal/testutil"
 	"github.com/haul-dev/haul/jobs/ingest"
 )
 
@@ -35,11 +36,7 @@ func newEnv(t *testing.T) *env {
 // file writes an input file and returns its path.
 func (e *env) file(name, content string) string {
 	e.t.Helper()
-	path := filepath.Join(e.dir, name)
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		e.t.Fatal(err)
-	}
-	return path
+	return testutil.WriteFile(e.t, e.dir, name, content)
 }
 
 func (e *env) run(opts ingest.Options) (*ingest.Report, error) {

@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/haul-dev/haul/controllers"
+	haulv1alpha1 "github.com/haul-dev/haul/api/v1alpha1"
 	"github.com/haul-dev/haul/internal/kubetest"
 )
 
@@ -91,14 +91,7 @@ func TestConfigManifests(t *testing.T) {
 	cfg := rest.CopyConfig(kubetest.Start(t, "../../config/crd/bases"))
 	warned := &kubetest.Warnings{}
 	cfg.WarningHandler = warned
-	scheme, err := controllers.NewScheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := kubetest.Client(t, cfg, haulv1alpha1.AddToScheme)
 	ctx := t.Context()
 
 	objs := manifests(t, "../../config/default")
@@ -127,7 +120,7 @@ func TestConfigManifests(t *testing.T) {
 		}
 		if o.GetKind() == "Deployment" {
 			var d appsv1.Deployment
-			if err := scheme.Convert(o, &d, nil); err != nil {
+			if err := c.Scheme().Convert(o, &d, nil); err != nil {
 				t.Fatal(err)
 			}
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "policy-check", Namespace: d.Namespace,
@@ -159,10 +152,7 @@ func TestConfigManifests(t *testing.T) {
 // on a kube-apiserver with stand-ins for the Prometheus Operator's CRDs.
 func TestConfigPrometheusOverlay(t *testing.T) {
 	cfg := rest.CopyConfig(kubetest.Start(t, "../../config/crd/bases", "../helm/testdata/monitoring-crds"))
-	c, err := client.New(cfg, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := kubetest.Client(t, cfg)
 	objs := manifests(t, "../../config/overlays/prometheus")
 	var svc, monitor *unstructured.Unstructured
 	for _, o := range objs {

@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/haul-dev/haul/internal/jobreport"
 	"github.com/haul-dev/haul/internal/kubetest"
@@ -35,10 +34,7 @@ func TestJobPodsPatchOnlyTheirOwnProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(cfg, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := kubetest.Client(t, cfg)
 	ctx := t.Context()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: jobPodsNamespace}}
 	if err := c.Create(ctx, ns); err != nil {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,6 +32,7 @@ import (
 	"github.com/haul-dev/haul/internal/db/dbtest"
 	"github.com/haul-dev/haul/internal/jobreport"
 	"github.com/haul-dev/haul/internal/kubetest"
+	"github.com/haul-dev/haul/internal/testutil"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -56,14 +56,7 @@ func TestSampleIngestionRun(t *testing.T) {
 	haul := buildHaul(t)
 	cfg := kubetest.Start(t, "../../config/crd/bases")
 	kubeconfig := kubetest.WriteKubeconfig(t, cfg)
-	scheme, err := controllers.NewScheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := kubetest.Client(t, cfg, haulv1alpha1.AddToScheme)
 	url := dbtest.New(t)
 
 	// The sample's volumes: claim haul-input holds `haul gen --faults`
@@ -309,7 +302,7 @@ type controllerAddrs struct{ metrics, health string }
 // leader election on, until the test ends, and waits until it is ready.
 func startController(t *testing.T, haul, kubeconfig string) controllerAddrs {
 	t.Helper()
-	addrs := controllerAddrs{metrics: "http://" + freeAddr(t), health: "http://" + freeAddr(t)}
+	addrs := controllerAddrs{metrics: "http://" + testutil.FreeAddr(t), health: "http://" + testutil.FreeAddr(t)}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, haul, "controller", "--kubeconfig", kubeconfig, "--job-image", "haul:e2e",
 		"--leader-elect", "--leader-election-namespace", namespace,
@@ -410,16 +403,6 @@ func get(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	return b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func findCondition(list []metav1.Condition, typ string) *metav1.Condition {

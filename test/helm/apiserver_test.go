@@ -40,10 +40,7 @@ func TestManifestsApplyToKubeAPIServer(t *testing.T) {
 	cfg := rest.CopyConfig(kubetest.Start(t, filepath.Join(chartDir, "crds"), filepath.Join("testdata", "monitoring-crds")))
 	warned := &kubetest.Warnings{}
 	cfg.WarningHandler = warned
-	c, err := client.New(cfg, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := kubetest.Client(t, cfg)
 	ctx := t.Context()
 
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -13,18 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/haul-dev/haul/internal/db/dbtest"
+	"github.com/haul-dev/haul/internal/testutil"
 )
-
-// freeAddr is a loopback address with a port free at the moment.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // httpGet returns the status and body of GET url, or 0 if it cannot connect.
 func httpGet(url string) (int, string) {
@@ -41,7 +30,7 @@ func httpGet(url string) (int, string) {
 // series, and `haul healthcheck` reads them.
 func TestListenServesHealthAndMetrics(t *testing.T) {
 	url := dbtest.New(t)
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	stderr, stop := startHaul(t, "listen", "--database-url", url, "--metrics-addr", addr)
 	base := "http://" + addr
 	if err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
@@ -125,7 +114,7 @@ func TestIngestProgressBar(t *testing.T) {
 // haul serve --refresh serves the refresh series on the API's /metrics.
 func TestServeExportsRefreshMetrics(t *testing.T) {
 	url := dbtest.New(t)
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	stderr, stop := startHaul(t, "serve", "--database-url", url, "--addr", addr, "--refresh")
 	var body string
 	if err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
