@@ -7,6 +7,7 @@ import (
 
 	"github.com/haul-dev/haul/internal/db"
 	"github.com/haul-dev/haul/internal/db/dbtest"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -171,14 +172,7 @@ func TestVehicleRouteArraysMigration(t *testing.T) {
 	if _, err := pool.Exec(ctx, `INSERT INTO agg_vehicle_routes VALUES `+rows); err != nil {
 		t.Fatal(err)
 	}
-	read := func(query string) string {
-		t.Helper()
-		var got string
-		if err := pool.QueryRow(ctx, `SELECT string_agg(r::text, ' ' ORDER BY r::text) FROM (`+query+`) r`).Scan(&got); err != nil {
-			t.Fatal(err)
-		}
-		return got
-	}
+	read := func(query string) string { return rowsText(t, pool, query) }
 	want := read(`SELECT * FROM agg_vehicle_routes`)
 	wantVehicles := read(`SELECT origin, destination, period, vehicle_id FROM agg_vehicle_routes`)
 
@@ -202,4 +196,63 @@ func TestVehicleRouteArraysMigration(t *testing.T) {
 	if got := read(`SELECT * FROM agg_vehicle_routes`); got != want {
 		t.Errorf("vehicle routes rolled back:\n%s\nwant\n%s", got, want)
 	}
+}
+
+// Migration 8 keeps a day's route rows as arrays: the day rows there were
+// are their elements, and rolling back gives back the day rows, with
+// on_time_day, and their year rows.
+func TestRouteDayArraysMigration(t *testing.T) {
+	ctx := context.Background()
+	url := dbtest.NewEmpty(t)
+	if err := db.MigrateTo(ctx, url, 7); err != nil {
+		t.Fatal(err)
+	}
+	pool := dbtest.Pool(t, url)
+	// (day, route) groups A-B on 2024-03-01 (mean 2.5: the 5 is late) and
+	// A-C on 2025-01-02.
+	const days = `(0, '2024-03-01', 'A', 'B', 2, 2, 10.5, 3, 7, 5.25, 2), (0, '2024-03-01', 'A', 'B', 5, 1, 3, 1, 3, 0.6, 0),
+		(0, '2024-03-01', 'A', 'B', 1, 1, 2, 1, 2, 2, 1), (0, '2025-01-02', 'A', 'C', 4, 3, 9, 3, 9, 2.25, 3)`
+	if _, err := pool.Exec(ctx, `INSERT INTO agg_routes VALUES `+days); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO agg_routes SELECT 2, date_trunc('year', period)::date, origin, destination,
+		delivery_time, sum(shipments), sum(sum_cost), sum(sum_weight), sum(sum_cpk), sum(sum_cpt), sum(on_time_day)
+		FROM agg_routes GROUP BY 2, 3, 4, 5`); err != nil {
+		t.Fatal(err)
+	}
+	read := func(query string) string { return rowsText(t, pool, query) }
+	want := read(`SELECT * FROM agg_routes`)
+	wantDays := read(`SELECT period, origin, destination, delivery_time, shipments, sum_cost, sum_weight, sum_cpk, sum_cpt
+		FROM agg_routes WHERE grain = 0`)
+
+	if err := db.MigrateTo(ctx, url, 8); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(`SELECT period, o, de, dt, n::bigint, c, w, cpk, cpt FROM agg_routes,
+		unnest(origins, destinations, delivery_times, shipments, sum_cost, sum_weight, sum_cpk, sum_cpt)
+		AS u(o, de, dt, n, c, w, cpk, cpt)`); got != wantDays {
+		t.Errorf("route days after migration 8:\n%s\nwant\n%s", got, wantDays)
+	}
+	if got := read(`SELECT period, segment FROM agg_routes`); got != "(2024-03-01,0) (2025-01-02,0)" {
+		t.Errorf("route day rows after migration 8: %s; want one per day", got)
+	}
+
+	if err := db.MigrateTo(ctx, url, 7); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(`SELECT * FROM agg_routes`); got != want {
+		t.Errorf("route rows rolled back:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// rowsText is the rows query returns, each as text, sorted and joined by
+// spaces.
+func rowsText(t *testing.T, pool *pgxpool.Pool, query string) string {
+	t.Helper()
+	var got string
+	if err := pool.QueryRow(context.Background(),
+		`SELECT string_agg(r::text, ' ' ORDER BY r::text) FROM (`+query+`) r`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }

@@ -137,7 +137,7 @@ func ReadTotals(ctx context.Context, q Querier, w Window) (Totals, error) {
 // ReadTotalsExceptVehicles returns the window's totals but Vehicles, which
 // CountVehicles or a VehicleIndex count.
 func ReadTotalsExceptVehicles(ctx context.Context, q Querier, w Window) (Totals, error) {
-	g, f, t := w.spanArgs(true)
+	g, f, t := w.spanArgs()
 	var out Totals
 	var minDT, maxDT pgtype.Int8
 	var minCPK, maxCPK pgtype.Float8
@@ -164,7 +164,7 @@ FROM agg_totals a `+spansJoin("a"), g, f, t).Scan(
 // CountVehicles counts the distinct vehicles that carried a shipment in the
 // window.
 func CountVehicles(ctx context.Context, q Querier, w Window) (int64, error) {
-	g, f, t := w.spanArgs(true)
+	g, f, t := w.spanArgs()
 	var n int64
 	err := q.QueryRow(ctx, `SELECT count(DISTINCT v.vehicle_id) FROM agg_vehicles v `+spansJoin("v")+
 		` WHERE v.shipments > 0`, g, f, t).Scan(&n)
@@ -195,38 +195,34 @@ type Route struct {
 }
 
 // ReadRoutes returns every route with a shipment in the window, ordered by
-// origin and destination. It adds the window's (route, delivery time) rows
-// here rather than in SQL: grouping hundreds of thousands of rows by two text
-// columns, then joining them back for the on-time counts, costs PostgreSQL
-// several times what streaming them does.
+// origin and destination, from the window's days' route entries.
 func ReadRoutes(ctx context.Context, q Querier, w Window) ([]Route, error) {
-	g, f, t := w.spanArgs(false)
-	rows, err := q.Query(ctx, `
-SELECT a.origin, a.destination, a.delivery_time, a.shipments, a.sum_cost, a.sum_weight, a.sum_cpk, a.sum_cpt,
-       a.on_time_day
-FROM agg_routes a `+spansJoin("a"), g, f, t)
-	if err != nil {
-		return nil, fmt.Errorf("read routes: %w", err)
-	}
-	defer rows.Close()
 	acc := routeAdder{byOrigin: map[string]map[string]*routeSum{}}
-	for rows.Next() {
-		v := rows.RawValues()
-		if len(v) != 9 || len(v[2]) != 4 || len(v[3]) != 8 || len(v[8]) != 8 {
-			return nil, errors.New("read routes: unexpected row encoding")
+	var (
+		route  []int32
+		onTime []int64
+		group  [][2]int64
+	)
+	err := readRouteDays(ctx, q, func(d *routeDay) error {
+		route = route[:0]
+		for i := range d.dt {
+			route = append(route, acc.route(d.origin[i], d.destination[i]).id)
 		}
-		r := acc.route(v[0], v[1])
-		dt := int64(int32(binary.BigEndian.Uint32(v[2])))
-		n := int64(binary.BigEndian.Uint64(v[3]))
-		r.Shipments += n
-		r.SumCost += float8(v[4])
-		r.SumWeight += float8(v[5])
-		r.SumCPK += float8(v[6])
-		r.SumCPT += float8(v[7])
-		r.OnTimeDay += int64(binary.BigEndian.Uint64(v[8]))
-		r.add(dt, n)
-	}
-	if err := rows.Err(); err != nil {
+		onTime, group = onTimeDay(d, route, len(acc.all), onTime, group)
+		for i, id := range route {
+			r := acc.all[id]
+			n := d.n[i]
+			r.Shipments += n
+			r.SumCost += d.cost[i]
+			r.SumWeight += d.weight[i]
+			r.SumCPK += d.cpk[i]
+			r.SumCPT += d.cpt[i]
+			r.OnTimeDay += onTime[i]
+			r.add(int64(d.dt[i]), n)
+		}
+		return nil
+	}, routeWindowSQL, w.Start, w.End)
+	if err != nil {
 		return nil, fmt.Errorf("read routes: %w", err)
 	}
 	return acc.routes(), nil
@@ -234,15 +230,16 @@ FROM agg_routes a `+spansJoin("a"), g, f, t)
 
 func float8(b []byte) float64 { return math.Float64frombits(binary.BigEndian.Uint64(b)) }
 
-// routeAdder adds rows up per route, interning the route's names once.
+// routeAdder adds entries up per route, interning the route's names once.
 type routeAdder struct {
 	byOrigin map[string]map[string]*routeSum
-	n        int
+	all      []*routeSum // by id
 }
 
 // routeSum is a route being added up, with its delivery time histogram.
 type routeSum struct {
 	Route
+	id   int32
 	hist []dtCount
 }
 
@@ -256,9 +253,10 @@ func (a *routeAdder) route(origin, destination []byte) *routeSum {
 	}
 	r, ok := dests[string(destination)]
 	if !ok {
-		r = &routeSum{Route: Route{RouteKey: RouteKey{Origin: string(origin), Destination: string(destination)}}}
+		r = &routeSum{Route: Route{RouteKey: RouteKey{Origin: string(origin), Destination: string(destination)}},
+			id: int32(len(a.all))}
 		dests[string(destination)] = r
-		a.n++
+		a.all = append(a.all, r)
 	}
 	return r
 }
@@ -276,7 +274,7 @@ func (r *routeSum) add(dt, n int64) {
 // routes finishes every route (finishRoute), ordered by origin and
 // destination.
 func (a *routeAdder) routes() []Route {
-	out := make([]Route, 0, a.n)
+	out := make([]Route, 0, len(a.all))
 	var sq squares
 	for _, dests := range a.byOrigin {
 		for _, r := range dests {
@@ -395,7 +393,7 @@ type Vehicle struct {
 
 // ReadVehicles returns every vehicle with a log in the window, ordered by id.
 func ReadVehicles(ctx context.Context, q Querier, w Window) ([]Vehicle, error) {
-	g, f, t := w.spanArgs(true)
+	g, f, t := w.spanArgs()
 	rows, err := q.Query(ctx, `
 SELECT a.vehicle_id, coalesce(i.name, ''), coalesce(i.total_mileage, 0), sum(a.trips)::bigint,
        sum(a.mileage), sum(a.fuel), sum(a.shipments)::bigint, sum(a.sum_cost), sum(a.sum_dt)::bigint

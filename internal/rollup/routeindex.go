@@ -3,7 +3,6 @@ package rollup
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -14,8 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/haul-dev/haul/internal/db"
 )
 
 // RouteIndex answers ReadRoutes for any window of one data version from
@@ -62,19 +59,10 @@ func (x *RouteIndex) Bytes() int64 {
 	return n
 }
 
-// The route index is read in two passes over one snapshot: the runs, with
-// their sizes, then the rows, each put straight in its place. Both read the
-// table whole: grouping its rows in SQL by two text columns costs
-// PostgreSQL more than streaming them twice.
-const (
-	routeRunsSQL = `SELECT origin, destination, delivery_time, period FROM agg_routes WHERE grain = $1`
-	routeDaysSQL = `
-SELECT origin, destination, delivery_time, period, shipments, sum_cost, sum_weight, sum_cpk, on_time_day
-FROM agg_routes WHERE grain = $1`
-)
-
 // LoadRouteIndex reads every route day row of the version that q's snapshot
-// sees (q is a Begin transaction) and arranges them into a RouteIndex.
+// sees (q is a Begin transaction) and arranges them into a RouteIndex. It
+// reads the table twice: the runs, with their sizes (readRouteRuns), then
+// the entries, each put straight in its place.
 func LoadRouteIndex(ctx context.Context, q Querier) (*RouteIndex, error) {
 	version, err := ReadVersion(ctx, q)
 	if err != nil {
@@ -85,31 +73,34 @@ func LoadRouteIndex(ctx context.Context, q Querier) (*RouteIndex, error) {
 		return nil, err
 	}
 	b := newRouteIndexBuilder(version, shape)
-	rows, err := q.Query(ctx, routeDaysSQL, db.GrainDay)
+	var (
+		names  routeNames
+		route  []int32
+		onTime []int64
+		group  [][2]int64
+	)
+	err = readRouteDays(ctx, q, func(d *routeDay) error {
+		route = route[:0]
+		for i := range d.dt {
+			r, ok := names.find(ids, d.origin[i], d.destination[i])
+			if !ok {
+				return errors.New("an entry of no run")
+			}
+			route = append(route, r)
+		}
+		onTime, group = onTimeDay(d, route, len(shape.routes), onTime, group)
+		for i, r := range route {
+			k := shape.run(r, d.dt[i])
+			if k < 0 {
+				return errors.New("an entry of no run")
+			}
+			if err := b.add(k, d.day, d.n[i], onTime[i], d.cost[i], d.weight[i], d.cpk[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, routeDaysSQL)
 	if err != nil {
-		return nil, fmt.Errorf("read route days: %w", err)
-	}
-	defer rows.Close()
-	var names routeNames
-	for rows.Next() {
-		v := rows.RawValues()
-		if len(v) != 9 || len(v[2]) != 4 || len(v[3]) != 4 || len(v[4]) != 8 || len(v[8]) != 8 {
-			return nil, errors.New("read route days: unexpected row encoding")
-		}
-		r, ok := names.find(ids, v[0], v[1])
-		k := shape.run(r, int32(binary.BigEndian.Uint32(v[2])))
-		if !ok || k < 0 {
-			return nil, errors.New("read route days: a row of no run")
-		}
-		// A binary date is days since 2000-01-01.
-		day := int32(binary.BigEndian.Uint32(v[3])) + pgEpochDay
-		err := b.add(k, day, int64(binary.BigEndian.Uint64(v[4])), int64(binary.BigEndian.Uint64(v[8])),
-			float8(v[5]), float8(v[6]), float8(v[7]))
-		if err != nil {
-			return nil, fmt.Errorf("read route days: %w", err)
-		}
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read route days: %w", err)
 	}
 	return b.finish()
@@ -162,11 +153,6 @@ func (n *routeNames) find(ids routeIDs, origin, destination []byte) (int32, bool
 // compareKeys), their runs and each run's number of entries, and the ids
 // of the routes by origin and destination.
 func readRouteRuns(ctx context.Context, q Querier) (*routeShape, routeIDs, error) {
-	rows, err := q.Query(ctx, routeRunsSQL, db.GrainDay)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read route runs: %w", err)
-	}
-	defer rows.Close()
 	type run struct{ dt, n int32 }
 	var (
 		ids    = routeIDs{}
@@ -175,36 +161,36 @@ func readRouteRuns(ctx context.Context, q Querier) (*routeShape, routeIDs, error
 		names  routeNames
 		lo, hi int32 = math.MaxInt32, math.MinInt32
 	)
-	for rows.Next() {
-		v := rows.RawValues()
-		if len(v) != 4 || len(v[2]) != 4 || len(v[3]) != 4 {
-			return nil, nil, errors.New("read route runs: unexpected row encoding")
-		}
-		id, ok := names.find(ids, v[0], v[1])
-		if !ok {
-			id = int32(len(keys))
-			key := RouteKey{Origin: string(v[0]), Destination: string(v[1])}
-			if names.last == nil || names.last.origin != key.Origin {
-				names.last = &originRoutes{origin: key.Origin, ids: map[string]int32{}}
-				ids[key.Origin] = names.last
+	err := readRouteDays(ctx, q, func(d *routeDay) error {
+		lo, hi = min(lo, d.day), max(hi, d.day)
+		for i, dt := range d.dt {
+			id, ok := names.find(ids, d.origin[i], d.destination[i])
+			if !ok {
+				id = int32(len(keys))
+				key := RouteKey{Origin: string(d.origin[i]), Destination: string(d.destination[i])}
+				if names.last == nil || names.last.origin != key.Origin {
+					if names.last = ids[key.Origin]; names.last == nil {
+						names.last = &originRoutes{origin: key.Origin, ids: map[string]int32{}}
+						ids[key.Origin] = names.last
+					}
+				}
+				names.last.ids[key.Destination] = id
+				keys = append(keys, key)
+				runs = append(runs, nil)
 			}
-			names.last.ids[key.Destination] = id
-			keys = append(keys, key)
-			runs = append(runs, nil)
+			rs := runs[id]
+			k := 0
+			for k < len(rs) && rs[k].dt != dt {
+				k++
+			}
+			if k == len(rs) {
+				runs[id] = append(rs, run{dt: dt})
+			}
+			runs[id][k].n++
 		}
-		dt, day := int32(binary.BigEndian.Uint32(v[2])), int32(binary.BigEndian.Uint32(v[3]))+pgEpochDay
-		lo, hi = min(lo, day), max(hi, day)
-		rs := runs[id]
-		k := 0
-		for k < len(rs) && rs[k].dt != dt {
-			k++
-		}
-		if k == len(rs) {
-			runs[id] = append(rs, run{dt: dt})
-		}
-		runs[id][k].n++
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	}, routeRunsSQL)
+	if err != nil {
 		return nil, nil, fmt.Errorf("read route runs: %w", err)
 	}
 	// Routes in name order, so that Routes returns them sorted; each

@@ -24,9 +24,8 @@ type Span struct {
 
 // Spans covers w with the fewest rows: days up to the first month boundary,
 // months up to the first year boundary, whole years, then months and days
-// again. Without months (tables that have none), days stand in for them.
-// An empty window (End before Start) has no spans.
-func (w Window) Spans(months bool) []Span {
+// again. An empty window (End before Start) has no spans.
+func (w Window) Spans() []Span {
 	var spans []Span
 	add := func(g int16, from, to time.Time) {
 		if n := len(spans); n > 0 && spans[n-1].Grain == g {
@@ -41,7 +40,7 @@ func (w Window) Spans(months bool) []Span {
 		case d.YearDay() == 1 && !d.AddDate(1, 0, -1).After(w.End):
 			add(db.GrainYear, d, d)
 			d = d.AddDate(1, 0, 0)
-		case months && d.Day() == 1 && !d.AddDate(0, 1, -1).After(w.End):
+		case d.Day() == 1 && !d.AddDate(0, 1, -1).After(w.End):
 			add(db.GrainMonth, d, d)
 			d = d.AddDate(0, 1, 0)
 		default:
@@ -53,8 +52,8 @@ func (w Window) Spans(months bool) []Span {
 }
 
 // spanArgs are the three arrays the queries unnest into (grain, from, to).
-func (w Window) spanArgs(months bool) (grains []int16, froms, tos []time.Time) {
-	for _, s := range w.Spans(months) {
+func (w Window) spanArgs() (grains []int16, froms, tos []time.Time) {
+	for _, s := range w.Spans() {
 		grains = append(grains, s.Grain)
 		froms = append(froms, s.From)
 		tos = append(tos, s.To)

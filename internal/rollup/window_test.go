@@ -44,18 +44,9 @@ func TestSpans(t *testing.T) {
 			{db.GrainDay, d("2023-12-01"), d("2023-12-30")},
 		}},
 	}
-	w := Window{Start: d("2021-11-15"), End: d("2025-03-03")}
-	want := []Span{
-		{db.GrainDay, d("2021-11-15"), d("2021-12-31")},
-		{db.GrainYear, d("2022-01-01"), d("2024-01-01")},
-		{db.GrainDay, d("2025-01-01"), d("2025-03-03")},
-	}
-	if diff := cmp.Diff(want, w.Spans(false)); diff != "" {
-		t.Errorf("Spans(false) mismatch (-want +got):\n%s", diff)
-	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Window{Start: d(tt.start), End: d(tt.end)}.Spans(true)
+			got := Window{Start: d(tt.start), End: d(tt.end)}.Spans()
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Spans() mismatch (-want +got):\n%s", diff)
 			}
@@ -70,7 +61,7 @@ func TestSpansCoverEachDayOnce(t *testing.T) {
 		for _, length := range []int{0, 1, 27, 31, 58, 200, 366, 800} {
 			w := Window{Start: start.AddDate(0, 0, i), End: start.AddDate(0, 0, i+length)}
 			seen := map[time.Time]int{}
-			for _, s := range append(w.Spans(true), w.Spans(false)...) {
+			for _, s := range w.Spans() {
 				for p := s.From; !p.After(s.To); {
 					next := p.AddDate(0, 0, 1)
 					switch s.Grain {
@@ -86,8 +77,8 @@ func TestSpansCoverEachDayOnce(t *testing.T) {
 				}
 			}
 			for x := w.Start; !x.After(w.End); x = x.AddDate(0, 0, 1) {
-				if seen[x] != 2 {
-					t.Fatalf("%v: day %s covered %d times by both span lists, want once by each", w, x.Format("2006-01-02"), seen[x])
+				if seen[x] != 1 {
+					t.Fatalf("%v: day %s covered %d times, want once", w, x.Format("2006-01-02"), seen[x])
 				}
 				delete(seen, x)
 			}

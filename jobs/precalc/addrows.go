@@ -1,8 +1,8 @@
 package precalc
 
-// The rows the builder (addup.go) writes: a day's route rows and the
-// merge of a month's into the year's, and the vehicle-route rows, spilled by
-// ranges of routes and written sorted at the end.
+// The rows the builder (addup.go) writes: a day's row of route entries,
+// and the vehicle-route records, spilled by ranges of routes and of
+// vehicles and written as arrays at the end.
 
 import (
 	"cmp"
@@ -11,54 +11,12 @@ import (
 	"math"
 	"slices"
 
-	"github.com/haul-dev/haul/internal/db"
 	"github.com/haul-dev/haul/internal/pgcopy"
 )
 
-// mergeMonthRoutes adds the month's route rows to the year's: sorted, the
-// two merge in one pass, where adding each day row to a table of the
-// year's rows cost a cache miss or more per row.
-func (b *builder) mergeMonthRoutes() {
-	// Sorted through their keys: moving the rows themselves cost more.
-	keys := b.monthKeys[:0]
-	for i := range b.monthRoutes {
-		keys = append(keys, [2]uint64{b.monthRoutes[i].order, uint64(i)})
-	}
-	slices.SortFunc(keys, func(x, y [2]uint64) int { return cmp.Compare(x[0], y[0]) })
-	b.monthKeys = keys
-	out := b.merged[:0]
-	add := func(r *routeYear) {
-		if n := len(out); n > 0 && out[n-1].order == r.order {
-			s := &out[n-1].sums
-			s.n += r.sums.n
-			s.cost += r.sums.cost
-			s.weight += r.sums.weight
-			s.cpk += r.sums.cpk
-			s.cpt += r.sums.cpt
-			s.onTime += r.sums.onTime
-			return
-		}
-		out = append(out, *r)
-	}
-	i, j := 0, 0
-	for i < len(b.yearRoutes) || j < len(keys) {
-		if j == len(keys) || (i < len(b.yearRoutes) && b.yearRoutes[i].order <= keys[j][0]) {
-			add(&b.yearRoutes[i])
-			i++
-		} else {
-			add(&b.monthRoutes[keys[j][1]])
-			j++
-		}
-	}
-	b.merged, b.yearRoutes = b.yearRoutes, out
-	b.monthRoutes = b.monthRoutes[:0]
-}
-
-// routeRows writes the day's route rows and adds them to the year's rows
-// and the route totals.
+// routeRows writes the day's row of agg_routes, its route entries in
+// route, then delivery time order, and adds them to the route totals.
 func (b *builder) routeRows(day int32) error {
-	// In the order of agg_routes_period_idx (day, origin), so that
-	// building it is mostly a check of the order.
 	b.routeDayOrder = b.routeDayOrder[:0]
 	for i := range b.routeDayKeys {
 		b.routeDayOrder = append(b.routeDayOrder, int32(i))
@@ -69,20 +27,6 @@ func (b *builder) routeRows(day int32) error {
 	})
 	for _, i := range b.routeDayOrder {
 		k, rs := b.routeDayKeys[i], &b.routeDayRows[i]
-		// dt <= Σdt/n of the same (day, route), compared exactly as in
-		// delta.go's merged_routes.
-		if dr := b.dayRoutes.sums[k.route]; int64(k.dt)*dr[0] <= dr[1] {
-			rs.onTime = rs.n
-		}
-		b.routeRow(&b.out.routes.enc, db.GrainDay, day, k, rs)
-		if err := b.out.routes.spill(); err != nil {
-			return err
-		}
-
-		// Delivery times are positive: as unsigned they keep their order.
-		order := uint64(b.routeRank[k.route])<<32 | uint64(uint32(k.dt))
-		b.monthRoutes = append(b.monthRoutes, routeYear{order: order, key: k, sums: *rs})
-
 		t := &b.routeTotals[k.route]
 		if t.n == 0 {
 			t.minDT, t.maxDT = k.dt, k.dt
@@ -94,21 +38,49 @@ func (b *builder) routeRows(day int32) error {
 		t.weight += rs.weight
 		t.dt += int64(k.dt) * rs.n
 	}
+	e := &b.out.routes
+	var segment int64
+	for order := b.routeDayOrder; len(order) > 0; order = order[min(len(order), maxEntries):] {
+		row := order[:min(len(order), maxEntries)]
+		e.enc.Row(10)
+		e.enc.Int4(day)
+		e.enc.Int8(segment)
+		segment--
+		for _, city := range []int{0, 1} {
+			e.enc.Array(pgcopy.OIDText, len(row))
+			for _, i := range row {
+				c := b.r.routeCities[b.routeDayKeys[i].route]
+				e.enc.String(b.r.cities.names[c[city]])
+			}
+			e.enc.EndArray()
+		}
+		e.enc.Array(pgcopy.OIDInt4, len(row))
+		for _, i := range row {
+			e.enc.Int4(b.routeDayKeys[i].dt)
+		}
+		e.enc.EndArray()
+		e.enc.Array(pgcopy.OIDInt4, len(row))
+		for _, i := range row {
+			e.enc.Int4(int32(b.routeDayRows[i].n))
+		}
+		e.enc.EndArray()
+		for _, sum := range []func(*routeSums) float64{
+			func(s *routeSums) float64 { return s.cost },
+			func(s *routeSums) float64 { return s.weight },
+			func(s *routeSums) float64 { return s.cpk },
+			func(s *routeSums) float64 { return s.cpt },
+		} {
+			e.enc.Array(pgcopy.OIDFloat8, len(row))
+			for _, i := range row {
+				e.enc.Float8(sum(&b.routeDayRows[i]))
+			}
+			e.enc.EndArray()
+		}
+		if err := e.spill(); err != nil {
+			return err
+		}
+	}
 	return nil
-}
-
-func (b *builder) routeRow(e *pgcopy.Encoder, grain int16, period int32, k routeDTKey, s *routeSums) {
-	e.Row(11)
-	e.Int2(grain)
-	e.Int4(period)
-	b.routeNames(e, k.route)
-	e.Int4(k.dt)
-	e.Int8(s.n)
-	e.Float8(s.cost)
-	e.Float8(s.weight)
-	e.Float8(s.cpk)
-	e.Float8(s.cpt)
-	e.Int8(s.onTime)
 }
 
 // routeNames encodes a route's origin and destination.

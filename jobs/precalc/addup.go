@@ -2,23 +2,19 @@ package precalc
 
 import (
 	"cmp"
-	"io"
 	"math/big"
 	"math/bits"
-	"os"
 	"slices"
 	"unsafe"
 
 	"github.com/haul-dev/haul/internal/db"
-	"github.com/haul-dev/haul/internal/pgcopy"
 )
 
-// The sums each rollup keeps; see the tables in migration 00004.
+// The sums each rollup keeps; see the tables in the migrations.
 type (
 	routeSums struct {
 		n                      int64
 		cost, weight, cpk, cpt float64
-		onTime                 int64
 	}
 	vehicleSums struct {
 		trips, n            int64
@@ -124,13 +120,6 @@ type (
 		vehicle uint32
 		route   uint32
 	}
-	// routeYear is one (route, delivery time) row of a month or a year;
-	// order is the route's rank, then the delivery time (see routeRows).
-	routeYear struct {
-		order uint64
-		key   routeDTKey
-		sums  routeSums
-	}
 	// dayLog is one of a day's logs.
 	dayLog struct {
 		mileage float64
@@ -148,19 +137,13 @@ type builder struct {
 
 	year   int32
 	inYear bool
-	// the month's route rows, then the year's, sorted by order
-	monthRoutes, yearRoutes, merged []routeYear
-	monthKeys                       [][2]uint64
 	// a route's place when routes are sorted by origin and destination,
 	// and the route in each place
 	routeRank, routeByRank []uint32
-	// year rows of agg_routes, written after its day rows (years, file)
-	years         pgcopy.Encoder
-	yearsFile     *os.File
-	vehicleMonths dense[vehicleSums]
-	vehicleYears  dense[vehicleSums]
-	monthTotal    totalRow
-	yearTotal     totalRow
+	vehicleMonths          dense[vehicleSums]
+	vehicleYears           dense[vehicleSums]
+	monthTotal             totalRow
+	yearTotal              totalRow
 
 	routeTotals []routeTotal // by route
 	// vehicle route records, by ranges of routes and of vehicles in name
@@ -179,7 +162,6 @@ type builder struct {
 	routeDayKeys []routeDTKey
 	// routeDayOrder lists the day's route rows by route (routeRows).
 	routeDayOrder []int32
-	dayRoutes     dense[[2]int64] // shipments and Σ delivery time per route
 	vRoutes       map[vehicleRouteKey]int
 	vRouteRows    []vehicleRouteSums
 	vRouteKeys    []vehicleRouteKey
@@ -206,7 +188,7 @@ func ranks(n int, compare func(a, b uint32) int) (rank, byRank []uint32) {
 	return rank, byRank
 }
 
-func newBuilder(r *rawReader, out *tables, dir string, yearsFile *os.File) *builder {
+func newBuilder(r *rawReader, out *tables, dir string) *builder {
 	routes, vehicles := len(r.routeCities), len(r.vehicles.names)
 	routeRank, routeByRank := ranks(routes, func(a, b uint32) int {
 		ca, cb := r.routeCities[a], r.routeCities[b]
@@ -217,12 +199,12 @@ func newBuilder(r *rawReader, out *tables, dir string, yearsFile *os.File) *buil
 		return cmp.Compare(r.vehicles.names[a], r.vehicles.names[b])
 	})
 	return &builder{
-		r: r, out: out, routeRank: routeRank, routeByRank: routeByRank, yearsFile: yearsFile,
+		r: r, out: out, routeRank: routeRank, routeByRank: routeByRank,
 		routeVehicles: newSpill(dir, "route-vehicles"), vehicleRoutes: newSpill(dir, "vehicle-routes"),
 		vehicleRank: vehicleRank, vehicleByRank: vehicleByRank,
 		vehicleMonths: newDense[vehicleSums](vehicles), vehicleYears: newDense[vehicleSums](vehicles),
 		routeTotals: make([]routeTotal, routes),
-		logIDs:      map[string]int32{}, routeDays: map[routeDTKey]int{}, dayRoutes: newDense[[2]int64](routes),
+		logIDs:      map[string]int32{}, routeDays: map[routeDTKey]int{},
 		vRoutes: map[vehicleRouteKey]int{}, extraLogs: map[[2]int32]struct{}{},
 		vehicleDays: newDense[vehicleSums](vehicles),
 	}
@@ -283,7 +265,6 @@ func (b *builder) month(m int32, logs, shipments []byte) error {
 			return err
 		}
 	}
-	b.mergeMonthRoutes()
 	for _, v := range b.vehicleMonths.touched {
 		s := &b.vehicleMonths.sums[v]
 		if err := b.vehicleRow(db.GrainMonth, start, v, s); err != nil {
@@ -322,7 +303,6 @@ func (b *builder) day(day int32, logs, shipments []byte) error {
 
 	clear(b.routeDays)
 	b.routeDayRows, b.routeDayKeys = b.routeDayRows[:0], b.routeDayKeys[:0]
-	b.dayRoutes.next()
 	clear(b.vRoutes)
 	b.vRouteRows, b.vRouteKeys = b.vRouteRows[:0], b.vRouteKeys[:0]
 	clear(b.extraLogs)
@@ -358,9 +338,6 @@ func (b *builder) day(day int32, logs, shipments []byte) error {
 		rs.weight += weight
 		rs.cpk += cpk
 		rs.cpt += cost / float64(dt)
-		dr := b.dayRoutes.at(route)
-		dr[0]++
-		dr[1] += int64(dt)
 
 		vk := vehicleRouteKey{vehicle, route}
 		j, ok := b.vRoutes[vk]
@@ -431,19 +408,9 @@ func (b *builder) day(day int32, logs, shipments []byte) error {
 	return nil
 }
 
-// endYear writes the year's route, vehicle and total rows.
+// endYear writes the year's vehicle and total rows.
 func (b *builder) endYear() error {
 	start := yearStart(b.year)
-	for i := range b.yearRoutes {
-		y := &b.yearRoutes[i]
-		b.routeRow(&b.years, db.GrainYear, start, y.key, &y.sums)
-		if b.years.Len() >= spillSize {
-			if err := b.years.Flush(b.yearsFile); err != nil {
-				return err
-			}
-		}
-	}
-	b.yearRoutes = b.yearRoutes[:0]
 	for _, v := range b.vehicleYears.touched {
 		if err := b.vehicleRow(db.GrainYear, start, v, &b.vehicleYears.sums[v]); err != nil {
 			return err
@@ -463,21 +430,6 @@ func (b *builder) finish() error {
 		if err := b.endYear(); err != nil {
 			return err
 		}
-	}
-	// The year rows after every day row: the table is then in the order
-	// of its (grain, period) index, and its year rows in that of their
-	// key, which makes building both a check of the order.
-	if err := b.out.routes.enc.Flush(b.out.routes.w); err != nil {
-		return err
-	}
-	if err := b.years.Flush(b.yearsFile); err != nil {
-		return err
-	}
-	if _, err := b.yearsFile.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	if _, err := io.Copy(b.out.routes.w, b.yearsFile); err != nil {
-		return err
 	}
 	if err := b.out.routes.finish(); err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"testing"
 )
 
@@ -58,12 +57,7 @@ func BenchmarkAddUpMonth(b *testing.B) {
 	for _, o := range out.byName() {
 		go func() { _, _ = io.Copy(io.Discard, o.r) }()
 	}
-	years, err := os.CreateTemp(b.TempDir(), "years")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer years.Close()
-	bl := newBuilder(r, out, b.TempDir(), years)
+	bl := newBuilder(r, out, b.TempDir())
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := bl.month(m, logRecs, shipmentRecs); err != nil {

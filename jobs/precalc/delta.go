@@ -14,11 +14,12 @@ import (
 // rows of the batches its snapshot sees queued, through a BRIN index, and
 // consumes those batches when it commits. Rows are never updated or deleted
 // (docs/data.md#45-duplicates-and-re-delivery), so every column is a sum, a
-// minimum or a maximum of what it was and what the new rows bring, except
-// three, which the new rows decide with a look at what is stored:
-//   - on_time_day of a (day, route, delivery time) row compares it with its
-//     (day, route) group's mean, which new rows move: the groups they touch
-//     are rewritten whole from their stored rows and the new ones;
+// minimum or a maximum of what it was and what the new rows bring (the
+// array tables take the new rows as a segment of their own), except three,
+// which the new rows decide with a look at what is stored:
+//   - unique_vehicles of agg_route_totals counts the vehicles that carry the
+//     route for the first time: the route's rows of agg_route_vehicles do
+//     not list them;
 //   - trips of agg_vehicle_routes and carrying_mileage count a log once,
 //     however many of its shipments there are: a new shipment counts its log
 //     only if no earlier shipment of that log did. A log loaded in this
@@ -141,56 +142,33 @@ var (
 		 GROUP BY 1, 2`,
 	}
 
-	// The (day, route) groups the new rows touch, rewritten whole: their
-	// stored rows are deleted and written again with the new rows added and
-	// on_time_day against the group's new mean; the year rows are corrected
-	// by the difference.
+	// The new rows' route entries, appended as a segment of each day they
+	// touch; a day's appended segments are merged into one once there are
+	// more than maxSegments. on_time_day is not stored: it compares an
+	// entry with its (day, route) group's mean, which new rows move, so the
+	// readers count it from the day's entries.
 	routeDaysSQL = []string{
-		// In the order of agg_routes_period_idx and of the day rows, which
-		// the rebuild writes by day and route: the lookups then walk both
-		// forward instead of jumping (3.2 s for 100k groups at 10M shipments).
-		`CREATE TEMP TABLE route_groups ON COMMIT DROP AS
-		 SELECT DISTINCT day, origin, destination FROM stage_rt ORDER BY 1, 2, 3`,
-		`ANALYZE route_groups`,
-		`CREATE TEMP TABLE replaced_routes ON COMMIT DROP AS
-		 WITH d AS (DELETE FROM agg_routes a USING route_groups g
-		            WHERE a.grain = 0 AND a.period = g.day AND a.origin = g.origin AND a.destination = g.destination
-		            RETURNING a.*)
-		 SELECT * FROM d`,
-		// on_time_day: dt <= Σdt/n of the same (day, route), compared exactly
-		// as dt·n <= Σdt; all shipments of a row share dt, so are all on time or none.
-		`CREATE TEMP TABLE merged_routes ON COMMIT DROP AS
-		 SELECT day, origin, destination, dt, n, sum_cost, sum_weight, sum_cpk, sum_cpt,
-		        CASE WHEN dt * sum(n) OVER w <= sum(dt::bigint * n) OVER w THEN n ELSE 0 END AS on_time_day
-		 FROM (SELECT day, origin, destination, dt, sum(n) AS n, sum(sum_cost) AS sum_cost,
-		              sum(sum_weight) AS sum_weight, sum(sum_cpk) AS sum_cpk, sum(sum_cpt) AS sum_cpt
-		       FROM (SELECT period AS day, origin, destination, delivery_time AS dt, shipments AS n,
-		                    sum_cost, sum_weight, sum_cpk, sum_cpt
-		             FROM replaced_routes
-		             UNION ALL
-		             SELECT day, origin, destination, dt, n, sum_cost, sum_weight, sum_cpk, sum_cpt FROM stage_rt) u
-		       GROUP BY 1, 2, 3, 4) x
-		 WINDOW w AS (PARTITION BY day, origin, destination)`,
-		`INSERT INTO agg_routes (grain, period, origin, destination, delivery_time, shipments, sum_cost, sum_weight,
-		     sum_cpk, sum_cpt, on_time_day)
-		 SELECT 0, day, origin, destination, dt, n, sum_cost, sum_weight, sum_cpk, sum_cpt, on_time_day
-		 FROM merged_routes ORDER BY 2, 3, 4`,
-		`INSERT INTO agg_routes AS a (grain, period, origin, destination, delivery_time, shipments, sum_cost,
-		     sum_weight, sum_cpk, sum_cpt, on_time_day)
-		 SELECT 2, date_trunc('year', day)::date, origin, destination, dt,
-		        sum(n), sum(sum_cost), sum(sum_weight), sum(sum_cpk), sum(sum_cpt), sum(on_time_day)
-		 FROM (SELECT day, origin, destination, dt, n, sum_cost, sum_weight, sum_cpk, sum_cpt, on_time_day
-		       FROM merged_routes
-		       UNION ALL
-		       SELECT period, origin, destination, delivery_time, -shipments, -sum_cost, -sum_weight,
-		              -sum_cpk, -sum_cpt, -on_time_day
-		       FROM replaced_routes) x
-		 GROUP BY 2, 3, 4, 5
-		 ORDER BY 2, 3, 4, 5
-		 ON CONFLICT (period, origin, destination, delivery_time) WHERE grain = 2 DO UPDATE SET
-		     shipments = a.shipments + EXCLUDED.shipments, sum_cost = a.sum_cost + EXCLUDED.sum_cost,
-		     sum_weight = a.sum_weight + EXCLUDED.sum_weight, sum_cpk = a.sum_cpk + EXCLUDED.sum_cpk,
-		     sum_cpt = a.sum_cpt + EXCLUDED.sum_cpt, on_time_day = a.on_time_day + EXCLUDED.on_time_day`,
+		`INSERT INTO agg_routes (period, segment, origins, destinations, delivery_times, shipments, sum_cost,
+		     sum_weight, sum_cpk, sum_cpt)
+		 SELECT day, (SELECT max(batch) FROM refresh_batches),
+		        array_agg(origin ORDER BY origin, destination, dt), array_agg(destination ORDER BY origin, destination, dt),
+		        array_agg(dt ORDER BY origin, destination, dt), array_agg(n::integer ORDER BY origin, destination, dt),
+		        array_agg(sum_cost ORDER BY origin, destination, dt), array_agg(sum_weight ORDER BY origin, destination, dt),
+		        array_agg(sum_cpk ORDER BY origin, destination, dt), array_agg(sum_cpt ORDER BY origin, destination, dt)
+		 FROM stage_rt GROUP BY 1`,
+		takeSegmentsSQL("stage_rt", "agg_routes", "merged_routes", "day AS period", "period"),
+		`INSERT INTO agg_routes (period, segment, origins, destinations, delivery_times, shipments, sum_cost,
+		     sum_weight, sum_cpk, sum_cpt)
+		 SELECT period, min(segment), array_agg(o ORDER BY o, de, dt), array_agg(de ORDER BY o, de, dt),
+		        array_agg(dt ORDER BY o, de, dt), array_agg(n ORDER BY o, de, dt), array_agg(c ORDER BY o, de, dt),
+		        array_agg(w ORDER BY o, de, dt), array_agg(cpk ORDER BY o, de, dt), array_agg(cpt ORDER BY o, de, dt)
+		 FROM (SELECT period, min(segment) AS segment, o, de, dt, sum(n)::integer AS n, sum(c) AS c, sum(w) AS w,
+		              sum(cpk) AS cpk, sum(cpt) AS cpt
+		       FROM merged_routes,
+		            unnest(origins, destinations, delivery_times, shipments, sum_cost, sum_weight, sum_cpk, sum_cpt)
+		            AS u(o, de, dt, n, c, w, cpk, cpt)
+		       GROUP BY period, o, de, dt) x
+		 GROUP BY 1`,
 	}
 
 	// Routes' all-time figures: the new rows' sums added, the bounds
@@ -229,7 +207,7 @@ var (
 		 SELECT origin, destination, (SELECT max(batch) FROM refresh_batches),
 		        array_agg(day ORDER BY vehicle_id, day), array_agg(vehicle_id ORDER BY vehicle_id, day)
 		 FROM stage_vr GROUP BY 1, 2`,
-		takeSegmentsSQL("agg_vehicle_routes", "merged_vehicle_routes",
+		takeSegmentsSQL("stage_vr", "agg_vehicle_routes", "merged_vehicle_routes",
 			"vehicle_id, date_trunc('year', day)::date AS period", "vehicle_id", "period"),
 		`INSERT INTO agg_vehicle_routes (vehicle_id, period, segment, days, origins, destinations, trips,
 		     shipments, sum_cost, sum_dt)
@@ -242,7 +220,7 @@ var (
 		            unnest(days, origins, destinations, trips, shipments, sum_cost, sum_dt) AS u(d, o, de, t, n, c, dt)
 		       GROUP BY vehicle_id, period, d, o, de) x
 		 GROUP BY 1, 2`,
-		takeSegmentsSQL("agg_route_vehicles", "merged_route_vehicles", "origin, destination", "origin", "destination"),
+		takeSegmentsSQL("stage_vr", "agg_route_vehicles", "merged_route_vehicles", "origin, destination", "origin", "destination"),
 		`INSERT INTO agg_route_vehicles (origin, destination, segment, days, vehicle_ids)
 		 SELECT origin, destination, min(segment), array_agg(d ORDER BY v, d), array_agg(v ORDER BY v, d)
 		 FROM (SELECT origin, destination, min(segment) AS segment, d, v
@@ -257,13 +235,14 @@ var (
 const maxSegments = 8
 
 // takeSegmentsSQL deletes the appended segments of the keys of table that
-// the new rows touch and that have more than maxSegments of them, into the
-// temporary table into, to be merged. keys are the key's columns before
-// segment, selected from stage_vr as keySQL lists them. The segments are
+// the new rows (the staged table from) touch and that have more than
+// maxSegments of them, into the temporary table into, to be merged. keys
+// are the key's columns before segment, selected from from as keySQL lists
+// them. The segments are
 // counted through the primary key from the touched keys: the appended rows
 // are not in the table's statistics, and a join planned on them took 17 s
 // for 15k routes at 2M shipments.
-func takeSegmentsSQL(table, into, keySQL string, keys ...string) string {
+func takeSegmentsSQL(from, table, into, keySQL string, keys ...string) string {
 	var match, same []string
 	for _, k := range keys {
 		match = append(match, fmt.Sprintf("a.%s = k.%s", k, k))
@@ -271,11 +250,11 @@ func takeSegmentsSQL(table, into, keySQL string, keys ...string) string {
 	}
 	return fmt.Sprintf(`CREATE TEMP TABLE %[2]s ON COMMIT DROP AS
 WITH m AS MATERIALIZED (
-    SELECT %[3]s FROM (SELECT DISTINCT %[4]s FROM stage_vr) k
+    SELECT %[3]s FROM (SELECT DISTINCT %[4]s FROM %[8]s) k
     WHERE (SELECT count(*) FROM %[1]s a WHERE %[5]s AND a.segment > 0) > %[7]d),
 d AS (DELETE FROM %[1]s a USING m WHERE %[6]s AND a.segment > 0 RETURNING a.*)
 SELECT * FROM d`, table, into, strings.Join(keys, ", "), keySQL,
-		strings.Join(match, " AND "), strings.Join(same, " AND "), maxSegments)
+		strings.Join(match, " AND "), strings.Join(same, " AND "), maxSegments, from)
 }
 
 // adoptStraySQL numbers the rows an older haul loaded without a number

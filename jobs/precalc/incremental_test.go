@@ -22,7 +22,7 @@ import (
 // identify a row of its figures (aggFigures).
 var aggKeys = map[string][]string{
 	"agg_totals":         {"grain", "period"},
-	"agg_routes":         {"grain", "period", "origin", "destination", "delivery_time"},
+	"agg_routes":         {"period", "origin", "destination", "delivery_time"},
 	"agg_vehicles":       {"grain", "period", "vehicle_id"},
 	"agg_vehicle_routes": {"vehicle_id", "day", "origin", "destination"},
 	"agg_route_vehicles": {"origin", "destination", "day", "vehicle_id"},
@@ -35,6 +35,13 @@ var aggKeys = map[string][]string{
 // rebuild's, the refreshes' segments): their elements are added up.
 func aggFigures(table string) string {
 	switch table {
+	case "agg_routes":
+		return `SELECT period, o AS origin, de AS destination, dt AS delivery_time, sum(n) AS shipments,
+		        sum(c) AS sum_cost, sum(w) AS sum_weight, sum(cpk) AS sum_cpk, sum(cpt) AS sum_cpt
+		 FROM agg_routes,
+		      unnest(origins, destinations, delivery_times, shipments, sum_cost, sum_weight, sum_cpk, sum_cpt)
+		      AS u(o, de, dt, n, c, w, cpk, cpt)
+		 GROUP BY 1, 2, 3, 4`
 	case "agg_vehicle_routes":
 		return `SELECT vehicle_id, d AS day, o AS origin, de AS destination, sum(t) AS trips, sum(n) AS shipments,
 		        sum(c) AS sum_cost, sum(dt) AS sum_dt

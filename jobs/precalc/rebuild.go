@@ -318,12 +318,7 @@ func readRaw(ctx context.Context, conn *pgx.Conn, raw *rawReader, out *tables) (
 // addUp adds up the spilled raw rows, a month at a time, into out's
 // streams, and says how many days they cover.
 func addUp(ctx context.Context, raw *rawReader, out *tables, dir string) (int, error) {
-	years, err := os.CreateTemp(dir, "route-years-")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = years.Close() }()
-	b := newBuilder(raw, out, dir, years)
+	b := newBuilder(raw, out, dir)
 	months := slices.Compact(slices.Sorted(slices.Values(append(raw.logs.partitions(), raw.shipments.partitions()...))))
 	for _, m := range months {
 		if err := ctx.Err(); err != nil {

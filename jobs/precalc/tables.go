@@ -27,8 +27,8 @@ type tables struct {
 var tableColumns = map[string][]string{
 	"agg_totals": {"grain", "period", "logs", "mileage", "fuel", "carrying_mileage", "shipments", "sum_cost",
 		"sum_weight", "sum_dt", "sum_dt2", "min_dt", "max_dt", "min_cpk", "max_cpk", "ship_days", "vehicle_days"},
-	"agg_routes": {"grain", "period", "origin", "destination", "delivery_time", "shipments", "sum_cost",
-		"sum_weight", "sum_cpk", "sum_cpt", "on_time_day"},
+	"agg_routes": {"period", "segment", "origins", "destinations", "delivery_times", "shipments", "sum_cost",
+		"sum_weight", "sum_cpk", "sum_cpt"},
 	"agg_route_totals": {"origin", "destination", "shipments", "sum_cost", "sum_weight", "sum_dt", "min_dt",
 		"max_dt", "unique_vehicles"},
 	"agg_vehicles": {"grain", "period", "vehicle_id", "trips", "mileage", "fuel", "shipments", "sum_cost", "sum_dt"},

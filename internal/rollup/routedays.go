@@ -1,0 +1,200 @@
+package rollup
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+)
+
+// agg_routes keeps a row per day and segment whose arrays hold the day's
+// (route, delivery time) entries (migration 00008). The readers take a
+// day's rows together and count each entry's on-time shipments against its
+// (day, route) group, which is not stored: new rows move the group's mean.
+
+// They read the rows of a day together (ORDER BY period): a day's entries
+// are in all its segments. The route index counts its runs from the first
+// four columns first.
+const (
+	routeDayColumns = `period, origins, destinations, delivery_times, shipments, sum_cost, sum_weight, sum_cpk, sum_cpt`
+	routeDaysSQL    = `SELECT ` + routeDayColumns + ` FROM agg_routes ORDER BY period, segment`
+	routeRunsSQL    = `SELECT period, origins, destinations, delivery_times FROM agg_routes ORDER BY period, segment`
+	routeWindowSQL  = `SELECT ` + routeDayColumns + ` FROM agg_routes
+WHERE period BETWEEN $1 AND $2 ORDER BY period, segment`
+)
+
+// routeDay is one day's route entries, from every row (segment) of the
+// day: an entry's route and delivery time may stand in two segments.
+type routeDay struct {
+	// day is in days since 1970-01-01.
+	day                    int32
+	origin, destination    [][]byte
+	dt                     []int32
+	n                      []int64
+	cost, weight, cpk, cpt []float64
+}
+
+func (d *routeDay) reset(day int32) {
+	*d = routeDay{day: day, origin: d.origin[:0], destination: d.destination[:0], dt: d.dt[:0], n: d.n[:0],
+		cost: d.cost[:0], weight: d.weight[:0], cpk: d.cpk[:0], cpt: d.cpt[:0]}
+}
+
+var errRouteDayEncoding = errors.New("unexpected encoding of a route day row")
+
+// add decodes a row's arrays (binary, one dimension, no NULL), in the
+// order of routeDayColumns and as many of them as v holds, and appends its
+// entries. The name slices point into v, which the caller keeps.
+func (d *routeDay) add(v [][]byte) error {
+	var n int
+	for c, names := range []*[][]byte{&d.origin, &d.destination} {
+		m, body, err := arrayBody(v[1+c])
+		if err != nil || (c == 1 && m != n) {
+			return errRouteDayEncoding
+		}
+		n = m
+		for range n {
+			if len(body) < 4 {
+				return errRouteDayEncoding
+			}
+			size := int(int32(binary.BigEndian.Uint32(body)))
+			if size < 0 || len(body) < 4+size {
+				return errRouteDayEncoding
+			}
+			*names = append(*names, body[4:4+size:4+size])
+			body = body[4+size:]
+		}
+	}
+	for c := 3; c < len(v); c++ {
+		m, body, err := arrayBody(v[c])
+		if err != nil || m != n {
+			return errRouteDayEncoding
+		}
+		size := 4
+		if c >= 5 {
+			size = 8
+		}
+		if len(body) != n*(4+size) {
+			return errRouteDayEncoding
+		}
+		for i := range n {
+			e := body[i*(4+size):]
+			if int(binary.BigEndian.Uint32(e)) != size {
+				return errRouteDayEncoding
+			}
+			e = e[4:]
+			switch c {
+			case 3:
+				d.dt = append(d.dt, int32(binary.BigEndian.Uint32(e)))
+			case 4:
+				d.n = append(d.n, int64(int32(binary.BigEndian.Uint32(e))))
+			case 5:
+				d.cost = append(d.cost, float8(e))
+			case 6:
+				d.weight = append(d.weight, float8(e))
+			case 7:
+				d.cpk = append(d.cpk, float8(e))
+			case 8:
+				d.cpt = append(d.cpt, float8(e))
+			}
+		}
+	}
+	return nil
+}
+
+// arrayBody returns the number of elements of a binary one-dimensional
+// array without NULLs, and its elements, each a length and its bytes.
+func arrayBody(b []byte) (int, []byte, error) {
+	if len(b) < 12 {
+		return 0, nil, errRouteDayEncoding
+	}
+	switch ndim := binary.BigEndian.Uint32(b); {
+	case ndim == 0:
+		return 0, nil, nil
+	case ndim != 1 || len(b) < 20 || binary.BigEndian.Uint32(b[4:]) != 0:
+		return 0, nil, errRouteDayEncoding
+	}
+	n := int(int32(binary.BigEndian.Uint32(b[12:])))
+	if n < 0 {
+		return 0, nil, errRouteDayEncoding
+	}
+	return n, b[20:], nil
+}
+
+// readRouteDays calls fn with each day's entries, in day order, from the
+// rows sql selects (routeDaysSQL, routeWindowSQL). The day is reused after
+// fn returns.
+func readRouteDays(ctx context.Context, q Querier, fn func(*routeDay) error, sql string, args ...any) error {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		d    routeDay
+		held [][][]byte // the day's rows, copied: pgx reuses its buffers
+	)
+	flush := func() error {
+		for _, v := range held {
+			if err := d.add(v); err != nil {
+				return err
+			}
+		}
+		held = held[:0]
+		return fn(&d)
+	}
+	for rows.Next() {
+		v := rows.RawValues()
+		if len(v) < 4 || len(v) > 9 || len(v[0]) != 4 {
+			return errRouteDayEncoding
+		}
+		// A binary date is days since 2000-01-01.
+		day := int32(binary.BigEndian.Uint32(v[0])) + pgEpochDay
+		if len(held) > 0 && day != d.day {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if len(held) == 0 {
+			d.reset(day)
+		}
+		row := make([][]byte, len(v))
+		for i, b := range v {
+			row[i] = append([]byte(nil), b...)
+		}
+		held = append(held, row)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(held) > 0 {
+		return flush()
+	}
+	return nil
+}
+
+// onTimeDay counts each entry's shipments that are at or below their
+// (day, route) group's mean delivery time (docs/api.md#39-get-apiroutetop-performing),
+// compared exactly as dt·n <= Σdt: all shipments of an entry share dt, so
+// are all on time or none. route[i] is entry i's route as a number below
+// routes; group is scratch space, returned for reuse.
+func onTimeDay(d *routeDay, route []int32, routes int, onTime []int64, group [][2]int64) ([]int64, [][2]int64) {
+	if len(group) < routes {
+		group = make([][2]int64, routes)
+	}
+	for i, r := range route {
+		group[r][0] += d.n[i]
+		group[r][1] += int64(d.dt[i]) * d.n[i]
+	}
+	onTime = onTime[:0]
+	for i, r := range route {
+		g := group[r]
+		if int64(d.dt[i])*g[0] <= g[1] {
+			onTime = append(onTime, d.n[i])
+		} else {
+			onTime = append(onTime, 0)
+		}
+	}
+	for _, r := range route {
+		group[r] = [2]int64{}
+	}
+	return onTime, group
+}
