@@ -91,8 +91,8 @@ func (b *builder) routeNames(e *pgcopy.Encoder, route uint32) {
 }
 
 // vehicleRouteBuckets is how many ranges of routes, and of vehicles, the
-// vehicle route records are spilled by: each range is sorted in memory in
-// turn, a 128th of the records.
+// vehicle route records are spilled by: each range is ordered in memory in
+// turn, a 128th of the records (of a year's, for vehicles).
 const vehicleRouteBuckets = 128
 
 // Spilled vehicle route records. By route: route rank, vehicle rank, day.
@@ -103,10 +103,15 @@ const (
 	vehicleRouteRecord = 4 + 4 + 4 + 4 + 4 + 8 + 8
 )
 
+// maxEntries bounds a row's arrays: a vehicle's year, or a route, with
+// more days than that takes several rows, the next ones with segments -1,
+// -2 and so on, far from PostgreSQL's 1 GB limit on a field.
+const maxEntries = 1 << 16
+
 // vehicleRouteRows spills the day's vehicle route rows twice: by route
-// for agg_route_vehicles, by vehicle for agg_vehicle_routes. Both are
-// written at the end, a row per route and per vehicle and year
-// (writeRouteVehicles, writeVehicleRoutes).
+// for agg_route_vehicles, written at the end (writeRouteVehicles), and by
+// year and vehicle for agg_vehicle_routes, written as each year ends
+// (writeVehicleRoutes).
 func (b *builder) vehicleRouteRows(day int32) error {
 	routes, vehicles := uint64(len(b.routeRank)), uint64(len(b.vehicleRank))
 	for i, k := range b.vRouteKeys {
@@ -136,46 +141,38 @@ func (b *builder) vehicleRouteRows(day int32) error {
 	return nil
 }
 
-// maxEntries bounds a row's arrays: a vehicle's year, or a route, with
-// more days than that takes several rows, the next ones with segments -1,
-// -2 and so on, far from PostgreSQL's 1 GB limit on a field.
-const maxEntries = 1 << 16
-
-// nextSegment is the segment of a key's next row: the next chunk's when
-// the key goes on, else 0.
-func nextSegment(segment int64, sameKey bool) int64 {
-	if sameKey {
-		return segment - 1
-	}
-	return 0
-}
-
-// spilledRecords reads the records of every partition of s in turn, sorted
-// by their first 12 bytes (three little-endian uint32, the first the most
-// significant), and calls each with them.
-func spilledRecords(s *spill, size int, each func(data []byte, at []int32) error) error {
-	type sortKey struct {
-		hi uint64
-		lo uint32
-		at int32
-	}
-	var keys []sortKey
+// byRank calls each with the records of every partition of s in turn,
+// ordered by their first field (a rank) and else as they were spilled (by
+// day): a counting sort, as a partition holds a narrow range of ranks.
+func byRank(s *spill, size int, each func(data []byte, at []int32) error) error {
 	var at []int32
+	var count []int32
 	for _, part := range s.partitions() {
 		data, err := s.read(part)
 		if err != nil {
 			return fmt.Errorf("read spilled %s: %w", s.name, err)
 		}
-		keys = keys[:0]
-		for p := 0; p+size <= len(data); p += size {
-			keys = append(keys, sortKey{uint64(le32(data[p:]))<<32 | uint64(le32(data[p+4:])), le32(data[p+8:]), int32(p)})
+		n := len(data) / size
+		if n == 0 {
+			continue
 		}
-		slices.SortFunc(keys, func(x, y sortKey) int {
-			return cmp.Or(cmp.Compare(x.hi, y.hi), cmp.Compare(x.lo, y.lo))
-		})
-		at = at[:0]
-		for _, k := range keys {
-			at = append(at, k.at)
+		lo, hi := uint32(math.MaxUint32), uint32(0)
+		for p := 0; p < n*size; p += size {
+			r := le32(data[p:])
+			lo, hi = min(lo, r), max(hi, r)
+		}
+		count = append(count[:0], make([]int32, hi-lo+2)...)
+		for p := 0; p < n*size; p += size {
+			count[le32(data[p:])-lo+1]++
+		}
+		for i := 1; i < len(count); i++ {
+			count[i] += count[i-1]
+		}
+		at = slices.Grow(at[:0], n)[:n]
+		for p := 0; p < n*size; p += size {
+			r := le32(data[p:]) - lo
+			at[count[r]] = int32(p)
+			count[r]++
 		}
 		if err := each(data, at); err != nil {
 			return err
@@ -185,13 +182,15 @@ func spilledRecords(s *spill, size int, each func(data []byte, at []int32) error
 }
 
 // writeRouteVehicles writes a row of agg_route_vehicles per route, its
-// vehicles and days in vehicle, then day order, and counts each route's
-// distinct vehicles.
+// days and vehicles in day order, and counts each route's distinct
+// vehicles.
 func (b *builder) writeRouteVehicles() ([]int64, error) {
 	vehicles := make([]int64, len(b.routeRank))
+	// seen[v] is 1 + the rank of the last route vehicle v was counted for.
+	seen := make([]uint32, len(b.vehicleRank))
 	e := &b.out.routeVehicles
-	err := spilledRecords(b.routeVehicles, routeVehicleRecord, func(data []byte, at []int32) error {
-		var segment, prev int64 // prev: the last vehicle counted
+	err := byRank(b.routeVehicles, routeVehicleRecord, func(data []byte, at []int32) error {
+		var segment int64
 		for len(at) > 0 {
 			rank := le32(data[at[0]:])
 			n := 1
@@ -207,15 +206,12 @@ func (b *builder) writeRouteVehicles() ([]int64, error) {
 				e.enc.Int4(leI32(data[p+8:]))
 			}
 			e.enc.EndArray()
-			if segment == 0 {
-				prev = -1
-			}
 			e.enc.Array(pgcopy.OIDText, n)
 			for _, p := range at[:n] {
 				vehicle := le32(data[p+4:])
-				if int64(vehicle) != prev {
+				if seen[vehicle] != rank+1 {
+					seen[vehicle] = rank + 1
 					vehicles[route]++
-					prev = int64(vehicle)
 				}
 				e.enc.String(b.r.vehicles.names[b.vehicleByRank[vehicle]])
 			}
@@ -234,23 +230,33 @@ func (b *builder) writeRouteVehicles() ([]int64, error) {
 	return vehicles, e.finish()
 }
 
-// writeVehicleRoutes writes a row of agg_vehicle_routes per vehicle and
-// year, its days and routes in day, then route order.
-func (b *builder) writeVehicleRoutes() error {
+// nextSegment is the segment of a key's next row: the next chunk's when
+// the key goes on, else 0.
+func nextSegment(segment int64, sameKey bool) int64 {
+	if sameKey {
+		return segment - 1
+	}
+	return 0
+}
+
+// writeVehicleRoutes writes a row of agg_vehicle_routes per vehicle for
+// the year that ends, its days and routes in day order, from the year's
+// spilled records, which it forgets.
+func (b *builder) writeVehicleRoutes(year int32) error {
 	e := &b.out.vehicleRoutes
-	err := spilledRecords(b.vehicleRoutes, vehicleRouteRecord, func(data []byte, at []int32) error {
+	period := yearStart(year)
+	err := byRank(b.vehicleRoutes, vehicleRouteRecord, func(data []byte, at []int32) error {
 		var segment int64
 		for len(at) > 0 {
-			vehicle, year := le32(data[at[0]:]), yearOf(monthOf(leI32(data[at[0]+4:])))
-			next := yearStart(year + 1)
+			vehicle := le32(data[at[0]:])
 			n := 1
-			for n < len(at) && n < maxEntries && le32(data[at[n]:]) == vehicle && leI32(data[at[n]+4:]) < next {
+			for n < len(at) && n < maxEntries && le32(data[at[n]:]) == vehicle {
 				n++
 			}
 			row := at[:n]
 			e.enc.Row(10)
 			e.enc.String(b.r.vehicles.names[b.vehicleByRank[vehicle]])
-			e.enc.Int4(yearStart(year))
+			e.enc.Int4(period)
 			e.enc.Int8(segment)
 			e.enc.Array(pgcopy.OIDDate, n)
 			for _, p := range row {
@@ -286,14 +292,11 @@ func (b *builder) writeVehicleRoutes() error {
 				return err
 			}
 			at = at[n:]
-			segment = nextSegment(segment, len(at) > 0 && le32(data[at[0]:]) == vehicle && leI32(data[at[0]+4:]) < next)
+			segment = nextSegment(segment, len(at) > 0 && le32(data[at[0]:]) == vehicle)
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return e.finish()
+	return err
 }
 
 func (b *builder) vehicleRow(grain int16, period int32, vehicle uint32, s *vehicleSums) error {

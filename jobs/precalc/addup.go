@@ -146,8 +146,8 @@ type builder struct {
 	yearTotal              totalRow
 
 	routeTotals []routeTotal // by route
-	// vehicle route records, by ranges of routes and of vehicles in name
-	// order (see vehicleRouteRows)
+	// vehicle route records, by ranges of routes, and of the year's
+	// vehicles, in name order (see vehicleRouteRows)
 	routeVehicles, vehicleRoutes *spill
 	// a vehicle's place in name order, and the vehicle in each place
 	vehicleRank, vehicleByRank []uint32
@@ -408,9 +408,12 @@ func (b *builder) day(day int32, logs, shipments []byte) error {
 	return nil
 }
 
-// endYear writes the year's vehicle and total rows.
+// endYear writes the year's vehicle route, vehicle and total rows.
 func (b *builder) endYear() error {
 	start := yearStart(b.year)
+	if err := b.writeVehicleRoutes(b.year); err != nil {
+		return err
+	}
 	for _, v := range b.vehicleYears.touched {
 		if err := b.vehicleRow(db.GrainYear, start, v, &b.vehicleYears.sums[v]); err != nil {
 			return err
@@ -431,14 +434,13 @@ func (b *builder) finish() error {
 			return err
 		}
 	}
-	if err := b.out.routes.finish(); err != nil {
-		return err
+	for _, o := range []*tableOut{&b.out.routes, &b.out.vehicleRoutes} {
+		if err := o.finish(); err != nil {
+			return err
+		}
 	}
 	vehicles, err := b.writeRouteVehicles()
 	if err != nil {
-		return err
-	}
-	if err := b.writeVehicleRoutes(); err != nil {
 		return err
 	}
 	for _, o := range []*tableOut{&b.out.vehicles, &b.out.vehicleInfo} {

@@ -344,6 +344,9 @@ func addUp(ctx context.Context, raw *rawReader, out *tables, dir string) (int, e
 func loadCopies(ctx context.Context, conn *pgx.Conn, lane []*tableOut, log logr.Logger) (map[string]int64, error) {
 	rows := map[string]int64{}
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, compressSQL); err != nil {
+			return fmt.Errorf("set the compression: %w", err)
+		}
 		for _, o := range lane {
 			t := time.Now()
 			if _, err := tx.Exec(ctx, createNextSQL(o.table)); err != nil {

@@ -222,8 +222,21 @@ func deltaSteps() []step {
 // CPUs' caches and memory bandwidth.
 const refreshMemory = "256MB"
 
-// tune sets the transaction's memory for sorts, hashes and index builds.
+// compressSQL makes the transaction compress what it stores out of line
+// with lz4 where the server has it (built --with-lz4, as Debian's packages
+// and the official images are); else it keeps pglz. The arrays of the
+// route and vehicle route rollups are most of what a rebuild writes, and
+// compressing them with pglz took a rebuild at 10M shipments from 52 s to
+// 85 s, for arrays 8% smaller.
+const compressSQL = `SELECT set_config('default_toast_compression', 'lz4', true) FROM pg_settings
+WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)`
+
+// tune sets the transaction's memory for sorts, hashes and index builds,
+// and its compression (compressSQL).
 func tune(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, compressSQL); err != nil {
+		return fmt.Errorf("set the compression: %w", err)
+	}
 	// Parallel partial aggregation only adds work here: nearly every
 	// (day, route, delivery time) group is distinct, so the workers'
 	// partial groups are as many as the rows they read.

@@ -636,3 +636,30 @@ func (e *env) waitFor(what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// The rebuild and the refresh compress the rollups' arrays with lz4 where
+// the server has it (compressSQL).
+func TestArraysCompressedWithLZ4(t *testing.T) {
+	e := newEnv(t)
+	if e.count(`SELECT count(*) FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)`) == 0 {
+		t.Skip("this PostgreSQL has no lz4")
+	}
+	// Thousands of entries a day: rows large enough to be compressed.
+	e.load("first", e.generate("first", datagen.Config{Shipments: 6_000, Cities: 60,
+		From: day("2025-01-01"), To: day("2025-01-03")}))
+	if res := e.refresh(false); !res.Full {
+		t.Fatal("the first refresh did not rebuild")
+	}
+	e.load("second", e.generate("second", datagen.Config{Shipments: 3_000, Cities: 60, Seed: 2, IDPrefix: "B",
+		From: day("2025-01-04"), To: day("2025-01-04")}))
+	if res := e.refresh(false); res.Full {
+		t.Fatal("the second refresh took the full path")
+	}
+	for rows, want := range map[string]int64{"the rebuild's": 3, "the refresh's": 1} {
+		segments := map[string]string{"the rebuild's": "segment <= 0", "the refresh's": "segment > 0"}[rows]
+		q := `SELECT count(*) FROM agg_routes WHERE ` + segments + ` AND pg_column_compression(origins) = 'lz4'`
+		if n := e.count(q); n != want {
+			t.Errorf("%d of %s rows of agg_routes are compressed with lz4, want %d", n, rows, want)
+		}
+	}
+}

@@ -57,13 +57,13 @@ func (t *tables) byName() map[string]*tableOut {
 }
 
 // lanes are the copies each connection loads, in order: the three large
-// tables (agg_routes and agg_vehicles streamed while the rows are added
-// up, the vehicle routes sorted at the end), then the small ones, written
-// at the end.
+// tables, streamed while the rows are added up (agg_routes a day at a
+// time, agg_vehicle_routes a year at a time), then the ones written at the
+// end.
 func (t *tables) lanes() [3][]*tableOut {
 	return [3][]*tableOut{
 		{&t.routes, &t.totals, &t.routeTotals},
-		{&t.routeVehicles, &t.vehicleRoutes},
+		{&t.vehicleRoutes, &t.routeVehicles},
 		{&t.vehicles, &t.vehicleInfo},
 	}
 }
