@@ -362,8 +362,6 @@ const deltaDaysSQL = `SELECT count(*) FROM (SELECT day FROM new_logs UNION SELEC
 // deltaCostSQL reads what a deltaCost needs, once the new rows are staged.
 const deltaCostSQL = `
 SELECT (SELECT count(*) FROM new_logs) + (SELECT count(*) FROM new_ships),
-       (SELECT count(*) FROM new_ships s
-        WHERE EXISTS (SELECT 1 FROM agg_totals a WHERE a.grain = 0 AND a.period = s.day AND a.shipments > 0)),
        coalesce((SELECT sum(logs + shipments) FROM agg_totals WHERE grain = 2), 0)::bigint,
        coalesce((SELECT sum(shipments) FROM agg_totals WHERE grain = 2), 0)::bigint,
        EXISTS (SELECT 1 FROM old_logs)`

@@ -143,7 +143,7 @@ func refreshDelta(ctx context.Context, conn *pgx.Conn, res *Result, log logr.Log
 			return err
 		}
 		var est costEstimate
-		if err := tx.QueryRow(ctx, deltaCostSQL).Scan(&est.added, &est.onOldDays, &est.total, &est.shipments,
+		if err := tx.QueryRow(ctx, deltaCostSQL).Scan(&est.added, &est.total, &est.shipments,
 			&est.oldLogs); err != nil {
 			return fmt.Errorf("estimate refresh cost: %w", err)
 		}
@@ -162,34 +162,32 @@ func refreshDelta(ctx context.Context, conn *pgx.Conn, res *Result, log logr.Log
 }
 
 // costEstimate sizes the two ways to refresh, in rows: added, the rows of
-// the queued batches; onOldDays, their shipments on days that had some
-// already, whose (day, route) groups an incremental refresh looks up and may
-// rewrite; total and shipments, every row and every shipment aggregated so
-// far; oldLogs, whether new shipments ride logs loaded before, which costs a
-// scan of every shipment.
+// the queued batches; total and shipments, every row and every shipment
+// aggregated so far; oldLogs, whether new shipments ride logs loaded
+// before, which costs a scan of every shipment.
 type costEstimate struct {
-	added, onOldDays, total, shipments int64
-	oldLogs                            bool
+	added, total, shipments int64
+	oldLogs                 bool
 }
 
 // Relative costs of the two paths, in tenths of what a full rebuild spends
 // on a row, plus its fixed cost (new tables, index builds, the swap).
-// Measured with make bench-precalc at 2M shipments (2 cores, load 3-5): a
-// full rebuild took 19.6 s (5.9 µs a row); an incremental refresh of 200k
-// shipments with their logs 16.2 s on new days (54 µs a row) and 36.7 s over
-// every day (122 µs).
+// Measured at 10M shipments (2 cores, load 1-2): a full rebuild took 51.7 s
+// (3.4 µs a row); an incremental refresh of 100k shipments with their logs
+// 10.8 s over every day (72 µs a row) and 1.0 s for one new day (75 µs).
+// Since the route days are appended (delta.go), new rows on old days cost
+// no more than on new ones.
 const (
-	deltaRowCost  = 90  // a new row, staged, grouped and added to each rollup and grain
-	oldDayCost    = 100 // more for a new shipment on a day that had some
+	deltaRowCost  = 210 // a new row, staged, grouped and added to each rollup and grain
 	scanRowCost   = 2   // a shipment read by the scan for old logs
 	fullRowCost   = 10
 	fullFixedRows = 300_000
 )
 
 // fullIsCheaper says whether a full rebuild costs less than adding the new
-// rows: after a load of about a tenth of what is there, or more.
+// rows: after a load of about a twentieth of what is there, or more.
 func (e costEstimate) fullIsCheaper() bool {
-	delta := deltaRowCost*e.added + oldDayCost*e.onOldDays
+	delta := deltaRowCost * e.added
 	if e.oldLogs {
 		delta += scanRowCost * e.shipments
 	}
