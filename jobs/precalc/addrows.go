@@ -1,14 +1,15 @@
 package precalc
 
 // The rows the builder (addup.go) writes: a day's row of route entries,
-// and the vehicle-route records, spilled by ranges of routes and of
-// vehicles and written as arrays at the end.
+// the vehicle-route records, spilled by ranges of routes and of vehicles
+// and written as arrays, and at the end the totals and route totals.
 
 import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/big"
 	"slices"
 
 	"github.com/haul-dev/haul/internal/pgcopy"
@@ -312,4 +313,87 @@ func (b *builder) vehicleRow(grain int16, period int32, vehicle uint32, s *vehic
 	e.enc.Float8(s.cost)
 	e.enc.Int8(s.dt)
 	return e.spill()
+}
+
+// finish writes the last year's rows, the totals and the route totals, and
+// ends every table's stream: each lane loads its tables in turn, so a
+// table is ended before the next one of its lane is written.
+func (b *builder) finish() error {
+	if b.inYear {
+		if err := b.endYear(); err != nil {
+			return err
+		}
+	}
+	for _, o := range []*tableOut{&b.out.routes, &b.out.vehicleRoutes} {
+		if err := o.finish(); err != nil {
+			return err
+		}
+	}
+	vehicles, err := b.writeRouteVehicles()
+	if err != nil {
+		return err
+	}
+	for _, o := range []*tableOut{&b.out.vehicles, &b.out.vehicleInfo} {
+		if err := o.finish(); err != nil {
+			return err
+		}
+	}
+	e := &b.out.totals
+	for i := range b.totals {
+		t := &b.totals[i]
+		e.enc.Row(17)
+		e.enc.Int2(t.grain)
+		e.enc.Int4(t.period)
+		e.enc.Int8(t.logs)
+		e.enc.Float8(t.mileage)
+		e.enc.Float8(t.fuel)
+		e.enc.Float8(t.carrying)
+		e.enc.Int8(t.n)
+		e.enc.Float8(t.cost)
+		e.enc.Float8(t.weight)
+		e.enc.Int8(t.dt)
+		dt2 := new(big.Int).SetUint64(t.dt2Hi)
+		dt2.Lsh(dt2, 64).Or(dt2, new(big.Int).SetUint64(t.dt2Lo))
+		e.enc.Numeric(dt2)
+		if t.n > 0 {
+			e.enc.Int4(t.minDT)
+			e.enc.Int4(t.maxDT)
+			e.enc.Float8(t.minCPK)
+			e.enc.Float8(t.maxCPK)
+		} else {
+			e.enc.Null()
+			e.enc.Null()
+			e.enc.Null()
+			e.enc.Null()
+		}
+		e.enc.Int4(int32(t.shipDays))
+		e.enc.Int8(t.vehicleDays)
+		if err := e.spill(); err != nil {
+			return err
+		}
+	}
+	if err := e.finish(); err != nil {
+		return err
+	}
+
+	e = &b.out.routeTotals
+	for _, route := range b.routeByRank {
+		t := &b.routeTotals[route]
+		if t.n == 0 {
+			continue
+		}
+		e.enc.Row(9)
+		b.routeNames(&e.enc, route)
+		e.enc.Int8(t.n)
+		e.enc.Float8(t.cost)
+		e.enc.Float8(t.weight)
+		e.enc.Int8(t.dt)
+		e.enc.Int4(t.minDT)
+		e.enc.Int4(t.maxDT)
+		e.enc.Int8(vehicles[route])
+		if err := e.spill(); err != nil {
+			return err
+		}
+	}
+	return e.finish()
 }

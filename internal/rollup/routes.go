@@ -1,0 +1,183 @@
+package rollup
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// RouteKey names a route.
+type RouteKey struct {
+	Origin, Destination string
+}
+
+// Route is a route's figures over a window.
+type Route struct {
+	RouteKey
+	Stats
+	// SumCPK and SumCPT add cost/weight and cost/delivery_time over the
+	// route's shipments.
+	SumCPK, SumCPT float64
+	// OnTimeDay counts shipments at or below their route's mean delivery
+	// time of the same day (docs/api.md#39-get-apiroutetop-performing).
+	OnTimeDay int64
+	// OnTimeWindow counts shipments within one hour of the route's mean
+	// over the window, delivery_time ≤ mean + 1 (docs/api.md#36-get-apiroutereliability).
+	OnTimeWindow int64
+}
+
+// ReadRoutes returns every route with a shipment in the window, ordered by
+// origin and destination, from the window's days' route entries.
+func ReadRoutes(ctx context.Context, q Querier, w Window) ([]Route, error) {
+	acc := routeAdder{byOrigin: map[string]map[string]*routeSum{}}
+	var (
+		route  []int32
+		onTime []int64
+		group  [][2]int64
+	)
+	err := readRouteDays(ctx, q, func(d *routeDay) error {
+		route = route[:0]
+		for i := range d.dt {
+			route = append(route, acc.route(d.origin[i], d.destination[i]).id)
+		}
+		onTime, group = onTimeDay(d, route, len(acc.all), onTime, group)
+		for i, id := range route {
+			r := acc.all[id]
+			n := d.n[i]
+			r.Shipments += n
+			r.SumCost += d.cost[i]
+			r.SumWeight += d.weight[i]
+			r.SumCPK += d.cpk[i]
+			r.SumCPT += d.cpt[i]
+			r.OnTimeDay += onTime[i]
+			r.add(int64(d.dt[i]), n)
+		}
+		return nil
+	}, routeWindowSQL, w.Start, w.End)
+	if err != nil {
+		return nil, fmt.Errorf("read routes: %w", err)
+	}
+	return acc.routes(), nil
+}
+
+// routeAdder adds entries up per route, interning the route's names once.
+type routeAdder struct {
+	byOrigin map[string]map[string]*routeSum
+	all      []*routeSum // by id
+}
+
+// routeSum is a route being added up, with its delivery time histogram.
+type routeSum struct {
+	Route
+	id   int32
+	hist []dtCount
+}
+
+type dtCount struct{ dt, n int64 }
+
+func (a *routeAdder) route(origin, destination []byte) *routeSum {
+	dests, ok := a.byOrigin[string(origin)]
+	if !ok {
+		dests = map[string]*routeSum{}
+		a.byOrigin[string(origin)] = dests
+	}
+	r, ok := dests[string(destination)]
+	if !ok {
+		r = &routeSum{Route: Route{RouteKey: RouteKey{Origin: string(origin), Destination: string(destination)}},
+			id: int32(len(a.all))}
+		dests[string(destination)] = r
+		a.all = append(a.all, r)
+	}
+	return r
+}
+
+func (r *routeSum) add(dt, n int64) {
+	for i := range r.hist {
+		if r.hist[i].dt == dt {
+			r.hist[i].n += n
+			return
+		}
+	}
+	r.hist = append(r.hist, dtCount{dt, n})
+}
+
+// routes finishes every route (finishRoute), ordered by origin and
+// destination.
+func (a *routeAdder) routes() []Route {
+	out := make([]Route, 0, len(a.all))
+	var sq squares
+	for _, dests := range a.byOrigin {
+		for _, r := range dests {
+			finishRoute(&r.Route, r.hist, &sq)
+			out = append(out, r.Route)
+		}
+	}
+	slices.SortFunc(out, func(x, y Route) int { return compareKeys(x.RouteKey, y.RouteKey) })
+	return out
+}
+
+// Places counts the distinct origins and destinations of routes.
+func Places(routes []Route) (origins, destinations int64) {
+	o := make(map[string]struct{}, len(routes))
+	d := make(map[string]struct{}, len(routes))
+	for _, r := range routes {
+		o[r.Origin] = struct{}{}
+		d[r.Destination] = struct{}{}
+	}
+	return int64(len(o)), int64(len(d))
+}
+
+// RouteVehicles counts, for each of the given routes, the distinct vehicles
+// that carried its shipments in the window.
+func RouteVehicles(ctx context.Context, q Querier, w Window, routes []RouteKey) (map[RouteKey]int64, error) {
+	origins := make([]string, len(routes))
+	dests := make([]string, len(routes))
+	for i, r := range routes {
+		origins[i], dests[i] = r.Origin, r.Destination
+	}
+	rows, err := q.Query(ctx, `
+SELECT v.origin, v.destination, count(DISTINCT u.vehicle_id)
+FROM unnest($1::text[], $2::text[]) AS r(origin, destination)
+JOIN agg_route_vehicles v ON v.origin = r.origin AND v.destination = r.destination
+CROSS JOIN LATERAL unnest(v.days, v.vehicle_ids) AS u(day, vehicle_id)
+WHERE u.day BETWEEN $3 AND $4
+GROUP BY 1, 2`, origins, dests, w.Start, w.End)
+	if err != nil {
+		return nil, fmt.Errorf("read route vehicles: %w", err)
+	}
+	out := make(map[RouteKey]int64, len(routes))
+	var k RouteKey
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&k.Origin, &k.Destination, &n}, func() error {
+		out[k] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read route vehicles: %w", err)
+	}
+	return out, nil
+}
+
+// RouteTotal is a route's figures over all time.
+type RouteTotal struct {
+	RouteKey
+	Stats
+	UniqueVehicles int64
+}
+
+// ReadRouteTotals returns every route's all-time figures, ordered by origin
+// and destination. SumDT2 is not kept all-time and is left nil.
+func ReadRouteTotals(ctx context.Context, q Querier) ([]RouteTotal, error) {
+	rows, err := q.Query(ctx, `
+SELECT origin, destination, shipments, sum_cost, sum_weight, sum_dt, min_dt, max_dt, unique_vehicles
+FROM agg_route_totals ORDER BY origin, destination`)
+	if err != nil {
+		return nil, fmt.Errorf("read route totals: %w", err)
+	}
+	return collect(rows, "route totals", func(r *RouteTotal) []any {
+		return []any{&r.Origin, &r.Destination, &r.Shipments, &r.SumCost, &r.SumWeight,
+			&r.SumDT, &r.MinDT, &r.MaxDT, &r.UniqueVehicles}
+	})
+}
