@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/haul-dev/haul/internal/db"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/haul-dev/haul/internal/db"
 )
 
 // VehicleInfo is a vehicle as of the served version.
