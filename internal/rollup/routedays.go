@@ -128,17 +128,22 @@ func readRouteDays(ctx context.Context, q Querier, fn func(*routeDay) error, sql
 		return err
 	}
 	defer rows.Close()
+	// The day's rows, copied (pgx reuses its buffers) into buffers kept
+	// from day to day: a day's rows are hundreds of kB, and an index build
+	// reads every day twice, which the collector would otherwise meet as
+	// garbage while the index grows.
 	var (
 		d    routeDay
-		held [][][]byte // the day's rows, copied: pgx reuses its buffers
+		held [][][]byte
+		n    int // rows of held in use
 	)
 	flush := func() error {
-		for _, v := range held {
+		for _, v := range held[:n] {
 			if err := d.add(v); err != nil {
 				return err
 			}
 		}
-		held = held[:0]
+		n = 0
 		return fn(&d)
 	}
 	for rows.Next() {
@@ -148,24 +153,33 @@ func readRouteDays(ctx context.Context, q Querier, fn func(*routeDay) error, sql
 		}
 		// A binary date is days since 2000-01-01.
 		day := int32(binary.BigEndian.Uint32(v[0])) + pgEpochDay
-		if len(held) > 0 && day != d.day {
+		if n > 0 && day != d.day {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
-		if len(held) == 0 {
+		if n == 0 {
 			d.reset(day)
 		}
-		row := make([][]byte, len(v))
-		for i, b := range v {
-			row[i] = append([]byte(nil), b...)
+		if n == len(held) {
+			held = append(held, nil)
 		}
-		held = append(held, row)
+		row := held[n][:0]
+		for i, b := range v {
+			if i < cap(row) {
+				row = row[:i+1]
+				row[i] = append(row[i][:0], b...)
+			} else {
+				row = append(row, append([]byte(nil), b...))
+			}
+		}
+		held[n] = row
+		n++
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if len(held) > 0 {
+	if n > 0 {
 		return flush()
 	}
 	return nil
