@@ -23,8 +23,6 @@ var header = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
 type Encoder struct {
 	buf  []byte
 	rows int
-	// array is where the open array's field starts.
-	array int
 }
 
 // Reset starts a new stream.
@@ -90,22 +88,21 @@ const (
 	OIDDate   = 1082
 )
 
-// Array starts a one-dimensional array field of n elements of the type
-// oid, none of them NULL. The elements follow, each encoded as a field of
-// that type (Int4, String, ...), then EndArray.
-func (e *Encoder) Array(oid uint32, n int) {
-	e.array = len(e.buf)
-	e.buf = binary.BigEndian.AppendUint32(e.buf, 0) // the field's length, set by EndArray
+// Array encodes a one-dimensional array field of n elements of the type
+// oid, none of them NULL: each(i) encodes element i as a field of that
+// type (Int4, String, ...).
+func (e *Encoder) Array(oid uint32, n int, each func(i int)) {
+	at := len(e.buf)
+	e.buf = binary.BigEndian.AppendUint32(e.buf, 0) // the field's length, set below
 	e.buf = binary.BigEndian.AppendUint32(e.buf, 1) // dimensions
 	e.buf = binary.BigEndian.AppendUint32(e.buf, 0) // no NULL
 	e.buf = binary.BigEndian.AppendUint32(e.buf, oid)
 	e.buf = binary.BigEndian.AppendUint32(e.buf, uint32(n))
 	e.buf = binary.BigEndian.AppendUint32(e.buf, 1) // lower bound
-}
-
-// EndArray ends the array Array started.
-func (e *Encoder) EndArray() {
-	binary.BigEndian.PutUint32(e.buf[e.array:], uint32(len(e.buf)-e.array-4))
+	for i := range n {
+		each(i)
+	}
+	binary.BigEndian.PutUint32(e.buf[at:], uint32(len(e.buf)-at-4))
 }
 
 // Null encodes a NULL of any type.

@@ -161,28 +161,13 @@ func TestArraysThroughPostgreSQL(t *testing.T) {
 	e.Reset()
 	e.Row(6)
 	ints := []int32{1, -2, math.MaxInt32}
-	e.Array(pgcopy.OIDInt4, len(ints))
-	for _, i := range ints {
-		e.Int4(i)
-	}
-	e.EndArray()
-	e.Array(pgcopy.OIDInt8, 1)
-	e.Int8(math.MinInt64)
-	e.EndArray()
+	e.Array(pgcopy.OIDInt4, len(ints), func(i int) { e.Int4(ints[i]) })
+	e.Array(pgcopy.OIDInt8, 1, func(int) { e.Int8(math.MinInt64) })
 	texts := []string{"héllo", "", "a,b"}
-	e.Array(pgcopy.OIDText, len(texts))
-	for _, s := range texts {
-		e.String(s)
-	}
-	e.EndArray()
-	e.Array(pgcopy.OIDFloat8, 2)
-	e.Float8(0.1)
-	e.Float8(-1e300)
-	e.EndArray()
-	e.Array(pgcopy.OIDDate, 2)
-	e.Int4(0)
-	e.Int4(-1)
-	e.EndArray()
+	e.Array(pgcopy.OIDText, len(texts), func(i int) { e.String(texts[i]) })
+	floats := []float64{0.1, -1e300}
+	e.Array(pgcopy.OIDFloat8, len(floats), func(i int) { e.Float8(floats[i]) })
+	e.Array(pgcopy.OIDDate, 2, func(i int) { e.Int4(int32(-i)) })
 	e.Int4(7)
 	conn, err := pool.Acquire(ctx)
 	if err != nil {

@@ -48,34 +48,20 @@ func (b *builder) routeRows(day int32) error {
 		e.enc.Int8(segment)
 		segment--
 		for _, city := range []int{0, 1} {
-			e.enc.Array(pgcopy.OIDText, len(row))
-			for _, i := range row {
-				c := b.r.routeCities[b.routeDayKeys[i].route]
+			e.enc.Array(pgcopy.OIDText, len(row), func(i int) {
+				c := b.r.routeCities[b.routeDayKeys[row[i]].route]
 				e.enc.String(b.r.cities.names[c[city]])
-			}
-			e.enc.EndArray()
+			})
 		}
-		e.enc.Array(pgcopy.OIDInt4, len(row))
-		for _, i := range row {
-			e.enc.Int4(b.routeDayKeys[i].dt)
-		}
-		e.enc.EndArray()
-		e.enc.Array(pgcopy.OIDInt4, len(row))
-		for _, i := range row {
-			e.enc.Int4(int32(b.routeDayRows[i].n))
-		}
-		e.enc.EndArray()
+		e.enc.Array(pgcopy.OIDInt4, len(row), func(i int) { e.enc.Int4(b.routeDayKeys[row[i]].dt) })
+		e.enc.Array(pgcopy.OIDInt4, len(row), func(i int) { e.enc.Int4(int32(b.routeDayRows[row[i]].n)) })
 		for _, sum := range []func(*routeSums) float64{
 			func(s *routeSums) float64 { return s.cost },
 			func(s *routeSums) float64 { return s.weight },
 			func(s *routeSums) float64 { return s.cpk },
 			func(s *routeSums) float64 { return s.cpt },
 		} {
-			e.enc.Array(pgcopy.OIDFloat8, len(row))
-			for _, i := range row {
-				e.enc.Float8(sum(&b.routeDayRows[i]))
-			}
-			e.enc.EndArray()
+			e.enc.Array(pgcopy.OIDFloat8, len(row), func(i int) { e.enc.Float8(sum(&b.routeDayRows[row[i]])) })
 		}
 		if err := e.spill(); err != nil {
 			return err
@@ -142,10 +128,13 @@ func (b *builder) vehicleRouteRows(day int32) error {
 	return nil
 }
 
-// byRank calls each with the records of every partition of s in turn,
-// ordered by their first field (a rank) and else as they were spilled (by
-// day): a counting sort, as a partition holds a narrow range of ranks.
-func byRank(s *spill, size int, each func(data []byte, at []int32) error) error {
+// byRank calls each with the records of every partition of s in turn, a
+// call per rank (a record's first field) in rank order, the rank's
+// records as they were spilled (by day), at most maxEntries of them a
+// call: the rank's further calls are its next segments, -1, -2 and so on.
+// The records are put in rank order by a counting sort, as a partition
+// holds a narrow range of ranks.
+func byRank(s *spill, size int, each func(rank uint32, segment int64, data []byte, at []int32) error) error {
 	var at []int32
 	var count []int32
 	for _, part := range s.partitions() {
@@ -175,8 +164,20 @@ func byRank(s *spill, size int, each func(data []byte, at []int32) error) error 
 			at[count[r]] = int32(p)
 			count[r]++
 		}
-		if err := each(data, at); err != nil {
-			return err
+		for rest := at; len(rest) > 0; {
+			rank := le32(data[rest[0]:])
+			n := 1
+			for n < len(rest) && le32(data[rest[n]:]) == rank {
+				n++
+			}
+			for segment, run := int64(0), rest[:n]; len(run) > 0; segment-- {
+				c := min(len(run), maxEntries)
+				if err := each(rank, segment, data, run[:c]); err != nil {
+					return err
+				}
+				run = run[c:]
+			}
+			rest = rest[n:]
 		}
 	}
 	return nil
@@ -190,54 +191,26 @@ func (b *builder) writeRouteVehicles() ([]int64, error) {
 	// seen[v] is 1 + the rank of the last route vehicle v was counted for.
 	seen := make([]uint32, len(b.vehicleRank))
 	e := &b.out.routeVehicles
-	err := byRank(b.routeVehicles, routeVehicleRecord, func(data []byte, at []int32) error {
-		var segment int64
-		for len(at) > 0 {
-			rank := le32(data[at[0]:])
-			n := 1
-			for n < len(at) && n < maxEntries && le32(data[at[n]:]) == rank {
-				n++
+	err := byRank(b.routeVehicles, routeVehicleRecord, func(rank uint32, segment int64, data []byte, at []int32) error {
+		route := b.routeByRank[rank]
+		e.enc.Row(5)
+		b.routeNames(&e.enc, route)
+		e.enc.Int8(segment)
+		e.enc.Array(pgcopy.OIDDate, len(at), func(i int) { e.enc.Int4(leI32(data[at[i]+8:])) })
+		e.enc.Array(pgcopy.OIDText, len(at), func(i int) {
+			vehicle := le32(data[at[i]+4:])
+			if seen[vehicle] != rank+1 {
+				seen[vehicle] = rank + 1
+				vehicles[route]++
 			}
-			route := b.routeByRank[rank]
-			e.enc.Row(5)
-			b.routeNames(&e.enc, route)
-			e.enc.Int8(segment)
-			e.enc.Array(pgcopy.OIDDate, n)
-			for _, p := range at[:n] {
-				e.enc.Int4(leI32(data[p+8:]))
-			}
-			e.enc.EndArray()
-			e.enc.Array(pgcopy.OIDText, n)
-			for _, p := range at[:n] {
-				vehicle := le32(data[p+4:])
-				if seen[vehicle] != rank+1 {
-					seen[vehicle] = rank + 1
-					vehicles[route]++
-				}
-				e.enc.String(b.r.vehicles.names[b.vehicleByRank[vehicle]])
-			}
-			e.enc.EndArray()
-			if err := e.spill(); err != nil {
-				return err
-			}
-			at = at[n:]
-			segment = nextSegment(segment, len(at) > 0 && le32(data[at[0]:]) == rank)
-		}
-		return nil
+			e.enc.String(b.r.vehicles.names[b.vehicleByRank[vehicle]])
+		})
+		return e.spill()
 	})
 	if err != nil {
 		return nil, err
 	}
 	return vehicles, e.finish()
-}
-
-// nextSegment is the segment of a key's next row: the next chunk's when
-// the key goes on, else 0.
-func nextSegment(segment int64, sameKey bool) int64 {
-	if sameKey {
-		return segment - 1
-	}
-	return 0
 }
 
 // writeVehicleRoutes writes a row of agg_vehicle_routes per vehicle for
@@ -246,58 +219,30 @@ func nextSegment(segment int64, sameKey bool) int64 {
 func (b *builder) writeVehicleRoutes(year int32) error {
 	e := &b.out.vehicleRoutes
 	period := yearStart(year)
-	err := byRank(b.vehicleRoutes, vehicleRouteRecord, func(data []byte, at []int32) error {
-		var segment int64
-		for len(at) > 0 {
-			vehicle := le32(data[at[0]:])
-			n := 1
-			for n < len(at) && n < maxEntries && le32(data[at[n]:]) == vehicle {
-				n++
-			}
-			row := at[:n]
-			e.enc.Row(10)
-			e.enc.String(b.r.vehicles.names[b.vehicleByRank[vehicle]])
-			e.enc.Int4(period)
-			e.enc.Int8(segment)
-			e.enc.Array(pgcopy.OIDDate, n)
-			for _, p := range row {
-				e.enc.Int4(leI32(data[p+4:]))
-			}
-			e.enc.EndArray()
-			for _, city := range []int{0, 1} {
-				e.enc.Array(pgcopy.OIDText, n)
-				for _, p := range row {
-					c := b.r.routeCities[b.routeByRank[le32(data[p+8:])]]
-					e.enc.String(b.r.cities.names[c[city]])
-				}
-				e.enc.EndArray()
-			}
-			for _, off := range []int32{12, 16} { // trips, shipments
-				e.enc.Array(pgcopy.OIDInt4, n)
-				for _, p := range row {
-					e.enc.Int4(leI32(data[p+off:]))
-				}
-				e.enc.EndArray()
-			}
-			e.enc.Array(pgcopy.OIDFloat8, n)
-			for _, p := range row {
-				e.enc.Float8(math.Float64frombits(binary.LittleEndian.Uint64(data[p+20:])))
-			}
-			e.enc.EndArray()
-			e.enc.Array(pgcopy.OIDInt8, n)
-			for _, p := range row {
-				e.enc.Int8(int64(binary.LittleEndian.Uint64(data[p+28:])))
-			}
-			e.enc.EndArray()
-			if err := e.spill(); err != nil {
-				return err
-			}
-			at = at[n:]
-			segment = nextSegment(segment, len(at) > 0 && le32(data[at[0]:]) == vehicle)
+	return byRank(b.vehicleRoutes, vehicleRouteRecord, func(vehicle uint32, segment int64, data []byte, at []int32) error {
+		n := len(at)
+		e.enc.Row(10)
+		e.enc.String(b.r.vehicles.names[b.vehicleByRank[vehicle]])
+		e.enc.Int4(period)
+		e.enc.Int8(segment)
+		e.enc.Array(pgcopy.OIDDate, n, func(i int) { e.enc.Int4(leI32(data[at[i]+4:])) })
+		for _, city := range []int{0, 1} {
+			e.enc.Array(pgcopy.OIDText, n, func(i int) {
+				c := b.r.routeCities[b.routeByRank[le32(data[at[i]+8:])]]
+				e.enc.String(b.r.cities.names[c[city]])
+			})
 		}
-		return nil
+		for _, off := range []int32{12, 16} { // trips, shipments
+			e.enc.Array(pgcopy.OIDInt4, n, func(i int) { e.enc.Int4(leI32(data[at[i]+off:])) })
+		}
+		e.enc.Array(pgcopy.OIDFloat8, n, func(i int) {
+			e.enc.Float8(math.Float64frombits(binary.LittleEndian.Uint64(data[at[i]+20:])))
+		})
+		e.enc.Array(pgcopy.OIDInt8, n, func(i int) {
+			e.enc.Int8(int64(binary.LittleEndian.Uint64(data[at[i]+28:])))
+		})
+		return e.spill()
 	})
-	return err
 }
 
 func (b *builder) vehicleRow(grain int16, period int32, vehicle uint32, s *vehicleSums) error {
