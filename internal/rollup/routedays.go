@@ -3,7 +3,6 @@ package rollup
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 )
 
 // agg_routes keeps a row per day and segment whose arrays hold the day's
@@ -38,85 +37,34 @@ func (d *routeDay) reset(day int32) {
 		cost: d.cost[:0], weight: d.weight[:0], cpk: d.cpk[:0], cpt: d.cpt[:0]}
 }
 
-var errRouteDayEncoding = errors.New("unexpected encoding of a route day row")
-
 // add decodes a row's arrays (binary, one dimension, no NULL), in the
 // order of routeDayColumns and as many of them as v holds, and appends its
 // entries. The name slices point into v, which the caller keeps.
 func (d *routeDay) add(v [][]byte) error {
-	var n int
-	for c, names := range []*[][]byte{&d.origin, &d.destination} {
-		m, body, err := arrayBody(v[1+c])
-		if err != nil || (c == 1 && m != n) {
-			return errRouteDayEncoding
-		}
-		n = m
-		for range n {
-			if len(body) < 4 {
-				return errRouteDayEncoding
-			}
-			size := int(int32(binary.BigEndian.Uint32(body)))
-			if size < 0 || len(body) < 4+size {
-				return errRouteDayEncoding
-			}
-			*names = append(*names, body[4:4+size:4+size])
-			body = body[4+size:]
-		}
+	start := len(d.origin)
+	var err error
+	if d.origin, err = textArray(v[1], -1, d.origin); err != nil {
+		return err
 	}
-	for c := 3; c < len(v); c++ {
-		m, body, err := arrayBody(v[c])
-		if err != nil || m != n {
-			return errRouteDayEncoding
-		}
-		size := 4
-		if c >= 5 {
-			size = 8
-		}
-		if len(body) != n*(4+size) {
-			return errRouteDayEncoding
-		}
-		for i := range n {
-			e := body[i*(4+size):]
-			if int(binary.BigEndian.Uint32(e)) != size {
-				return errRouteDayEncoding
-			}
-			e = e[4:]
-			switch c {
-			case 3:
-				d.dt = append(d.dt, int32(binary.BigEndian.Uint32(e)))
-			case 4:
-				d.n = append(d.n, int64(int32(binary.BigEndian.Uint32(e))))
-			case 5:
-				d.cost = append(d.cost, float8(e))
-			case 6:
-				d.weight = append(d.weight, float8(e))
-			case 7:
-				d.cpk = append(d.cpk, float8(e))
-			case 8:
-				d.cpt = append(d.cpt, float8(e))
-			}
+	n := len(d.origin) - start
+	if d.destination, err = textArray(v[2], n, d.destination); err != nil {
+		return err
+	}
+	if d.dt, err = fixedArray(v[3], n, 4, d.dt, integer); err != nil {
+		return err
+	}
+	if len(v) == 4 {
+		return nil
+	}
+	if d.n, err = fixedArray(v[4], n, 4, d.n, integer64); err != nil {
+		return err
+	}
+	for c, sums := range []*[]float64{&d.cost, &d.weight, &d.cpk, &d.cpt} {
+		if *sums, err = fixedArray(v[5+c], n, 8, *sums, float8); err != nil {
+			return err
 		}
 	}
 	return nil
-}
-
-// arrayBody returns the number of elements of a binary one-dimensional
-// array without NULLs, and its elements, each a length and its bytes.
-func arrayBody(b []byte) (int, []byte, error) {
-	if len(b) < 12 {
-		return 0, nil, errRouteDayEncoding
-	}
-	switch ndim := binary.BigEndian.Uint32(b); {
-	case ndim == 0:
-		return 0, nil, nil
-	case ndim != 1 || len(b) < 20 || binary.BigEndian.Uint32(b[4:]) != 0:
-		return 0, nil, errRouteDayEncoding
-	}
-	n := int(int32(binary.BigEndian.Uint32(b[12:])))
-	if n < 0 {
-		return 0, nil, errRouteDayEncoding
-	}
-	return n, b[20:], nil
 }
 
 // readRouteDays calls fn with each day's entries, in day order, from the
@@ -148,8 +96,8 @@ func readRouteDays(ctx context.Context, q Querier, fn func(*routeDay) error, sql
 	}
 	for rows.Next() {
 		v := rows.RawValues()
-		if len(v) < 4 || len(v) > 9 || len(v[0]) != 4 {
-			return errRouteDayEncoding
+		if (len(v) != 4 && len(v) != 9) || len(v[0]) != 4 {
+			return errArrayEncoding
 		}
 		// A binary date is days since 2000-01-01.
 		day := int32(binary.BigEndian.Uint32(v[0])) + pgEpochDay

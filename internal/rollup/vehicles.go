@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -100,20 +101,89 @@ type VehicleRoute struct {
 }
 
 // ReadVehicleRoutes returns the routes the vehicle carried shipments on in
-// the window, ordered by origin and destination.
+// the window, ordered by origin and destination, from its rows of the
+// window's years.
 func ReadVehicleRoutes(ctx context.Context, q Querier, id string, w Window) ([]VehicleRoute, error) {
 	rows, err := q.Query(ctx, `
-SELECT u.origin, u.destination, sum(u.trips)::bigint, sum(u.shipments)::bigint, sum(u.sum_cost), sum(u.sum_dt)::bigint
-FROM agg_vehicle_routes v
-CROSS JOIN LATERAL unnest(v.days, v.origins, v.destinations, v.trips, v.shipments, v.sum_cost, v.sum_dt)
-    AS u(day, origin, destination, trips, shipments, sum_cost, sum_dt)
-WHERE v.vehicle_id = $1 AND v.period BETWEEN date_trunc('year', $2::date) AND $3 AND u.day BETWEEN $2 AND $3
-GROUP BY 1, 2
-ORDER BY 1, 2`, id, w.Start, w.End)
+SELECT days, origins, destinations, trips, shipments, sum_cost, sum_dt
+FROM agg_vehicle_routes
+WHERE vehicle_id = $1 AND period BETWEEN date_trunc('year', $2::date) AND $3`, id, w.Start, w.End)
 	if err != nil {
 		return nil, fmt.Errorf("read vehicle %q routes: %w", id, err)
 	}
-	return collect(rows, "vehicle routes", func(r *VehicleRoute) []any {
-		return []any{&r.Origin, &r.Destination, &r.Trips, &r.Shipments, &r.SumCost, &r.SumDT}
-	})
+	defer rows.Close()
+	from, to := epochDay(w.Start)-pgEpochDay, epochDay(w.End)-pgEpochDay
+	var (
+		out      []VehicleRoute
+		byOrigin = map[string]map[string]int{}
+		e        vehicleRouteEntries
+	)
+	for rows.Next() {
+		if err := e.decode(rows.RawValues()); err != nil {
+			return nil, fmt.Errorf("read vehicle %q routes: %w", id, err)
+		}
+		for i, day := range e.days {
+			if day < from || day > to {
+				continue
+			}
+			dests := byOrigin[string(e.origins[i])]
+			if dests == nil {
+				dests = map[string]int{}
+				byOrigin[string(e.origins[i])] = dests
+			}
+			k, ok := dests[string(e.destinations[i])]
+			if !ok {
+				k = len(out)
+				dests[string(e.destinations[i])] = k
+				out = append(out, VehicleRoute{RouteKey: RouteKey{Origin: string(e.origins[i]), Destination: string(e.destinations[i])}})
+			}
+			r := &out[k]
+			r.Trips += e.trips[i]
+			r.Shipments += e.shipments[i]
+			r.SumCost += e.cost[i]
+			r.SumDT += e.dt[i]
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read vehicle %q routes: %w", id, err)
+	}
+	slices.SortFunc(out, func(a, b VehicleRoute) int { return compareKeys(a.RouteKey, b.RouteKey) })
+	return out, nil
+}
+
+// vehicleRouteEntries are a row of agg_vehicle_routes, decoded; the names
+// point into the row.
+type vehicleRouteEntries struct {
+	days                  []int32 // days since 2000-01-01
+	origins, destinations [][]byte
+	trips, shipments, dt  []int64
+	cost                  []float64
+}
+
+func (e *vehicleRouteEntries) decode(v [][]byte) error {
+	if len(v) != 7 {
+		return errArrayEncoding
+	}
+	var err error
+	if e.origins, err = textArray(v[1], -1, e.origins[:0]); err != nil {
+		return err
+	}
+	n := len(e.origins)
+	if e.destinations, err = textArray(v[2], n, e.destinations[:0]); err != nil {
+		return err
+	}
+	if e.days, err = fixedArray(v[0], n, 4, e.days[:0], integer); err != nil {
+		return err
+	}
+	if e.trips, err = fixedArray(v[3], n, 4, e.trips[:0], integer64); err != nil {
+		return err
+	}
+	if e.shipments, err = fixedArray(v[4], n, 4, e.shipments[:0], integer64); err != nil {
+		return err
+	}
+	if e.cost, err = fixedArray(v[5], n, 8, e.cost[:0], float8); err != nil {
+		return err
+	}
+	e.dt, err = fixedArray(v[6], n, 8, e.dt[:0], bigint)
+	return err
 }
