@@ -5,9 +5,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/haul-dev/haul/internal/db"
 	"github.com/haul-dev/haul/internal/db/dbtest"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
