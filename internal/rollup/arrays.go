@@ -5,9 +5,10 @@ import (
 	"errors"
 )
 
-// The array rollups (agg_routes, agg_vehicle_routes, agg_route_vehicles)
-// are read in PostgreSQL's binary format and decoded here: unnesting and
-// grouping them in SQL cost several times more.
+// agg_routes and agg_vehicle_routes are read in PostgreSQL's binary format
+// and their arrays decoded here: unnesting and grouping them in SQL cost
+// several times more (a vehicle's routes over three years: 10.5 ms against
+// 5.2 ms for the whole answer, make bench-api at 10M shipments).
 
 var errArrayEncoding = errors.New("unexpected encoding of an array")
 
