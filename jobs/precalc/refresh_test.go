@@ -638,11 +638,12 @@ func (e *env) waitFor(what string, cond func() bool) {
 }
 
 // The rebuild and the refresh compress the rollups' arrays with lz4 where
-// the server has it (compressSQL).
+// the server has it (compressSQL), else with PostgreSQL's default, pglz.
 func TestArraysCompressedWithLZ4(t *testing.T) {
 	e := newEnv(t)
-	if e.count(`SELECT count(*) FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)`) == 0 {
-		t.Skip("this PostgreSQL has no lz4")
+	method := "pglz"
+	if e.count(`SELECT count(*) FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)`) > 0 {
+		method = "lz4"
 	}
 	// Thousands of entries a day: rows large enough to be compressed.
 	e.load("first", e.generate("first", datagen.Config{Shipments: 6_000, Cities: 60,
@@ -657,9 +658,9 @@ func TestArraysCompressedWithLZ4(t *testing.T) {
 	}
 	for rows, want := range map[string]int64{"the rebuild's": 3, "the refresh's": 1} {
 		segments := map[string]string{"the rebuild's": "segment <= 0", "the refresh's": "segment > 0"}[rows]
-		q := `SELECT count(*) FROM agg_routes WHERE ` + segments + ` AND pg_column_compression(origins) = 'lz4'`
+		q := `SELECT count(*) FROM agg_routes WHERE ` + segments + ` AND pg_column_compression(origins) = '` + method + `'`
 		if n := e.count(q); n != want {
-			t.Errorf("%d of %s rows of agg_routes are compressed with lz4, want %d", n, rows, want)
+			t.Errorf("%d of %s rows of agg_routes are compressed with %s, want %d", n, rows, method, want)
 		}
 	}
 }
