@@ -26,8 +26,8 @@ const (
 // them, in this order, before its first query: it then sees either every
 // old table or every new one (internal/rollup.Begin).
 var AggregateTables = []string{
-	"agg_totals", "agg_routes", "agg_vehicles", "agg_vehicle_routes", "agg_route_vehicles", "agg_route_totals",
-	"agg_vehicle_info",
+	"agg_totals", "agg_routes", "agg_vehicles", "agg_vehicle_days", "agg_vehicle_routes", "agg_route_vehicles",
+	"agg_route_totals", "agg_vehicle_info",
 }
 
 // StaleSQL says whether the aggregates lag the committed data: days or

@@ -163,11 +163,7 @@ func TestResolveURL(t *testing.T) {
 // its arrays' elements, and rolling back gives them back.
 func TestVehicleRouteArraysMigration(t *testing.T) {
 	ctx := context.Background()
-	url := dbtest.NewEmpty(t)
-	if err := db.MigrateTo(ctx, url, 6); err != nil {
-		t.Fatal(err)
-	}
-	pool := dbtest.Pool(t, url)
+	pool, migrateTo := migrated(t, 6)
 	const rows = `('V1', '2024-03-01', 'A', 'B', 1, 2, 10.5, 7), ('V1', '2024-03-01', 'A', 'C', 1, 1, 3, 2),
 		('V1', '2025-01-02', 'A', 'B', 2, 2, 4, 4), ('V2', '2024-03-01', 'A', 'B', 1, 1, 1, 1)`
 	if _, err := pool.Exec(ctx, `INSERT INTO agg_vehicle_routes VALUES `+rows); err != nil {
@@ -177,9 +173,7 @@ func TestVehicleRouteArraysMigration(t *testing.T) {
 	want := read(`SELECT * FROM agg_vehicle_routes`)
 	wantVehicles := read(`SELECT origin, destination, period, vehicle_id FROM agg_vehicle_routes`)
 
-	if err := db.MigrateTo(ctx, url, 7); err != nil {
-		t.Fatal(err)
-	}
+	migrateTo(7)
 	if got := read(`SELECT vehicle_id, d, o, de, t::bigint, n::bigint, c, dt FROM agg_vehicle_routes,
 		unnest(days, origins, destinations, trips, shipments, sum_cost, sum_dt) AS u(d, o, de, t, n, c, dt)`); got != want {
 		t.Errorf("vehicle routes after migration 7:\n%s\nwant\n%s", got, want)
@@ -191,9 +185,7 @@ func TestVehicleRouteArraysMigration(t *testing.T) {
 		t.Errorf("route vehicles after migration 7:\n%s\nwant\n%s", got, wantVehicles)
 	}
 
-	if err := db.MigrateTo(ctx, url, 6); err != nil {
-		t.Fatal(err)
-	}
+	migrateTo(6)
 	if got := read(`SELECT * FROM agg_vehicle_routes`); got != want {
 		t.Errorf("vehicle routes rolled back:\n%s\nwant\n%s", got, want)
 	}
@@ -204,11 +196,7 @@ func TestVehicleRouteArraysMigration(t *testing.T) {
 // on_time_day, and their year rows.
 func TestRouteDayArraysMigration(t *testing.T) {
 	ctx := context.Background()
-	url := dbtest.NewEmpty(t)
-	if err := db.MigrateTo(ctx, url, 7); err != nil {
-		t.Fatal(err)
-	}
-	pool := dbtest.Pool(t, url)
+	pool, migrateTo := migrated(t, 7)
 	// (day, route) groups A-B on 2024-03-01 (mean 2.5: the 5 is late) and
 	// A-C on 2025-01-02.
 	const days = `(0, '2024-03-01', 'A', 'B', 2, 2, 10.5, 3, 7, 5.25, 2), (0, '2024-03-01', 'A', 'B', 5, 1, 3, 1, 3, 0.6, 0),
@@ -226,9 +214,7 @@ func TestRouteDayArraysMigration(t *testing.T) {
 	wantDays := read(`SELECT period, origin, destination, delivery_time, shipments, sum_cost, sum_weight, sum_cpk, sum_cpt
 		FROM agg_routes WHERE grain = 0`)
 
-	if err := db.MigrateTo(ctx, url, 8); err != nil {
-		t.Fatal(err)
-	}
+	migrateTo(8)
 	if got := read(`SELECT period, o, de, dt, n::bigint, c, w, cpk, cpt FROM agg_routes,
 		unnest(origins, destinations, delivery_times, shipments, sum_cost, sum_weight, sum_cpk, sum_cpt)
 		AS u(o, de, dt, n, c, w, cpk, cpt)`); got != wantDays {
@@ -238,12 +224,65 @@ func TestRouteDayArraysMigration(t *testing.T) {
 		t.Errorf("route day rows after migration 8: %s; want one per day", got)
 	}
 
-	if err := db.MigrateTo(ctx, url, 7); err != nil {
-		t.Fatal(err)
-	}
+	migrateTo(7)
 	if got := read(`SELECT * FROM agg_routes`); got != want {
 		t.Errorf("route rows rolled back:\n%s\nwant\n%s", got, want)
 	}
+}
+
+// Migration 9 keeps a vehicle's days as arrays, a row per vehicle and
+// month, and leaves agg_vehicles its month and year rows; rolling back
+// gives the day rows back.
+func TestVehicleDayArraysMigration(t *testing.T) {
+	ctx := context.Background()
+	pool, migrateTo := migrated(t, 8)
+	const days = `(0, '2024-03-01', 'V1', 2, 10.5, 1.5, 3, 7.25, 9), (0, '2024-03-09', 'V1', 0, 0, 0, 1, 2, 2),
+		(0, '2024-04-02', 'V1', 1, 3, 1, 0, 0, 0), (0, '2024-03-01', 'V2', 1, 1, 1, 1, 1, 1)`
+	if _, err := pool.Exec(ctx, `INSERT INTO agg_vehicles VALUES `+days); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO agg_vehicles SELECT g, p, vehicle_id, sum(trips), sum(mileage), sum(fuel),
+		sum(shipments), sum(sum_cost), sum(sum_dt)
+		FROM agg_vehicles, LATERAL (VALUES (1, date_trunc('month', period)::date), (2, date_trunc('year', period)::date)) AS x(g, p)
+		GROUP BY 1, 2, 3`); err != nil {
+		t.Fatal(err)
+	}
+	read := func(query string) string { return rowsText(t, pool, query) }
+	want := read(`SELECT * FROM agg_vehicles`)
+	wantDays := read(`SELECT period, vehicle_id, trips, mileage, fuel, shipments, sum_cost, sum_dt FROM agg_vehicles WHERE grain = 0`)
+	wantPeriods := read(`SELECT * FROM agg_vehicles WHERE grain > 0`)
+
+	migrateTo(9)
+	if got := read(`SELECT d, vehicle_id, t::bigint, m, f, n::bigint, c, dt FROM agg_vehicle_days,
+		unnest(days, trips, mileage, fuel, shipments, sum_cost, sum_dt) AS u(d, t, m, f, n, c, dt)`); got != wantDays {
+		t.Errorf("vehicle days after migration 9:\n%s\nwant\n%s", got, wantDays)
+	}
+	if got := read(`SELECT vehicle_id, period, segment FROM agg_vehicle_days`); got != "(V1,2024-03-01,0) (V1,2024-04-01,0) (V2,2024-03-01,0)" {
+		t.Errorf("vehicle day rows after migration 9: %s; want one per vehicle and month", got)
+	}
+	if got := read(`SELECT * FROM agg_vehicles`); got != wantPeriods {
+		t.Errorf("vehicle rows after migration 9:\n%s\nwant the month and year rows\n%s", got, wantPeriods)
+	}
+
+	migrateTo(8)
+	if got := read(`SELECT * FROM agg_vehicles`); got != want {
+		t.Errorf("vehicle rows rolled back:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// migrated makes a throwaway database at migration version, and returns
+// a pool on it and a function that migrates it, up or down, to another.
+func migrated(t *testing.T, version int64) (*pgxpool.Pool, func(int64)) {
+	t.Helper()
+	url := dbtest.NewEmpty(t)
+	migrateTo := func(v int64) {
+		t.Helper()
+		if err := db.MigrateTo(context.Background(), url, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	migrateTo(version)
+	return dbtest.Pool(t, url), migrateTo
 }
 
 // rowsText is the rows query returns, each as text, sorted and joined by

@@ -53,20 +53,27 @@ func textArray(b []byte, want int, dst [][]byte) ([][]byte, error) {
 }
 
 // fixedArray appends the want elements of a binary array of size-byte
-// elements to dst, each converted by conv.
-func fixedArray[T any](b []byte, want, size int, dst []T, conv func([]byte) T) ([]T, error) {
-	n, body, err := arrayBody(b)
-	if err != nil || n != want || len(body) != n*(4+size) {
-		return dst, errArrayEncoding
+// elements to dst, each converted by conv. A row's arrays are decoded one
+// after another: it does nothing once *err is set, and sets it when b is
+// not such an array.
+func fixedArray[T any](err *error, b []byte, want, size int, dst []T, conv func([]byte) T) []T {
+	if *err != nil {
+		return dst
+	}
+	n, body, e := arrayBody(b)
+	if e != nil || n != want || len(body) != n*(4+size) {
+		*err = errArrayEncoding
+		return dst
 	}
 	for i := range n {
 		e := body[i*(4+size):]
 		if int(binary.BigEndian.Uint32(e)) != size {
-			return dst, errArrayEncoding
+			*err = errArrayEncoding
+			return dst
 		}
 		dst = append(dst, conv(e[4:4+size]))
 	}
-	return dst, nil
+	return dst
 }
 
 // Element conversions: integer and date (days since 2000-01-01), integer

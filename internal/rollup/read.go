@@ -164,8 +164,8 @@ FROM agg_totals a `+spansJoin("a"), g, f, t).Scan(
 func CountVehicles(ctx context.Context, q Querier, w Window) (int64, error) {
 	g, f, t := w.spanArgs()
 	var n int64
-	err := q.QueryRow(ctx, `SELECT count(DISTINCT v.vehicle_id) FROM agg_vehicles v `+spansJoin("v")+
-		` WHERE v.shipments > 0`, g, f, t).Scan(&n)
+	err := q.QueryRow(ctx, `SELECT count(DISTINCT v.vehicle_id) FROM (`+vehicleSpansSQL+`) v WHERE v.shipments > 0`,
+		g, f, t).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count vehicles: %w", err)
 	}

@@ -50,21 +50,15 @@ func (d *routeDay) add(v [][]byte) error {
 	if d.destination, err = textArray(v[2], n, d.destination); err != nil {
 		return err
 	}
-	if d.dt, err = fixedArray(v[3], n, 4, d.dt, integer); err != nil {
-		return err
-	}
+	d.dt = fixedArray(&err, v[3], n, 4, d.dt, integer)
 	if len(v) == 4 {
-		return nil
-	}
-	if d.n, err = fixedArray(v[4], n, 4, d.n, integer64); err != nil {
 		return err
 	}
+	d.n = fixedArray(&err, v[4], n, 4, d.n, integer64)
 	for c, sums := range []*[]float64{&d.cost, &d.weight, &d.cpk, &d.cpt} {
-		if *sums, err = fixedArray(v[5+c], n, 8, *sums, float8); err != nil {
-			return err
-		}
+		*sums = fixedArray(&err, v[5+c], n, 8, *sums, float8)
 	}
-	return nil
+	return err
 }
 
 // readRouteDays calls fn with each day's entries, in day order, from the

@@ -1,13 +1,12 @@
 package rollup
 
 import (
+	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
-
-	"github.com/haul-dev/haul/internal/db"
 )
 
 // VehicleIndex answers ReadVehicles and CountVehicles for any window of one
@@ -26,8 +25,8 @@ type VehicleIndex struct {
 	mileage, fuel, cost floatSums
 }
 
-// Entries is the number of (vehicle, day) rows the index holds.
-func (x *VehicleIndex) Entries() int { return x.day.len() }
+// Entries is the number of (vehicle, day) entries the index holds.
+func (x *VehicleIndex) Entries() int { return int(x.firstEntry[len(x.firstEntry)-1]) }
 
 // Bytes is about the memory the index holds.
 func (x *VehicleIndex) Bytes() int64 {
@@ -39,28 +38,86 @@ func (x *VehicleIndex) Bytes() int64 {
 	return n
 }
 
-// The vehicle index is read in vehicle and day order
-// (agg_vehicles_vehicle_idx), after a count of its rows and the bounds of
-// their days, so that its columns are made once at their final size.
+// The vehicle index is read in vehicle and day order from agg_vehicle_days'
+// key, after a count of their entries and the bounds of their days, so that
+// its columns are made once: at their final size, unless a refresh appended
+// a day that a key's earlier segment holds too.
 const (
-	vehicleDaysCountSQL = `SELECT count(*), coalesce(min(period), '2000-01-01'), coalesce(max(period), '2000-01-01')
-FROM agg_vehicles WHERE grain = $1`
+	vehicleDaysCountSQL = `SELECT coalesce(sum(cardinality(days)), 0), coalesce(min(days[1]), '2000-01-01'),
+       coalesce(max(days[cardinality(days)]), '2000-01-01')
+FROM agg_vehicle_days`
 	vehicleDaysSQL = `
 SELECT a.vehicle_id, coalesce(i.name, ''), coalesce(i.total_mileage, 0), a.period,
-       a.trips, a.mileage, a.fuel, a.shipments, a.sum_cost, a.sum_dt
-FROM agg_vehicles a LEFT JOIN agg_vehicle_info i ON i.vehicle_id = a.vehicle_id
-WHERE a.grain = $1
-ORDER BY a.vehicle_id, a.period`
+       a.days, a.trips, a.mileage, a.fuel, a.shipments, a.sum_cost, a.sum_dt
+FROM agg_vehicle_days a LEFT JOIN agg_vehicle_info i ON i.vehicle_id = a.vehicle_id
+ORDER BY a.vehicle_id, a.period, a.segment`
 )
 
-// loadVehicleIndex reads every vehicle day row of the version q's snapshot
+// vehicleDayEntries are a row of agg_vehicle_days, decoded, or the entries
+// of a vehicle's month, merged from its rows.
+type vehicleDayEntries struct {
+	days                 []int32 // days since 2000-01-01
+	trips, shipments, dt []int64
+	mileage, fuel, cost  []float64
+}
+
+func (e *vehicleDayEntries) reset() {
+	e.days, e.trips, e.shipments, e.dt = e.days[:0], e.trips[:0], e.shipments[:0], e.dt[:0]
+	e.mileage, e.fuel, e.cost = e.mileage[:0], e.fuel[:0], e.cost[:0]
+}
+
+// decode appends the entries of a row's seven arrays.
+func (e *vehicleDayEntries) decode(v [][]byte) error {
+	n, _, err := arrayBody(v[0])
+	e.days = fixedArray(&err, v[0], n, 4, e.days, integer)
+	e.trips = fixedArray(&err, v[1], n, 4, e.trips, integer64)
+	e.mileage = fixedArray(&err, v[2], n, 8, e.mileage, float8)
+	e.fuel = fixedArray(&err, v[3], n, 8, e.fuel, float8)
+	e.shipments = fixedArray(&err, v[4], n, 4, e.shipments, integer64)
+	e.cost = fixedArray(&err, v[5], n, 8, e.cost, float8)
+	e.dt = fixedArray(&err, v[6], n, 8, e.dt, bigint)
+	return err
+}
+
+// merge sorts the entries by day and adds up those of one day, which
+// segments of one month may each hold.
+func (e *vehicleDayEntries) merge(perm *[]int) {
+	p := (*perm)[:0]
+	for i := range e.days {
+		p = append(p, i)
+	}
+	slices.SortStableFunc(p, func(a, b int) int { return cmp.Compare(e.days[a], e.days[b]) })
+	*perm = p
+	var m vehicleDayEntries
+	for _, i := range p {
+		if k := len(m.days) - 1; k >= 0 && m.days[k] == e.days[i] {
+			m.trips[k] += e.trips[i]
+			m.shipments[k] += e.shipments[i]
+			m.dt[k] += e.dt[i]
+			m.mileage[k] += e.mileage[i]
+			m.fuel[k] += e.fuel[i]
+			m.cost[k] += e.cost[i]
+			continue
+		}
+		m.days = append(m.days, e.days[i])
+		m.trips = append(m.trips, e.trips[i])
+		m.shipments = append(m.shipments, e.shipments[i])
+		m.dt = append(m.dt, e.dt[i])
+		m.mileage = append(m.mileage, e.mileage[i])
+		m.fuel = append(m.fuel, e.fuel[i])
+		m.cost = append(m.cost, e.cost[i])
+	}
+	*e = m
+}
+
+// loadVehicleIndex reads every vehicle day of the version q's snapshot
 // sees.
 func loadVehicleIndex(ctx context.Context, q Querier) (*VehicleIndex, error) {
 	var (
 		count  int64
 		lo, hi time.Time
 	)
-	if err := q.QueryRow(ctx, vehicleDaysCountSQL, db.GrainDay).Scan(&count, &lo, &hi); err != nil {
+	if err := q.QueryRow(ctx, vehicleDaysCountSQL).Scan(&count, &lo, &hi); err != nil {
 		return nil, fmt.Errorf("count vehicle days: %w", err)
 	}
 	n := int(count)
@@ -68,45 +125,68 @@ func loadVehicleIndex(ctx context.Context, q Querier) (*VehicleIndex, error) {
 		day: newDayColumn(n, epochDay(lo), epochDay(hi)), trips: newCountPairs(n),
 		dt: newIntSums(n), mileage: newFloatSums(n, false), fuel: newFloatSums(n, false), cost: newFloatSums(n, false),
 	}
-	rows, err := q.Query(ctx, vehicleDaysSQL, db.GrainDay)
+	rows, err := q.Query(ctx, vehicleDaysSQL)
 	if err != nil {
 		return nil, fmt.Errorf("read vehicle days: %w", err)
 	}
 	defer rows.Close()
-	i := 0
+	var (
+		i, rowsOfKey int
+		key          [2][]byte // the vehicle and month of the entries in e
+		e            vehicleDayEntries
+		perm         []int
+	)
+	// add sets the entries of the vehicle's month read so far.
+	add := func() error {
+		if rowsOfKey > 1 {
+			e.merge(&perm)
+		}
+		if i+len(e.days) > n {
+			return errors.New("read vehicle days: more entries than counted")
+		}
+		for k, day := range e.days {
+			x.day.set(i, day+pgEpochDay)
+			x.trips.set(i, e.trips[k], e.shipments[k])
+			x.dt.set(i, e.dt[k])
+			// A day's mileage and fuel add up its trips, its cost the
+			// shipments they carried.
+			x.mileage.set(i, e.mileage[k], e.trips[k])
+			x.fuel.set(i, e.fuel[k], e.trips[k])
+			x.cost.set(i, e.cost[k], e.shipments[k])
+			i++
+		}
+		e.reset()
+		rowsOfKey = 0
+		return nil
+	}
 	for rows.Next() {
 		// Raw values, as the route days: a row allocates nothing.
 		v := rows.RawValues()
-		if len(v) != 10 || len(v[2]) != 8 || len(v[3]) != 4 || len(v[4]) != 8 || len(v[5]) != 8 || len(v[6]) != 8 ||
-			len(v[7]) != 8 || len(v[8]) != 8 || len(v[9]) != 8 {
+		if len(v) != 11 || len(v[2]) != 8 {
 			return nil, errors.New("read vehicle days: unexpected row encoding")
 		}
-		if i == n {
-			return nil, errors.New("read vehicle days: more rows than counted")
+		if string(v[0]) != string(key[0]) || string(v[3]) != string(key[1]) {
+			if err := add(); err != nil {
+				return nil, err
+			}
+			key[0], key[1] = append(key[0][:0], v[0]...), append(key[1][:0], v[3]...)
 		}
 		if k := len(x.vehicles); k == 0 || x.vehicles[k-1].ID != string(v[0]) {
 			x.vehicles = append(x.vehicles, VehicleInfo{ID: string(v[0]), Name: string(v[1]), TotalMileage: float8(v[2])})
 			x.firstEntry = append(x.firstEntry, int32(i))
 		}
-		trips, ships := int64(binary.BigEndian.Uint64(v[4])), int64(binary.BigEndian.Uint64(v[7]))
-		// A binary date is days since 2000-01-01.
-		x.day.set(i, int32(binary.BigEndian.Uint32(v[3]))+pgEpochDay)
-		x.trips.set(i, trips, ships)
-		x.dt.set(i, int64(binary.BigEndian.Uint64(v[9])))
-		// A day's mileage and fuel add up its trips, its cost the
-		// shipments they carried.
-		x.mileage.set(i, float8(v[5]), trips)
-		x.fuel.set(i, float8(v[6]), trips)
-		x.cost.set(i, float8(v[8]), ships)
-		i++
+		if err := e.decode(v[4:]); err != nil {
+			return nil, fmt.Errorf("read vehicle days: %w", err)
+		}
+		rowsOfKey++
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read vehicle days: %w", err)
 	}
-	if i != n {
-		return nil, errors.New("read vehicle days: fewer rows than counted")
+	if err := add(); err != nil {
+		return nil, err
 	}
-	x.firstEntry = append(x.firstEntry, int32(n))
+	x.firstEntry = append(x.firstEntry, int32(i))
 	x.trips.cumulate(x.firstEntry)
 	x.dt.cumulate(x.firstEntry)
 	for _, c := range []*floatSums{&x.mileage, &x.fuel, &x.cost} {

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/haul-dev/haul/internal/db"
 )
 
 // VehicleInfo is a vehicle as of the served version.
@@ -30,13 +28,26 @@ type Vehicle struct {
 	SumDT     int64
 }
 
+// vehicleSpansSQL is the vehicles' figures in the window's spans passed as
+// $1..$3: their month and year rows of agg_vehicles, and their days of the
+// day spans, from the rows of agg_vehicle_days of those days' months.
+var vehicleSpansSQL = `
+SELECT a.vehicle_id, a.trips, a.mileage, a.fuel, a.shipments, a.sum_cost, a.sum_dt
+FROM agg_vehicles a ` + spansJoin("a") + `
+UNION ALL
+SELECT a.vehicle_id, u.t, u.m, u.f, u.n, u.c, u.dt
+FROM unnest($1::smallint[], $2::date[], $3::date[]) AS w(grain, from_p, to_p)
+JOIN agg_vehicle_days a ON w.grain = 0 AND a.period BETWEEN date_trunc('month', w.from_p)::date AND w.to_p,
+     unnest(a.days, a.trips, a.mileage, a.fuel, a.shipments, a.sum_cost, a.sum_dt) AS u(d, t, m, f, n, c, dt)
+WHERE u.d BETWEEN w.from_p AND w.to_p`
+
 // ReadVehicles returns every vehicle with a log in the window, ordered by id.
 func ReadVehicles(ctx context.Context, q Querier, w Window) ([]Vehicle, error) {
 	g, f, t := w.spanArgs()
 	rows, err := q.Query(ctx, `
 SELECT a.vehicle_id, coalesce(i.name, ''), coalesce(i.total_mileage, 0), sum(a.trips)::bigint,
        sum(a.mileage), sum(a.fuel), sum(a.shipments)::bigint, sum(a.sum_cost), sum(a.sum_dt)::bigint
-FROM agg_vehicles a `+spansJoin("a")+`
+FROM (`+vehicleSpansSQL+`) a
 LEFT JOIN agg_vehicle_info i ON i.vehicle_id = a.vehicle_id
 GROUP BY 1, 2, 3
 HAVING sum(a.trips) > 0
@@ -75,13 +86,16 @@ type VehicleDay struct {
 }
 
 // ReadVehicleDays returns the days of the window on which the vehicle has
-// a log, in date order.
+// a log, in date order, from its rows of the window's months.
 func ReadVehicleDays(ctx context.Context, q Querier, id string, w Window) ([]VehicleDay, error) {
 	rows, err := q.Query(ctx, `
-SELECT period, trips, mileage, fuel, shipments, sum_cost, sum_dt
-FROM agg_vehicles
-WHERE vehicle_id = $1 AND grain = $2 AND period BETWEEN $3 AND $4 AND trips > 0
-ORDER BY period`, id, db.GrainDay, w.Start, w.End)
+SELECT u.d, sum(u.t)::bigint, sum(u.m), sum(u.f), sum(u.n)::bigint, sum(u.c), sum(u.dt)::bigint
+FROM agg_vehicle_days a,
+     unnest(a.days, a.trips, a.mileage, a.fuel, a.shipments, a.sum_cost, a.sum_dt) AS u(d, t, m, f, n, c, dt)
+WHERE a.vehicle_id = $1 AND a.period BETWEEN date_trunc('month', $2::date)::date AND $3 AND u.d BETWEEN $2 AND $3
+GROUP BY 1
+HAVING sum(u.t) > 0
+ORDER BY 1`, id, w.Start, w.End)
 	if err != nil {
 		return nil, fmt.Errorf("read vehicle %q days: %w", id, err)
 	}
@@ -172,18 +186,10 @@ func (e *vehicleRouteEntries) decode(v [][]byte) error {
 	if e.destinations, err = textArray(v[2], n, e.destinations[:0]); err != nil {
 		return err
 	}
-	if e.days, err = fixedArray(v[0], n, 4, e.days[:0], integer); err != nil {
-		return err
-	}
-	if e.trips, err = fixedArray(v[3], n, 4, e.trips[:0], integer64); err != nil {
-		return err
-	}
-	if e.shipments, err = fixedArray(v[4], n, 4, e.shipments[:0], integer64); err != nil {
-		return err
-	}
-	if e.cost, err = fixedArray(v[5], n, 8, e.cost[:0], float8); err != nil {
-		return err
-	}
-	e.dt, err = fixedArray(v[6], n, 8, e.dt[:0], bigint)
+	e.days = fixedArray(&err, v[0], n, 4, e.days[:0], integer)
+	e.trips = fixedArray(&err, v[3], n, 4, e.trips[:0], integer64)
+	e.shipments = fixedArray(&err, v[4], n, 4, e.shipments[:0], integer64)
+	e.cost = fixedArray(&err, v[5], n, 8, e.cost[:0], float8)
+	e.dt = fixedArray(&err, v[6], n, 8, e.dt[:0], bigint)
 	return err
 }

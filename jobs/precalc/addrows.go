@@ -245,7 +245,40 @@ func (b *builder) writeVehicleRoutes(year int32) error {
 	})
 }
 
-func (b *builder) vehicleRow(grain int16, period int32, vehicle uint32, s *vehicleSums) error {
+// writeVehicleDays writes a row of agg_vehicle_days per vehicle with a day
+// in the month that starts at period, in name order, and forgets the
+// month's days.
+func (b *builder) writeVehicleDays(period int32) error {
+	e := &b.out.vehicleDays
+	slices.SortFunc(b.vehicleMonths.touched, func(x, y uint32) int {
+		return cmp.Compare(b.vehicleRank[x], b.vehicleRank[y])
+	})
+	for _, v := range b.vehicleMonths.touched {
+		days := b.monthDays[v]
+		n := len(days)
+		e.enc.Row(10)
+		e.enc.String(b.r.vehicles.names[v])
+		e.enc.Int4(period)
+		e.enc.Int8(0)
+		e.enc.Array(pgcopy.OIDDate, n, func(i int) { e.enc.Int4(days[i].day) })
+		e.enc.Array(pgcopy.OIDInt4, n, func(i int) { e.enc.Int4(int32(days[i].trips)) })
+		e.enc.Array(pgcopy.OIDFloat8, n, func(i int) { e.enc.Float8(days[i].mileage) })
+		e.enc.Array(pgcopy.OIDFloat8, n, func(i int) { e.enc.Float8(days[i].fuel) })
+		e.enc.Array(pgcopy.OIDInt4, n, func(i int) { e.enc.Int4(int32(days[i].n)) })
+		e.enc.Array(pgcopy.OIDFloat8, n, func(i int) { e.enc.Float8(days[i].cost) })
+		e.enc.Array(pgcopy.OIDInt8, n, func(i int) { e.enc.Int8(days[i].dt) })
+		b.monthDays[v] = days[:0]
+		if err := e.spill(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// vehicleRow encodes a month or year row of agg_vehicles. They are few, and
+// sent at the end, after agg_vehicle_days, which loads on the same
+// connection.
+func (b *builder) vehicleRow(grain int16, period int32, vehicle uint32, s *vehicleSums) {
 	e := &b.out.vehicles
 	e.enc.Row(9)
 	e.enc.Int2(grain)
@@ -257,7 +290,6 @@ func (b *builder) vehicleRow(grain int16, period int32, vehicle uint32, s *vehic
 	e.enc.Int8(s.n)
 	e.enc.Float8(s.cost)
 	e.enc.Int8(s.dt)
-	return e.spill()
 }
 
 // finish writes the last year's rows, the totals and the route totals, and
@@ -269,7 +301,7 @@ func (b *builder) finish() error {
 			return err
 		}
 	}
-	for _, o := range []*tableOut{&b.out.routes, &b.out.vehicleRoutes} {
+	for _, o := range []*tableOut{&b.out.routes, &b.out.vehicleRoutes, &b.out.vehicleDays} {
 		if err := o.finish(); err != nil {
 			return err
 		}

@@ -20,6 +20,11 @@ type (
 		mileage, fuel, cost float64
 		dt                  int64
 	}
+	// vehicleDay is a vehicle's sums of one day (days since 2000-01-01).
+	vehicleDay struct {
+		day int32
+		vehicleSums
+	}
 	vehicleRouteSums struct {
 		trips, n int64
 		cost     float64
@@ -140,9 +145,11 @@ type builder struct {
 	// and the route in each place
 	routeRank, routeByRank []uint32
 	vehicleMonths          dense[vehicleSums]
-	vehicleYears           dense[vehicleSums]
-	monthTotal             totalRow
-	yearTotal              totalRow
+	// each vehicle's days of the month, in day order
+	monthDays    [][]vehicleDay
+	vehicleYears dense[vehicleSums]
+	monthTotal   totalRow
+	yearTotal    totalRow
 
 	routeTotals []routeTotal // by route
 	// vehicle route records, by ranges of routes, and of the year's
@@ -201,7 +208,7 @@ func newBuilder(r *rawReader, out *tables, dir string) *builder {
 		r: r, out: out, routeRank: routeRank, routeByRank: routeByRank,
 		routeVehicles: newSpill(dir, "route-vehicles"), vehicleRoutes: newSpill(dir, "vehicle-routes"),
 		vehicleRank: vehicleRank, vehicleByRank: vehicleByRank,
-		vehicleMonths: newDense[vehicleSums](vehicles), vehicleYears: newDense[vehicleSums](vehicles),
+		vehicleMonths: newDense[vehicleSums](vehicles), monthDays: make([][]vehicleDay, vehicles), vehicleYears: newDense[vehicleSums](vehicles),
 		routeTotals: make([]routeTotal, routes),
 		logIDs:      map[string]int32{}, routeDays: map[routeDTKey]int{},
 		vRoutes: map[vehicleRouteKey]int{}, extraLogs: map[[2]int32]struct{}{},
@@ -264,11 +271,12 @@ func (b *builder) month(m int32, logs, shipments []byte) error {
 			return err
 		}
 	}
+	if err := b.writeVehicleDays(start); err != nil {
+		return err
+	}
 	for _, v := range b.vehicleMonths.touched {
 		s := &b.vehicleMonths.sums[v]
-		if err := b.vehicleRow(db.GrainMonth, start, v, s); err != nil {
-			return err
-		}
+		b.vehicleRow(db.GrainMonth, start, v, s)
 		b.vehicleYears.at(v).add(s)
 	}
 	b.totals = append(b.totals, b.monthTotal)
@@ -390,9 +398,7 @@ func (b *builder) day(day int32, logs, shipments []byte) error {
 	}
 	for _, v := range b.vehicleDays.touched {
 		s := &b.vehicleDays.sums[v]
-		if err := b.vehicleRow(db.GrainDay, day, v, s); err != nil {
-			return err
-		}
+		b.monthDays[v] = append(b.monthDays[v], vehicleDay{day, *s})
 		if s.n > 0 {
 			t.vehicleDays++
 		}
@@ -414,9 +420,7 @@ func (b *builder) endYear() error {
 		return err
 	}
 	for _, v := range b.vehicleYears.touched {
-		if err := b.vehicleRow(db.GrainYear, start, v, &b.vehicleYears.sums[v]); err != nil {
-			return err
-		}
+		b.vehicleRow(db.GrainYear, start, v, &b.vehicleYears.sums[v])
 	}
 	b.yearTotal.grain, b.yearTotal.period = db.GrainYear, start
 	b.totals = append(b.totals, b.yearTotal)

@@ -93,12 +93,11 @@ var (
 		`ANALYZE stage_rt`,
 		`ANALYZE stage_vr`,
 		`ANALYZE stage_logs`,
-		// Per day and vehicle, what agg_vehicles adds; carries_first: the
-		// vehicle carries its first shipment of the day. The stored day row
-		// is looked up in the order of agg_vehicles_vehicle_idx, which
-		// PostgreSQL takes for it: a join or NOT EXISTS
-		// let PostgreSQL hash every day row of agg_vehicles instead (3.3M at
-		// 10M shipments: 2.3 s of a refresh of 100k).
+		// Per day and vehicle, what agg_vehicle_days and agg_vehicles add;
+		// carries_first: the vehicle carries its first shipment of the day.
+		// The stored day is looked up in its month's rows, through their
+		// key, in key order: a join let PostgreSQL hash every stored day
+		// instead (3.3M at 10M shipments: 2.3 s of a refresh of 100k).
 		`CREATE TEMP TABLE delta_vehicles ON COMMIT DROP AS
 		 SELECT x.*, x.shipments > 0 AND coalesce(a.shipments, 0) = 0 AS carries_first
 		 FROM (SELECT coalesce(l.day, s.day) AS day, coalesce(l.vehicle_id, s.vehicle_id) AS vehicle_id,
@@ -110,8 +109,9 @@ var (
 		                  FROM stage_vr GROUP BY 1, 2) s
 		         ON s.day = l.day AND s.vehicle_id = l.vehicle_id
 		       ORDER BY 2, 1) x
-		 LEFT JOIN LATERAL (SELECT a.shipments FROM agg_vehicles a
-		                    WHERE a.grain = 0 AND a.period = x.day AND a.vehicle_id = x.vehicle_id LIMIT 1) a ON true`,
+		 LEFT JOIN LATERAL (SELECT sum(a.shipments[array_position(a.days, x.day)]) AS shipments
+		                    FROM agg_vehicle_days a
+		                    WHERE a.vehicle_id = x.vehicle_id AND a.period = date_trunc('month', x.day)::date) a ON true`,
 		// Per day, what agg_totals adds.
 		`CREATE TEMP TABLE delta_totals ON COMMIT DROP AS
 		 SELECT x.*, CASE WHEN x.shipments > 0 AND NOT EXISTS (
@@ -186,6 +186,30 @@ var (
 	     sum_weight = t.sum_weight + EXCLUDED.sum_weight, sum_dt = t.sum_dt + EXCLUDED.sum_dt,
 	     min_dt = least(t.min_dt, EXCLUDED.min_dt), max_dt = greatest(t.max_dt, EXCLUDED.max_dt),
 	     unique_vehicles = t.unique_vehicles + EXCLUDED.unique_vehicles`
+
+	// The new rows' vehicle days, appended as a segment of each vehicle's
+	// month they touch, whose appended segments are merged once there are
+	// more than maxSegments, as the vehicle routes'.
+	vehicleDaysSQL = []string{
+		`INSERT INTO agg_vehicle_days (vehicle_id, period, segment, days, trips, mileage, fuel, shipments, sum_cost, sum_dt)
+		 SELECT vehicle_id, date_trunc('month', day)::date, (SELECT max(batch) FROM refresh_batches),
+		        array_agg(day ORDER BY day), array_agg(trips::integer ORDER BY day), array_agg(mileage ORDER BY day),
+		        array_agg(fuel ORDER BY day), array_agg(shipments::integer ORDER BY day),
+		        array_agg(sum_cost ORDER BY day), array_agg(sum_dt ORDER BY day)
+		 FROM delta_vehicles GROUP BY 1, 2`,
+		takeSegmentsSQL("delta_vehicles", "agg_vehicle_days", "merged_vehicle_days",
+			"vehicle_id, date_trunc('month', day)::date AS period", "vehicle_id", "period"),
+		`INSERT INTO agg_vehicle_days (vehicle_id, period, segment, days, trips, mileage, fuel, shipments, sum_cost, sum_dt)
+		 SELECT vehicle_id, period, min(segment), array_agg(d ORDER BY d), array_agg(t ORDER BY d),
+		        array_agg(m ORDER BY d), array_agg(f ORDER BY d), array_agg(n ORDER BY d), array_agg(c ORDER BY d),
+		        array_agg(dt ORDER BY d)
+		 FROM (SELECT vehicle_id, period, min(segment) AS segment, d, sum(t)::integer AS t, sum(m) AS m, sum(f) AS f,
+		              sum(n)::integer AS n, sum(c) AS c, sum(dt)::bigint AS dt
+		       FROM merged_vehicle_days,
+		            unnest(days, trips, mileage, fuel, shipments, sum_cost, sum_dt) AS u(d, t, m, f, n, c, dt)
+		       GROUP BY vehicle_id, period, d) x
+		 GROUP BY 1, 2`,
+	}
 
 	// The new rows' vehicle routes, appended as rows of a new segment per
 	// vehicle and year, and per route; then a key's appended segments are
@@ -275,9 +299,10 @@ const inRefreshBatches = `load_batch BETWEEN (SELECT min(batch) FROM refresh_bat
 
 // rolledTable is a rollup table kept per grain (day, month, year) whose
 // columns all combine as sums, minima or maxima: a refresh adds the new
-// rows' figures to the rows of every grain.
+// rows' figures to the rows of each of its grains.
 type rolledTable struct {
-	table string
+	table  string
+	grains []int16
 	// key columns after (grain, period); delta is the temporary table of
 	// the day figures, with the key and value columns and day.
 	keys   []string
@@ -299,11 +324,14 @@ func sums(names ...string) []rolledColumn {
 }
 
 var rolledTables = []rolledTable{
-	{table: "agg_totals", delta: "delta_totals", values: append(sums("logs", "mileage", "fuel", "carrying_mileage",
-		"shipments", "sum_cost", "sum_weight", "sum_dt", "sum_dt2", "ship_days", "vehicle_days"),
-		rolledColumn{"min_dt", "min"}, rolledColumn{"max_dt", "max"},
-		rolledColumn{"min_cpk", "min"}, rolledColumn{"max_cpk", "max"})},
-	{table: "agg_vehicles", delta: "delta_vehicles", keys: []string{"vehicle_id"},
+	{table: "agg_totals", grains: []int16{db.GrainDay, db.GrainMonth, db.GrainYear}, delta: "delta_totals",
+		values: append(sums("logs", "mileage", "fuel", "carrying_mileage", "shipments", "sum_cost", "sum_weight",
+			"sum_dt", "sum_dt2", "ship_days", "vehicle_days"),
+			rolledColumn{"min_dt", "min"}, rolledColumn{"max_dt", "max"},
+			rolledColumn{"min_cpk", "min"}, rolledColumn{"max_cpk", "max"})},
+	// Its days are agg_vehicle_days.
+	{table: "agg_vehicles", grains: []int16{db.GrainMonth, db.GrainYear}, delta: "delta_vehicles",
+		keys:   []string{"vehicle_id"},
 		values: sums("trips", "mileage", "fuel", "shipments", "sum_cost", "sum_dt")},
 }
 
@@ -349,7 +377,7 @@ ON CONFLICT (%s) DO UPDATE SET %s`,
 func rollUpSQL() []string {
 	var stmts []string
 	for _, r := range rolledTables {
-		for _, g := range []int16{db.GrainDay, db.GrainMonth, db.GrainYear} {
+		for _, g := range r.grains {
 			stmts = append(stmts, r.upsertSQL(g))
 		}
 	}

@@ -24,14 +24,15 @@ var aggKeys = map[string][]string{
 	"agg_totals":         {"grain", "period"},
 	"agg_routes":         {"period", "origin", "destination", "delivery_time"},
 	"agg_vehicles":       {"grain", "period", "vehicle_id"},
+	"agg_vehicle_days":   {"vehicle_id", "day"},
 	"agg_vehicle_routes": {"vehicle_id", "day", "origin", "destination"},
 	"agg_route_vehicles": {"origin", "destination", "day", "vehicle_id"},
 	"agg_route_totals":   {"origin", "destination"},
 	"agg_vehicle_info":   {"vehicle_id"},
 }
 
-// aggFigures lists a rollup table's figures, a row per key. The vehicle
-// route tables keep a key's figures in the arrays of one or more rows (the
+// aggFigures lists a rollup table's figures, a row per key. The array
+// tables keep a key's figures in the arrays of one or more rows (the
 // rebuild's, the refreshes' segments): their elements are added up.
 func aggFigures(table string) string {
 	switch table {
@@ -48,6 +49,12 @@ func aggFigures(table string) string {
 		 FROM agg_vehicle_routes, unnest(days, origins, destinations, trips, shipments, sum_cost, sum_dt)
 		      AS u(d, o, de, t, n, c, dt)
 		 GROUP BY 1, 2, 3, 4`
+	case "agg_vehicle_days":
+		return `SELECT vehicle_id, d AS day, sum(t) AS trips, sum(m) AS mileage, sum(f) AS fuel, sum(n) AS shipments,
+		        sum(c) AS sum_cost, sum(dt) AS sum_dt
+		 FROM agg_vehicle_days, unnest(days, trips, mileage, fuel, shipments, sum_cost, sum_dt)
+		      AS u(d, t, m, f, n, c, dt)
+		 GROUP BY 1, 2`
 	case "agg_route_vehicles":
 		return `SELECT DISTINCT origin, destination, d AS day, v AS vehicle_id
 		 FROM agg_route_vehicles, unnest(days, vehicle_ids) AS u(d, v)`
@@ -129,6 +136,7 @@ func TestRefreshMergesVehicleRouteSegments(t *testing.T) {
 	for _, q := range []string{
 		`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_vehicle_routes WHERE segment > 0 GROUP BY vehicle_id, period) x`,
 		`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_route_vehicles WHERE segment > 0 GROUP BY origin, destination) x`,
+		`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_vehicle_days WHERE segment > 0 GROUP BY vehicle_id, period) x`,
 	} {
 		// Ten refreshes touched each key: one merge, then one more segment.
 		if n := e.count(q); n != 2 {

@@ -207,6 +207,7 @@ func deltaSteps() []step {
 		{"route days", routeDaysSQL},
 		{"route totals", []string{routeTotalsSQL}},
 		{"vehicle routes", vehicleRoutesSQL},
+		{"vehicle days", vehicleDaysSQL},
 		{"totals and vehicles", rollUpSQL()},
 		{"vehicle names", []string{vehicleInfoSQL}},
 		{"publish", append(publishSQL, publishDeltaSQL)},

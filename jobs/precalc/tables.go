@@ -19,7 +19,7 @@ type tableOut struct {
 
 // tables are the rollup tables a full rebuild writes.
 type tables struct {
-	totals, routes, routeTotals, vehicles, vehicleRoutes, routeVehicles, vehicleInfo tableOut
+	totals, routes, routeTotals, vehicles, vehicleDays, vehicleRoutes, routeVehicles, vehicleInfo tableOut
 }
 
 // The columns each table's rows are encoded in; build.go writes them in
@@ -32,6 +32,8 @@ var tableColumns = map[string][]string{
 	"agg_route_totals": {"origin", "destination", "shipments", "sum_cost", "sum_weight", "sum_dt", "min_dt",
 		"max_dt", "unique_vehicles"},
 	"agg_vehicles": {"grain", "period", "vehicle_id", "trips", "mileage", "fuel", "shipments", "sum_cost", "sum_dt"},
+	"agg_vehicle_days": {"vehicle_id", "period", "segment", "days", "trips", "mileage", "fuel", "shipments", "sum_cost",
+		"sum_dt"},
 	"agg_vehicle_routes": {"vehicle_id", "period", "segment", "days", "origins", "destinations", "trips", "shipments",
 		"sum_cost", "sum_dt"},
 	"agg_route_vehicles": {"origin", "destination", "segment", "days", "vehicle_ids"},
@@ -51,20 +53,20 @@ func newTables() *tables {
 func (t *tables) byName() map[string]*tableOut {
 	return map[string]*tableOut{
 		"agg_totals": &t.totals, "agg_routes": &t.routes, "agg_route_totals": &t.routeTotals,
-		"agg_vehicles": &t.vehicles, "agg_vehicle_routes": &t.vehicleRoutes, "agg_route_vehicles": &t.routeVehicles,
-		"agg_vehicle_info": &t.vehicleInfo,
+		"agg_vehicles": &t.vehicles, "agg_vehicle_days": &t.vehicleDays, "agg_vehicle_routes": &t.vehicleRoutes,
+		"agg_route_vehicles": &t.routeVehicles, "agg_vehicle_info": &t.vehicleInfo,
 	}
 }
 
 // lanes are the copies each connection loads, in order: the three large
 // tables, streamed while the rows are added up (agg_routes a day at a
-// time, agg_vehicle_routes a year at a time), then the ones written at the
-// end.
+// time, agg_vehicle_days a month at a time, agg_vehicle_routes a year at a
+// time), then the ones written at the end.
 func (t *tables) lanes() [3][]*tableOut {
 	return [3][]*tableOut{
 		{&t.routes, &t.totals, &t.routeTotals},
 		{&t.vehicleRoutes, &t.routeVehicles},
-		{&t.vehicles, &t.vehicleInfo},
+		{&t.vehicleDays, &t.vehicles, &t.vehicleInfo},
 	}
 }
 
