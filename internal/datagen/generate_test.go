@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
-	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
 
 	"github.com/haul-dev/haul/internal/datagen"
+	"github.com/haul-dev/haul/internal/testutil"
 )
 
 func generate(t *testing.T, cfg datagen.Config) (string, *datagen.AnswerKey) {
@@ -47,11 +47,7 @@ func TestSameSeedSameBytes(t *testing.T) {
 
 func readFile(t *testing.T, dir, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testutil.ReadFile(t, filepath.Join(dir, name))
 }
 
 var idPattern = map[datagen.Dataset]*regexp.Regexp{

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -157,23 +156,19 @@ func oracle(t *testing.T, path string, ds datagen.Dataset, loadedRefs map[string
 	return out
 }
 
+// readAll returns the content of the file at path, gunzipped when its name
+// ends in .gz.
 func readAll(t *testing.T, path string) []byte {
 	t.Helper()
-	f, err := os.Open(path)
+	b := testutil.ReadFile(t, path)
+	if !strings.HasSuffix(path, ".gz") {
+		return b
+	}
+	gz, err := gzip.NewReader(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
-		gz, err := gzip.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = gz
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
+	if b, err = io.ReadAll(gz); err != nil {
 		t.Fatal(err)
 	}
 	return b

@@ -3,7 +3,6 @@ package kubetest
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -18,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/haul-dev/haul/internal/testutil"
 )
 
 const jobTimeout = 60 * time.Second
@@ -64,11 +65,7 @@ func create(t *testing.T, c client.Client, obj client.Object) {
 
 func readFile(t *testing.T, dir, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return string(testutil.ReadFile(t, filepath.Join(dir, name)))
 }
 
 // waitFinished waits for the Job's Complete or Failed condition.

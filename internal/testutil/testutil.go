@@ -1,6 +1,6 @@
 // Package testutil holds the small helpers that tests of several packages
-// share: a free loopback address, a file written, a function run in the
-// background for the length of a test, and a logger that keeps its lines.
+// share: a free loopback address, a file written or read, a function run in
+// the background for the length of a test, and a logger that keeps its lines.
 // Harnesses with a job of their own live elsewhere (internal/db/dbtest,
 // internal/kubetest).
 package testutil
@@ -32,6 +32,16 @@ func WriteFile(t testing.TB, dir, name, content string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// ReadFile returns the content of the file at path.
+func ReadFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // Background runs run in a goroutine until the test ends, then cancels its

@@ -35,6 +35,7 @@ import (
 	"github.com/haul-dev/haul/internal/db/dbtest"
 	"github.com/haul-dev/haul/internal/db/localpg"
 	"github.com/haul-dev/haul/internal/jobreport"
+	"github.com/haul-dev/haul/internal/testutil"
 )
 
 // What `make test-cluster` passes from hack/cluster.sh: the admin
@@ -83,7 +84,7 @@ func TestCluster(t *testing.T) {
 	}
 	mustRun(t, haul, "gen", "--out", input, "--shipments", shipments, "--faults", "0.01", "--vehicles", "200", "--seed", "2")
 	key := readAnswerKey(t, input)
-	broken := readFile(t, filepath.Join(input, "shipments.json"))
+	broken := testutil.ReadFile(t, filepath.Join(input, "shipments.json"))
 	writeFile(t, filepath.Join(input, "broken.json"), broken[:len(broken)/2])
 
 	// One database for the release (migrated by the chart's hook), one

@@ -21,6 +21,7 @@ import (
 
 	haulv1alpha1 "github.com/haul-dev/haul/api/v1alpha1"
 	"github.com/haul-dev/haul/internal/kubetest"
+	"github.com/haul-dev/haul/internal/testutil"
 )
 
 // kustomization is the part of a kustomization.yaml these manifests use.
@@ -36,9 +37,9 @@ type kustomization struct {
 func manifests(t *testing.T, dir string) []*unstructured.Unstructured {
 	t.Helper()
 	var k kustomization
-	if err := yaml.UnmarshalStrict(readFile(t, filepath.Join(dir, "kustomization.yaml")), &k); err != nil {
+	if err := yaml.UnmarshalStrict(testutil.ReadFile(t, filepath.Join(dir, "kustomization.yaml")), &k); err != nil {
 		// images: and other fields are allowed; only resources matter here.
-		if err := yaml.Unmarshal(readFile(t, filepath.Join(dir, "kustomization.yaml")), &k); err != nil {
+		if err := yaml.Unmarshal(testutil.ReadFile(t, filepath.Join(dir, "kustomization.yaml")), &k); err != nil {
 			t.Fatalf("%s: %v", dir, err)
 		}
 	}
@@ -67,7 +68,7 @@ func manifests(t *testing.T, dir string) []*unstructured.Unstructured {
 func decodeAll(t *testing.T, path string) []*unstructured.Unstructured {
 	t.Helper()
 	var out []*unstructured.Unstructured
-	d := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(readFile(t, path)), 4096)
+	d := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(testutil.ReadFile(t, path)), 4096)
 	for {
 		var u unstructured.Unstructured
 		err := d.Decode(&u.Object)

@@ -64,7 +64,7 @@ func TestSampleIngestionRun(t *testing.T) {
 	input, rejects := t.TempDir(), t.TempDir()
 	mustRun(t, haul, "gen", "--out", input, "--shipments", "3000", "--faults", "0.01", "--vehicles", "200", "--seed", "2")
 	key := readAnswerKey(t, input)
-	broken := readFile(t, filepath.Join(input, "shipments.json"))
+	broken := testutil.ReadFile(t, filepath.Join(input, "shipments.json"))
 	writeFile(t, filepath.Join(input, "broken.json"), broken[:len(broken)/2])
 
 	for _, obj := range []client.Object{
@@ -237,7 +237,7 @@ func checkRejects(t *testing.T, dir string, run *haulv1alpha1.IngestionRun, key 
 			continue
 		}
 		path := filepath.Join(dir, "rejects", fmt.Sprintf("%s-%s-0", run.UID, ds), string(ds)+".rejects.ndjson")
-		lines := bytes.Count(readFile(t, path), []byte("\n"))
+		lines := bytes.Count(testutil.ReadFile(t, path), []byte("\n"))
 		if int64(lines) != k.Rejected {
 			t.Errorf("%s: %d rejects, want %d", path, lines, k.Rejected)
 		}
@@ -357,7 +357,7 @@ func waitRun(t *testing.T, c client.Client, name string, done func(*haulv1alpha1
 func readSample(t *testing.T) *haulv1alpha1.IngestionRun {
 	t.Helper()
 	var run haulv1alpha1.IngestionRun
-	if err := yaml.UnmarshalStrict(readFile(t, sampleFile), &run); err != nil {
+	if err := yaml.UnmarshalStrict(testutil.ReadFile(t, sampleFile), &run); err != nil {
 		t.Fatalf("%s: %v", sampleFile, err)
 	}
 	if run.Kind != "IngestionRun" || run.Name != "sample" {
@@ -369,7 +369,7 @@ func readSample(t *testing.T) *haulv1alpha1.IngestionRun {
 func readAnswerKey(t *testing.T, dir string) *datagen.AnswerKey {
 	t.Helper()
 	var key datagen.AnswerKey
-	if err := json.Unmarshal(readFile(t, filepath.Join(dir, datagen.AnswerKeyFile)), &key); err != nil {
+	if err := json.Unmarshal(testutil.ReadFile(t, filepath.Join(dir, datagen.AnswerKeyFile)), &key); err != nil {
 		t.Fatal(err)
 	}
 	return &key
@@ -412,15 +412,6 @@ func findCondition(list []metav1.Condition, typ string) *metav1.Condition {
 		}
 	}
 	return nil
-}
-
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func writeFile(t *testing.T, path string, b []byte) {
