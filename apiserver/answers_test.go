@@ -16,11 +16,11 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/haul-dev/haul/internal/datagen"
 	"github.com/haul-dev/haul/internal/db/dbtest"
 	"github.com/haul-dev/haul/internal/rollup"
+	"github.com/haul-dev/haul/internal/testutil/pgtest"
 	"github.com/haul-dev/haul/jobs/ingest"
 	"github.com/haul-dev/haul/jobs/precalc"
 )
@@ -384,51 +384,44 @@ func TestFieldNames(t *testing.T) {
 }
 
 // ansEnv is a test's database with Haul's schema.
-type ansEnv struct {
-	t    *testing.T
-	pool *pgxpool.Pool
-	dir  string
-}
+type ansEnv struct{ *pgtest.Env }
 
-func newAnsEnv(t *testing.T) *ansEnv {
-	t.Helper()
-	return &ansEnv{t: t, pool: dbtest.Pool(t, dbtest.New(t)), dir: t.TempDir()}
-}
+func newAnsEnv(t *testing.T) *ansEnv { return &ansEnv{pgtest.NewEnv(t)} }
 
 // load generates a dataset with datagen and ingests it as run name.
 func (e *ansEnv) load(name string, cfg datagen.Config) {
-	e.t.Helper()
-	dir := filepath.Join(e.dir, name)
+	e.T.Helper()
+	dir := filepath.Join(e.Dir, name)
 	if _, err := datagen.Generate(context.Background(), dir, cfg); err != nil {
-		e.t.Fatalf("generate %s: %v", name, err)
+		e.T.Fatalf("generate %s: %v", name, err)
 	}
 	inputs := map[ingest.Dataset][]string{}
 	for _, ds := range datagen.Datasets {
 		inputs[ds] = []string{filepath.Join(dir, string(ds)+".json")}
 	}
-	if _, err := ingest.Run(context.Background(), e.pool, ingest.Options{
-		RunID: name, Inputs: inputs, RejectsDir: filepath.Join(e.dir, "rejects"), Log: logr.Discard(),
+	if _, err := ingest.Run(context.Background(), e.Pool, ingest.Options{
+		RunID: name, Inputs: inputs, RejectsDir: filepath.Join(e.Dir, "rejects"), Log: logr.Discard(),
 	}); err != nil {
-		e.t.Fatalf("ingest %s: %v", name, err)
+		e.T.Fatalf("ingest %s: %v", name, err)
 	}
 }
 
 func (e *ansEnv) refresh() {
-	e.t.Helper()
-	if _, err := precalc.Refresh(context.Background(), e.pool, precalc.Options{Log: logr.Discard()}); err != nil {
-		e.t.Fatalf("refresh: %v", err)
+	e.T.Helper()
+	if _, err := precalc.Refresh(context.Background(), e.Pool, precalc.Options{Log: logr.Discard()}); err != nil {
+		e.T.Fatalf("refresh: %v", err)
 	}
 }
 
 // snapshot opens a read snapshot, rolled back when the test ends.
 func (e *ansEnv) snapshot() pgx.Tx {
-	e.t.Helper()
+	e.T.Helper()
 	ctx := context.Background()
-	tx, err := rollup.Begin(ctx, e.pool)
+	tx, err := rollup.Begin(ctx, e.Pool)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
-	e.t.Cleanup(func() { _ = tx.Rollback(ctx) })
+	e.T.Cleanup(func() { _ = tx.Rollback(ctx) })
 	return tx
 }
 
@@ -596,19 +589,6 @@ type ansOracle struct {
 	q pgx.Tx
 }
 
-func (o ansOracle) rows(sql string, args ...any) [][]any {
-	o.t.Helper()
-	rows, err := o.q.Query(context.Background(), sql, args...)
-	if err != nil {
-		o.t.Fatalf("oracle query: %v\n%s", err, sql)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
-	if err != nil {
-		o.t.Fatalf("oracle query: %v\n%s", err, sql)
-	}
-	return out
-}
-
 // ansShipmentsIn selects the window's shipments with the date and vehicle
 // of their log; $1 and $2 are the window's ends.
 const ansShipmentsIn = `
@@ -628,7 +608,7 @@ type ansTotals struct {
 }
 
 func (o ansOracle) totals(w rollup.Window) ansTotals {
-	r := o.rows(`
+	r := pgtest.Rows(o.t, o.q, `
 WITH s AS (`+ansShipmentsIn+`)
 SELECT count(*), coalesce(sum(cost), 0)::float8, coalesce(sum(weight), 0)::float8, coalesce(avg(dt), 0)::float8,
        coalesce(min(cost / weight), 0)::float8, coalesce(max(cost / weight), 0)::float8,
@@ -662,7 +642,7 @@ type ansRoute struct {
 
 func (o ansOracle) routes(w rollup.Window) []ansRoute {
 	var out []ansRoute
-	for _, r := range o.rows(`
+	for _, r := range pgtest.Rows(o.t, o.q, `
 WITH m AS (
     SELECT *, avg(dt) OVER (PARTITION BY origin, destination) AS mean,
               avg(dt) OVER (PARTITION BY origin, destination, trip_date) AS day_mean
@@ -834,7 +814,7 @@ func (o ansOracle) checkVehicleMetrics(s source, w rollup.Window) {
 		t.Fatal(err)
 	}
 	want := []VehicleMetrics{}
-	for _, r := range o.rows(`
+	for _, r := range pgtest.Rows(o.t, o.q, `
 WITH l AS (SELECT vehicle_id, count(*) AS trips, sum(mileage) AS mileage, sum(fuel_used) AS fuel
            FROM vehicle_logs WHERE trip_date BETWEEN $1 AND $2 GROUP BY 1),
 s AS (SELECT vehicle_id, count(*) AS n, sum(cost) AS cost, sum(dt) AS dt FROM (`+ansShipmentsIn+`) x GROUP BY 1)
@@ -858,7 +838,7 @@ func (o ansOracle) checkVehicleDetails(s source, w rollup.Window) {
 	// Three vehicles active in the window, one that is not (if any), and
 	// an unknown id.
 	var ids []string
-	for _, r := range o.rows(`
+	for _, r := range pgtest.Rows(o.t, o.q, `
 (SELECT vehicle_id FROM vehicles WHERE vehicle_id IN (SELECT vehicle_id FROM vehicle_logs WHERE trip_date BETWEEN $1 AND $2)
  ORDER BY vehicle_id LIMIT 3)
 UNION ALL
@@ -874,11 +854,11 @@ UNION ALL
 		if err != nil || !ok {
 			t.Fatalf("vehicle %s: ok %v, err %v", id, ok, err)
 		}
-		info := o.rows(`SELECT name, total_mileage FROM vehicles WHERE vehicle_id = $1`, id)[0]
+		info := pgtest.Rows(o.t, o.q, `SELECT name, total_mileage FROM vehicles WHERE vehicle_id = $1`, id)[0]
 		days := []VehicleDayRow{}
 		var trips, n int64
 		var mileage, fuel, cost, dt float64
-		for _, r := range o.rows(`
+		for _, r := range pgtest.Rows(o.t, o.q, `
 SELECT to_char(l.trip_date, 'YYYY-MM-DD'), count(*), sum(l.mileage), sum(l.fuel_used),
        coalesce(sum(s.n), 0)::bigint, coalesce(sum(s.cost), 0)::float8, coalesce(sum(s.dt), 0)::float8
 FROM vehicle_logs l
@@ -895,7 +875,7 @@ GROUP BY 1`, w.Start, w.End, id) {
 			mileage, fuel, cost, dt = mileage+r[2].(float64), fuel+r[3].(float64), cost+r[5].(float64), dt+r[6].(float64)
 		}
 		routes := []VehicleRouteRow{}
-		for _, r := range o.rows(`
+		for _, r := range pgtest.Rows(o.t, o.q, `
 SELECT origin, destination, count(DISTINCT log_id), avg(dt)::float8, sum(cost)::float8
 FROM (`+ansShipmentsIn+`) s WHERE vehicle_id = $3 GROUP BY 1, 2`, w.Start, w.End, id) {
 			routeTrips := r[2].(int64)
@@ -959,7 +939,7 @@ func (o ansOracle) checkCostsOverview(s source, w rollup.Window, routes []ansRou
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := o.rows(`SELECT $1::date - ($2::date - $1::date) - 1, $1::date - 1`, w.Start, w.End)[0]
+	p := pgtest.Rows(o.t, o.q, `SELECT $1::date - ($2::date - $1::date) - 1, $1::date - 1`, w.Start, w.End)[0]
 	cur, prev := o.totals(w), o.totals(rollup.Window{Start: p[0].(time.Time), End: p[1].(time.Time)})
 	avgCur, avgPrev := ansRatio(cur.cost, float64(cur.n)), ansRatio(prev.cost, float64(prev.n))
 	var growth, avgGrowth float64
@@ -992,13 +972,13 @@ func (o ansOracle) checkDashboard(s source, p DashboardParams) {
 	// months clamps the day; a month's last day goes to the target's last.
 	shift := func(d time.Time) time.Time {
 		if p.IntervalType == "week" {
-			return o.rows(`SELECT $1::date - 7 * $2::int`, d, p.PeriodsBack)[0][0].(time.Time)
+			return pgtest.Rows(o.t, o.q, `SELECT $1::date - 7 * $2::int`, d, p.PeriodsBack)[0][0].(time.Time)
 		}
 		months := p.PeriodsBack
 		if p.IntervalType == "year" {
 			months *= 12
 		}
-		return o.rows(`
+		return pgtest.Rows(o.t, o.q, `
 SELECT CASE WHEN extract(day FROM $1::date + 1) = 1
             THEN (date_trunc('month', $1::date) - make_interval(months => $2) + interval '1 month' - interval '1 day')::date
             ELSE ($1::date - make_interval(months => $2))::date END`, d, months)[0][0].(time.Time)
@@ -1027,7 +1007,7 @@ func (o ansOracle) checkStatus(s source) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := o.rows(`SELECT to_char(refreshed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM precalc_state`)[0][0].(string)
+	at := pgtest.Rows(o.t, o.q, `SELECT to_char(refreshed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM precalc_state`)[0][0].(string)
 	want := SystemStatus{LastCalculatedAt: &at}
 	if b, w := ansTree(t, got), ansTree(t, want); !reflect.DeepEqual(b, w) {
 		t.Errorf("system status %v, want %v", b, w)
@@ -1160,7 +1140,7 @@ func (o ansOracle) checkLists(s source, w rollup.Window, routes []ansRoute, ever
 	}
 	p33, p66 := pct(0.33), pct(0.66)
 	if len(q) > 0 {
-		pg := o.rows(`
+		pg := pgtest.Rows(o.t, o.q, `
 SELECT percentile_cont(0.33) WITHIN GROUP (ORDER BY v), percentile_cont(0.66) WITHIN GROUP (ORDER BY v)
 FROM (SELECT avg(cost / dt) AS v FROM (`+ansShipmentsIn+`) s GROUP BY origin, destination HAVING count(*) >= 5) r`,
 			w.Start, w.End)[0]

@@ -31,6 +31,7 @@ import (
 	"github.com/haul-dev/haul/internal/db"
 	"github.com/haul-dev/haul/internal/db/dbtest"
 	"github.com/haul-dev/haul/internal/testutil"
+	"github.com/haul-dev/haul/internal/testutil/pgtest"
 	"github.com/haul-dev/haul/jobs/ingest"
 	"github.com/haul-dev/haul/jobs/precalc"
 )
@@ -50,7 +51,7 @@ type srvEnv struct {
 func newSrvEnv(t *testing.T, cfg Config) *srvEnv {
 	t.Helper()
 	url := dbtest.New(t)
-	e := &srvEnv{ansEnv: &ansEnv{t: t, pool: dbtest.Pool(t, url), dir: t.TempDir()}, url: url}
+	e := &srvEnv{ansEnv: &ansEnv{&pgtest.Env{T: t, Pool: dbtest.Pool(t, url), Dir: t.TempDir()}}, url: url}
 	e.srv = e.server(cfg)
 	return e
 }
@@ -68,13 +69,13 @@ func newLoadedSrvEnv(t *testing.T, data datagen.Config) *srvEnv {
 // server builds a server on the env's database; cfg.Pool defaults to the
 // env's pool.
 func (e *srvEnv) server(cfg Config) *Server {
-	e.t.Helper()
+	e.T.Helper()
 	if cfg.Pool == nil {
-		cfg.Pool = e.pool
+		cfg.Pool = e.Pool
 	}
 	s, err := New(cfg)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	return s
 }
@@ -95,19 +96,15 @@ func srvDo(s *Server, method, target string, header ...string) *httptest.Respons
 }
 
 func (e *srvEnv) exec(sql string) {
-	e.t.Helper()
-	if _, err := e.pool.Exec(context.Background(), sql); err != nil {
-		e.t.Fatalf("%s: %v", sql, err)
+	e.T.Helper()
+	if _, err := e.Pool.Exec(context.Background(), sql); err != nil {
+		e.T.Fatalf("%s: %v", sql, err)
 	}
 }
 
 func (e *srvEnv) scalar(sql string) any {
-	e.t.Helper()
-	var v any
-	if err := e.pool.QueryRow(context.Background(), sql).Scan(&v); err != nil {
-		e.t.Fatalf("%s: %v", sql, err)
-	}
-	return v
+	e.T.Helper()
+	return pgtest.Scalar[any](e.T, e.Pool, sql)
 }
 
 // version is the served data version.
@@ -120,17 +117,17 @@ func (e *srvEnv) vehicleID() string {
 
 // ingest loads inputs as run id and returns what ingest reported.
 func (e *srvEnv) ingest(id string, inputs map[ingest.Dataset][]string) (*ingest.Report, error) {
-	return ingest.Run(context.Background(), e.pool, ingest.Options{
-		RunID: id, Inputs: inputs, RejectsDir: filepath.Join(e.dir, "rejects"), Log: logr.Discard(),
+	return ingest.Run(context.Background(), e.Pool, ingest.Options{
+		RunID: id, Inputs: inputs, RejectsDir: filepath.Join(e.Dir, "rejects"), Log: logr.Discard(),
 	})
 }
 
 func (e *srvEnv) refreshWith(opts precalc.Options) precalc.Result {
-	e.t.Helper()
+	e.T.Helper()
 	opts.Log = logr.Discard()
-	res, err := precalc.Refresh(context.Background(), e.pool, opts)
+	res, err := precalc.Refresh(context.Background(), e.Pool, opts)
 	if err != nil {
-		e.t.Fatalf("refresh: %v", err)
+		e.T.Fatalf("refresh: %v", err)
 	}
 	return res
 }
@@ -315,7 +312,7 @@ func TestSystemStatusOverHTTP(t *testing.T) {
 	// A session holding the refresh lock is a refresh running.
 	lock := func() (unlock func()) {
 		t.Helper()
-		conn, err := e.pool.Acquire(ctx)
+		conn, err := e.Pool.Acquire(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -344,7 +341,7 @@ func TestSystemStatusOverHTTP(t *testing.T) {
 	// The first build fails: a rollup table is missing while it runs.
 	e.load("first", datagen.Config{Shipments: 500, Cities: 8, Seed: 11})
 	e.exec(`ALTER TABLE agg_totals RENAME TO agg_totals_away`)
-	if _, err := precalc.Refresh(ctx, e.pool, precalc.Options{Log: logr.Discard()}); err == nil {
+	if _, err := precalc.Refresh(ctx, e.Pool, precalc.Options{Log: logr.Discard()}); err == nil {
 		t.Fatal("refresh without agg_totals succeeded")
 	}
 	e.exec(`ALTER TABLE agg_totals_away RENAME TO agg_totals`)
@@ -863,8 +860,8 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("no %s", name)
 		}
 	}
-	if got := srvSample(mf, "haul_db_pool_max_connections").GetGauge().GetValue(); got != float64(e.pool.Config().MaxConns) {
-		t.Errorf("haul_db_pool_max_connections %v, want %d", got, e.pool.Config().MaxConns)
+	if got := srvSample(mf, "haul_db_pool_max_connections").GetGauge().GetValue(); got != float64(e.Pool.Config().MaxConns) {
+		t.Errorf("haul_db_pool_max_connections %v, want %d", got, e.Pool.Config().MaxConns)
 	}
 	if got := srvSample(mf, "haul_db_pool_acquires_total").GetCounter().GetValue(); got < 1 {
 		t.Errorf("haul_db_pool_acquires_total %v", got)
@@ -924,7 +921,7 @@ func TestReadyz(t *testing.T) {
 func TestRuns(t *testing.T) {
 	e := newSrvEnv(t, Config{})
 	ctx := context.Background()
-	dir := filepath.Join(e.dir, "faulty")
+	dir := filepath.Join(e.Dir, "faulty")
 	key, err := datagen.Generate(ctx, dir, datagen.Config{Shipments: 2_000, Cities: 10, FaultRate: 0.05, Seed: 16})
 	if err != nil {
 		t.Fatal(err)
@@ -940,7 +937,7 @@ func TestRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cut := filepath.Join(e.dir, "truncated-vehicles.json")
+	cut := filepath.Join(e.Dir, "truncated-vehicles.json")
 	if err := os.WriteFile(cut, content[:len(content)/2], 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -1114,7 +1111,7 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	e := newSrvEnv(t, Config{})
 	ctx := context.Background()
 	// A transaction holding agg_totals keeps an answer waiting in rollup.Begin.
-	blocker, err := e.pool.Begin(ctx)
+	blocker, err := e.Pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,13 +28,13 @@ func TestGeneratedFaultsMatchAnswerKey(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			key, err := datagen.Generate(t.Context(), e.dir, tc.cfg)
+			key, err := datagen.Generate(t.Context(), e.Dir, tc.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
 			inputs := map[ingest.Dataset][]string{}
 			for _, ds := range ingest.LoadOrder {
-				inputs[ds] = []string{filepath.Join(e.dir, key.Datasets[ds].File)}
+				inputs[ds] = []string{filepath.Join(e.Dir, key.Datasets[ds].File)}
 			}
 			report := e.mustRun(ingest.Options{Inputs: inputs, BatchSize: tc.batch, Workers: tc.workers, LogCache: tc.logCache})
 			for _, ds := range ingest.LoadOrder {

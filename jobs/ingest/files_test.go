@@ -88,7 +88,7 @@ func TestFileLevelErrors(t *testing.T) {
 				t.Errorf("%d vehicles committed before the error, want %d", n, tc.loaded)
 			}
 			var status string
-			if err := e.pool.QueryRow(t.Context(), `SELECT status FROM ingest_runs WHERE run_id = 'test-run'`).Scan(&status); err != nil || status != "failed" {
+			if err := e.Pool.QueryRow(t.Context(), `SELECT status FROM ingest_runs WHERE run_id = 'test-run'`).Scan(&status); err != nil || status != "failed" {
 				t.Errorf("run status %q (%v), want failed", status, err)
 			}
 		})
@@ -140,7 +140,7 @@ func TestResumeRefusesChangedFile(t *testing.T) {
 // NDJSON with CRLF, http(s), several files.
 func TestFileLevelCasesThatContinue(t *testing.T) {
 	e := newEnv(t)
-	missing := e.dir + "/nope.json"
+	missing := e.Dir + "/nope.json"
 	empty := e.file("empty.json", "  \n\t\n")
 	emptyArray := e.file("empty-array.json", "[ ]")
 	bom := e.file("bom.json", "\xef\xbb\xbf["+vehicle1+"]")
@@ -175,7 +175,7 @@ func TestFileLevelCasesThatContinue(t *testing.T) {
 	}
 
 	// F2: a URL that answers 404, or a directory, fails the run.
-	for _, bad := range []string{srv.URL + "/missing.json", e.dir} {
+	for _, bad := range []string{srv.URL + "/missing.json", e.Dir} {
 		_, err := e.run(ingest.Options{RunID: "bad-" + fmt.Sprint(len(bad)), Inputs: vehiclesOnly(bad)})
 		if err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("input %s: %v; want a failure naming it", bad, err)
@@ -222,7 +222,7 @@ func TestGzipPositionsAndCorruption(t *testing.T) {
 func TestMissingInputFails(t *testing.T) {
 	e := newEnv(t)
 	ok := e.file("v.json", "["+vehicle1+"]")
-	typo := filepath.Join(e.dir, "typo.json")
+	typo := filepath.Join(e.Dir, "typo.json")
 	report, err := e.run(ingest.Options{RunID: "typo", Inputs: map[ingest.Dataset][]string{
 		ingest.Vehicles: {ok}, ingest.Shipments: {typo}}})
 	if !errors.Is(err, ingest.ErrMissingInput) || !ingest.IsInputError(err) || !strings.Contains(err.Error(), typo) {

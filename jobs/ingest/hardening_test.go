@@ -24,7 +24,7 @@ import (
 // run at once; retrying the batch, as after a database error, cannot help.
 func TestRejectsWriteFailureIsNotRetried(t *testing.T) {
 	e := newEnv(t)
-	rejects := filepath.Join(e.dir, "rejects")
+	rejects := filepath.Join(e.Dir, "rejects")
 	if err := os.MkdirAll(filepath.Join(rejects, "full"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestCheckpointIsCompareAndSet(t *testing.T) {
 				return
 			}
 			// The other process commits a batch of its own meanwhile.
-			if _, err := e.pool.Exec(context.Background(),
+			if _, err := e.Pool.Exec(context.Background(),
 				`UPDATE ingest_checkpoints SET record_index = record_index + 10 WHERE run_id = 'cas'`); err != nil {
 				t.Error(err)
 			}
@@ -116,8 +116,8 @@ func TestURLSourceFailuresThatMayPass(t *testing.T) {
 		{srv.URL + "/missing", "404", true},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		_, err := ingest.Run(ctx, e.pool, ingest.Options{RunID: fmt.Sprint("url-", i), Inputs: vehiclesOnly(c.url),
-			RejectsDir: e.dir, SourceTimeout: 300 * time.Millisecond, Log: logr.Discard()})
+		_, err := ingest.Run(ctx, e.Pool, ingest.Options{RunID: fmt.Sprint("url-", i), Inputs: vehiclesOnly(c.url),
+			RejectsDir: e.Dir, SourceTimeout: 300 * time.Millisecond, Log: logr.Discard()})
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), c.want) || ingest.IsInputError(err) != c.input {
 			t.Errorf("%s: %v (input error %v); want %q, input error %v", c.url, err, ingest.IsInputError(err), c.want, c.input)

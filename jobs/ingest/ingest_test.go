@@ -10,39 +10,30 @@ import (
 	"testing"
 
 	"github.com/go-logr/logr"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/haul-dev/haul/internal/db/dbtest"
 	"github.com/haul-dev/haul/internal/testutil"
+	"github.com/haul-dev/haul/internal/testutil/pgtest"
 	"github.com/haul-dev/haul/jobs/ingest"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // env is one test's database and folder.
-type env struct {
-	t    *testing.T
-	url  string
-	pool *pgxpool.Pool
-	dir  string
-}
+type env struct{ *pgtest.Env }
 
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	url := dbtest.New(t)
-	return &env{t: t, url: url, pool: dbtest.Pool(t, url), dir: t.TempDir()}
-}
+func newEnv(t *testing.T) *env { return &env{pgtest.NewEnv(t)} }
 
 // file writes an input file and returns its path.
 func (e *env) file(name, content string) string {
-	e.t.Helper()
-	return testutil.WriteFile(e.t, e.dir, name, content)
+	e.T.Helper()
+	return testutil.WriteFile(e.T, e.Dir, name, content)
 }
 
 func (e *env) run(opts ingest.Options) (*ingest.Report, error) {
-	e.t.Helper()
+	e.T.Helper()
 	if opts.RejectsDir == "" {
-		opts.RejectsDir = filepath.Join(e.dir, "rejects")
+		opts.RejectsDir = filepath.Join(e.Dir, "rejects")
 	}
 	if opts.RunID == "" {
 		opts.RunID = "test-run"
@@ -50,32 +41,28 @@ func (e *env) run(opts ingest.Options) (*ingest.Report, error) {
 	if opts.Log.GetSink() == nil {
 		opts.Log = logr.Discard()
 	}
-	return ingest.Run(context.Background(), e.pool, opts)
+	return ingest.Run(context.Background(), e.Pool, opts)
 }
 
 // mustRun runs and fails the test unless the run succeeds.
 func (e *env) mustRun(opts ingest.Options) *ingest.Report {
-	e.t.Helper()
+	e.T.Helper()
 	report, err := e.run(opts)
 	if err != nil {
-		e.t.Fatalf("run failed: %v", err)
+		e.T.Fatalf("run failed: %v", err)
 	}
 	return report
 }
 
 func (e *env) count(sql string) int64 {
-	e.t.Helper()
-	var n int64
-	if err := e.pool.QueryRow(context.Background(), sql).Scan(&n); err != nil {
-		e.t.Fatalf("%s: %v", sql, err)
-	}
-	return n
+	e.T.Helper()
+	return pgtest.Scalar[int64](e.T, e.Pool, sql)
 }
 
 // shipmentsOnTheirLogs counts the stored shipments that carry their log's
 // day and vehicle.
 func (e *env) shipmentsOnTheirLogs() int64 {
-	e.t.Helper()
+	e.T.Helper()
 	return e.count(`SELECT count(*) FROM shipments s JOIN vehicle_logs l USING (log_id)
 		WHERE (s.trip_date, s.vehicle_id) = (l.trip_date, l.vehicle_id)`)
 }

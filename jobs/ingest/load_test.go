@@ -55,7 +55,7 @@ func TestEarliestRecordWinsWithAnyWorkers(t *testing.T) {
 // batch loads.
 func TestDatabaseRejectedRecordsAreIsolated(t *testing.T) {
 	e := newEnv(t)
-	if _, err := e.pool.Exec(t.Context(), `ALTER TABLE vehicles ADD CONSTRAINT no_forbidden CHECK (name <> 'forbidden')`); err != nil {
+	if _, err := e.Pool.Exec(t.Context(), `ALTER TABLE vehicles ADD CONSTRAINT no_forbidden CHECK (name <> 'forbidden')`); err != nil {
 		t.Fatal(err)
 	}
 	var recs []string
@@ -140,7 +140,7 @@ func TestShipmentsResolveLogsTheCacheLacks(t *testing.T) {
 				return
 			}
 			late.Do(func() {
-				if _, err := e.pool.Exec(t.Context(), `INSERT INTO vehicle_logs VALUES ('L-late', 'V-3', '2025-02-01', 1, 1)`); err != nil {
+				if _, err := e.Pool.Exec(t.Context(), `INSERT INTO vehicle_logs VALUES ('L-late', 'V-3', '2025-02-01', 1, 1)`); err != nil {
 					t.Error(err)
 				}
 			})

@@ -178,15 +178,15 @@ func TestRecordCases(t *testing.T) {
 	// from its log.
 	var name, origin, destination, tripDate, vehicle string
 	var dt int
-	if err := e.pool.QueryRow(t.Context(), `SELECT name FROM vehicles WHERE vehicle_id = 'V-006'`).Scan(&name); err != nil || name != `\N` {
+	if err := e.Pool.QueryRow(t.Context(), `SELECT name FROM vehicles WHERE vehicle_id = 'V-006'`).Scan(&name); err != nil || name != `\N` {
 		t.Errorf(`V-006 name = %q (%v), want the two characters \N`, name, err)
 	}
-	err := e.pool.QueryRow(t.Context(), `SELECT origin, destination, trip_date::text, vehicle_id, delivery_time FROM shipments WHERE shipment_id = 'S-19'`).
+	err := e.Pool.QueryRow(t.Context(), `SELECT origin, destination, trip_date::text, vehicle_id, delivery_time FROM shipments WHERE shipment_id = 'S-19'`).
 		Scan(&origin, &destination, &tripDate, &vehicle, &dt)
 	if err != nil || origin != "A\tB" || destination != "a\nb" || tripDate != "2031-01-01" || vehicle != "V-002" {
 		t.Errorf("S-19 = %q %q %s %s (%v); want A<tab>B, a<newline>b, L-13's date 2031-01-01 and vehicle V-002", origin, destination, tripDate, vehicle, err)
 	}
-	if err := e.pool.QueryRow(t.Context(), `SELECT delivery_time FROM shipments WHERE shipment_id = 'S-10'`).Scan(&dt); err != nil || dt != 15 {
+	if err := e.Pool.QueryRow(t.Context(), `SELECT delivery_time FROM shipments WHERE shipment_id = 'S-10'`).Scan(&dt); err != nil || dt != 15 {
 		t.Errorf("S-10 delivery_time = %d (%v), want 15", dt, err)
 	}
 	if n := e.count(`SELECT count(*) FROM precalc_dirty_days`); n == 0 {
@@ -258,7 +258,7 @@ func TestRerunIsNoOpAndVehiclesAreReplaced(t *testing.T) {
 	}
 	var name string
 	var mileage float64
-	if err := e.pool.QueryRow(t.Context(), `SELECT name, total_mileage FROM vehicles WHERE vehicle_id = 'V-1'`).Scan(&name, &mileage); err != nil || name != "One renamed" || mileage != 15 {
+	if err := e.Pool.QueryRow(t.Context(), `SELECT name, total_mileage FROM vehicles WHERE vehicle_id = 'V-1'`).Scan(&name, &mileage); err != nil || name != "One renamed" || mileage != 15 {
 		t.Errorf("V-1 = %q %v (%v); want the re-delivered values", name, mileage, err)
 	}
 	if n := e.count(`SELECT count(*) FROM vehicles`); n != 2 {
@@ -283,13 +283,13 @@ func TestVehiclesOfOneGroupAreNotReplaced(t *testing.T) {
 		t.Errorf("second file of the group: %+v; want V-2 loaded and V-1 rejected as duplicate_key", d)
 	}
 	var name string
-	if err := e.pool.QueryRow(t.Context(), `SELECT name FROM vehicles WHERE vehicle_id = 'V-1'`).Scan(&name); err != nil || name != "One" {
+	if err := e.Pool.QueryRow(t.Context(), `SELECT name FROM vehicles WHERE vehicle_id = 'V-1'`).Scan(&name); err != nil || name != "One" {
 		t.Errorf("V-1 named %q (%v); want the first file's One", name, err)
 	}
 
 	// Another group is a later run: its vehicle replaces the stored one.
 	e.mustRun(ingest.Options{RunID: "h-0", Group: "h", Inputs: map[ingest.Dataset][]string{ingest.Vehicles: {second}}})
-	if err := e.pool.QueryRow(t.Context(), `SELECT name FROM vehicles WHERE vehicle_id = 'V-1'`).Scan(&name); err != nil || name != "Uno" {
+	if err := e.Pool.QueryRow(t.Context(), `SELECT name FROM vehicles WHERE vehicle_id = 'V-1'`).Scan(&name); err != nil || name != "Uno" {
 		t.Errorf("V-1 named %q (%v) after another group; want Uno", name, err)
 	}
 }

@@ -29,11 +29,11 @@ func TestPostgresRestartMidRun(t *testing.T) {
 	path := e.file("v.ndjson", lines(recs...))
 	progress := &ingest.Progress{}
 	opts := ingest.Options{RunID: "restart", Inputs: vehiclesOnly(path), BatchSize: 500, Workers: 2,
-		Retries: 5, RejectsDir: e.dir, Log: logr.Discard(), Progress: progress}
+		Retries: 5, RejectsDir: e.Dir, Log: logr.Discard(), Progress: progress}
 
 	done := make(chan error, 1)
 	go func() {
-		_, err := ingest.Run(context.Background(), e.pool, opts)
+		_, err := ingest.Run(context.Background(), e.Pool, opts)
 		done <- err
 	}()
 	deadline := time.Now().Add(time.Minute)
@@ -49,7 +49,7 @@ func TestPostgresRestartMidRun(t *testing.T) {
 	err := <-done
 	if err != nil {
 		t.Logf("run failed across the restart (%v); resuming", err)
-		if _, err := ingest.Run(context.Background(), e.pool, opts); err != nil {
+		if _, err := ingest.Run(context.Background(), e.Pool, opts); err != nil {
 			t.Fatalf("resumed run: %v", err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/haul-dev/haul/internal/datagen"
 	"github.com/haul-dev/haul/internal/db/dbtest"
+	"github.com/haul-dev/haul/internal/testutil/pgtest"
 	"github.com/haul-dev/haul/jobs/ingest"
 	"github.com/haul-dev/haul/jobs/precalc"
 )
@@ -73,11 +74,7 @@ func (e *env) refresh(full bool) precalc.Result {
 
 func (e *env) count(sql string, args ...any) int64 {
 	e.t.Helper()
-	var n int64
-	if err := e.pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		e.t.Fatalf("%s: %v", sql, err)
-	}
-	return n
+	return pgtest.Scalar[int64](e.t, e.pool, sql, args...)
 }
 
 func day(s string) time.Time {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/haul-dev/haul/internal/datagen"
 	"github.com/haul-dev/haul/internal/rollup"
+	"github.com/haul-dev/haul/internal/testutil/pgtest"
 )
 
 // The oracles below compute each family of figures straight from the raw
@@ -67,26 +68,6 @@ type oracle struct {
 	q pgx.Tx
 }
 
-func (o oracle) rows(sql string, args ...any) [][]any {
-	o.t.Helper()
-	rows, err := o.q.Query(context.Background(), sql, args...)
-	if err != nil {
-		o.t.Fatalf("oracle query: %v\n%s", err, sql)
-	}
-	var out [][]any
-	for rows.Next() {
-		v, err := rows.Values()
-		if err != nil {
-			o.t.Fatal(err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		o.t.Fatalf("oracle query: %v\n%s", err, sql)
-	}
-	return out
-}
-
 // shipmentsIn selects the window's shipments with the date and vehicle of
 // their log; $1 and $2 are the window's ends.
 const shipmentsIn = `
@@ -99,7 +80,7 @@ func (o oracle) checkTotals(w rollup.Window) {
 	if err != nil {
 		o.t.Fatal(err)
 	}
-	want := o.rows(`
+	want := pgtest.Rows(o.t, o.q, `
 WITH s AS (`+shipmentsIn+`),
 l AS (SELECT * FROM vehicle_logs WHERE trip_date BETWEEN $1 AND $2)
 SELECT (SELECT count(*) FROM l), (SELECT coalesce(sum(mileage), 0) FROM l), (SELECT coalesce(sum(fuel_used), 0) FROM l),
@@ -138,7 +119,7 @@ FROM s`, w.Start, w.End)[0]
 	c.int("vehicles", got.Vehicles, want[17])
 	if got.Shipments > 0 {
 		// The derived figures the endpoints use, against SQL's own.
-		stats := o.rows(`SELECT avg(delivery_time)::float8, coalesce(stddev_samp(delivery_time), 0)::float8
+		stats := pgtest.Rows(o.t, o.q, `SELECT avg(delivery_time)::float8, coalesce(stddev_samp(delivery_time), 0)::float8
 			FROM (`+shipmentsIn+`) s`, w.Start, w.End)[0]
 		c.float("mean dt", got.MeanDT(), stats[0])
 		c.float("sd dt", got.SDDT(), stats[1])
@@ -150,7 +131,7 @@ func (o oracle) checkRoutes(w rollup.Window) {
 	if err != nil {
 		o.t.Fatal(err)
 	}
-	want := o.rows(`
+	want := pgtest.Rows(o.t, o.q, `
 WITH s AS (`+shipmentsIn+`),
 m AS (SELECT *, avg(delivery_time) OVER (PARTITION BY trip_date, origin, destination) AS day_mean,
              avg(delivery_time) OVER (PARTITION BY origin, destination) AS mean,
@@ -199,7 +180,7 @@ FROM m GROUP BY 1, 2 ORDER BY 1, 2`, w.Start, w.End)
 	if err != nil {
 		o.t.Fatal(err)
 	}
-	wantVehicles := o.rows(`SELECT origin, destination, count(DISTINCT vehicle_id) FROM (`+shipmentsIn+`) s
+	wantVehicles := pgtest.Rows(o.t, o.q, `SELECT origin, destination, count(DISTINCT vehicle_id) FROM (`+shipmentsIn+`) s
 		GROUP BY 1, 2 ORDER BY 1, 2`, w.Start, w.End)
 	if len(vehicles) != len(wantVehicles) {
 		o.t.Fatalf("route vehicles: %d routes, oracle has %d", len(vehicles), len(wantVehicles))
@@ -216,7 +197,7 @@ func (o oracle) checkVehicles(w rollup.Window) {
 	if err != nil {
 		o.t.Fatal(err)
 	}
-	want := o.rows(`
+	want := pgtest.Rows(o.t, o.q, `
 WITH l AS (SELECT vehicle_id, count(*) AS trips, sum(mileage) AS mileage, sum(fuel_used) AS fuel
            FROM vehicle_logs WHERE trip_date BETWEEN $1 AND $2 GROUP BY 1),
 s AS (SELECT vehicle_id, count(*) AS n, sum(cost) AS cost, sum(delivery_time) AS dt
@@ -253,7 +234,7 @@ func (o oracle) checkVehicleDetail(id string, w rollup.Window) {
 	if err != nil {
 		o.t.Fatal(err)
 	}
-	want := o.rows(`
+	want := pgtest.Rows(o.t, o.q, `
 SELECT l.trip_date, count(*), sum(l.mileage), sum(l.fuel_used),
        coalesce(sum(s.n), 0), coalesce(sum(s.cost), 0), coalesce(sum(s.dt), 0)
 FROM vehicle_logs l
@@ -284,7 +265,7 @@ GROUP BY 1 ORDER BY 1`, w.Start, w.End, id)
 	if err != nil {
 		o.t.Fatal(err)
 	}
-	wantRoutes := o.rows(`
+	wantRoutes := pgtest.Rows(o.t, o.q, `
 SELECT origin, destination, count(DISTINCT log_id), count(*), sum(cost), sum(delivery_time)
 FROM (`+shipmentsIn+`) s WHERE vehicle_id = $3
 GROUP BY 1, 2 ORDER BY 1, 2`, w.Start, w.End, id)
@@ -309,7 +290,7 @@ func (o oracle) checkRouteTotals() {
 	if err != nil {
 		o.t.Fatal(err)
 	}
-	want := o.rows(`
+	want := pgtest.Rows(o.t, o.q, `
 SELECT s.origin, s.destination, count(*), sum(s.cost), sum(s.weight), sum(s.delivery_time),
        min(s.delivery_time), max(s.delivery_time), count(DISTINCT l.vehicle_id)
 FROM shipments s JOIN vehicle_logs l ON l.log_id = s.log_id
@@ -335,7 +316,7 @@ GROUP BY 1, 2 ORDER BY 1, 2`)
 
 func (o oracle) checkVehicleInfo() {
 	ctx := context.Background()
-	want := o.rows(`SELECT vehicle_id, name, total_mileage FROM vehicles ORDER BY 1`)
+	want := pgtest.Rows(o.t, o.q, `SELECT vehicle_id, name, total_mileage FROM vehicles ORDER BY 1`)
 	for _, wv := range want {
 		info, ok, err := rollup.ReadVehicleInfo(ctx, o.q, wv[0].(string))
 		if err != nil || !ok {
