@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/utils/ptr"
+
 	"github.com/haul-dev/haul/jobs/ingest"
 )
 
@@ -142,7 +144,7 @@ func TestRecordCases(t *testing.T) {
 			switch c.reason {
 			case "", "duplicate":
 				if isRejected {
-					t.Errorf("%s %q: rejected (%s, %s: %s), want accepted", ds, c.name, r.Reason, deref(r.Field), r.Message)
+					t.Errorf("%s %q: rejected (%s, %s: %s), want accepted", ds, c.name, r.Reason, ptr.Deref(r.Field, "<null>"), r.Message)
 				}
 				if c.reason == "" {
 					loaded++
@@ -159,8 +161,8 @@ func TestRecordCases(t *testing.T) {
 				if wantField == "" {
 					wantField = "<null>"
 				}
-				if r.Reason != c.reason || deref(r.Field) != wantField {
-					t.Errorf("%s %q: rejected as %s/%s (%s), want %s/%s", ds, c.name, r.Reason, deref(r.Field), r.Message, c.reason, c.field)
+				if r.Reason != c.reason || ptr.Deref(r.Field, "<null>") != wantField {
+					t.Errorf("%s %q: rejected as %s/%s (%s), want %s/%s", ds, c.name, r.Reason, ptr.Deref(r.Field, "<null>"), r.Message, c.reason, c.field)
 				}
 				checkRejectLine(t, ds, inputs[ds][0], i, c, r)
 			}
@@ -213,7 +215,7 @@ func checkRejectLine(t *testing.T, ds ingest.Dataset, file string, i int, c reco
 			t.Errorf("%s %q: record given as base64", ds, c.name)
 		}
 	case r.Record == nil || *r.Record != c.record:
-		t.Errorf("%s %q: reject's record = %v, want the original text %q", ds, c.name, deref(r.Record), c.record)
+		t.Errorf("%s %q: reject's record = %v, want the original text %q", ds, c.name, ptr.Deref(r.Record, "<null>"), c.record)
 	}
 }
 
@@ -225,13 +227,6 @@ func casesOf(ds ingest.Dataset) []recordCase {
 		return logCases
 	}
 	return shipmentCases
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return "<null>"
-	}
-	return *s
 }
 
 // R15/R16: loading the same files again changes nothing and rejects nothing
