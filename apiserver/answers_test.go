@@ -149,6 +149,8 @@ func TestListTiesAndSearch(t *testing.T) {
 		[2]string{"ecole", "z"},
 	)}
 	all := []string{"100% Town->Under_score", "B->y", "Kelvinton->Back\\slash", "a->x", "a->y", "b->x", "ecole->z", "École->Zürich"}
+	// search asks for the first page of the routes matching q, by origin.
+	search := func(q string) ListParams { return ListParams{Page: 1, PageSize: 10, SortBy: "origin", Search: q} }
 	for _, tc := range []struct {
 		name string
 		lp   ListParams
@@ -163,21 +165,14 @@ func TestListTiesAndSearch(t *testing.T) {
 			[]string{"a->x", "a->y", "b->x"}, 8},
 		{"past the end", ListParams{Page: 4, PageSize: 3, SortBy: "total_deliveries"}, []string{}, 8},
 		{"far past the end", ListParams{Page: 1_000_000_000, PageSize: 100}, []string{}, 8},
-		{"case-insensitive", ListParams{Page: 1, PageSize: 10, SortBy: "origin", Search: "A"},
-			[]string{"Kelvinton->Back\\slash", "a->x", "a->y"}, 3},
-		{"unicode folding", ListParams{Page: 1, PageSize: 10, SortBy: "origin", Search: "éCOLE"},
-			[]string{"École->Zürich"}, 1},
-		{"destination", ListParams{Page: 1, PageSize: 10, SortBy: "origin", Search: "ZÜR"},
-			[]string{"École->Zürich"}, 1},
-		{"kelvin sign", ListParams{Page: 1, PageSize: 10, SortBy: "origin", Search: "\u212aelvin"},
-			[]string{"Kelvinton->Back\\slash"}, 1},
-		{"percent is literal", ListParams{Page: 1, PageSize: 10, SortBy: "origin", Search: "%"},
-			[]string{"100% Town->Under_score"}, 1},
-		{"underscore is literal", ListParams{Page: 1, PageSize: 10, SortBy: "origin", Search: "r_s"},
-			[]string{"100% Town->Under_score"}, 1},
-		{"backslash is literal", ListParams{Page: 1, PageSize: 10, SortBy: "origin", Search: "\\"},
-			[]string{"Kelvinton->Back\\slash"}, 1},
-		{"no match", ListParams{Page: 1, PageSize: 10, SortBy: "origin", Search: "qq"}, []string{}, 0},
+		{"case-insensitive", search("A"), []string{"Kelvinton->Back\\slash", "a->x", "a->y"}, 3},
+		{"unicode folding", search("éCOLE"), []string{"École->Zürich"}, 1},
+		{"destination", search("ZÜR"), []string{"École->Zürich"}, 1},
+		{"kelvin sign", search("\u212aelvin"), []string{"Kelvinton->Back\\slash"}, 1},
+		{"percent is literal", search("%"), []string{"100% Town->Under_score"}, 1},
+		{"underscore is literal", search("r_s"), []string{"100% Town->Under_score"}, 1},
+		{"backslash is literal", search("\\"), []string{"Kelvinton->Back\\slash"}, 1},
+		{"no match", search("qq"), []string{}, 0},
 	} {
 		got, err := answerReliability(ctx, src, w, tc.lp)
 		if err != nil {
