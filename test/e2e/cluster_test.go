@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -58,6 +59,7 @@ type cluster struct {
 	cs         kubernetes.Interface
 	hostIP     string
 	pg         *localpg.Cluster
+	chart      *chart.Chart // the chart under test, installed and upgraded
 }
 
 // The chart installed with the Helm SDK on a real node, the sample
@@ -237,7 +239,8 @@ func TestCluster(t *testing.T) {
 	})
 }
 
-// connect reads the cluster from the environment make test-cluster sets.
+// connect reads the cluster from the environment make test-cluster sets, and
+// loads the chart.
 func connect(t *testing.T) *cluster {
 	t.Helper()
 	k := &cluster{kubeconfig: os.Getenv(envKubeconfig), hostIP: os.Getenv(envHostIP)}
@@ -256,6 +259,9 @@ func connect(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	if k.cs, err = kubernetes.NewForConfig(k.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if k.chart, err = loader.Load(chartDir); err != nil {
 		t.Fatal(err)
 	}
 	return k
@@ -375,14 +381,10 @@ const helmTimeout = 3 * time.Minute
 
 func (k *cluster) helmInstall(t *testing.T, values map[string]any) {
 	t.Helper()
-	chart, err := loader.Load(chartDir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	install := action.NewInstall(k.helm(t))
 	install.ReleaseName, install.Namespace = releaseName, namespace
 	install.Wait, install.Timeout = true, helmTimeout
-	if _, err := install.RunWithContext(t.Context(), chart, values); err != nil {
+	if _, err := install.RunWithContext(t.Context(), k.chart, values); err != nil {
 		k.dump(t, nil)
 		t.Fatalf("helm install: %v", err)
 	}
@@ -397,13 +399,9 @@ func (k *cluster) helmInstall(t *testing.T, values map[string]any) {
 
 func (k *cluster) helmUpgrade(t *testing.T, values map[string]any) {
 	t.Helper()
-	chart, err := loader.Load(chartDir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	upgrade := action.NewUpgrade(k.helm(t))
 	upgrade.Namespace, upgrade.Wait, upgrade.Timeout = namespace, true, helmTimeout
-	if _, err := upgrade.RunWithContext(t.Context(), releaseName, chart, values); err != nil {
+	if _, err := upgrade.RunWithContext(t.Context(), releaseName, k.chart, values); err != nil {
 		k.dump(t, nil)
 		t.Fatalf("helm upgrade: %v", err)
 	}
