@@ -16,17 +16,13 @@ import (
 // (ingest.DatasetReport), converted to this one to be stored: its JSON omits
 // empty warnings and a missing error, where this one writes [] and null.
 type RunDataset struct {
-	Dataset          string           `json:"dataset"`
-	Status           string           `json:"status"`
-	Files            []string         `json:"files"`
-	Read             int64            `json:"read"`
-	Loaded           int64            `json:"loaded"`
-	Duplicates       int64            `json:"duplicates"`
-	Rejected         int64            `json:"rejected"`
-	RejectedByReason map[string]int64 `json:"rejected_by_reason"`
-	RejectsFile      *string          `json:"rejects_file"`
-	Warnings         []string         `json:"warnings"`
-	Error            *FileError       `json:"error" nullable:"true"`
+	Dataset string   `json:"dataset"`
+	Status  string   `json:"status"`
+	Files   []string `json:"files"`
+	dataset.Counts
+	RejectsFile *string    `json:"rejects_file"`
+	Warnings    []string   `json:"warnings"`
+	Error       *FileError `json:"error" nullable:"true"`
 }
 
 // SaveDataset records the outcome of d, one dataset of the run: its status,

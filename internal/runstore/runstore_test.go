@@ -27,7 +27,7 @@ func TestWrittenIsRead(t *testing.T) {
 	}
 	rejects := "r1/vehicles.rejects.ndjson"
 	saved := runstore.RunDataset{Dataset: "vehicles", Status: "failed", Files: inputs[dataset.Vehicles],
-		Read: 5, Loaded: 3, Duplicates: 1, Rejected: 1, RejectedByReason: map[string]int64{"missing_field": 1},
+		Counts:      dataset.Counts{Read: 5, Loaded: 3, Duplicates: 1, Rejected: 1, RejectedByReason: map[string]int64{"missing_field": 1}},
 		RejectsFile: &rejects, Warnings: []string{}, Error: &runstore.FileError{Message: "cut short", File: "v2.json", Line: 4}}
 	if err := runstore.SaveDataset(ctx, pool, "r1", &saved); err != nil {
 		t.Fatal(err)
@@ -45,7 +45,7 @@ func TestWrittenIsRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	pending := runstore.RunDataset{Dataset: "shipments", Status: "pending", Files: inputs[dataset.Shipments],
-		RejectedByReason: map[string]int64{}, Warnings: []string{}}
+		Counts: dataset.Counts{RejectedByReason: map[string]int64{}}, Warnings: []string{}}
 	if d := cmp.Diff([]runstore.RunDataset{saved, pending}, got.Datasets); d != "" {
 		t.Errorf("datasets read back (-saved +read):\n%s", d)
 	}

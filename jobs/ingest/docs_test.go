@@ -159,10 +159,16 @@ func TestDataDocListsTheReportAndRejectsKeys(t *testing.T) {
 	}
 }
 
+// jsonKeys are the keys encoding/json writes for t, with those of an
+// embedded struct (dataset.Counts) in place.
 func jsonKeys(t reflect.Type) []string {
 	var out []string
 	for i := range t.NumField() {
 		f := t.Field(i)
+		if f.Anonymous && f.Tag.Get("json") == "" && f.Type.Kind() == reflect.Struct {
+			out = append(out, jsonKeys(f.Type)...)
+			continue
+		}
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name != "" && name != "-" {
 			out = append(out, name)

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/haul-dev/haul/internal/dataset"
 	"github.com/haul-dev/haul/internal/runstore"
 )
 
@@ -36,25 +37,20 @@ func (r *Report) Succeeded() bool { return r.Status == statusSucceeded }
 
 // DatasetReport is one dataset's outcome, counting every attempt of the run.
 type DatasetReport struct {
-	Dataset          Dataset          `json:"dataset"`
-	Status           string           `json:"status"`
-	Files            []string         `json:"files"`
-	Read             int64            `json:"read"`
-	Loaded           int64            `json:"loaded"`
-	Duplicates       int64            `json:"duplicates"`
-	Rejected         int64            `json:"rejected"`
-	RejectedByReason map[string]int64 `json:"rejected_by_reason"`
-	RejectsFile      string           `json:"rejects_file"`
-	Warnings         []string         `json:"warnings,omitempty"`
-	Error            *Failure         `json:"error,omitempty"`
+	Dataset Dataset  `json:"dataset"`
+	Status  string   `json:"status"`
+	Files   []string `json:"files"`
+	dataset.Counts
+	RejectsFile string   `json:"rejects_file"`
+	Warnings    []string `json:"warnings,omitempty"`
+	Error       *Failure `json:"error,omitempty"`
 }
 
 // row is d as the bookkeeping stores it (and the API shows it).
 func (d *DatasetReport) row() *runstore.RunDataset {
 	return &runstore.RunDataset{
-		Dataset: string(d.Dataset), Status: d.Status, Files: d.Files,
-		Read: d.Read, Loaded: d.Loaded, Duplicates: d.Duplicates, Rejected: d.Rejected,
-		RejectedByReason: d.RejectedByReason, RejectsFile: &d.RejectsFile, Warnings: d.Warnings, Error: d.Error,
+		Dataset: string(d.Dataset), Status: d.Status, Files: d.Files, Counts: d.Counts,
+		RejectsFile: &d.RejectsFile, Warnings: d.Warnings, Error: d.Error,
 	}
 }
 
