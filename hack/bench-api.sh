@@ -79,8 +79,6 @@
 # GB at the defaults): allow 6 GB free in $TMPDIR or HAUL_BENCH_DIR. Takes the
 # setup (a few minutes at the default N), up to 10 x COLD_SECONDS of cold
 # requests, and 13 x DURATION seconds of load.
-set -euo pipefail
-BENCH_NAME=bench-api
 # shellcheck source-path=SCRIPTDIR source=lib/bench.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bench.sh"
 

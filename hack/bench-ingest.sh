@@ -36,8 +36,6 @@
 # Needs: the PostgreSQL server binaries (make setup), GNU time (/usr/bin/time),
 # and disk: at the default N with BIG=1, about 3.2 GB of JSON plus the 10M-row
 # database and its WAL (allow 10 GB free in $TMPDIR or HAUL_BENCH_DIR).
-set -euo pipefail
-BENCH_NAME=bench-ingest
 # shellcheck source-path=SCRIPTDIR source=lib/bench.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bench.sh"
 

@@ -57,8 +57,6 @@
 # database twice (it and one copy) plus N x 1.2 shipments of JSON; at the
 # default N about 1.7 GB of JSON and 12 GB of databases and WAL (allow 20 GB
 # free in $TMPDIR or HAUL_BENCH_DIR; 40 GB at N=10,000,000).
-set -euo pipefail
-BENCH_NAME=bench-precalc
 # shellcheck source-path=SCRIPTDIR source=lib/bench.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bench.sh"
 

@@ -1,9 +1,10 @@
 # shellcheck shell=bash
 # What hack/bench-*.sh share: the repository and bin/haul, a throwaway
 # PostgreSQL cluster in a scratch folder removed at exit, the data folder, and
-# the helpers that time and print. Sourced, not run; the script sets
-# BENCH_NAME (its name, e.g. bench-ingest: the prefix of its messages and of its
-# scratch folder) and `set -euo pipefail` first, then calls, in this order:
+# the helpers that time and print. Sourced, not run, first thing: it sets
+# `set -euo pipefail` for the script, and BENCH_NAME (the script's name, e.g.
+# bench-ingest: the prefix of its messages and of its scratch folder); the
+# script then calls, in this order:
 #
 #   cd_root; find_pg; make_scratch; data_root; build_haul; start_pg
 #
@@ -14,7 +15,8 @@
 # PORT and PG_VERSION for the script, which reads only some of them:
 # shellcheck disable=SC2034
 
-: "${BENCH_NAME:?set BENCH_NAME before sourcing hack/lib/bench.sh}"
+set -euo pipefail
+BENCH_NAME="$(basename "$0" .sh)"
 
 # The repository root: this file is hack/lib/bench.sh.
 BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
