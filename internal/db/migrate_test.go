@@ -169,26 +169,17 @@ func TestVehicleRouteArraysMigration(t *testing.T) {
 	if _, err := pool.Exec(ctx, `INSERT INTO agg_vehicle_routes VALUES `+rows); err != nil {
 		t.Fatal(err)
 	}
-	read := func(query string) string { return rowsText(t, pool, query) }
-	want := read(`SELECT * FROM agg_vehicle_routes`)
-	wantVehicles := read(`SELECT origin, destination, period, vehicle_id FROM agg_vehicle_routes`)
+	want := rowsText(t, pool, `SELECT * FROM agg_vehicle_routes`)
+	wantVehicles := rowsText(t, pool, `SELECT origin, destination, period, vehicle_id FROM agg_vehicle_routes`)
 
 	migrateTo(7)
-	if got := read(`SELECT vehicle_id, d, o, de, t::bigint, n::bigint, c, dt FROM agg_vehicle_routes,
-		unnest(days, origins, destinations, trips, shipments, sum_cost, sum_dt) AS u(d, o, de, t, n, c, dt)`); got != want {
-		t.Errorf("vehicle routes after migration 7:\n%s\nwant\n%s", got, want)
-	}
-	if got := read(`SELECT vehicle_id, period FROM agg_vehicle_routes`); got != "(V1,2024-01-01) (V1,2025-01-01) (V2,2024-01-01)" {
-		t.Errorf("vehicle route rows after migration 7: %s; want one per vehicle and year", got)
-	}
-	if got := read(`SELECT origin, destination, d, v FROM agg_route_vehicles, unnest(days, vehicle_ids) AS u(d, v)`); got != wantVehicles {
-		t.Errorf("route vehicles after migration 7:\n%s\nwant\n%s", got, wantVehicles)
-	}
+	expectRows(t, pool, "vehicle routes after migration 7", `SELECT vehicle_id, d, o, de, t::bigint, n::bigint, c, dt FROM agg_vehicle_routes,
+		unnest(days, origins, destinations, trips, shipments, sum_cost, sum_dt) AS u(d, o, de, t, n, c, dt)`, want)
+	expectRows(t, pool, "vehicle route rows after migration 7", `SELECT vehicle_id, period FROM agg_vehicle_routes`, "(V1,2024-01-01) (V1,2025-01-01) (V2,2024-01-01)")
+	expectRows(t, pool, "route vehicles after migration 7", `SELECT origin, destination, d, v FROM agg_route_vehicles, unnest(days, vehicle_ids) AS u(d, v)`, wantVehicles)
 
 	migrateTo(6)
-	if got := read(`SELECT * FROM agg_vehicle_routes`); got != want {
-		t.Errorf("vehicle routes rolled back:\n%s\nwant\n%s", got, want)
-	}
+	expectRows(t, pool, "vehicle routes rolled back", `SELECT * FROM agg_vehicle_routes`, want)
 }
 
 // Migration 8 keeps a day's route rows as arrays: the day rows there were
@@ -209,25 +200,18 @@ func TestRouteDayArraysMigration(t *testing.T) {
 		FROM agg_routes GROUP BY 2, 3, 4, 5`); err != nil {
 		t.Fatal(err)
 	}
-	read := func(query string) string { return rowsText(t, pool, query) }
-	want := read(`SELECT * FROM agg_routes`)
-	wantDays := read(`SELECT period, origin, destination, delivery_time, shipments, sum_cost, sum_weight, sum_cpk, sum_cpt
+	want := rowsText(t, pool, `SELECT * FROM agg_routes`)
+	wantDays := rowsText(t, pool, `SELECT period, origin, destination, delivery_time, shipments, sum_cost, sum_weight, sum_cpk, sum_cpt
 		FROM agg_routes WHERE grain = 0`)
 
 	migrateTo(8)
-	if got := read(`SELECT period, o, de, dt, n::bigint, c, w, cpk, cpt FROM agg_routes,
+	expectRows(t, pool, "route days after migration 8", `SELECT period, o, de, dt, n::bigint, c, w, cpk, cpt FROM agg_routes,
 		unnest(origins, destinations, delivery_times, shipments, sum_cost, sum_weight, sum_cpk, sum_cpt)
-		AS u(o, de, dt, n, c, w, cpk, cpt)`); got != wantDays {
-		t.Errorf("route days after migration 8:\n%s\nwant\n%s", got, wantDays)
-	}
-	if got := read(`SELECT period, segment FROM agg_routes`); got != "(2024-03-01,0) (2025-01-02,0)" {
-		t.Errorf("route day rows after migration 8: %s; want one per day", got)
-	}
+		AS u(o, de, dt, n, c, w, cpk, cpt)`, wantDays)
+	expectRows(t, pool, "route day rows after migration 8", `SELECT period, segment FROM agg_routes`, "(2024-03-01,0) (2025-01-02,0)")
 
 	migrateTo(7)
-	if got := read(`SELECT * FROM agg_routes`); got != want {
-		t.Errorf("route rows rolled back:\n%s\nwant\n%s", got, want)
-	}
+	expectRows(t, pool, "route rows rolled back", `SELECT * FROM agg_routes`, want)
 }
 
 // Migration 9 keeps a vehicle's days as arrays, a row per vehicle and
@@ -247,27 +231,18 @@ func TestVehicleDayArraysMigration(t *testing.T) {
 		GROUP BY 1, 2, 3`); err != nil {
 		t.Fatal(err)
 	}
-	read := func(query string) string { return rowsText(t, pool, query) }
-	want := read(`SELECT * FROM agg_vehicles`)
-	wantDays := read(`SELECT period, vehicle_id, trips, mileage, fuel, shipments, sum_cost, sum_dt FROM agg_vehicles WHERE grain = 0`)
-	wantPeriods := read(`SELECT * FROM agg_vehicles WHERE grain > 0`)
+	want := rowsText(t, pool, `SELECT * FROM agg_vehicles`)
+	wantDays := rowsText(t, pool, `SELECT period, vehicle_id, trips, mileage, fuel, shipments, sum_cost, sum_dt FROM agg_vehicles WHERE grain = 0`)
+	wantPeriods := rowsText(t, pool, `SELECT * FROM agg_vehicles WHERE grain > 0`)
 
 	migrateTo(9)
-	if got := read(`SELECT d, vehicle_id, t::bigint, m, f, n::bigint, c, dt FROM agg_vehicle_days,
-		unnest(days, trips, mileage, fuel, shipments, sum_cost, sum_dt) AS u(d, t, m, f, n, c, dt)`); got != wantDays {
-		t.Errorf("vehicle days after migration 9:\n%s\nwant\n%s", got, wantDays)
-	}
-	if got := read(`SELECT vehicle_id, period, segment FROM agg_vehicle_days`); got != "(V1,2024-03-01,0) (V1,2024-04-01,0) (V2,2024-03-01,0)" {
-		t.Errorf("vehicle day rows after migration 9: %s; want one per vehicle and month", got)
-	}
-	if got := read(`SELECT * FROM agg_vehicles`); got != wantPeriods {
-		t.Errorf("vehicle rows after migration 9:\n%s\nwant the month and year rows\n%s", got, wantPeriods)
-	}
+	expectRows(t, pool, "vehicle days after migration 9", `SELECT d, vehicle_id, t::bigint, m, f, n::bigint, c, dt FROM agg_vehicle_days,
+		unnest(days, trips, mileage, fuel, shipments, sum_cost, sum_dt) AS u(d, t, m, f, n, c, dt)`, wantDays)
+	expectRows(t, pool, "vehicle day rows after migration 9", `SELECT vehicle_id, period, segment FROM agg_vehicle_days`, "(V1,2024-03-01,0) (V1,2024-04-01,0) (V2,2024-03-01,0)")
+	expectRows(t, pool, "vehicle rows after migration 9", `SELECT * FROM agg_vehicles`, wantPeriods)
 
 	migrateTo(8)
-	if got := read(`SELECT * FROM agg_vehicles`); got != want {
-		t.Errorf("vehicle rows rolled back:\n%s\nwant\n%s", got, want)
-	}
+	expectRows(t, pool, "vehicle rows rolled back", `SELECT * FROM agg_vehicles`, want)
 }
 
 // migrated makes a throwaway database at migration version, and returns
@@ -283,6 +258,15 @@ func migrated(t *testing.T, version int64) (*pgxpool.Pool, func(int64)) {
 	}
 	migrateTo(version)
 	return dbtest.Pool(t, url), migrateTo
+}
+
+// expectRows checks that query returns want, in rowsText's form; what
+// names the rows.
+func expectRows(t *testing.T, pool *pgxpool.Pool, what, query, want string) {
+	t.Helper()
+	if got := rowsText(t, pool, query); got != want {
+		t.Errorf("%s:\n%s\nwant\n%s", what, got, want)
+	}
 }
 
 // rowsText is the rows query returns, each as text, sorted and joined by

@@ -33,15 +33,7 @@ func TestIndexColumns(t *testing.T) {
 			if (s.narrow != nil) != c.narrow {
 				t.Errorf("%s: narrow %v, want %v", c.name, s.narrow != nil, c.narrow)
 			}
-			for _, w := range windows {
-				var want int64
-				for _, v := range c.values[w[1]:w[2]] {
-					want += v
-				}
-				if got := s.sum(w[0], w[1], w[2]); got != want {
-					t.Errorf("%s: entries %d..%d: %d, want %d", c.name, w[1], w[2], got, want)
-				}
-			}
+			checkWindowSums(t, c.name, c.values, windows, s.sum, func(got, want int64) bool { return got == want })
 		}
 	})
 	t.Run("pairs", func(t *testing.T) {
@@ -93,15 +85,9 @@ func TestIndexColumns(t *testing.T) {
 			if (s.fixed != nil) != c.fixed {
 				t.Errorf("%s: fixed %v, want %v", c.name, s.fixed != nil, c.fixed)
 			}
-			for _, w := range windows {
-				var want float64
-				for _, v := range c.values[w[1]:w[2]] {
-					want += v
-				}
-				if got := s.sum(w[0], w[1], w[2]); math.Abs(got-want) > 1e-9*math.Max(1, math.Abs(want)) {
-					t.Errorf("%s: entries %d..%d: %v, want %v", c.name, w[1], w[2], got, want)
-				}
-			}
+			checkWindowSums(t, c.name, c.values, windows, s.sum, func(got, want float64) bool {
+				return math.Abs(got-want) <= 1e-9*math.Max(1, math.Abs(want))
+			})
 		}
 	})
 }
@@ -208,6 +194,22 @@ func TestRoutesInParts(t *testing.T) {
 		if got[i].RouteKey != want[i].RouteKey || got[i].Shipments != want[i].Shipments ||
 			got[i].SumCost != want[i].SumCost || got[i].SumDT2.Cmp(want[i].SumDT2) != 0 {
 			t.Fatalf("route %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// checkWindowSums checks sum over each window (a run's first entry, then
+// the window's entries i..j-1) against the sum of the values there.
+func checkWindowSums[T int64 | float64](t *testing.T, name string, values []T, windows [][3]int32,
+	sum func(lo, i, j int32) T, equal func(got, want T) bool) {
+	t.Helper()
+	for _, w := range windows {
+		var want T
+		for _, v := range values[w[1]:w[2]] {
+			want += v
+		}
+		if got := sum(w[0], w[1], w[2]); !equal(got, want) {
+			t.Errorf("%s: entries %d..%d: %v, want %v", name, w[1], w[2], got, want)
 		}
 	}
 }

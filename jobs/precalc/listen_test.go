@@ -126,9 +126,7 @@ func TestListenRefreshesEachRun(t *testing.T) {
 		t.Errorf("OnRefresh called %d times, want %d", n, len(runs))
 	}
 	l.stop(t)
-	if n := e.advisoryLocks(true); n != 0 {
-		t.Errorf("%d sessions hold the refresh lock after the listener stopped", n)
-	}
+	e.assertLockFree("after the listener stopped")
 }
 
 func TestListenCatchesUpAtStart(t *testing.T) {
@@ -220,9 +218,7 @@ func TestListenTwoListenersRefreshOnce(t *testing.T) {
 	}
 	l1.stop(t)
 	l2.stop(t)
-	if n := e.advisoryLocks(true); n != 0 {
-		t.Errorf("%d sessions hold the refresh lock after the listeners stopped", n)
-	}
+	e.assertLockFree("after the listeners stopped")
 }
 
 // A refresh that fails is retried with backoff, without a new run.

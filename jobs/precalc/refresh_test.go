@@ -124,6 +124,22 @@ func (e *env) advisoryLocks(granted bool) int64 {
 		  AND ((classid::bigint << 32) | objid::bigint) = $2`, granted, db.PrecalcLockID)
 }
 
+// assertLockFree checks that no session holds the refresh lock or waits
+// for it, when says when.
+func (e *env) assertLockFree(when string) {
+	e.t.Helper()
+	if n := e.advisoryLocks(true) + e.advisoryLocks(false); n != 0 {
+		e.t.Errorf("%d refresh locks held or waited for %s", n, when)
+	}
+}
+
+// assertSettled checks that nothing is queued and the lock is free.
+func (e *env) assertSettled(when string) {
+	e.t.Helper()
+	e.assertNothingQueued()
+	e.assertLockFree(when)
+}
+
 // assertNothingQueued checks that no day, batch or run waits for a refresh.
 func (e *env) assertNothingQueued() {
 	e.t.Helper()
@@ -299,9 +315,7 @@ func TestRefreshFailureKeepsClaimAndRecordsError(t *testing.T) {
 	if !e.isStale() {
 		t.Error("Stale is false after a failed refresh")
 	}
-	if n := e.advisoryLocks(true); n != 0 {
-		t.Errorf("%d sessions still hold the refresh lock after a failed refresh", n)
-	}
+	e.assertLockFree("after a failed refresh")
 
 	// Work queued after the failure joins the claim the failure left.
 	daysB := e.loadBatch("run-b", "B", 2)
@@ -321,19 +335,14 @@ func TestRefreshFailureKeepsClaimAndRecordsError(t *testing.T) {
 			t.Errorf("%s served from version %d, want 1", run, got)
 		}
 	}
-	e.assertNothingQueued()
-	if n := e.advisoryLocks(true); n != 0 {
-		t.Errorf("%d sessions still hold the refresh lock", n)
-	}
+	e.assertSettled("after the refresh")
 }
 
 // A rebuild whose lanes died after one of them committed its copies left
 // them behind: the next rebuild drops them and builds its own.
 func TestRebuildDropsLeftoverCopies(t *testing.T) {
 	e := newEnv(t)
-	e.loadBatch("run-a", "", 1)
-	e.refresh(false)
-	want := e.aggregateCounts()
+	want := e.buildRunA()
 	e.exec(`CREATE TABLE agg_routes_next AS TABLE agg_routes`)
 	e.exec(`INSERT INTO agg_routes_next SELECT * FROM agg_routes LIMIT 1`)
 	e.exec(`CREATE TABLE agg_vehicle_info_next (junk int)`)
@@ -360,6 +369,15 @@ func TestRebuildDropsLeftoverCopies(t *testing.T) {
 		  AND s.analyze_count > 0 AND c.relpages > 0 AND c.relallvisible = c.relpages`); n != 3 {
 		t.Errorf("%d of 3 rollup tables were analyzed and all-visible after the rebuild", n)
 	}
+}
+
+// buildRunA loads run-a's batch, builds its aggregates and returns their
+// row counts.
+func (e *env) buildRunA() map[string]int64 {
+	e.t.Helper()
+	e.loadBatch("run-a", "", 1)
+	e.refresh(false)
+	return e.aggregateCounts()
 }
 
 // loadThreeYears loads 30,000 shipments over three years and builds their
@@ -551,17 +569,12 @@ func TestRefreshConcurrentCallsRefreshOnce(t *testing.T) {
 	if rows := e.refreshRows(); len(rows) != 1 {
 		t.Errorf("precalc_refreshes %+v, want one row", rows)
 	}
-	e.assertNothingQueued()
-	if n := e.advisoryLocks(true) + e.advisoryLocks(false); n != 0 {
-		t.Errorf("%d refresh locks held or waited for after both refreshes returned", n)
-	}
+	e.assertSettled("after both refreshes returned")
 }
 
 func TestRefreshFullOnUpToDateDatabase(t *testing.T) {
 	e := newEnv(t)
-	e.loadBatch("run-a", "", 1)
-	e.refresh(false)
-	before := e.aggregateCounts()
+	before := e.buildRunA()
 
 	res := e.refresh(true)
 	days := e.count(`SELECT count(DISTINCT trip_date) FROM vehicle_logs`)
