@@ -59,7 +59,7 @@ func (l *loader) commit(ctx context.Context, tx pgx.Tx, b *batch, st *staged) er
 		runstore.QueueMarkDays(q, l.runID, dates)
 	}
 	if st.batch != 0 && len(st.loaded) > 0 {
-		q.Queue(markBatchSQL, st.batch)
+		q.Queue(markBatchSQL, st.batch, len(st.loaded))
 	}
 	runstore.QueueCheckpoint(q, l.runID, string(l.def.name), &runstore.FileCheckpoint{
 		FileIndex: b.file.index, File: b.file.location,

@@ -76,5 +76,6 @@ const deleteVehiclesSQL = `DELETE FROM vehicles WHERE vehicle_id = ANY($1)`
 // finds them (migration 00006).
 const nextBatchSQL = `SELECT nextval('load_batches')`
 
-// markBatchSQL queues a batch's rows for the next aggregate refresh.
-const markBatchSQL = `INSERT INTO precalc_dirty_batches (batch) VALUES ($1)`
+// markBatchSQL queues a batch's rows, and their count, for the next
+// aggregate refresh.
+const markBatchSQL = `INSERT INTO precalc_dirty_batches (batch, rows) VALUES ($1, $2)`

@@ -32,11 +32,15 @@ import (
 // Every statement reads the temporary tables made before it; they are
 // dropped when the refresh's transaction ends.
 var (
+	// The batches the refresh adds: those its snapshot sees queued.
+	claimBatchesSQL = []string{
+		adoptStraySQL,
+		`CREATE TEMP TABLE refresh_batches ON COMMIT DROP AS SELECT batch, rows FROM precalc_dirty_batches`,
+		`ANALYZE refresh_batches`,
+	}
+
 	// The new rows.
 	stageNewSQL = []string{
-		adoptStraySQL,
-		`CREATE TEMP TABLE refresh_batches ON COMMIT DROP AS SELECT batch FROM precalc_dirty_batches`,
-		`ANALYZE refresh_batches`,
 		`CREATE TEMP TABLE new_logs ON COMMIT DROP AS
 		 SELECT log_id, vehicle_id, trip_date AS day, mileage, fuel_used AS fuel
 		 FROM vehicle_logs WHERE ` + inRefreshBatches,
@@ -289,8 +293,8 @@ const adoptStraySQL = `
 WITH b AS (SELECT nextval('load_batches') AS batch),
 l AS (UPDATE vehicle_logs SET load_batch = (SELECT batch FROM b) WHERE load_batch = -1 RETURNING 1),
 s AS (UPDATE shipments SET load_batch = (SELECT batch FROM b) WHERE load_batch = -1 RETURNING 1)
-INSERT INTO precalc_dirty_batches (batch)
-SELECT batch FROM b WHERE EXISTS (SELECT 1 FROM l) OR EXISTS (SELECT 1 FROM s)`
+INSERT INTO precalc_dirty_batches (batch, rows)
+SELECT batch, (SELECT count(*) FROM l) + (SELECT count(*) FROM s) FROM b WHERE EXISTS (SELECT 1 FROM l) OR EXISTS (SELECT 1 FROM s)`
 
 // inRefreshBatches selects the rows of the refreshed batches. The bounds let
 // the BRIN index skip every block range outside them.
@@ -387,11 +391,21 @@ func rollUpSQL() []string {
 // deltaDaysSQL counts the days the new rows touch.
 const deltaDaysSQL = `SELECT count(*) FROM (SELECT day FROM new_logs UNION SELECT day FROM new_ships) d`
 
-// deltaCostSQL reads what a deltaCost needs, once the new rows are staged.
+// aggregatedRowsSQL is every row, and every shipment, aggregated so far.
+const aggregatedRowsSQL = `coalesce((SELECT sum(logs + shipments) FROM agg_totals WHERE grain = 2), 0)::bigint,
+       coalesce((SELECT sum(shipments) FROM agg_totals WHERE grain = 2), 0)::bigint`
+
+// queuedCostSQL reads what a costEstimate needs from the queue alone: the
+// new rows, if every batch says how many it loaded; old logs are not known
+// yet.
+const queuedCostSQL = `
+SELECT coalesce(sum(rows), 0)::bigint, count(*) FILTER (WHERE rows IS NULL) = 0, ` + aggregatedRowsSQL + `
+FROM refresh_batches`
+
+// deltaCostSQL reads what a costEstimate needs, once the new rows are
+// staged.
 const deltaCostSQL = `
-SELECT (SELECT count(*) FROM new_logs) + (SELECT count(*) FROM new_ships),
-       coalesce((SELECT sum(logs + shipments) FROM agg_totals WHERE grain = 2), 0)::bigint,
-       coalesce((SELECT sum(shipments) FROM agg_totals WHERE grain = 2), 0)::bigint,
+SELECT (SELECT count(*) FROM new_logs) + (SELECT count(*) FROM new_ships), ` + aggregatedRowsSQL + `,
        EXISTS (SELECT 1 FROM old_logs)`
 
 // publishDeltaSQL consumes the refreshed batches.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/haul-dev/haul/internal/datagen"
@@ -65,11 +66,21 @@ func (e *env) load(runID, dir string, datasets ...datagen.Dataset) *ingest.Repor
 // refresh runs one refresh and fails the test if it fails.
 func (e *env) refresh(full bool) precalc.Result {
 	e.t.Helper()
-	res, err := precalc.Refresh(context.Background(), e.pool, precalc.Options{Full: full, Log: logr.Discard()})
+	res, _ := e.refreshLogged(full)
+	return res
+}
+
+// refreshLogged refreshes and returns what the refresh logged, a line per
+// message.
+func (e *env) refreshLogged(full bool) (precalc.Result, []string) {
+	e.t.Helper()
+	var lines []string
+	log := funcr.New(func(_, args string) { lines = append(lines, args) }, funcr.Options{})
+	res, err := precalc.Refresh(context.Background(), e.pool, precalc.Options{Full: full, Log: log})
 	if err != nil {
 		e.t.Fatalf("refresh (full %v): %v", full, err)
 	}
-	return res
+	return res, lines
 }
 
 func (e *env) count(sql string, args ...any) int64 {

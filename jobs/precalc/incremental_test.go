@@ -394,8 +394,17 @@ func TestRefreshFallsBackToFullRebuild(t *testing.T) {
 	// costs more than a rebuild.
 	e.load("big", e.generate("big", datagen.Config{Shipments: 30_000, Cities: 40, Seed: 5, IDPrefix: "E",
 		Vehicles: 20, From: day("2024-01-01"), To: day("2024-12-31")}))
-	if big := e.refresh(false); !big.Full || !slices.Equal(big.Runs, []string{"big"}) {
+	big, log := e.refreshLogged(false)
+	if !big.Full || !slices.Equal(big.Runs, []string{"big"}) {
 		t.Fatalf("refresh after a load larger than the data: %+v; want the full path, publishing run big", big)
+	}
+	// Ingest queued each batch with its rows: the refresh decided before
+	// staging them.
+	if !slices.ContainsFunc(log, func(l string) bool {
+		return strings.Contains(l, `"msg"="refresh takes the full path"`) && strings.Contains(l, `"countedFrom"="queue"`)
+	}) {
+		t.Errorf("refresh after a load larger than the data did not decide from the queue; it logged:\n%s",
+			strings.Join(log, "\n"))
 	}
 	e.assertNothingQueued()
 

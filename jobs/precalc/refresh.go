@@ -139,16 +139,31 @@ func refreshDelta(ctx context.Context, conn *pgx.Conn, res *Result, log logr.Log
 		if err := tune(ctx, tx); err != nil {
 			return err
 		}
+		if err := runSteps(ctx, tx, []step{{"claim batches", claimBatchesSQL}}, log); err != nil {
+			return err
+		}
+		// Staging the new rows costs about what adding them does: a load
+		// that makes the full path cheaper is seen from the queue first.
+		var est costEstimate
+		var counted bool
+		if err := tx.QueryRow(ctx, queuedCostSQL).Scan(&est.added, &counted, &est.total, &est.shipments); err != nil {
+			return fmt.Errorf("estimate refresh cost: %w", err)
+		}
+		if counted && est.fullIsCheaper() {
+			log.Info("refresh takes the full path", "newRows", est.added, "totalRows", est.total+est.added,
+				"countedFrom", "queue")
+			return errFullIsCheaper
+		}
 		if err := runSteps(ctx, tx, []step{{"stage new rows", stageNewSQL}}, log); err != nil {
 			return err
 		}
-		var est costEstimate
 		if err := tx.QueryRow(ctx, deltaCostSQL).Scan(&est.added, &est.total, &est.shipments,
 			&est.oldLogs); err != nil {
 			return fmt.Errorf("estimate refresh cost: %w", err)
 		}
 		if est.fullIsCheaper() {
-			log.Info("refresh takes the full path", "newRows", est.added, "totalRows", est.total+est.added)
+			log.Info("refresh takes the full path", "newRows", est.added, "totalRows", est.total+est.added,
+				"countedFrom", "staged rows")
 			return errFullIsCheaper
 		}
 		if err := runSteps(ctx, tx, deltaSteps(), log); err != nil {
