@@ -1,16 +1,14 @@
 package rollup
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 )
 
 // VehicleIndex answers ReadVehicles and CountVehicles for any window of one
-// data version from memory: each vehicle's day rows, sorted by day, with
+// data version from memory: each vehicle's days, sorted by day, with
 // running sums, so a window costs two binary searches per vehicle, whatever
 // its length. Built once per version (LoadIndex); read-only after.
 type VehicleIndex struct {
@@ -52,63 +50,6 @@ SELECT a.vehicle_id, coalesce(i.name, ''), coalesce(i.total_mileage, 0), a.perio
 FROM agg_vehicle_days a LEFT JOIN agg_vehicle_info i ON i.vehicle_id = a.vehicle_id
 ORDER BY a.vehicle_id, a.period, a.segment`
 )
-
-// vehicleDayEntries are a row of agg_vehicle_days, decoded, or the entries
-// of a vehicle's month, merged from its rows.
-type vehicleDayEntries struct {
-	days                 []int32 // days since 2000-01-01
-	trips, shipments, dt []int64
-	mileage, fuel, cost  []float64
-}
-
-func (e *vehicleDayEntries) reset() {
-	e.days, e.trips, e.shipments, e.dt = e.days[:0], e.trips[:0], e.shipments[:0], e.dt[:0]
-	e.mileage, e.fuel, e.cost = e.mileage[:0], e.fuel[:0], e.cost[:0]
-}
-
-// decode appends the entries of a row's seven arrays.
-func (e *vehicleDayEntries) decode(v [][]byte) error {
-	n, _, err := arrayBody(v[0])
-	e.days = fixedArray(&err, v[0], n, 4, e.days, integer)
-	e.trips = fixedArray(&err, v[1], n, 4, e.trips, integer64)
-	e.mileage = fixedArray(&err, v[2], n, 8, e.mileage, float8)
-	e.fuel = fixedArray(&err, v[3], n, 8, e.fuel, float8)
-	e.shipments = fixedArray(&err, v[4], n, 4, e.shipments, integer64)
-	e.cost = fixedArray(&err, v[5], n, 8, e.cost, float8)
-	e.dt = fixedArray(&err, v[6], n, 8, e.dt, bigint)
-	return err
-}
-
-// merge sorts the entries by day and adds up those of one day, which
-// segments of one month may each hold.
-func (e *vehicleDayEntries) merge(perm *[]int) {
-	p := (*perm)[:0]
-	for i := range e.days {
-		p = append(p, i)
-	}
-	slices.SortStableFunc(p, func(a, b int) int { return cmp.Compare(e.days[a], e.days[b]) })
-	*perm = p
-	var m vehicleDayEntries
-	for _, i := range p {
-		if k := len(m.days) - 1; k >= 0 && m.days[k] == e.days[i] {
-			m.trips[k] += e.trips[i]
-			m.shipments[k] += e.shipments[i]
-			m.dt[k] += e.dt[i]
-			m.mileage[k] += e.mileage[i]
-			m.fuel[k] += e.fuel[i]
-			m.cost[k] += e.cost[i]
-			continue
-		}
-		m.days = append(m.days, e.days[i])
-		m.trips = append(m.trips, e.trips[i])
-		m.shipments = append(m.shipments, e.shipments[i])
-		m.dt = append(m.dt, e.dt[i])
-		m.mileage = append(m.mileage, e.mileage[i])
-		m.fuel = append(m.fuel, e.fuel[i])
-		m.cost = append(m.cost, e.cost[i])
-	}
-	*e = m
-}
 
 // loadVehicleIndex reads every vehicle day of the version q's snapshot
 // sees.

@@ -1,6 +1,7 @@
 package rollup
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -86,22 +87,37 @@ type VehicleDay struct {
 }
 
 // ReadVehicleDays returns the days of the window on which the vehicle has
-// a log, in date order, from its rows of the window's months.
+// a log, in date order, from its rows of the window's months, decoded and
+// merged here as the index does.
 func ReadVehicleDays(ctx context.Context, q Querier, id string, w Window) ([]VehicleDay, error) {
 	rows, err := q.Query(ctx, `
-SELECT u.d, sum(u.t)::bigint, sum(u.m), sum(u.f), sum(u.n)::bigint, sum(u.c), sum(u.dt)::bigint
-FROM agg_vehicle_days a,
-     unnest(a.days, a.trips, a.mileage, a.fuel, a.shipments, a.sum_cost, a.sum_dt) AS u(d, t, m, f, n, c, dt)
-WHERE a.vehicle_id = $1 AND a.period BETWEEN date_trunc('month', $2::date)::date AND $3 AND u.d BETWEEN $2 AND $3
-GROUP BY 1
-HAVING sum(u.t) > 0
-ORDER BY 1`, id, w.Start, w.End)
+SELECT days, trips, mileage, fuel, shipments, sum_cost, sum_dt
+FROM agg_vehicle_days
+WHERE vehicle_id = $1 AND period BETWEEN date_trunc('month', $2::date)::date AND $3`, id, w.Start, w.End)
 	if err != nil {
 		return nil, fmt.Errorf("read vehicle %q days: %w", id, err)
 	}
-	return collect(rows, "vehicle days", func(d *VehicleDay) []any {
-		return []any{&d.Day, &d.Trips, &d.Mileage, &d.Fuel, &d.Shipments, &d.SumCost, &d.SumDT}
-	})
+	defer rows.Close()
+	var e vehicleDayEntries
+	for rows.Next() {
+		if err := e.decode(rows.RawValues()); err != nil {
+			return nil, fmt.Errorf("read vehicle %q days: %w", id, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read vehicle %q days: %w", id, err)
+	}
+	e.merge(new([]int))
+	from, to := epochDay(w.Start)-pgEpochDay, epochDay(w.End)-pgEpochDay
+	var out []VehicleDay
+	for k, day := range e.days {
+		if day < from || day > to || e.trips[k] == 0 {
+			continue
+		}
+		out = append(out, VehicleDay{Day: time.Unix(int64(day+pgEpochDay)*86400, 0).UTC(), Trips: e.trips[k],
+			Mileage: e.mileage[k], Fuel: e.fuel[k], Shipments: e.shipments[k], SumCost: e.cost[k], SumDT: e.dt[k]})
+	}
+	return out, nil
 }
 
 // VehicleRoute is a vehicle's figures on one route over a window.
@@ -192,4 +208,64 @@ func (e *vehicleRouteEntries) decode(v [][]byte) error {
 	e.cost = fixedArray(&err, v[5], n, 8, e.cost[:0], float8)
 	e.dt = fixedArray(&err, v[6], n, 8, e.dt[:0], bigint)
 	return err
+}
+
+// vehicleDayEntries are a row of agg_vehicle_days, decoded, or the entries
+// of a vehicle's month, merged from its rows.
+type vehicleDayEntries struct {
+	days                 []int32 // days since 2000-01-01
+	trips, shipments, dt []int64
+	mileage, fuel, cost  []float64
+}
+
+func (e *vehicleDayEntries) reset() {
+	e.days, e.trips, e.shipments, e.dt = e.days[:0], e.trips[:0], e.shipments[:0], e.dt[:0]
+	e.mileage, e.fuel, e.cost = e.mileage[:0], e.fuel[:0], e.cost[:0]
+}
+
+// decode appends the entries of a row's seven arrays.
+func (e *vehicleDayEntries) decode(v [][]byte) error {
+	if len(v) != 7 {
+		return errArrayEncoding
+	}
+	n, _, err := arrayBody(v[0])
+	e.days = fixedArray(&err, v[0], n, 4, e.days, integer)
+	e.trips = fixedArray(&err, v[1], n, 4, e.trips, integer64)
+	e.mileage = fixedArray(&err, v[2], n, 8, e.mileage, float8)
+	e.fuel = fixedArray(&err, v[3], n, 8, e.fuel, float8)
+	e.shipments = fixedArray(&err, v[4], n, 4, e.shipments, integer64)
+	e.cost = fixedArray(&err, v[5], n, 8, e.cost, float8)
+	e.dt = fixedArray(&err, v[6], n, 8, e.dt, bigint)
+	return err
+}
+
+// merge sorts the entries by day and adds up those of one day, which
+// segments of one month may each hold.
+func (e *vehicleDayEntries) merge(perm *[]int) {
+	p := (*perm)[:0]
+	for i := range e.days {
+		p = append(p, i)
+	}
+	slices.SortStableFunc(p, func(a, b int) int { return cmp.Compare(e.days[a], e.days[b]) })
+	*perm = p
+	var m vehicleDayEntries
+	for _, i := range p {
+		if k := len(m.days) - 1; k >= 0 && m.days[k] == e.days[i] {
+			m.trips[k] += e.trips[i]
+			m.shipments[k] += e.shipments[i]
+			m.dt[k] += e.dt[i]
+			m.mileage[k] += e.mileage[i]
+			m.fuel[k] += e.fuel[i]
+			m.cost[k] += e.cost[i]
+			continue
+		}
+		m.days = append(m.days, e.days[i])
+		m.trips = append(m.trips, e.trips[i])
+		m.shipments = append(m.shipments, e.shipments[i])
+		m.dt = append(m.dt, e.dt[i])
+		m.mileage = append(m.mileage, e.mileage[i])
+		m.fuel = append(m.fuel, e.fuel[i])
+		m.cost = append(m.cost, e.cost[i])
+	}
+	*e = m
 }
