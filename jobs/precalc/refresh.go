@@ -187,9 +187,9 @@ type costEstimate struct {
 
 // Relative costs of the two paths, in tenths of what a full rebuild spends
 // on a row, plus its fixed cost (new tables, index builds, the swap).
-// Measured at 10M shipments (2 cores, load 1-2): a full rebuild took 51.7 s
-// (3.4 µs a row); an incremental refresh of 100k shipments with their logs
-// 10.8 s over every day (72 µs a row) and 1.0 s for one new day (75 µs).
+// Measured at 10M shipments (2 cores, load 1-2): a full rebuild took 43.3 s
+// (2.9 µs a row); an incremental refresh of 100k shipments with their logs
+// 9.4 s over every day (62 µs a row) and 1.3 s for one new day (98 µs).
 // Since the route days are appended (delta.go), new rows on old days cost
 // no more than on new ones.
 const (
