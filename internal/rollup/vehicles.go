@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/haul-dev/haul/internal/db"
 )
 
 // VehicleInfo is a vehicle as of the served version.
@@ -29,36 +31,103 @@ type Vehicle struct {
 	SumDT     int64
 }
 
-// vehicleSpansSQL is the vehicles' figures in the window's spans passed as
-// $1..$3: their month and year rows of agg_vehicles, and their days of the
-// day spans, from the rows of agg_vehicle_days of those days' months.
-var vehicleSpansSQL = `
+// vehicleRowsSQL is the vehicles' figures in the window's spans passed as
+// $1..$3: their month and year rows of agg_vehicles, and their sums over
+// the day spans, passed as arrays $4..$10 (readSpanDays).
+var vehicleRowsSQL = `
 SELECT a.vehicle_id, a.trips, a.mileage, a.fuel, a.shipments, a.sum_cost, a.sum_dt
 FROM agg_vehicles a ` + spansJoin("a") + `
 UNION ALL
-SELECT a.vehicle_id, u.t, u.m, u.f, u.n, u.c, u.dt
-FROM unnest($1::smallint[], $2::date[], $3::date[]) AS w(grain, from_p, to_p)
-JOIN agg_vehicle_days a ON w.grain = 0 AND a.period BETWEEN date_trunc('month', w.from_p)::date AND w.to_p,
-     unnest(a.days, a.trips, a.mileage, a.fuel, a.shipments, a.sum_cost, a.sum_dt) AS u(d, t, m, f, n, c, dt)
-WHERE u.d BETWEEN w.from_p AND w.to_p`
+SELECT * FROM unnest($4::text[], $5::bigint[], $6::float8[], $7::float8[], $8::bigint[], $9::float8[], $10::bigint[])`
 
 // ReadVehicles returns every vehicle with a log in the window, ordered by id.
 func ReadVehicles(ctx context.Context, q Querier, w Window) ([]Vehicle, error) {
+	days, err := readSpanDays(ctx, q, w)
+	if err != nil {
+		return nil, err
+	}
 	g, f, t := w.spanArgs()
 	rows, err := q.Query(ctx, `
 SELECT a.vehicle_id, coalesce(i.name, ''), coalesce(i.total_mileage, 0), sum(a.trips)::bigint,
        sum(a.mileage), sum(a.fuel), sum(a.shipments)::bigint, sum(a.sum_cost), sum(a.sum_dt)::bigint
-FROM (`+vehicleSpansSQL+`) a
+FROM (`+vehicleRowsSQL+`) a
 LEFT JOIN agg_vehicle_info i ON i.vehicle_id = a.vehicle_id
 GROUP BY 1, 2, 3
 HAVING sum(a.trips) > 0
-ORDER BY 1`, g, f, t)
+ORDER BY 1`, append([]any{g, f, t}, days.args()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("read vehicles: %w", err)
 	}
 	return collect(rows, "vehicles", func(v *Vehicle) []any {
 		return []any{&v.ID, &v.Name, &v.TotalMileage, &v.Trips, &v.Mileage, &v.Fuel, &v.Shipments, &v.SumCost, &v.SumDT}
 	})
+}
+
+// spanDays are each vehicle's sums over a window's day spans: vehicle
+// ids[i]'s are sums' entry i.
+type spanDays struct {
+	at   map[string]int
+	ids  []string
+	sums vehicleDayEntries
+}
+
+func (d *spanDays) args() []any {
+	s := &d.sums
+	return []any{d.ids, s.trips, s.mileage, s.fuel, s.shipments, s.cost, s.dt}
+}
+
+// readSpanDays adds up each vehicle's days in w's day spans, from its rows
+// of their months, here: unnesting them in SQL took 0.33 s for a window
+// with days at both ends, at 10M shipments.
+func readSpanDays(ctx context.Context, q Querier, w Window) (spanDays, error) {
+	d := spanDays{at: map[string]int{}}
+	var months []time.Time
+	var spans [][2]int32 // days since 2000-01-01
+	for _, s := range w.Spans() {
+		if s.Grain != db.GrainDay {
+			continue
+		}
+		spans = append(spans, [2]int32{epochDay(s.From) - pgEpochDay, epochDay(s.To) - pgEpochDay})
+		for m := s.From.AddDate(0, 0, 1-s.From.Day()); !m.After(s.To); m = m.AddDate(0, 1, 0) {
+			months = append(months, m)
+		}
+	}
+	if len(months) == 0 {
+		return d, nil
+	}
+	rows, err := q.Query(ctx, `
+SELECT days, trips, mileage, fuel, shipments, sum_cost, sum_dt, vehicle_id
+FROM agg_vehicle_days WHERE period = ANY ($1::date[])`, months)
+	if err != nil {
+		return d, fmt.Errorf("read vehicle days: %w", err)
+	}
+	defer rows.Close()
+	var e vehicleDayEntries
+	for rows.Next() {
+		v := rows.RawValues()
+		e.reset()
+		if err := e.decode(v[:7]); err != nil {
+			return d, fmt.Errorf("read vehicle days: %w", err)
+		}
+		for k, day := range e.days {
+			if !slices.ContainsFunc(spans, func(s [2]int32) bool { return day >= s[0] && day <= s[1] }) {
+				continue
+			}
+			i, ok := d.at[string(v[7])]
+			if !ok {
+				i = len(d.ids)
+				d.at[string(v[7])] = i
+				d.ids = append(d.ids, string(v[7]))
+				d.sums.push(&e, k)
+				continue
+			}
+			d.sums.add(i, &e, k)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return d, fmt.Errorf("read vehicle days: %w", err)
+	}
+	return d, nil
 }
 
 // ReadVehicleInfo returns a vehicle of the served version; ok is false if
@@ -251,21 +320,31 @@ func (e *vehicleDayEntries) merge(perm *[]int) {
 	var m vehicleDayEntries
 	for _, i := range p {
 		if k := len(m.days) - 1; k >= 0 && m.days[k] == e.days[i] {
-			m.trips[k] += e.trips[i]
-			m.shipments[k] += e.shipments[i]
-			m.dt[k] += e.dt[i]
-			m.mileage[k] += e.mileage[i]
-			m.fuel[k] += e.fuel[i]
-			m.cost[k] += e.cost[i]
-			continue
+			m.add(k, e, i)
+		} else {
+			m.push(e, i)
 		}
-		m.days = append(m.days, e.days[i])
-		m.trips = append(m.trips, e.trips[i])
-		m.shipments = append(m.shipments, e.shipments[i])
-		m.dt = append(m.dt, e.dt[i])
-		m.mileage = append(m.mileage, e.mileage[i])
-		m.fuel = append(m.fuel, e.fuel[i])
-		m.cost = append(m.cost, e.cost[i])
 	}
 	*e = m
+}
+
+// push appends entry i of o.
+func (e *vehicleDayEntries) push(o *vehicleDayEntries, i int) {
+	e.days = append(e.days, o.days[i])
+	e.trips = append(e.trips, o.trips[i])
+	e.shipments = append(e.shipments, o.shipments[i])
+	e.dt = append(e.dt, o.dt[i])
+	e.mileage = append(e.mileage, o.mileage[i])
+	e.fuel = append(e.fuel, o.fuel[i])
+	e.cost = append(e.cost, o.cost[i])
+}
+
+// add adds entry i of o to entry k.
+func (e *vehicleDayEntries) add(k int, o *vehicleDayEntries, i int) {
+	e.trips[k] += o.trips[i]
+	e.shipments[k] += o.shipments[i]
+	e.dt[k] += o.dt[i]
+	e.mileage[k] += o.mileage[i]
+	e.fuel[k] += o.fuel[i]
+	e.cost[k] += o.cost[i]
 }
