@@ -44,16 +44,23 @@ const nextSuffix = "_next"
 // swapLockTimeout bounds the wait for readers of the old tables.
 const swapLockTimeout = "60s"
 
-// createNextSQL creates an empty copy of a table, without indexes.
-func createNextSQL(table string) string {
-	return fmt.Sprintf(`CREATE TABLE %s (LIKE %s) %s`, ident(table+nextSuffix), ident(table), noAutovacuum)
+// createNextSQL creates an empty copy of a table, without indexes, with the
+// table's storage options (options, as pg_class.reloptions lists them: the
+// migrations', such as a fillfactor) and autovacuum off until the swap:
+// once a lane commits the copies, it would analyze them, and the swap's
+// locks would each wait a deadlock_timeout for it to be cancelled, while
+// the API's readers wait for the swap. The lanes analyze the copies.
+func createNextSQL(table string, options []string) string {
+	return fmt.Sprintf(`CREATE TABLE %s (LIKE %s) WITH (%s)`, ident(table+nextSuffix), ident(table),
+		strings.Join(append([]string{"autovacuum_enabled = false"}, options...), ", "))
 }
 
-// noAutovacuum keeps autovacuum off the copies until the swap: once a lane
-// commits them, it would analyze them, and the swap's locks would each wait
-// a deadlock_timeout for it to be cancelled, while the API's readers wait
-// for the swap. The lanes analyze the copies.
-const noAutovacuum = `WITH (autovacuum_enabled = false)`
+// tableOptionsSQL reads the rollup tables' storage options but autovacuum's,
+// which only a failed swap could have left.
+const tableOptionsSQL = `
+SELECT c.relname, o
+FROM pg_class c, unnest(c.reloptions) AS o
+WHERE c.oid = ANY ($1::regclass[]) AND o NOT LIKE 'autovacuum\_enabled=%'`
 
 // dropLeftoversSQL drops the copies a failed rebuild may have committed.
 func dropLeftoversSQL() string {
@@ -111,6 +118,22 @@ func indexDefs(ctx context.Context, q querier) ([]indexDef, error) {
 		defs[i].def = d.def[at+1:]
 	}
 	return defs, nil
+}
+
+// tableOptions reads the rollup tables' storage options (tableOptionsSQL),
+// by table.
+func tableOptions(ctx context.Context, q querier) (map[string][]string, error) {
+	rows, err := q.Query(ctx, tableOptionsSQL, db.AggregateTables)
+	if err != nil {
+		return nil, err
+	}
+	options := map[string][]string{}
+	var table, option string
+	_, err = pgx.ForEachRow(rows, []any{&table, &option}, func() error {
+		options[table] = append(options[table], option)
+		return nil
+	})
+	return options, err
 }
 
 // createIndexSQL builds an index of a copy, under a temporary name.
@@ -183,6 +206,10 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 	if err != nil {
 		return fmt.Errorf("read rollup indexes: %w", err)
 	}
+	options, err := tableOptions(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("read rollup storage options: %w", err)
+	}
 	dir, err := os.MkdirTemp("", "haul-rebuild-")
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)
@@ -192,6 +219,9 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 	t := time.Now()
 	raw := newRawReader(dir)
 	out := newTables()
+	for name, o := range out.byName() {
+		o.options = options[name]
+	}
 	batches, err := readRaw(ctx, conn, raw, out)
 	if err != nil {
 		return fmt.Errorf("read raw tables: %w", err)
@@ -349,7 +379,7 @@ func loadCopies(ctx context.Context, conn *pgx.Conn, lane []*tableOut, log logr.
 		}
 		for _, o := range lane {
 			t := time.Now()
-			if _, err := tx.Exec(ctx, createNextSQL(o.table)); err != nil {
+			if _, err := tx.Exec(ctx, createNextSQL(o.table, o.options)); err != nil {
 				return fmt.Errorf("create copy of %s: %w", o.table, err)
 			}
 			tag, err := tx.Conn().PgConn().CopyFrom(ctx, o.r, o.copySQL())

@@ -12,6 +12,8 @@ import (
 type tableOut struct {
 	table   string
 	columns []string
+	// options are the table's storage options, for its copy
+	options []string
 	enc     pgcopy.Encoder
 	r       *io.PipeReader
 	w       *io.PipeWriter
