@@ -77,8 +77,9 @@ func (d *spanDays) args() []any {
 }
 
 // readSpanDays adds up each vehicle's days in w's day spans, from its rows
-// of their months, here: unnesting them in SQL took 0.33 s for a window
-// with days at both ends, at 10M shipments.
+// of their months, here: unnested in SQL, they made ReadVehicles take
+// 632 ms against 198 ms for a window with days at both ends, at 10M
+// shipments.
 func readSpanDays(ctx context.Context, q Querier, w Window) (spanDays, error) {
 	d := spanDays{at: map[string]int{}}
 	var months []time.Time
@@ -105,6 +106,9 @@ FROM agg_vehicle_days WHERE period = ANY ($1::date[])`, months)
 	var e vehicleDayEntries
 	for rows.Next() {
 		v := rows.RawValues()
+		if len(v) != 8 {
+			return d, fmt.Errorf("read vehicle days: %w", errArrayEncoding)
+		}
 		e.reset()
 		if err := e.decode(v[:7]); err != nil {
 			return d, fmt.Errorf("read vehicle days: %w", err)
