@@ -208,9 +208,10 @@ func newBuilder(r *rawReader, out *tables, dir string) *builder {
 		r: r, out: out, routeRank: routeRank, routeByRank: routeByRank,
 		routeVehicles: newSpill(dir, "route-vehicles"), vehicleRoutes: newSpill(dir, "vehicle-routes"),
 		vehicleRank: vehicleRank, vehicleByRank: vehicleByRank,
-		vehicleMonths: newDense[vehicleSums](vehicles), monthDays: make([][]vehicleDay, vehicles), vehicleYears: newDense[vehicleSums](vehicles),
-		routeTotals: make([]routeTotal, routes),
-		logIDs:      map[string]int32{}, routeDays: map[routeDTKey]int{},
+		vehicleMonths: newDense[vehicleSums](vehicles), monthDays: make([][]vehicleDay, vehicles),
+		vehicleYears: newDense[vehicleSums](vehicles),
+		routeTotals:  make([]routeTotal, routes),
+		logIDs:       map[string]int32{}, routeDays: map[routeDTKey]int{},
 		vRoutes: map[vehicleRouteKey]int{}, extraLogs: map[[2]int32]struct{}{},
 		vehicleDays: newDense[vehicleSums](vehicles),
 	}
