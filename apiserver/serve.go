@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -131,7 +130,7 @@ func (s *Server) compute(ctx context.Context, run compute) ([]byte, int64, error
 	if err != nil {
 		return nil, version, err
 	}
-	body, err := json.Marshal(result)
+	body, err := marshal(result)
 	if err != nil {
 		return nil, version, fmt.Errorf("encode answer: %w", err)
 	}

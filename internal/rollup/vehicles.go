@@ -204,8 +204,8 @@ type VehicleRoute struct {
 }
 
 // ReadVehicleRoutes returns the routes the vehicle carried shipments on in
-// the window, ordered by origin and destination, from its rows of the
-// window's years.
+// the window, in no particular order (the one caller keeps the top few),
+// from its rows of the window's years.
 func ReadVehicleRoutes(ctx context.Context, q Querier, id string, w Window) ([]VehicleRoute, error) {
 	rows, err := q.Query(ctx, `
 SELECT days, origins, destinations, trips, shipments, sum_cost, sum_dt
@@ -217,28 +217,42 @@ WHERE vehicle_id = $1 AND period BETWEEN date_trunc('year', $2::date) AND $3`, i
 	defer rows.Close()
 	from, to := epochDay(w.Start)-pgEpochDay, epochDay(w.End)-pgEpochDay
 	var (
-		out      []VehicleRoute
-		byOrigin = map[string]map[string]int{}
-		e        vehicleRouteEntries
+		out []VehicleRoute
+		// A route's place in out, by origin, NUL and destination: text
+		// holds no NUL, and looking up a converted []byte allocates nothing.
+		at  map[string]int
+		key []byte
+		e   vehicleRouteEntries
 	)
 	for rows.Next() {
 		if err := e.decode(rows.RawValues()); err != nil {
 			return nil, fmt.Errorf("read vehicle %q routes: %w", id, err)
 		}
+		if at == nil {
+			// Sized from the first year's entries in the window, as if
+			// every year of the window held as many, so neither grows.
+			n := 0
+			for _, day := range e.days {
+				if day >= from && day <= to {
+					n++
+				}
+			}
+			n *= w.End.Year() - w.Start.Year() + 1
+			at, out = make(map[string]int, n), make([]VehicleRoute, 0, n)
+		}
 		for i, day := range e.days {
 			if day < from || day > to {
 				continue
 			}
-			dests := byOrigin[string(e.origins[i])]
-			if dests == nil {
-				dests = map[string]int{}
-				byOrigin[string(e.origins[i])] = dests
-			}
-			k, ok := dests[string(e.destinations[i])]
+			key = append(append(append(key[:0], e.origins[i]...), 0), e.destinations[i]...)
+			k, ok := at[string(key)]
 			if !ok {
 				k = len(out)
-				dests[string(e.destinations[i])] = k
-				out = append(out, VehicleRoute{RouteKey: RouteKey{Origin: string(e.origins[i]), Destination: string(e.destinations[i])}})
+				// One string holds the key and both names.
+				ks := string(key)
+				at[ks] = k
+				n := len(e.origins[i])
+				out = append(out, VehicleRoute{RouteKey: RouteKey{Origin: ks[:n], Destination: ks[n+1:]}})
 			}
 			r := &out[k]
 			r.Trips += e.trips[i]
@@ -250,7 +264,6 @@ WHERE vehicle_id = $1 AND period BETWEEN date_trunc('year', $2::date) AND $3`, i
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read vehicle %q routes: %w", id, err)
 	}
-	slices.SortFunc(out, func(a, b VehicleRoute) int { return compareKeys(a.RouteKey, b.RouteKey) })
 	return out, nil
 }
 

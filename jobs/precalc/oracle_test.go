@@ -1,10 +1,13 @@
 package precalc_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -265,6 +268,9 @@ GROUP BY 1 ORDER BY 1`, w.Start, w.End, id)
 	if err != nil {
 		o.t.Fatal(err)
 	}
+	slices.SortFunc(routes, func(a, b rollup.VehicleRoute) int {
+		return cmp.Or(strings.Compare(a.Origin, b.Origin), strings.Compare(a.Destination, b.Destination))
+	})
 	wantRoutes := pgtest.Rows(o.t, o.q, `
 SELECT origin, destination, count(DISTINCT log_id), count(*), sum(cost), sum(delivery_time)
 FROM (`+shipmentsIn+`) s WHERE vehicle_id = $3
