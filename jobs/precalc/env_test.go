@@ -71,11 +71,11 @@ func (e *env) refresh(full bool) precalc.Result {
 }
 
 // refreshLogged refreshes and returns what the refresh logged, a line per
-// message.
+// message, its steps' (V(1)) included.
 func (e *env) refreshLogged(full bool) (precalc.Result, []string) {
 	e.t.Helper()
 	var lines []string
-	log := funcr.New(func(_, args string) { lines = append(lines, args) }, funcr.Options{})
+	log := funcr.New(func(_, args string) { lines = append(lines, args) }, funcr.Options{Verbosity: 1})
 	res, err := precalc.Refresh(context.Background(), e.pool, precalc.Options{Full: full, Log: log})
 	if err != nil {
 		e.t.Fatalf("refresh (full %v): %v", full, err)

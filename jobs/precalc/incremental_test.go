@@ -117,7 +117,9 @@ func (e *env) assertEqualsFullRebuild(inc precalc.Result) {
 
 // Refreshes append a segment of vehicle route rows per key they touch;
 // past maxSegments (8) a key's appended segments are merged into one, the
-// rebuild's left as they are, and the figures stay a full rebuild's.
+// rebuild's left as they are, and the figures stay a full rebuild's. The
+// first eight refreshes after the rebuild cannot take a key past it, and
+// do not look.
 func TestRefreshMergesVehicleRouteSegments(t *testing.T) {
 	e := newEnv(t)
 	e.load("first", e.generate("first", datagen.Config{Shipments: 2_000, Vehicles: 4, Cities: 6,
@@ -129,8 +131,13 @@ func TestRefreshMergesVehicleRouteSegments(t *testing.T) {
 		name := fmt.Sprintf("run-%d", i)
 		e.load(name, e.generate(name, datagen.Config{Shipments: 60, Vehicles: 4, Cities: 3, Seed: uint64(10 + i),
 			IDPrefix: fmt.Sprintf("R%d-", i), From: day("2025-02-01"), To: day("2025-02-28")}))
-		if res := e.refresh(false); res.Full {
+		res, log := e.refreshLogged(false)
+		if res.Full {
 			t.Fatalf("refresh %d took the full path", i)
+		}
+		looked := slices.ContainsFunc(log, func(l string) bool { return strings.Contains(l, `"step"="merge segments"`) })
+		if want := i >= 8; looked != want {
+			t.Errorf("refresh %d after the rebuild: merge step run %v, want %v", i+1, looked, want)
 		}
 	}
 	for _, q := range []string{

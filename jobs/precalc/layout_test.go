@@ -57,7 +57,7 @@ GROUP BY 1`)
 		t.Fatal(err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	steps := append([]step{{"claim batches", claimBatchesSQL}, {"stage new rows", stageNewSQL}}, deltaSteps()...)
+	steps := append([]step{{"claim batches", claimBatchesSQL}, {"stage new rows", stageNewSQL}}, deltaSteps(true)...)
 	if err := runSteps(ctx, tx, steps, logr.Discard()); err != nil {
 		t.Errorf("an incremental refresh's SQL against the migrated tables: %v", err)
 	}

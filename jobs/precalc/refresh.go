@@ -166,7 +166,11 @@ func refreshDelta(ctx context.Context, conn *pgx.Conn, res *Result, log logr.Log
 				"countedFrom", "staged rows")
 			return errFullIsCheaper
 		}
-		if err := runSteps(ctx, tx, deltaSteps(), log); err != nil {
+		var deltas int
+		if err := tx.QueryRow(ctx, deltasSinceRebuildSQL).Scan(&deltas); err != nil {
+			return fmt.Errorf("count refreshes since the rebuild: %w", err)
+		}
+		if err := runSteps(ctx, tx, deltaSteps(deltas+1 > maxSegments), log); err != nil {
 			return err
 		}
 		if err := tx.QueryRow(ctx, deltaDaysSQL).Scan(&res.Days); err != nil {
@@ -215,9 +219,10 @@ type step struct {
 }
 
 // deltaSteps lists the statements of an incremental refresh after the new
-// rows are staged, in order.
-func deltaSteps() []step {
-	return []step{
+// rows are staged, in order; merge: whether a key may need its segments
+// merged.
+func deltaSteps(merge bool) []step {
+	steps := []step{
 		{"stage deltas", stageDeltaSQL},
 		{"route days", routeDaysSQL},
 		{"route totals", []string{routeTotalsSQL}},
@@ -225,8 +230,11 @@ func deltaSteps() []step {
 		{"vehicle days", vehicleDaysSQL},
 		{"totals and vehicles", rollUpSQL()},
 		{"vehicle names", []string{vehicleInfoSQL}},
-		{"publish", append(publishSQL, publishDeltaSQL)},
 	}
+	if merge {
+		steps = append(steps, step{"merge segments", mergeSegmentsSQL})
+	}
+	return append(steps, step{"publish", append(publishSQL, publishDeltaSQL)})
 }
 
 // refreshMemory is what a refresh's transaction gives each sort, hash and
