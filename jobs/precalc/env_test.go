@@ -3,6 +3,7 @@ package precalc_test
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,11 +72,18 @@ func (e *env) refresh(full bool) precalc.Result {
 }
 
 // refreshLogged refreshes and returns what the refresh logged, a line per
-// message, its steps' (V(1)) included.
+// message, its steps' (V(1)) included; a rebuild's lanes log at once.
 func (e *env) refreshLogged(full bool) (precalc.Result, []string) {
 	e.t.Helper()
-	var lines []string
-	log := funcr.New(func(_, args string) { lines = append(lines, args) }, funcr.Options{Verbosity: 1})
+	var (
+		mu    sync.Mutex
+		lines []string
+	)
+	log := funcr.New(func(_, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, args)
+	}, funcr.Options{Verbosity: 1})
 	res, err := precalc.Refresh(context.Background(), e.pool, precalc.Options{Full: full, Log: log})
 	if err != nil {
 		e.t.Fatalf("refresh (full %v): %v", full, err)
