@@ -230,14 +230,15 @@ WHERE vehicle_id = $1 AND period BETWEEN date_trunc('year', $2::date) AND $3`, i
 		}
 		if at == nil {
 			// Sized from the first year's entries in the window, as if
-			// every year of the window held as many, so neither grows.
+			// every year of the window held as many, so that neither
+			// grows; up to a bound, as a window may span centuries.
 			n := 0
 			for _, day := range e.days {
 				if day >= from && day <= to {
 					n++
 				}
 			}
-			n *= w.End.Year() - w.Start.Year() + 1
+			n = min(n*(w.End.Year()-w.Start.Year()+1), maxRoutesHint)
 			at, out = make(map[string]int, n), make([]VehicleRoute, 0, n)
 		}
 		for i, day := range e.days {
@@ -266,6 +267,10 @@ WHERE vehicle_id = $1 AND period BETWEEN date_trunc('year', $2::date) AND $3`, i
 	}
 	return out, nil
 }
+
+// maxRoutesHint bounds the routes ReadVehicleRoutes makes room for before
+// it reads them: twice a vehicle's over three years at 10M shipments.
+const maxRoutesHint = 4096
 
 // vehicleRouteEntries are a row of agg_vehicle_routes, decoded; the names
 // point into the row.
