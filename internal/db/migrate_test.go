@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 
@@ -279,4 +280,38 @@ func rowsText(t *testing.T, pool *pgxpool.Pool, query string) string {
 		t.Fatal(err)
 	}
 	return got
+}
+
+// Migration 12 drops the length CHECKs of the large raw tables (ingest
+// checks every record first) and keeps their numeric ones; rolling back
+// restores the length CHECKs for new rows.
+func TestRawLengthChecksMigration(t *testing.T) {
+	ctx := context.Background()
+	pool, migrateTo := migrated(t, 11)
+	long := strings.Repeat("x", 65)
+	insert := func(id, logID string, weight float64) error {
+		_, err := pool.Exec(ctx, `INSERT INTO vehicle_logs (log_id, vehicle_id, trip_date, mileage, fuel_used)
+			VALUES ($1, 'V1', '2024-01-01', 1, 1)`, logID)
+		if err == nil {
+			_, err = pool.Exec(ctx, `INSERT INTO shipments (shipment_id, origin, destination, weight, cost, delivery_time, log_id, trip_date, vehicle_id)
+				VALUES ($1, 'A', 'B', $2, 1, 1, $3, '2024-01-01', 'V1')`, id, weight, logID)
+		}
+		return err
+	}
+	if err := insert("S1", long, 1); err == nil {
+		t.Fatal("migration 11 stored a log id of 65 characters")
+	}
+
+	migrateTo(12)
+	if err := insert("S1", long, 1); err != nil {
+		t.Fatalf("migration 12 refused a log id of 65 characters: %v", err)
+	}
+	if err := insert("S2", "L2", 0); err == nil {
+		t.Error("migration 12 stored a shipment weighing 0")
+	}
+
+	migrateTo(11)
+	if err := insert("S3", strings.Repeat("y", 65), 1); err == nil {
+		t.Error("rolled back to 11, a log id of 65 characters was stored")
+	}
 }
