@@ -15,16 +15,20 @@ import (
 // copyRows writes rows idx of b with one binary COPY.
 func (l *loader) copyRows(ctx context.Context, tx pgx.Tx, b *batch, st *staged, idx []int) error {
 	def, nf := l.def, len(l.def.fields)
-	var enc pgcopy.Encoder
-	enc.Grow(len(b.arena) + len(idx)*(8+nf*12))
+	enc, _ := l.encoders.Get().(*pgcopy.Encoder)
+	if enc == nil {
+		enc = new(pgcopy.Encoder)
+	}
+	defer l.encoders.Put(enc)
 	enc.Reset()
+	enc.Grow(len(b.arena) + len(idx)*(8+nf*12))
 	extra := len(extraColumns[def.name])
 	group := []byte(l.group)
 	for _, i := range idx {
 		r := b.row(i, nf)
 		enc.Row(nf + extra)
 		for fi, f := range def.fields {
-			encodeField(&enc, f.kind, r[fi])
+			encodeField(enc, f.kind, r[fi])
 		}
 		switch def.name {
 		case Vehicles:

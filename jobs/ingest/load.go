@@ -53,6 +53,10 @@ type loader struct {
 
 	// logs, when set, resolves shipments' logs before PostgreSQL does.
 	logs *logCache
+
+	// encoders keeps the COPY buffers of batches done (*pgcopy.Encoder) for
+	// the next: a new one for each batch was zeroed and grown each time.
+	encoders sync.Pool
 }
 
 func newLoader(pool *pgxpool.Pool, def *datasetDef, runID string, sink *rejectsSink, rejectsSize int64, retries int, log logr.Logger) *loader {
