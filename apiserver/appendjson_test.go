@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // detailsOf makes an answer whose every string is s and whose floats are
@@ -72,4 +73,18 @@ func FuzzAppendJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string, x float64, days int) {
 		checkAppendJSON(t, detailsOf(s, x, days%50))
 	})
+}
+
+func TestAppendDateMatchesFormat(t *testing.T) {
+	for _, s := range []string{"0001-01-01", "0999-12-31", "2024-02-29", "2025-10-09", "9999-12-31"} {
+		d, err := time.Parse(time.DateOnly, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, day := range []time.Time{d, d.AddDate(0, 0, 1), d.AddDate(0, 0, -1), d.AddDate(10, 0, 0), d.AddDate(-10, 0, 0)} {
+			if got, want := string(appendDate([]byte("x"), day)), "x"+day.Format(time.DateOnly); got != want {
+				t.Errorf("appendDate(%v) = %q, want %q", day, got, want)
+			}
+		}
+	}
 }

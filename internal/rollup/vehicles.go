@@ -182,7 +182,7 @@ WHERE vehicle_id = $1 AND period BETWEEN date_trunc('month', $2::date)::date AND
 	}
 	e.merge(new([]int))
 	from, to := epochDay(w.Start)-pgEpochDay, epochDay(w.End)-pgEpochDay
-	var out []VehicleDay
+	out := make([]VehicleDay, 0, len(e.days))
 	for k, day := range e.days {
 		if day < from || day > to || e.trips[k] == 0 {
 			continue
