@@ -86,11 +86,12 @@ var ownRoutes = []ownRoute{
 	{path: "/openapi.json", summary: "This document", response: map[string]any{}, open: true},
 	{path: "/docs", summary: "This document, for reading", contentType: "text/html", open: true},
 	{path: "/api/v1/runs", summary: "Ingestion runs, newest first", params: pagingParams(), response: RunPage{},
-		errors: []int{http.StatusBadRequest}},
+		errors: []int{http.StatusBadRequest, http.StatusServiceUnavailable}},
 	{path: "/api/v1/runs/:run_id", summary: "One ingestion run with its datasets",
 		params:   []paramDoc{{name: "run_id", in: "path", typ: "string", required: true, description: "The run's id"}},
-		response: RunDetail{}, errors: []int{http.StatusNotFound}},
-	{path: "/api/v1/version", summary: "The served data version and the state of the aggregate refresh", response: DataVersion{}},
+		response: RunDetail{}, errors: []int{http.StatusNotFound, http.StatusServiceUnavailable}},
+	{path: "/api/v1/version", summary: "The served data version and the state of the aggregate refresh", response: DataVersion{},
+		errors: []int{http.StatusServiceUnavailable}},
 }
 
 // openAPIPath turns a gin path into an OpenAPI one: /a/:id -> /a/{id}.
@@ -164,6 +165,7 @@ func buildOpenAPI(authRequired bool) (*openapi3.T, error) {
 		if strings.Contains(ep.path, ":vehicle_id") {
 			codes = append(codes, http.StatusNotFound)
 		}
+		codes = append(codes, http.StatusServiceUnavailable) // see unavailable
 		if err := add("/api"+ep.path, ep.summary, "", ep.params, ep.response, false, codes...); err != nil {
 			return nil, err
 		}
