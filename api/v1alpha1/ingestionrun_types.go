@@ -108,7 +108,7 @@ type IngestionRunSpec struct {
 	// LogCacheMB is the memory, in MiB, each shipments pod gives to the
 	// stored vehicle logs it reads before loading, so that it finds a
 	// shipment's log without a lookup in the database (haul ingest
-	// --log-cache-mb; 0 turns it off). Default: 64. Count it in the pod's
+	// --log-cache-mb; 0 turns it off). Default: 256. Count it in the pod's
 	// memory limit.
 	// +optional
 	// +kubebuilder:validation:Minimum=0

@@ -25,8 +25,10 @@ const (
 	// one batch wait at most a few minutes in all.
 	MaxRetries = 10
 	// DefaultLogCache is the memory for stored vehicle logs read ahead to
-	// resolve shipments (see logCache): about 2.2 million logs.
-	DefaultLogCache = 64 << 20
+	// resolve shipments (see logCache): about 8 million logs with 9-byte
+	// ids. The cache takes what the stored logs need: about 165 MiB for the
+	// 5M logs of 10M shipments of haul gen's shape.
+	DefaultLogCache = 256 << 20
 	// MaxLogCache bounds LogCache.
 	MaxLogCache = 4 << 30
 )
