@@ -205,10 +205,13 @@ type VehicleRoute struct {
 
 // ReadVehicleRoutes returns the routes the vehicle carried shipments on in
 // the window, in no particular order (the one caller keeps the top few),
-// from its rows of the window's years.
+// from its rows of the window's years. A year the window covers whole comes
+// without its days: every entry counts, and sending a day costs the server
+// as much as any other element (a tenth of a three-year window's answer).
 func ReadVehicleRoutes(ctx context.Context, q Querier, id string, w Window) ([]VehicleRoute, error) {
 	rows, err := q.Query(ctx, `
-SELECT days, origins, destinations, trips, shipments, sum_cost, sum_dt
+SELECT CASE WHEN period >= $2::date AND (period + interval '1 year')::date <= $3::date + 1 THEN NULL ELSE days END,
+       origins, destinations, trips, shipments, sum_cost, sum_dt
 FROM agg_vehicle_routes
 WHERE vehicle_id = $1 AND period BETWEEN date_trunc('year', $2::date) AND $3`, id, w.Start, w.End)
 	if err != nil {
@@ -233,16 +236,16 @@ WHERE vehicle_id = $1 AND period BETWEEN date_trunc('year', $2::date) AND $3`, i
 			// every year of the window held as many, so that neither
 			// grows; up to a bound, as a window may span centuries.
 			n := 0
-			for _, day := range e.days {
-				if day >= from && day <= to {
+			for i := range e.origins {
+				if e.in(i, from, to) {
 					n++
 				}
 			}
 			n = min(n*(w.End.Year()-w.Start.Year()+1), maxRoutesHint)
 			at, out = make(map[string]int, n), make([]VehicleRoute, 0, n)
 		}
-		for i, day := range e.days {
-			if day < from || day > to {
+		for i := range e.origins {
+			if !e.in(i, from, to) {
 				continue
 			}
 			key = append(append(append(key[:0], e.origins[i]...), 0), e.destinations[i]...)
@@ -275,7 +278,7 @@ const maxRoutesHint = 4096
 // vehicleRouteEntries are a row of agg_vehicle_routes, decoded; the names
 // point into the row.
 type vehicleRouteEntries struct {
-	days                  []int32 // days since 2000-01-01
+	days                  []int32 // days since 2000-01-01; none when the row came without them
 	origins, destinations [][]byte
 	trips, shipments, dt  []int64
 	cost                  []float64
@@ -293,12 +296,21 @@ func (e *vehicleRouteEntries) decode(v [][]byte) error {
 	if e.destinations, err = textArray(v[2], n, e.destinations[:0]); err != nil {
 		return err
 	}
-	e.days = fixedArray(&err, v[0], n, 4, e.days[:0], integer)
+	e.days = e.days[:0]
+	if v[0] != nil {
+		e.days = fixedArray(&err, v[0], n, 4, e.days, integer)
+	}
 	e.trips = fixedArray(&err, v[3], n, 4, e.trips[:0], integer64)
 	e.shipments = fixedArray(&err, v[4], n, 4, e.shipments[:0], integer64)
 	e.cost = fixedArray(&err, v[5], n, 8, e.cost[:0], float8)
 	e.dt = fixedArray(&err, v[6], n, 8, e.dt[:0], bigint)
 	return err
+}
+
+// in is whether entry i lies in days from..to: any entry of a row that came
+// without its days does.
+func (e *vehicleRouteEntries) in(i int, from, to int32) bool {
+	return len(e.days) == 0 || e.days[i] >= from && e.days[i] <= to
 }
 
 // vehicleDayEntries are a row of agg_vehicle_days, decoded, or the entries

@@ -62,6 +62,24 @@ func TestRollupsMatchRawTables(t *testing.T) {
 			o.checkVehicles(w)
 		})
 	}
+	// ReadVehicleRoutes reads a year the window covers whole without its
+	// days: windows a day short of 2024 at either end, for vehicles with
+	// shipments on the day left out.
+	for _, c := range []struct {
+		out string
+		w   rollup.Window
+	}{
+		{"2024-12-31", rollup.Window{Start: day("2024-01-01"), End: day("2024-12-30")}},
+		{"2024-01-01", rollup.Window{Start: day("2024-01-02"), End: day("2024-12-31")}},
+	} {
+		ids := pgtest.Rows(t, tx, `SELECT DISTINCT vehicle_id FROM shipments WHERE trip_date = $1 ORDER BY 1 LIMIT 3`, day(c.out))
+		if len(ids) == 0 {
+			t.Fatalf("no shipments on %s", c.out)
+		}
+		for _, r := range ids {
+			o.checkVehicleDetail(r[0].(string), c.w)
+		}
+	}
 	o.checkRouteTotals()
 	o.checkVehicleInfo()
 }
