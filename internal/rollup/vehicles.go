@@ -206,8 +206,8 @@ type VehicleRoute struct {
 // ReadVehicleRoutes returns the routes the vehicle carried shipments on in
 // the window, in no particular order (the one caller keeps the top few),
 // from its rows of the window's years. A year the window covers whole comes
-// without its days: every entry counts, and sending a day costs the server
-// as much as any other element (a tenth of a three-year window's answer).
+// without its days: every entry counts, and PostgreSQL sends an array
+// element by element, the days being one of the seven.
 func ReadVehicleRoutes(ctx context.Context, q Querier, id string, w Window) ([]VehicleRoute, error) {
 	rows, err := q.Query(ctx, `
 SELECT CASE WHEN period >= $2::date AND (period + interval '1 year')::date <= $3::date + 1 THEN NULL ELSE days END,
