@@ -101,6 +101,7 @@ const maxEntries = 1 << 16
 // (writeVehicleRoutes).
 func (b *builder) vehicleRouteRows(day int32) error {
 	routes, vehicles := uint64(len(b.routeRank)), uint64(len(b.vehicleRank))
+	b.vehicleRouteRecords += len(b.vRouteKeys)
 	for i, k := range b.vRouteKeys {
 		s := &b.vRouteRows[i]
 		route, vehicle := b.routeRank[k.route], b.vehicleRank[k.vehicle]
@@ -184,15 +185,23 @@ func byRank(s *spill, size int, each func(rank uint32, segment int64, data []byt
 }
 
 // writeRouteVehicles writes a row of agg_route_vehicles per route, its
-// days and vehicles in day order, and counts each route's distinct
-// vehicles.
+// days and vehicles in day order, counts each route's distinct vehicles,
+// and adds the pairs to b.pairs.
 func (b *builder) writeRouteVehicles() ([]int64, error) {
 	vehicles := make([]int64, len(b.routeRank))
 	// seen[v] is 1 + the rank of the last route vehicle v was counted for.
 	seen := make([]uint32, len(b.vehicleRank))
+	// No more pairs than records.
+	b.pairs = newPairFilter(b.vehicleRouteRecords)
+	vehicleHashes := make([]uint64, len(b.vehicleRank))
+	for rank, v := range b.vehicleByRank {
+		vehicleHashes[rank] = vehicleHash(b.r.vehicles.names[v])
+	}
 	e := &b.out.routeVehicles
 	err := byRank(b.routeVehicles, routeVehicleRecord, func(rank uint32, segment int64, data []byte, at []int32) error {
 		route := b.routeByRank[rank]
+		c := b.r.routeCities[route]
+		routeHash := routeHash(b.r.cities.names[c[0]], b.r.cities.names[c[1]])
 		e.enc.Row(5)
 		b.routeNames(&e.enc, route)
 		e.enc.Int8(segment)
@@ -202,6 +211,7 @@ func (b *builder) writeRouteVehicles() ([]int64, error) {
 			if seen[vehicle] != rank+1 {
 				seen[vehicle] = rank + 1
 				vehicles[route]++
+				b.pairs.add(pairHash(routeHash, vehicleHashes[vehicle]))
 			}
 			e.enc.String(b.r.vehicles.names[b.vehicleByRank[vehicle]])
 		})

@@ -155,6 +155,10 @@ type builder struct {
 	// vehicle route records, by ranges of routes, and of the year's
 	// vehicles, in name order (see vehicleRouteRows)
 	routeVehicles, vehicleRoutes *spill
+	vehicleRouteRecords          int
+	// pairs are the distinct (route, vehicle) pairs, written with the
+	// version (pairfilter.go)
+	pairs *pairFilter
 	// a vehicle's place in name order, and the vehicle in each place
 	vehicleRank, vehicleByRank []uint32
 	totals                     []totalRow

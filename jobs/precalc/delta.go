@@ -19,7 +19,8 @@ import (
 // which the new rows decide with a look at what is stored:
 //   - unique_vehicles of agg_route_totals counts the vehicles that carry the
 //     route for the first time: the route's rows of agg_route_vehicles do
-//     not list them;
+//     not list them (looked up only when a filter of the stored pairs may
+//     have the pair: pairfilter.go);
 //   - trips of agg_vehicle_routes and carrying_mileage count a log once,
 //     however many of its shipments there are: a new shipment counts its log
 //     only if no earlier shipment of that log did. A log loaded in this
@@ -133,15 +134,6 @@ var (
 		                         min(dt) AS min_dt, max(dt) AS max_dt, min(min_cpk) AS min_cpk, max(max_cpk) AS max_cpk
 		                  FROM stage_rt GROUP BY 1) s
 		         ON s.day = v.day) x`,
-		// Pairs of a route and a vehicle that carries it for the first time:
-		// the route's stored rows, found through its key, do not list the vehicle.
-		`CREATE TEMP TABLE new_route_vehicles ON COMMIT DROP AS
-		 SELECT origin, destination, count(*) AS vehicles
-		 FROM (SELECT DISTINCT origin, destination, vehicle_id FROM stage_vr ORDER BY 1, 2, 3) s
-		 WHERE NOT EXISTS (SELECT 1 FROM agg_route_vehicles r
-		                   WHERE r.origin = s.origin AND r.destination = s.destination
-		                     AND s.vehicle_id = ANY (r.vehicle_ids))
-		 GROUP BY 1, 2`,
 	}
 
 	// The new rows' route entries, appended as a segment of each day they

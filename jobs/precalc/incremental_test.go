@@ -63,22 +63,57 @@ func aggFigures(table string) string {
 }
 
 // After a second run touching old and new days, an incremental refresh
-// leaves every rollup row equal to what a full rebuild computes.
+// leaves every rollup row equal to what a full rebuild computes: with the
+// filter of stored route vehicles; without one (after migration 00013,
+// until a rebuild writes it), when every pair is looked up; and with one
+// of an earlier version (an older haul published the last one without it),
+// emptied here, which the refresh must not use.
 func TestIncrementalEqualsFullRebuild(t *testing.T) {
-	e := newEnv(t)
-	e.load("first", e.generate("first", datagen.Config{Shipments: 20_000, Cities: 40, FaultRate: 0.01}))
-	first := e.refresh(false)
-	// Old days (2025-06..12) and new ones (2026), with the same fleet.
-	e.load("second", e.generate("second", datagen.Config{
-		Shipments: 6_000, Cities: 40, Seed: 2, IDPrefix: "B", Vehicles: 20,
-		From: day("2025-06-01"), To: day("2026-03-31"),
-	}))
-	second := e.refresh(false)
-	if second.Full || second.Days >= first.Days || second.Days < 300 {
-		t.Fatalf("second refresh: full %v, %d days (first %d): want an incremental refresh of the second run's days",
-			second.Full, second.Days, first.Days)
+	for _, c := range []struct {
+		filter string
+		change string
+	}{
+		{"current", ""},
+		{"none", `DELETE FROM precalc_route_vehicle_filter`},
+		{"stale", `UPDATE precalc_route_vehicle_filter SET version = version - 1, bits = decode(repeat('00', 64), 'hex')`},
+	} {
+		t.Run("filter="+c.filter, func(t *testing.T) {
+			e := newEnv(t)
+			e.load("first", e.generate("first", datagen.Config{Shipments: 20_000, Cities: 40, FaultRate: 0.01}))
+			first := e.refresh(false)
+			if c.change != "" {
+				e.exec(c.change)
+			}
+			// Old days (2025-06..12) and new ones (2026), with the same fleet.
+			e.load("second", e.generate("second", datagen.Config{
+				Shipments: 6_000, Cities: 40, Seed: 2, IDPrefix: "B", Vehicles: 20,
+				From: day("2025-06-01"), To: day("2026-03-31"),
+			}))
+			second := e.refresh(false)
+			if second.Full || second.Days >= first.Days || second.Days < 300 {
+				t.Fatalf("second refresh: full %v, %d days (first %d): want an incremental refresh of the second run's days",
+					second.Full, second.Days, first.Days)
+			}
+			current := e.count(`SELECT count(*) FROM precalc_route_vehicle_filter JOIN precalc_state USING (version)`)
+			if want := c.filter == "current"; (current == 1) != want {
+				t.Errorf("%d filters of the refreshed version; want one: %v", current, want)
+			}
+			e.assertEqualsFullRebuild(second)
+		})
 	}
-	e.assertEqualsFullRebuild(second)
+}
+
+// assertFilterHoldsPairs checks that the stored filter has every pair of a
+// route and a vehicle the rollups hold, if there is a filter.
+func (e *env) assertFilterHoldsPairs(when string) {
+	e.t.Helper()
+	missing, ok, err := precalc.PairsNotInFilter(context.Background(), e.pool)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if ok && missing > 0 {
+		e.t.Errorf("%s: the route vehicle filter lacks %d stored pairs", when, missing)
+	}
 }
 
 // assertEqualsFullRebuild checks that every rollup row after the refresh
@@ -92,10 +127,15 @@ func (e *env) assertEqualsFullRebuild(inc precalc.Result) {
 			t.Fatal(err)
 		}
 	}
+	e.assertFilterHoldsPairs("after the incremental refresh")
 	full := e.refresh(true)
 	if !full.Full || full.Version != inc.Version+1 {
 		t.Fatalf("full rebuild: %+v after version %d", full, inc.Version)
 	}
+	if e.count(`SELECT count(*) FROM precalc_route_vehicle_filter JOIN precalc_state USING (version)`) != 1 {
+		t.Error("the full rebuild wrote no route vehicle filter of its version")
+	}
+	e.assertFilterHoldsPairs("after the full rebuild")
 	for table := range aggKeys {
 		if _, err := e.pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE full_%s AS %s`, table, aggFigures(table))); err != nil {
 			t.Fatal(err)

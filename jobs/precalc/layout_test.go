@@ -57,7 +57,8 @@ GROUP BY 1`)
 		t.Fatal(err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	steps := append([]step{{"claim batches", claimBatchesSQL}, {"stage new rows", stageNewSQL}}, deltaSteps(true)...)
+	steps := append([]step{{name: "claim batches", stmts: claimBatchesSQL}, {name: "stage new rows", stmts: stageNewSQL}},
+		deltaSteps(true)...)
 	if err := runSteps(ctx, tx, steps, logr.Discard()); err != nil {
 		t.Errorf("an incremental refresh's SQL against the migrated tables: %v", err)
 	}

@@ -244,6 +244,7 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 	// does not cancel the others' statements: that would close their
 	// sessions, one of which holds the refresh lock and records failures.
 	var g errgroup.Group
+	var pairs *pairFilter
 	var mu sync.Mutex // guards cause and rows
 	var cause error
 	rows := map[string]int64{}
@@ -262,11 +263,11 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 	stop := context.AfterFunc(ctx, func() { _ = abort(ctx.Err()) })
 	defer stop()
 	g.Go(func() error {
-		days, err := addUp(ctx, raw, out, dir)
+		days, f, err := addUp(ctx, raw, out, dir)
 		if err != nil {
 			return abort(fmt.Errorf("add up: %w", err))
 		}
-		res.Days = days
+		res.Days, pairs = days, f
 		log.V(1).Info("refresh step done", "step", "add up", "seconds", time.Since(t).Seconds())
 		return nil
 	})
@@ -295,8 +296,11 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 		return err
 	}
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		steps := []step{{"swap tables", append(keySQL(defs), swapSQL(defs)...)}, {"publish", publishSQL}}
+		steps := []step{{name: "swap tables", stmts: append(keySQL(defs), swapSQL(defs)...)}, {name: "publish", stmts: publishSQL}}
 		if err := runSteps(ctx, tx, steps, log); err != nil {
+			return err
+		}
+		if err := writePairFilter(ctx, tx, pairs); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM precalc_dirty_batches WHERE batch = ANY($1)`, batches); err != nil {
@@ -346,27 +350,31 @@ func readRaw(ctx context.Context, conn *pgx.Conn, raw *rawReader, out *tables) (
 }
 
 // addUp adds up the spilled raw rows, a month at a time, into out's
-// streams, and says how many days they cover.
-func addUp(ctx context.Context, raw *rawReader, out *tables, dir string) (int, error) {
+// streams, and says how many days they cover and which pairs of a route
+// and a vehicle they hold.
+func addUp(ctx context.Context, raw *rawReader, out *tables, dir string) (int, *pairFilter, error) {
 	b := newBuilder(raw, out, dir)
 	months := slices.Compact(slices.Sorted(slices.Values(append(raw.logs.partitions(), raw.shipments.partitions()...))))
 	for _, m := range months {
 		if err := ctx.Err(); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		logs, err := raw.logs.read(m)
 		if err != nil {
-			return 0, fmt.Errorf("read spilled logs: %w", err)
+			return 0, nil, fmt.Errorf("read spilled logs: %w", err)
 		}
 		shipments, err := raw.shipments.read(m)
 		if err != nil {
-			return 0, fmt.Errorf("read spilled shipments: %w", err)
+			return 0, nil, fmt.Errorf("read spilled shipments: %w", err)
 		}
 		if err := b.month(m, logs, shipments); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
-	return b.days, b.finish()
+	if err := b.finish(); err != nil {
+		return 0, nil, err
+	}
+	return b.days, b.pairs, nil
 }
 
 // loadCopies creates a lane's copies and loads them from their streams,

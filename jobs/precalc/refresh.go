@@ -139,7 +139,7 @@ func refreshDelta(ctx context.Context, conn *pgx.Conn, res *Result, log logr.Log
 		if err := tune(ctx, tx); err != nil {
 			return err
 		}
-		if err := runSteps(ctx, tx, []step{{"claim batches", claimBatchesSQL}}, log); err != nil {
+		if err := runSteps(ctx, tx, []step{{name: "claim batches", stmts: claimBatchesSQL}}, log); err != nil {
 			return err
 		}
 		// Staging the new rows costs about what adding them does: a load
@@ -154,7 +154,7 @@ func refreshDelta(ctx context.Context, conn *pgx.Conn, res *Result, log logr.Log
 				"countedFrom", "queue")
 			return errFullIsCheaper
 		}
-		if err := runSteps(ctx, tx, []step{{"stage new rows", stageNewSQL}}, log); err != nil {
+		if err := runSteps(ctx, tx, []step{{name: "stage new rows", stmts: stageNewSQL}}, log); err != nil {
 			return err
 		}
 		if err := tx.QueryRow(ctx, deltaCostSQL).Scan(&est.added, &est.total, &est.shipments,
@@ -216,25 +216,29 @@ func (e costEstimate) fullIsCheaper() bool {
 type step struct {
 	name  string
 	stmts []string
+	// run, if set, runs after stmts.
+	run func(context.Context, pgx.Tx, logr.Logger) error
 }
 
 // deltaSteps lists the statements of an incremental refresh after the new
 // rows are staged, in order; merge: whether a key may need its segments
 // merged.
 func deltaSteps(merge bool) []step {
+	var pairs routeVehicleSteps
 	steps := []step{
-		{"stage deltas", stageDeltaSQL},
-		{"route days", routeDaysSQL},
-		{"route totals", []string{routeTotalsSQL}},
-		{"vehicle routes", vehicleRoutesSQL},
-		{"vehicle days", vehicleDaysSQL},
-		{"totals and vehicles", rollUpSQL()},
-		{"vehicle names", []string{vehicleInfoSQL}},
+		{name: "stage deltas", stmts: stageDeltaSQL},
+		{name: "new route vehicles", run: pairs.stage},
+		{name: "route days", stmts: routeDaysSQL},
+		{name: "route totals", stmts: []string{routeTotalsSQL}},
+		{name: "vehicle routes", stmts: vehicleRoutesSQL},
+		{name: "vehicle days", stmts: vehicleDaysSQL},
+		{name: "totals and vehicles", stmts: rollUpSQL()},
+		{name: "vehicle names", stmts: []string{vehicleInfoSQL}},
 	}
 	if merge {
-		steps = append(steps, step{"merge segments", mergeSegmentsSQL})
+		steps = append(steps, step{name: "merge segments", stmts: mergeSegmentsSQL})
 	}
-	return append(steps, step{"publish", append(publishSQL, publishDeltaSQL)})
+	return append(steps, step{name: "publish", stmts: append(publishSQL, publishDeltaSQL), run: pairs.write})
 }
 
 // refreshMemory is what a refresh's transaction gives each sort, hash and
@@ -277,11 +281,16 @@ type execer interface {
 }
 
 // runSteps runs steps in order, logging each one's duration.
-func runSteps(ctx context.Context, tx execer, steps []step, log logr.Logger) error {
+func runSteps(ctx context.Context, tx pgx.Tx, steps []step, log logr.Logger) error {
 	for _, s := range steps {
 		t := time.Now()
 		if err := execAll(ctx, tx, s.stmts, log.V(2)); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		if s.run != nil {
+			if err := s.run(ctx, tx, log); err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
 		}
 		log.V(1).Info("refresh step done", "step", s.name, "seconds", time.Since(t).Seconds())
 	}
