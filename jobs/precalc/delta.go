@@ -136,21 +136,6 @@ var (
 		         ON s.day = v.day) x`,
 	}
 
-	// The new rows' route entries, appended as a segment of each day they
-	// touch. on_time_day is not stored: it compares an entry with its
-	// (day, route) group's mean, which new rows move, so the readers count
-	// it from the day's entries.
-	routeDaysSQL = []string{
-		`INSERT INTO agg_routes (period, segment, origins, destinations, delivery_times, shipments, sum_cost,
-		     sum_weight, sum_cpk, sum_cpt)
-		 SELECT day, (SELECT max(batch) FROM refresh_batches),
-		        array_agg(origin ORDER BY origin, destination, dt), array_agg(destination ORDER BY origin, destination, dt),
-		        array_agg(dt ORDER BY origin, destination, dt), array_agg(n::integer ORDER BY origin, destination, dt),
-		        array_agg(sum_cost ORDER BY origin, destination, dt), array_agg(sum_weight ORDER BY origin, destination, dt),
-		        array_agg(sum_cpk ORDER BY origin, destination, dt), array_agg(sum_cpt ORDER BY origin, destination, dt)
-		 FROM stage_rt GROUP BY 1`,
-	}
-
 	// Routes' all-time figures: the new rows' sums added, the bounds
 	// widened, the vehicles that carry a route for the first time counted.
 	routeTotalsSQL = `INSERT INTO agg_route_totals AS t (origin, destination, shipments, sum_cost, sum_weight, sum_dt,
@@ -167,34 +152,6 @@ var (
 	     min_dt = least(t.min_dt, EXCLUDED.min_dt), max_dt = greatest(t.max_dt, EXCLUDED.max_dt),
 	     unique_vehicles = t.unique_vehicles + EXCLUDED.unique_vehicles`
 
-	// The new rows' vehicle days, appended as a segment of each vehicle's
-	// month they touch.
-	vehicleDaysSQL = []string{
-		`INSERT INTO agg_vehicle_days (vehicle_id, period, segment, days, trips, mileage, fuel, shipments, sum_cost, sum_dt)
-		 SELECT vehicle_id, date_trunc('month', day)::date, (SELECT max(batch) FROM refresh_batches),
-		        array_agg(day ORDER BY day), array_agg(trips::integer ORDER BY day), array_agg(mileage ORDER BY day),
-		        array_agg(fuel ORDER BY day), array_agg(shipments::integer ORDER BY day),
-		        array_agg(sum_cost ORDER BY day), array_agg(sum_dt ORDER BY day)
-		 FROM delta_vehicles GROUP BY 1, 2`,
-	}
-
-	// The new rows' vehicle routes, appended as rows of a new segment per
-	// vehicle and year, and per route.
-	vehicleRoutesSQL = []string{
-		`INSERT INTO agg_vehicle_routes (vehicle_id, period, segment, days, origins, destinations, trips,
-		     shipments, sum_cost, sum_dt)
-		 SELECT vehicle_id, date_trunc('year', day)::date, (SELECT max(batch) FROM refresh_batches),
-		        array_agg(day ORDER BY day, origin, destination), array_agg(origin ORDER BY day, origin, destination),
-		        array_agg(destination ORDER BY day, origin, destination),
-		        array_agg(trips::integer ORDER BY day, origin, destination),
-		        array_agg(n::integer ORDER BY day, origin, destination),
-		        array_agg(sum_cost ORDER BY day, origin, destination), array_agg(sum_dt ORDER BY day, origin, destination)
-		 FROM stage_vr GROUP BY 1, 2`,
-		`INSERT INTO agg_route_vehicles (origin, destination, segment, days, vehicle_ids)
-		 SELECT origin, destination, (SELECT max(batch) FROM refresh_batches),
-		        array_agg(day ORDER BY vehicle_id, day), array_agg(vehicle_id ORDER BY vehicle_id, day)
-		 FROM stage_vr GROUP BY 1, 2`,
-	}
 	// A key's appended segments, merged into one once there are more than
 	// maxSegments, so readers add up a few rows a key. The rebuild's rows
 	// (segments 0 and below) stay: merging costs what the refreshes since

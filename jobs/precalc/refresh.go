@@ -228,10 +228,11 @@ func deltaSteps(merge bool) []step {
 	steps := []step{
 		{name: "stage deltas", stmts: stageDeltaSQL},
 		{name: "new route vehicles", run: pairs.stage},
-		{name: "route days", stmts: routeDaysSQL},
+		{name: "route days", run: segmentAppends.routeDays.run},
 		{name: "route totals", stmts: []string{routeTotalsSQL}},
-		{name: "vehicle routes", stmts: vehicleRoutesSQL},
-		{name: "vehicle days", stmts: vehicleDaysSQL},
+		{name: "vehicle routes", run: segmentAppends.vehicleRoutes.run},
+		{name: "route vehicles", run: segmentAppends.routeVehicles.run},
+		{name: "vehicle days", run: segmentAppends.vehicleDays.run},
 		{name: "totals and vehicles", stmts: rollUpSQL()},
 		{name: "vehicle names", stmts: []string{vehicleInfoSQL}},
 	}
