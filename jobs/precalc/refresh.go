@@ -191,20 +191,22 @@ type costEstimate struct {
 
 // Relative costs of the two paths, in tenths of what a full rebuild spends
 // on a row, plus its fixed cost (new tables, index builds, the swap).
-// Measured at 10M shipments (2 cores, load 1-2): a full rebuild took 43.3 s
-// (2.9 µs a row); an incremental refresh of 100k shipments with their logs
-// 9.4 s over every day (62 µs a row) and 1.3 s for one new day (98 µs).
+// Measured at 10M shipments (2 cores, a busy day), after a load of 1M
+// shipments with their logs: the full path took 36.8-40.4 s (2.3 µs a
+// row), the incremental one 31.2 s over every day (21 µs a row) and
+// 29.9 s on 90 new days. A small load costs more a row (100k shipments:
+// 4.3-4.8 s, 30 µs a row), but far less than the full path either way.
 // Since the route days are appended (delta.go), new rows on old days cost
 // no more than on new ones.
 const (
-	deltaRowCost  = 210 // a new row, staged, grouped and added to each rollup and grain
+	deltaRowCost  = 100 // a new row, staged, grouped and added to each rollup and grain
 	scanRowCost   = 2   // a shipment read by the scan for old logs
 	fullRowCost   = 10
 	fullFixedRows = 300_000
 )
 
 // fullIsCheaper says whether a full rebuild costs less than adding the new
-// rows: after a load of about a twentieth of what is there, or more.
+// rows: after a load of about a ninth of what is there, or more.
 func (e costEstimate) fullIsCheaper() bool {
 	delta := deltaRowCost * e.added
 	if e.oldLogs {
