@@ -112,9 +112,19 @@ images() {
 			--pause-name "$SANDBOX_IMAGE" --out "$STATE/images.tar")
 }
 
+# import_images tries again: once, on a fresh containerd that answered
+# `ctr version`, the import exited 0 and the image was not listed (a CI run,
+# 2026-12-06; the same tarball imported at the next try).
 import_images() {
-	ctr images import "$STATE/images.tar" >/dev/null
-	ctr images ls -q | grep -qx "$IMAGE" || die "containerd has no $IMAGE after import"
+	local out try
+	for try in 1 2 3 4 5; do
+		if out=$(ctr images import "$STATE/images.tar" 2>&1) && ctr images ls -q | grep -qx "$IMAGE"; then
+			return
+		fi
+		log "containerd has no $IMAGE after import $try of 5: ${out:-no output}"
+		sleep 2
+	done
+	die "containerd has no $IMAGE after 5 imports"
 }
 
 # --- state ------------------------------------------------------------------
