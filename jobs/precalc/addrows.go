@@ -256,8 +256,8 @@ func (b *builder) writeVehicleRoutes(year int32) error {
 }
 
 // writeVehicleDays writes a row of agg_vehicle_days per vehicle with a day
-// in the month that starts at period, in name order, and forgets the
-// month's days.
+// in the month that starts at period, in name order, notes the days with
+// shipments in b.shipDays, and forgets the month's days.
 func (b *builder) writeVehicleDays(period int32) error {
 	e := &b.out.vehicleDays
 	slices.SortFunc(b.vehicleMonths.touched, func(x, y uint32) int {
@@ -266,6 +266,11 @@ func (b *builder) writeVehicleDays(period int32) error {
 	for _, v := range b.vehicleMonths.touched {
 		days := b.monthDays[v]
 		n := len(days)
+		for _, d := range days {
+			if d.n > 0 {
+				b.shipDays.add(b.r.vehicles.names[v], d.day)
+			}
+		}
 		e.enc.Row(10)
 		e.enc.String(b.r.vehicles.names[v])
 		e.enc.Int4(period)

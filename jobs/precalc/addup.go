@@ -156,9 +156,11 @@ type builder struct {
 	// vehicles, in name order (see vehicleRouteRows)
 	routeVehicles, vehicleRoutes *spill
 	vehicleRouteRecords          int
-	// pairs are the distinct (route, vehicle) pairs, written with the
-	// version (pairfilter.go)
-	pairs *pairFilter
+	// pairs are the distinct (route, vehicle) pairs, and shipDays the
+	// days each vehicle carried a shipment on, written with the version
+	// (state.go)
+	pairs    *pairFilter
+	shipDays shipDays
 	// a vehicle's place in name order, and the vehicle in each place
 	vehicleRank, vehicleByRank []uint32
 	totals                     []totalRow
@@ -218,6 +220,7 @@ func newBuilder(r *rawReader, out *tables, dir string) *builder {
 		logIDs:       map[string]int32{}, routeDays: map[routeDTKey]int{},
 		vRoutes: map[vehicleRouteKey]int{}, extraLogs: map[[2]int32]struct{}{},
 		vehicleDays: newDense[vehicleSums](vehicles),
+		shipDays:    shipDays{},
 	}
 }
 

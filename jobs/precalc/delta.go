@@ -27,8 +27,9 @@ import (
 //     refresh has none; for the rare shipment that rides an older log, the
 //     log's earlier shipments are read with one scan of shipments;
 //   - ship_days and vehicle_days count days, and a vehicle's days, with a
-//     shipment: the stored day rows say whether that day, or that vehicle on
-//     that day, already had one.
+//     shipment: the stored day rows say whether that day already had one,
+//     and the vehicle days kept beside the rollups (shipdays.go) whether
+//     that vehicle on that day did.
 
 // Every statement reads the temporary tables made before it; they are
 // dropped when the refresh's transaction ends. The large ones are not
@@ -96,26 +97,21 @@ var (
 		       FROM old_logs o JOIN vehicle_logs v USING (log_id)
 		       WHERE NOT EXISTS (SELECT 1 FROM carried_before c WHERE c.log_id = o.log_id)) x
 		 GROUP BY 1, 2`,
-		// Per day and vehicle, what agg_vehicle_days and agg_vehicles add;
-		// carries_first: the vehicle carries its first shipment of the day.
-		// The stored day is looked up in its month's rows, through their
-		// key, in key order: a join let PostgreSQL hash every stored day
-		// instead (3.3M at 10M shipments: 2.3 s of a refresh of 100k).
+		// Per day and vehicle, what agg_vehicle_days and agg_vehicles add.
 		`CREATE TEMP TABLE delta_vehicles ON COMMIT DROP AS
-		 SELECT x.*, x.shipments > 0 AND coalesce(a.shipments, 0) = 0 AS carries_first
-		 FROM (SELECT coalesce(l.day, s.day) AS day, coalesce(l.vehicle_id, s.vehicle_id) AS vehicle_id,
-		              coalesce(l.trips, 0) AS trips, coalesce(l.mileage, 0) AS mileage, coalesce(l.fuel, 0) AS fuel,
-		              coalesce(l.carrying_mileage, 0) AS carrying_mileage,
-		              coalesce(s.n, 0) AS shipments, coalesce(s.sum_cost, 0) AS sum_cost, coalesce(s.sum_dt, 0) AS sum_dt
-		       FROM stage_logs l
-		       FULL JOIN (SELECT day, vehicle_id, sum(n) AS n, sum(sum_cost) AS sum_cost, sum(sum_dt) AS sum_dt
-		                  FROM stage_vr GROUP BY 1, 2) s
-		         ON s.day = l.day AND s.vehicle_id = l.vehicle_id
-		       ORDER BY 2, 1) x
-		 LEFT JOIN LATERAL (SELECT sum(a.shipments[array_position(a.days, x.day)]) AS shipments
-		                    FROM agg_vehicle_days a
-		                    WHERE a.vehicle_id = x.vehicle_id AND a.period = date_trunc('month', x.day)::date) a ON true`,
-		// Per day, what agg_totals adds.
+		 SELECT coalesce(l.day, s.day) AS day, coalesce(l.vehicle_id, s.vehicle_id) AS vehicle_id,
+		        coalesce(l.trips, 0) AS trips, coalesce(l.mileage, 0) AS mileage, coalesce(l.fuel, 0) AS fuel,
+		        coalesce(l.carrying_mileage, 0) AS carrying_mileage,
+		        coalesce(s.n, 0) AS shipments, coalesce(s.sum_cost, 0) AS sum_cost, coalesce(s.sum_dt, 0) AS sum_dt
+		 FROM stage_logs l
+		 FULL JOIN (SELECT day, vehicle_id, sum(n) AS n, sum(sum_cost) AS sum_cost, sum(sum_dt) AS sum_dt
+		            FROM stage_vr GROUP BY 1, 2) s
+		   ON s.day = l.day AND s.vehicle_id = l.vehicle_id`,
+	}
+
+	// Per day, what agg_totals adds; vehicle_days counts the vehicles that
+	// carry their first shipment of the day (first_carriers, shipdays.go).
+	stageTotalsSQL = []string{
 		`CREATE TEMP TABLE delta_totals ON COMMIT DROP AS
 		 SELECT x.*, CASE WHEN x.shipments > 0 AND NOT EXISTS (
 		                 SELECT 1 FROM agg_totals a WHERE a.grain = 0 AND a.period = x.day AND a.shipments > 0)
@@ -126,9 +122,11 @@ var (
 		              coalesce(s.n, 0) AS shipments, coalesce(s.sum_cost, 0) AS sum_cost,
 		              coalesce(s.sum_weight, 0) AS sum_weight, coalesce(s.sum_dt, 0) AS sum_dt,
 		              coalesce(s.sum_dt2, 0) AS sum_dt2, s.min_dt, s.max_dt, s.min_cpk, s.max_cpk
-		       FROM (SELECT day, sum(trips) AS logs, sum(mileage) AS mileage, sum(fuel) AS fuel,
-		                    sum(carrying_mileage) AS carrying_mileage, count(*) FILTER (WHERE carries_first) AS vehicle_days
-		             FROM delta_vehicles GROUP BY 1) v
+		       FROM (SELECT d.*, f.vehicles AS vehicle_days
+		             FROM (SELECT day, sum(trips) AS logs, sum(mileage) AS mileage, sum(fuel) AS fuel,
+		                          sum(carrying_mileage) AS carrying_mileage
+		                   FROM delta_vehicles GROUP BY 1) d
+		             LEFT JOIN first_carriers f USING (day)) v
 		       FULL JOIN (SELECT day, sum(n) AS n, sum(sum_cost) AS sum_cost, sum(sum_weight) AS sum_weight,
 		                         sum(dt * n) AS sum_dt, sum(dt::numeric * dt * n) AS sum_dt2,
 		                         min(dt) AS min_dt, max(dt) AS max_dt, min(min_cpk) AS min_cpk, max(max_cpk) AS max_cpk

@@ -64,20 +64,22 @@ func aggFigures(table string) string {
 
 // After a second run touching old and new days, an incremental refresh
 // leaves every rollup row equal to what a full rebuild computes: with the
-// filter of stored route vehicles; without one (after migration 00013,
-// until a rebuild writes it), when every pair is looked up; and with one
-// of an earlier version (an older haul published the last one without it),
-// emptied here, which the refresh must not use.
+// state kept beside the rollups (the filter of stored route vehicles, the
+// vehicles' days with shipments); without it (after migration 00013, until
+// a rebuild writes it), when everything is looked up in the rollups; and
+// with state of an earlier version (an older haul published the last one
+// without it), emptied here, which the refresh must not use.
 func TestIncrementalEqualsFullRebuild(t *testing.T) {
 	for _, c := range []struct {
-		filter string
+		state  string
 		change string
 	}{
 		{"current", ""},
-		{"none", `DELETE FROM precalc_route_vehicle_filter`},
-		{"stale", `UPDATE precalc_route_vehicle_filter SET version = version - 1, bits = decode(repeat('00', 64), 'hex')`},
+		{"none", `DELETE FROM precalc_refresh_state`},
+		{"stale", `UPDATE precalc_refresh_state SET version = version - 1,
+		           data = CASE name WHEN 'route_vehicle_filter' THEN decode(repeat('00', 72), 'hex') ELSE '' END`},
 	} {
-		t.Run("filter="+c.filter, func(t *testing.T) {
+		t.Run("state="+c.state, func(t *testing.T) {
 			e := newEnv(t)
 			e.load("first", e.generate("first", datagen.Config{Shipments: 20_000, Cities: 40, FaultRate: 0.01}))
 			first := e.refresh(false)
@@ -94,25 +96,35 @@ func TestIncrementalEqualsFullRebuild(t *testing.T) {
 				t.Fatalf("second refresh: full %v, %d days (first %d): want an incremental refresh of the second run's days",
 					second.Full, second.Days, first.Days)
 			}
-			current := e.count(`SELECT count(*) FROM precalc_route_vehicle_filter JOIN precalc_state USING (version)`)
-			if want := c.filter == "current"; (current == 1) != want {
-				t.Errorf("%d filters of the refreshed version; want one: %v", current, want)
+			current := e.count(`SELECT count(*) FROM precalc_refresh_state JOIN precalc_state USING (version)`)
+			if want := c.state == "current"; (current == 2) != want {
+				t.Errorf("%d kinds of state of the refreshed version; want both: %v", current, want)
 			}
 			e.assertEqualsFullRebuild(second)
 		})
 	}
 }
 
-// assertFilterHoldsPairs checks that the stored filter has every pair of a
-// route and a vehicle the rollups hold, if there is a filter.
-func (e *env) assertFilterHoldsPairs(when string) {
+// assertStateMatches checks that the state kept beside the rollups, where
+// there is some of the current version, matches them: the filter has every
+// pair of a route and a vehicle the rollups hold, and the vehicles' days
+// with shipments are exactly the rollups'.
+func (e *env) assertStateMatches(when string) {
 	e.t.Helper()
-	missing, ok, err := precalc.PairsNotInFilter(context.Background(), e.pool)
+	ctx := context.Background()
+	missing, ok, err := precalc.PairsNotInFilter(ctx, e.pool)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	if ok && missing > 0 {
 		e.t.Errorf("%s: the route vehicle filter lacks %d stored pairs", when, missing)
+	}
+	missing, extra, ok, err := precalc.ShipDaysMismatch(ctx, e.pool)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if ok && missing+extra > 0 {
+		e.t.Errorf("%s: the vehicle ship days lack %d stored days and hold %d more", when, missing, extra)
 	}
 }
 
@@ -127,15 +139,15 @@ func (e *env) assertEqualsFullRebuild(inc precalc.Result) {
 			t.Fatal(err)
 		}
 	}
-	e.assertFilterHoldsPairs("after the incremental refresh")
+	e.assertStateMatches("after the incremental refresh")
 	full := e.refresh(true)
 	if !full.Full || full.Version != inc.Version+1 {
 		t.Fatalf("full rebuild: %+v after version %d", full, inc.Version)
 	}
-	if e.count(`SELECT count(*) FROM precalc_route_vehicle_filter JOIN precalc_state USING (version)`) != 1 {
-		t.Error("the full rebuild wrote no route vehicle filter of its version")
+	if n := e.count(`SELECT count(*) FROM precalc_refresh_state JOIN precalc_state USING (version)`); n != 2 {
+		t.Errorf("the full rebuild wrote %d kinds of state of its version, want 2", n)
 	}
-	e.assertFilterHoldsPairs("after the full rebuild")
+	e.assertStateMatches("after the full rebuild")
 	for table := range aggKeys {
 		if _, err := e.pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE full_%s AS %s`, table, aggFigures(table))); err != nil {
 			t.Fatal(err)

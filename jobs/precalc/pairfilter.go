@@ -3,7 +3,6 @@ package precalc
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math/bits"
 
@@ -18,11 +17,9 @@ import (
 // about 15 µs, most of it comparing the vehicle with each id in the rows'
 // arrays: 1.5 s of a refresh of 100k shipments at 10M, where nine pairs in
 // ten turned out new. pairFilter is a Bloom filter of every pair the rollups
-// hold, kept beside them (precalc_route_vehicle_filter): a pair it does not
-// have is new for sure, and only the others are looked up, so the count
-// stays exact. The rebuild writes it, each refresh adds its pairs, and a
-// refresh without one (after migration 00013, until the next rebuild)
-// looks every pair up.
+// hold, kept beside them (state.go): a pair it does not have is new for
+// sure, and only the others are looked up, so the count stays exact. A refresh without one (after migration 00013, until the next
+// rebuild) looks every pair up.
 type pairFilter struct {
 	pairs int64    // pairs added, counting repeats
 	words []uint64 // blocks of pairBlockWords words
@@ -98,57 +95,39 @@ func (f *pairFilter) mayHave(h uint64) bool {
 	return true
 }
 
+// marshal encodes the pairs added, then the words, little-endian.
 func (f *pairFilter) marshal() []byte {
-	b := make([]byte, 0, len(f.words)*8)
+	b := make([]byte, 0, 8+len(f.words)*8)
+	b = binary.LittleEndian.AppendUint64(b, uint64(f.pairs))
 	for _, w := range f.words {
 		b = binary.LittleEndian.AppendUint64(b, w)
 	}
 	return b
 }
 
-func unmarshalPairFilter(pairs int64, b []byte) (*pairFilter, error) {
-	if len(b) == 0 || len(b)%(pairBlockWords*8) != 0 {
-		return nil, fmt.Errorf("route vehicle filter of %d bytes, want a multiple of %d", len(b), pairBlockWords*8)
+func unmarshalPairFilter(b []byte) (*pairFilter, error) {
+	if len(b) < 8 || len(b[8:]) == 0 || len(b[8:])%(pairBlockWords*8) != 0 {
+		return nil, fmt.Errorf("route vehicle filter of %d bytes, want 8 and a multiple of %d", len(b), pairBlockWords*8)
 	}
-	f := &pairFilter{pairs: pairs, words: make([]uint64, len(b)/8)}
+	f := &pairFilter{pairs: int64(binary.LittleEndian.Uint64(b)), words: make([]uint64, len(b[8:])/8)}
 	for i := range f.words {
-		f.words[i] = binary.LittleEndian.Uint64(b[8*i:])
+		f.words[i] = binary.LittleEndian.Uint64(b[8+8*i:])
 	}
 	return f, nil
 }
 
-// The filter is one row, written once the transaction that publishes a
-// version has bumped it, with that version. It is read only for the
-// version it was written with: an older haul publishes versions without
-// writing it, and then it may lack the pairs of that version.
-const (
-	readPairFilterSQL = `SELECT f.pairs, f.bits FROM precalc_route_vehicle_filter f
-JOIN precalc_state s ON s.version = f.version`
-	writePairFilterSQL = `INSERT INTO precalc_route_vehicle_filter (version, pairs, bits)
-SELECT version, $1, $2 FROM precalc_state
-ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, pairs = EXCLUDED.pairs, bits = EXCLUDED.bits`
-)
-
 // readPairFilter returns the filter of the current version, or nil when
 // there is none.
 func readPairFilter(ctx context.Context, tx pgx.Tx) (*pairFilter, error) {
-	var pairs int64
-	var b []byte
-	err := tx.QueryRow(ctx, readPairFilterSQL).Scan(&pairs, &b)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+	b, err := readState(ctx, tx, stateRouteVehicleFilter)
+	if err != nil || b == nil {
+		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read route vehicle filter: %w", err)
-	}
-	return unmarshalPairFilter(pairs, b)
+	return unmarshalPairFilter(b)
 }
 
 func writePairFilter(ctx context.Context, tx pgx.Tx, f *pairFilter) error {
-	if _, err := tx.Exec(ctx, writePairFilterSQL, f.pairs, f.marshal()); err != nil {
-		return fmt.Errorf("write route vehicle filter: %w", err)
-	}
-	return nil
+	return writeState(ctx, tx, stateRouteVehicleFilter, f.marshal())
 }
 
 // The new rows' pairs of a route and a vehicle; new_route_vehicles, how

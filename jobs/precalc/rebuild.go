@@ -244,7 +244,7 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 	// does not cancel the others' statements: that would close their
 	// sessions, one of which holds the refresh lock and records failures.
 	var g errgroup.Group
-	var pairs *pairFilter
+	var state refreshState
 	var mu sync.Mutex // guards cause and rows
 	var cause error
 	rows := map[string]int64{}
@@ -263,11 +263,11 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 	stop := context.AfterFunc(ctx, func() { _ = abort(ctx.Err()) })
 	defer stop()
 	g.Go(func() error {
-		days, f, err := addUp(ctx, raw, out, dir)
+		days, kept, err := addUp(ctx, raw, out, dir)
 		if err != nil {
 			return abort(fmt.Errorf("add up: %w", err))
 		}
-		res.Days, pairs = days, f
+		res.Days, state = days, kept
 		log.V(1).Info("refresh step done", "step", "add up", "seconds", time.Since(t).Seconds())
 		return nil
 	})
@@ -300,7 +300,10 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 		if err := runSteps(ctx, tx, steps, log); err != nil {
 			return err
 		}
-		if err := writePairFilter(ctx, tx, pairs); err != nil {
+		if err := writePairFilter(ctx, tx, state.pairs); err != nil {
+			return err
+		}
+		if err := writeState(ctx, tx, stateVehicleShipDays, state.shipDays.marshal()); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM precalc_dirty_batches WHERE batch = ANY($1)`, batches); err != nil {
@@ -349,32 +352,38 @@ func readRaw(ctx context.Context, conn *pgx.Conn, raw *rawReader, out *tables) (
 	return batches, err
 }
 
+// refreshState is what a refresh keeps beside the rollups (state.go).
+type refreshState struct {
+	pairs    *pairFilter
+	shipDays shipDays
+}
+
 // addUp adds up the spilled raw rows, a month at a time, into out's
-// streams, and says how many days they cover and which pairs of a route
-// and a vehicle they hold.
-func addUp(ctx context.Context, raw *rawReader, out *tables, dir string) (int, *pairFilter, error) {
+// streams, and says how many days they cover and what a refresh keeps
+// beside the rollups.
+func addUp(ctx context.Context, raw *rawReader, out *tables, dir string) (int, refreshState, error) {
 	b := newBuilder(raw, out, dir)
 	months := slices.Compact(slices.Sorted(slices.Values(append(raw.logs.partitions(), raw.shipments.partitions()...))))
 	for _, m := range months {
 		if err := ctx.Err(); err != nil {
-			return 0, nil, err
+			return 0, refreshState{}, err
 		}
 		logs, err := raw.logs.read(m)
 		if err != nil {
-			return 0, nil, fmt.Errorf("read spilled logs: %w", err)
+			return 0, refreshState{}, fmt.Errorf("read spilled logs: %w", err)
 		}
 		shipments, err := raw.shipments.read(m)
 		if err != nil {
-			return 0, nil, fmt.Errorf("read spilled shipments: %w", err)
+			return 0, refreshState{}, fmt.Errorf("read spilled shipments: %w", err)
 		}
 		if err := b.month(m, logs, shipments); err != nil {
-			return 0, nil, err
+			return 0, refreshState{}, err
 		}
 	}
 	if err := b.finish(); err != nil {
-		return 0, nil, err
+		return 0, refreshState{}, err
 	}
-	return b.days, b.pairs, nil
+	return b.days, refreshState{b.pairs, b.shipDays}, nil
 }
 
 // loadCopies creates a lane's copies and loads them from their streams,

@@ -227,8 +227,11 @@ type step struct {
 // merged.
 func deltaSteps(merge bool) []step {
 	var pairs routeVehicleSteps
+	var days shipDaysSteps
 	steps := []step{
 		{name: "stage deltas", stmts: stageDeltaSQL},
+		{name: "first carriers", run: days.stage},
+		{name: "stage totals", stmts: stageTotalsSQL},
 		{name: "new route vehicles", run: pairs.stage},
 		{name: "route days", run: segmentAppends.routeDays.run},
 		{name: "route totals", stmts: []string{routeTotalsSQL}},
@@ -241,7 +244,12 @@ func deltaSteps(merge bool) []step {
 	if merge {
 		steps = append(steps, step{name: "merge segments", stmts: mergeSegmentsSQL})
 	}
-	return append(steps, step{name: "publish", stmts: append(publishSQL, publishDeltaSQL), run: pairs.write})
+	return append(steps, step{name: "publish", stmts: append(publishSQL, publishDeltaSQL), run: func(ctx context.Context, tx pgx.Tx, log logr.Logger) error {
+		if err := pairs.write(ctx, tx, log); err != nil {
+			return err
+		}
+		return days.write(ctx, tx, log)
+	}})
 }
 
 // refreshMemory is what a refresh's transaction gives each sort, hash and
