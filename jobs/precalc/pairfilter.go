@@ -204,7 +204,14 @@ func (s *routeVehicleSteps) stage(ctx context.Context, tx pgx.Tx, log logr.Logge
 			return fmt.Errorf("look up route vehicles: %w", err)
 		}
 	}
-	log.V(2).Info("route vehicle pairs", "pairs", pairs, "lookedUp", len(look[0]), "filter", f != nil)
+	if f != nil {
+		// How full the filter is: past its size it takes more pairs for
+		// stored ones, until a rebuild makes it anew.
+		log.V(2).Info("route vehicle pairs", "pairs", pairs, "lookedUp", len(look[0]),
+			"filterPairs", f.pairs, "filterSizedFor", len(f.words)*64/pairFilterBits)
+	} else {
+		log.V(2).Info("route vehicle pairs", "pairs", pairs, "lookedUp", len(look[0]), "filter", false)
+	}
 	if _, err := tx.Exec(ctx, newRouteVehiclesSQL); err != nil {
 		return fmt.Errorf("stage new route vehicles: %w", err)
 	}
