@@ -235,7 +235,7 @@ const (
 func byDay(recs []byte, fixed int, start int32, sorted []byte) ([]byte, [33]int) {
 	var at [33]int
 	for p := 0; p < len(recs); {
-		size := fixed + 1 + int(recs[p+fixed])
+		size := fixed + 2 + le16(recs[p+fixed:])
 		at[leI32(recs[p:])-start+2] += size
 		p += size
 	}
@@ -244,7 +244,7 @@ func byDay(recs []byte, fixed int, start int32, sorted []byte) ([]byte, [33]int)
 	}
 	sorted = slices.Grow(sorted[:0], len(recs))[:len(recs)]
 	for p := 0; p < len(recs); {
-		size := fixed + 1 + int(recs[p+fixed])
+		size := fixed + 2 + le16(recs[p+fixed:])
 		d := leI32(recs[p:]) - start + 1
 		copy(sorted[at[d]:], recs[p:p+size])
 		at[d] += size

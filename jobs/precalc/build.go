@@ -39,8 +39,10 @@ func newRawReader(dir string) *rawReader {
 // The COPY statements that read the raw tables, and the records they are
 // spilled as (little-endian, the id last):
 //
-//	log:      day i32, vehicle u32, mileage f64, fuel f64, id length u8, id
-//	shipment: day i32, vehicle u32, route u32, delivery time i32, cost f64, weight f64, log id length u8, log id
+//	log:      day i32, vehicle u32, mileage f64, fuel f64, id length u16, id
+//	shipment: day i32, vehicle u32, route u32, delivery time i32, cost f64, weight f64, log id length u16, log id
+//
+// (An id is 64 code points at most, up to 256 bytes: docs/data.md.)
 const (
 	copyLogsSQL      = `COPY vehicle_logs (log_id, vehicle_id, trip_date, mileage, fuel_used) TO STDOUT (FORMAT binary)`
 	copyShipmentsSQL = `COPY shipments (log_id, vehicle_id, trip_date, origin, destination, delivery_time, cost, weight)
@@ -61,7 +63,7 @@ func fieldsOK(fields [][]byte, sizes ...int) error {
 		if sizes[i] > 0 && len(f) != sizes[i] {
 			return fmt.Errorf("field %d has %d bytes, want %d", i+1, len(f), sizes[i])
 		}
-		if sizes[i] == 0 && len(f) > math.MaxUint8 {
+		if sizes[i] == 0 && len(f) > math.MaxUint16 {
 			return fmt.Errorf("field %d has %d bytes", i+1, len(f))
 		}
 	}
@@ -90,7 +92,7 @@ func (r *rawReader) log(f [][]byte) error {
 	b = binary.LittleEndian.AppendUint32(b, r.vehicles.id(f[1]))
 	b = append(b, f[3]...) // big-endian float8s, read back as such
 	b = append(b, f[4]...)
-	b = append(b, byte(len(f[0])))
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(f[0])))
 	b = append(b, f[0]...)
 	return r.logs.put(m, b)
 }
@@ -118,7 +120,7 @@ func (r *rawReader) shipment(f [][]byte) error {
 	b = append(b, f[5]...)
 	b = append(b, f[6]...)
 	b = append(b, f[7]...)
-	b = append(b, byte(len(f[0])))
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(f[0])))
 	b = append(b, f[0]...)
 	return r.shipments.put(m, b)
 }
@@ -143,8 +145,9 @@ func (in *interner) id(b []byte) uint32 {
 
 func be32(b []byte) int32         { return int32(binary.BigEndian.Uint32(b)) }
 func beF64(b []byte) float64      { return math.Float64frombits(binary.BigEndian.Uint64(b)) }
+func le16(b []byte) int           { return int(binary.LittleEndian.Uint16(b)) }
 func le32(b []byte) uint32        { return binary.LittleEndian.Uint32(b) }
 func leI32(b []byte) int32        { return int32(binary.LittleEndian.Uint32(b)) }
-func idAt(b []byte) ([]byte, int) { n := int(b[0]); return b[1 : 1+n], 1 + n }
+func idAt(b []byte) ([]byte, int) { n := le16(b); return b[2 : 2+n], 2 + n }
 
 // The sums each rollup keeps; see the tables in migration 00004.

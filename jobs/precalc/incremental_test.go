@@ -486,3 +486,28 @@ func TestRefreshFallsBackToFullRebuild(t *testing.T) {
 	}
 	e.assertNothingQueued()
 }
+
+// A log id and city names as long as docs/data.md allows (64 and 100
+// code points), in 4-byte characters (256 and 400 bytes), go through an
+// incremental refresh and a full rebuild alike.
+func TestLongestNames(t *testing.T) {
+	e := newEnv(t)
+	e.load("first", e.generate("first", datagen.Config{Shipments: 500, Cities: 10}))
+	e.refresh(false)
+	e.exec(`INSERT INTO vehicle_logs (log_id, vehicle_id, trip_date, mileage, fuel_used)
+		SELECT repeat('𝄞', 64), vehicle_id, trip_date, mileage, fuel_used FROM vehicle_logs LIMIT 1`)
+	e.exec(`INSERT INTO shipments (shipment_id, origin, destination, weight, cost, delivery_time, log_id,
+		trip_date, vehicle_id)
+		SELECT 'LONG-' || n, repeat('𝄞', 100), repeat('😀', 99) || n, 10, 100, 3, l.log_id, l.trip_date, l.vehicle_id
+		FROM vehicle_logs l, generate_series(1, 2) n WHERE l.log_id = repeat('𝄞', 64)`)
+	e.exec(`INSERT INTO precalc_dirty_days (day) SELECT trip_date FROM vehicle_logs
+		WHERE log_id = repeat('𝄞', 64) ON CONFLICT DO NOTHING`)
+	if n := e.count(`SELECT max(octet_length(origin)) FROM shipments`); n != 400 {
+		t.Fatalf("longest origin %d bytes, want 400", n)
+	}
+	res := e.refresh(false)
+	if n := e.count(`SELECT count(*) FROM agg_route_totals WHERE origin = repeat('𝄞', 100)`); n != 2 {
+		t.Errorf("%d route totals from the longest origin, want 2", n)
+	}
+	e.assertEqualsFullRebuild(res)
+}

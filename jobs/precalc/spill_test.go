@@ -54,7 +54,8 @@ func TestSpillKeepsRecordsByPartition(t *testing.T) {
 	}
 }
 
-// byDay groups a month's records by day, keeping their order within a day.
+// byDay groups a month's records by day, keeping their order within a day,
+// whatever their ids' lengths.
 func TestByDayGroupsRecordsByDay(t *testing.T) {
 	start := dayOf(2024, 2, 1)
 	var recs []byte
@@ -64,7 +65,10 @@ func TestByDayGroupsRecordsByDay(t *testing.T) {
 		rec := binary.LittleEndian.AppendUint32(nil, uint32(start+d))
 		rec = append(rec, make([]byte, logFixed-4)...)
 		id := []byte{byte(i), byte(i >> 8)}[:1+i%2]
-		rec = append(append(rec, byte(len(id))), id...)
+		if i%50 == 0 { // longer than a byte can count
+			id = bytes.Repeat([]byte{byte(i)}, 300)
+		}
+		rec = append(binary.LittleEndian.AppendUint16(rec, uint16(len(id))), id...)
 		recs = append(recs, rec...)
 		want[d] = append(want[d], rec...)
 	}
