@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/haul-dev/haul/internal/db"
@@ -313,5 +314,62 @@ func TestRawLengthChecksMigration(t *testing.T) {
 	migrateTo(11)
 	if err := insert("S3", strings.Repeat("y", 65), 1); err == nil {
 		t.Error("rolled back to 11, a log id of 65 characters was stored")
+	}
+}
+
+// Migration 14 makes the data's text columns compare by byte (docs/api.md
+// orders strings by code point), on a database whose own collation is
+// linguistic too; rolling back gives them the database's again.
+func TestDataColumnsCompareByByte(t *testing.T) {
+	ctx := context.Background()
+	url := dbtest.NewEmptyWith(t, `LOCALE_PROVIDER icu ICU_LOCALE 'en-US'`)
+	migrateTo := func(v int64) {
+		t.Helper()
+		if err := db.MigrateTo(ctx, url, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	migrateTo(13)
+	pool := dbtest.Pool(t, url)
+	if _, err := pool.Exec(ctx, `INSERT INTO vehicles (vehicle_id, name, total_mileage) VALUES ('a', 'x', 0), ('B', 'y', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	order := func() string {
+		t.Helper()
+		var got string
+		// Not prepared: the plan's result type changes with the collation.
+		if err := pool.QueryRow(ctx, `SELECT string_agg(vehicle_id, ' ' ORDER BY vehicle_id) FROM vehicles`,
+			pgx.QueryExecModeSimpleProtocol).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := order(); got != "a B" {
+		t.Fatalf("at migration 13 the vehicles order as %q, want %q: the database is not en-US", got, "a B")
+	}
+
+	migrateTo(14)
+	if got := order(); got != "B a" {
+		t.Errorf("at migration 14 the vehicles order as %q, want %q (by byte)", got, "B a")
+	}
+	// Every text column of the data's tables, rollups included, so that a
+	// later migration cannot add one that compares otherwise.
+	var others []string
+	if err := pool.QueryRow(ctx, `
+SELECT coalesce(array_agg(c.relname || '.' || a.attname ORDER BY 1), '{}')
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'
+  AND (c.relname IN ('vehicles', 'vehicle_logs', 'shipments') OR c.relname LIKE 'agg\_%')
+  AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid IN ('text'::regtype, 'text[]'::regtype)
+  AND a.attname <> 'run_id' AND a.attcollation <> 'pg_catalog."C"'::regcollation`).Scan(&others); err != nil {
+		t.Fatal(err)
+	}
+	if len(others) > 0 {
+		t.Errorf("text columns that do not compare by byte: %v", others)
+	}
+
+	migrateTo(13)
+	if got := order(); got != "a B" {
+		t.Errorf("rolled back to 13, the vehicles order as %q, want %q", got, "a B")
 	}
 }

@@ -132,17 +132,18 @@ func writePairFilter(ctx context.Context, tx pgx.Tx, f *pairFilter) error {
 
 // The new rows' pairs of a route and a vehicle; new_route_vehicles, how
 // many vehicles carry each route for the first time (routes without any
-// are left out). The pairs looked up are read in key order, so that the
-// lookups walk the index forward; LIMIT keeps them a nested loop: planned
-// as an anti join, a few thousand pairs were hashed against every stored
-// row instead.
+// are left out). The pairs looked up are read in key order, the index's
+// (by byte, migration 00014), so that the lookups walk it forward; LIMIT
+// keeps them a nested loop: planned as an anti join, a few thousand pairs
+// were hashed against every stored row instead.
 const (
 	newPairsSQL         = `SELECT DISTINCT origin, destination, vehicle_id FROM stage_vr`
-	newRouteVehiclesSQL = `CREATE TEMP TABLE new_route_vehicles (origin text, destination text, vehicles bigint)
+	newRouteVehiclesSQL = `CREATE TEMP TABLE new_route_vehicles (origin text COLLATE "C", destination text COLLATE "C", vehicles bigint)
 ON COMMIT DROP`
 	unstoredPairsSQL = `
 SELECT s.origin, s.destination
-FROM (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS s(origin, destination, vehicle_id) ORDER BY 1, 2, 3) s
+FROM (SELECT * FROM unnest($1::text[] COLLATE "C", $2::text[] COLLATE "C", $3::text[] COLLATE "C")
+      AS s(origin, destination, vehicle_id) ORDER BY 1, 2, 3) s
 LEFT JOIN LATERAL (SELECT true AS stored FROM agg_route_vehicles r
                    WHERE r.origin = s.origin AND r.destination = s.destination
                      AND s.vehicle_id = ANY (r.vehicle_ids)

@@ -67,14 +67,22 @@ func Main(m *testing.M) {
 func New(t testing.TB) string {
 	t.Helper()
 	s := get(t)
-	return s.create(t, s.template)
+	return s.create(t, s.template, "")
 }
 
 // NewEmpty returns the URL of a fresh database without Haul's schema.
 func NewEmpty(t testing.TB) string {
 	t.Helper()
 	s := get(t)
-	return s.create(t, "template0")
+	return s.create(t, "template0", "")
+}
+
+// NewEmptyWith returns the URL of a fresh database without Haul's schema,
+// created with options, CREATE DATABASE's (e.g. a locale).
+func NewEmptyWith(t testing.TB, options string) string {
+	t.Helper()
+	s := get(t)
+	return s.create(t, "template0", options)
 }
 
 // Pool opens a pool on url, closed when t ends.
@@ -144,12 +152,12 @@ func start(ctx context.Context) (*server, error) {
 	return s, nil
 }
 
-func (s *server) create(t testing.TB, template string) string {
+func (s *server) create(t testing.TB, template, options string) string {
 	t.Helper()
 	ctx := context.Background()
 	name := fmt.Sprintf("%s%d", prefix, counter.Add(1))
-	if err := s.exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s",
-		pgx.Identifier{name}.Sanitize(), pgx.Identifier{template}.Sanitize())); err != nil {
+	if err := s.exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s %s",
+		pgx.Identifier{name}.Sanitize(), pgx.Identifier{template}.Sanitize(), options)); err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
 	t.Cleanup(func() {
