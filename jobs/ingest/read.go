@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/haul-dev/haul/internal/radixsort"
 )
 
 // maxBatchBytes bounds a batch's buffered source text, whatever its record
@@ -33,11 +35,12 @@ func (r *runner) readFile(ctx context.Context, def *datasetDef, f *inputFile, se
 		sc.Resume(*f.resume)
 	}
 	p := newParser(def)
+	var keys radixsort.Sorter
 	b := r.newBatch(*seq, f)
 	send := func(last bool) error {
 		b.last = last
 		b.rawEnd = src.rawRead.Load()
-		b.sealKeys()
+		b.sealKeys(&keys)
 		if err := emit(b); err != nil {
 			return err
 		}

@@ -18,14 +18,16 @@ import (
 // routeRows writes the day's row of agg_routes, its route entries in
 // route, then delivery time order, and adds them to the route totals.
 func (b *builder) routeRows(day int32) error {
-	b.routeDayOrder = b.routeDayOrder[:0]
-	for i := range b.routeDayKeys {
+	// By route rank, then delivery time (its sign bit flipped, so that the
+	// unsigned order is int32's). Sorted by comparison, this took 3.1 s of a
+	// rebuild's 22 s of CPU at 10M shipments, all in the one goroutine
+	// that adds the days up.
+	b.routeDayOrder, b.routeDayRank = b.routeDayOrder[:0], b.routeDayRank[:0]
+	for i, k := range b.routeDayKeys {
 		b.routeDayOrder = append(b.routeDayOrder, int32(i))
+		b.routeDayRank = append(b.routeDayRank, uint64(b.routeRank[k.route])<<32|uint64(uint32(k.dt)^1<<31))
 	}
-	slices.SortFunc(b.routeDayOrder, func(x, y int32) int {
-		kx, ky := b.routeDayKeys[x], b.routeDayKeys[y]
-		return cmp.Or(cmp.Compare(b.routeRank[kx.route], b.routeRank[ky.route]), cmp.Compare(kx.dt, ky.dt))
-	})
+	b.sorter.ByKey(b.routeDayRank, b.routeDayOrder)
 	for _, i := range b.routeDayOrder {
 		k, rs := b.routeDayKeys[i], &b.routeDayRows[i]
 		t := &b.routeTotals[k.route]

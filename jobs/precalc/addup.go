@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/haul-dev/haul/internal/db"
+	"github.com/haul-dev/haul/internal/radixsort"
 )
 
 // The sums each rollup keeps; see the tables in the migrations.
@@ -172,8 +173,11 @@ type builder struct {
 	routeDays    map[routeDTKey]int
 	routeDayRows []routeSums
 	routeDayKeys []routeDTKey
-	// routeDayOrder lists the day's route rows by route (routeRows).
+	// routeDayOrder lists the day's route rows by route (routeRows), after
+	// a radix sort of their keys, routeDayRank.
 	routeDayOrder []int32
+	routeDayRank  []uint64
+	sorter        radixsort.Sorter
 	vRoutes       map[vehicleRouteKey]int
 	vRouteRows    []vehicleRouteSums
 	vRouteKeys    []vehicleRouteKey
