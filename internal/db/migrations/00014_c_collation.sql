@@ -3,9 +3,9 @@
 -- was created with. Under a linguistic one (en_US.UTF-8, the default of
 -- the postgres image docker-compose.yml runs), every key comparison went
 -- through the collation library: at 10M shipments, on an ICU en-US
--- database, haul ingest of the shipments took 39-45 s against 38 s on a C
--- one, and a refresh of 1% more 5.4-5.6 s against 4.5-4.8 s once
--- migrated, for orders that no answer uses. A collation change rewrites no
+-- database, haul ingest of the shipments took 29-40 s (median 34.8 s)
+-- against 23-34 s (28.3 s) once migrated, and a refresh of 1% more
+-- 5.4-5.6 s against 4.5-4.8 s, for orders that no answer uses. A collation change rewrites no
 -- table, but rebuilds the indexes on these columns under an ACCESS
 -- EXCLUSIVE lock: 8-9 s at 10M shipments (docs/operations.md). The runs'
 -- bookkeeping keeps the database's collation.
