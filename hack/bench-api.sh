@@ -70,8 +70,9 @@
 # /api/vehicles/ID/details under load; default the first in the data: V-001 up
 # to 999 vehicles, V-0001 from 1,000), HAUL_BENCH_DIR (keep and reuse the
 # generated data there instead of a temporary folder), HAUL_PG_BINDIR
-# (PostgreSQL's binaries), SERVE_FLAGS (more flags for haul serve, e.g.
-# --index=false).
+# (PostgreSQL's binaries), HAUL_PG_ICU_LOCALE (the cluster's collation, an
+# ICU locale such as en-US; C without it), SERVE_FLAGS (more flags for haul
+# serve, e.g. --index=false).
 # Needs: the PostgreSQL server binaries (make setup), Go (to build
 # hack/benchclient), curl, wrk for the load (installed with apt-get if
 # missing), and disk: at the default N, about 550 MB of JSON plus the

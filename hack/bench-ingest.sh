@@ -32,7 +32,9 @@
 # (default 2), BIG (default 1; 0 skips the 5N run), WORKERS (haul variants per
 # round, default "default 1": "default" passes no --workers flag, the first is
 # the headline), HAUL_BENCH_DIR (keep and reuse the generated data there
-# instead of a temporary folder), HAUL_PG_BINDIR (PostgreSQL's binaries).
+# instead of a temporary folder), HAUL_PG_BINDIR (PostgreSQL's binaries),
+# HAUL_PG_ICU_LOCALE (the cluster's collation, an ICU locale such as en-US;
+# C without it).
 # Needs: the PostgreSQL server binaries (make setup), GNU time (/usr/bin/time),
 # and disk: at the default N with BIG=1, about 3.2 GB of JSON plus the 10M-row
 # database and its WAL (allow 10 GB free in $TMPDIR or HAUL_BENCH_DIR).

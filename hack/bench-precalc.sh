@@ -52,7 +52,8 @@
 # names spread1 spread10 new1 new10 day; default all), ROLLUP_TABLES (LIKE
 # pattern of the aggregate tables; default agg\_%), HAUL_BENCH_DIR (keep and
 # reuse the generated data there instead of a temporary folder),
-# HAUL_PG_BINDIR (PostgreSQL's binaries).
+# HAUL_PG_BINDIR (PostgreSQL's binaries), HAUL_PG_ICU_LOCALE (the cluster's
+# collation, an ICU locale such as en-US; C without it).
 # Needs: the PostgreSQL server binaries (make setup), and disk: the base
 # database twice (it and one copy) plus N x 1.2 shipments of JSON; at the
 # default N about 1.7 GB of JSON and 12 GB of databases and WAL (allow 20 GB

@@ -140,16 +140,19 @@ free_port() {
 
 # start_pg: initdb a cluster in PGDIR and start it on a free port of
 # 127.0.0.1 (fsync off: throwaway), trying up to ten ports; sets PORT,
-# PG_STARTED and PG_VERSION, or dies.
+# PG_STARTED and PG_VERSION, or dies. The cluster's collation is C, or the
+# ICU locale HAUL_PG_ICU_LOCALE names (e.g. en-US: a linguistic one, as
+# the postgres image's en_US.utf8).
 start_pg() {
-	local candidate
-	log "starting PostgreSQL from $PGBIN"
+	local candidate locale=(--locale=C)
+	[[ -z "${HAUL_PG_ICU_LOCALE:-}" ]] || locale+=(--locale-provider=icu "--icu-locale=$HAUL_PG_ICU_LOCALE")
+	log "starting PostgreSQL from $PGBIN (collation ${HAUL_PG_ICU_LOCALE:-C})"
 	mkdir -p "$PGDIR"
 	if [[ $(id -u) -eq 0 ]]; then
 		id postgres >/dev/null 2>&1 || die "running as root needs the 'postgres' OS user (make setup)"
 		chown postgres: "$PGDIR"
 	fi
-	as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >"$PGDIR/initdb.log" 2>&1 ||
+	as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust --no-sync -E UTF8 "${locale[@]}" >"$PGDIR/initdb.log" 2>&1 ||
 		{ cat "$PGDIR/initdb.log" >&2; die "initdb failed"; }
 	for _ in 1 2 3 4 5 6 7 8 9 10; do
 		candidate=$(random_port)
