@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -157,8 +158,8 @@ func TestCluster(t *testing.T) {
 		// The status shows what the last pod of each Job reported: after a
 		// replacement resumed the file, only the rest of it.
 		t.Logf("status after the deletion: loaded %d rejected %d", done.Status.Loaded, done.Status.Rejected)
-		clean, rerun := tableDigests(t, k.pg.URL("haul")), tableDigests(t, k.pg.URL("haul_again"))
-		if diff := strings.Join(diffDigests(clean, rerun), "\n"); diff != "" {
+		clean, rerun := tableRows(t, k.pg.URL("haul")), tableRows(t, k.pg.URL("haul_again"))
+		if diff := strings.Join(diffRows(clean, rerun), "\n"); diff != "" {
 			t.Errorf("tables after a pod deleted mid-run differ from a clean run's:\n%s", diff)
 		}
 	})
@@ -610,38 +611,59 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 	}
 }
 
-// tableDigests: each raw table's row count and the digest of its rows,
-// in an order of their own.
-func tableDigests(t *testing.T, url string) map[string]string {
+// tableRows: each raw table's rows as JSON text, sorted by byte.
+func tableRows(t *testing.T, url string) map[string][]string {
 	t.Helper()
 	pool := dbtest.Pool(t, url)
-	out := map[string]string{}
+	out := map[string][]string{}
 	for _, table := range []string{"vehicles", "vehicle_logs", "shipments"} {
-		var n int64
-		var digest string
 		// run_id says which run loaded a vehicle, load_batch which batch
 		// loaded a log or a shipment: not the data. Batches take their
 		// numbers from a sequence, and a batch the deletion rolled back
 		// has used one, so the rerun's later batches are numbered apart.
-		err := pool.QueryRow(t.Context(), "SELECT count(*), coalesce(md5(string_agg(j::text, E'\\n' ORDER BY j::text)), '') "+
-			"FROM (SELECT to_jsonb(r) - 'run_id' - 'load_batch' AS j FROM "+table+" r) rows").Scan(&n, &digest)
+		rows, err := pool.Query(t.Context(), "SELECT (to_jsonb(r) - 'run_id' - 'load_batch')::text FROM "+table+" r")
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[table] = fmt.Sprintf("%d rows, md5 %s", n, digest)
+		if out[table], err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(out[table]) // by byte, as sortedOnly compares
 	}
 	return out
 }
 
-func diffDigests(a, b map[string]string) []string {
+// diffRows describes how the tables of b differ from a's: row counts and
+// a few rows only one of them holds.
+func diffRows(a, b map[string][]string) []string {
 	var out []string
-	for table, d := range a {
-		if b[table] != d {
-			out = append(out, fmt.Sprintf("%s: clean %s, after the deletion %s", table, d, b[table]))
+	for table, rows := range a {
+		onlyA, onlyB := sortedOnly(rows, b[table]), sortedOnly(b[table], rows)
+		if len(onlyA)+len(onlyB) == 0 {
+			continue
 		}
+		out = append(out, fmt.Sprintf("%s: clean %d rows, after the deletion %d; only in the clean run %d, e.g. %q; only after the deletion %d, e.g. %q",
+			table, len(rows), len(b[table]), len(onlyA), onlyA[:min(3, len(onlyA))], len(onlyB), onlyB[:min(3, len(onlyB))]))
 	}
 	if len(a) == 0 {
 		out = append(out, "no tables")
+	}
+	return out
+}
+
+// sortedOnly returns the rows of sorted a that sorted b lacks.
+func sortedOnly(a, b []string) []string {
+	var out []string
+	j := 0
+	for _, r := range a {
+		for j < len(b) && b[j] < r {
+			j++
+		}
+		if j < len(b) && b[j] == r {
+			j++
+			continue
+		}
+		out = append(out, r)
 	}
 	return out
 }
