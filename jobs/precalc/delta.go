@@ -58,7 +58,14 @@ var (
 		`ANALYZE old_logs`,
 	}
 
-	// What the new rows add, grouped as each rollup is.
+	// What the new rows add is grouped as each rollup is in haul
+	// (newrows.go), into stage_rt (per day, route and delivery time:
+	// everything that adds up over shipments), stage_vr (per day, vehicle
+	// and route; trips counts the logs that carry the route for the first
+	// time) and delta_vehicles (per day and vehicle: what agg_vehicle_days
+	// and agg_vehicles add; carrying_mileage is the mileage of the logs
+	// that carry a shipment for the first time). First, the routes that
+	// old logs carried before.
 	stageDeltaSQL = []string{
 		// The routes that old logs carried before: one scan of shipments,
 		// only when there are such logs (the one-time filter skips it).
@@ -68,45 +75,6 @@ var (
 		   AND s.log_id IN (SELECT log_id FROM old_logs)
 		   AND s.load_batch NOT IN (SELECT batch FROM refresh_batches)`,
 		`ANALYZE carried_before`,
-		// Per day, route and delivery time: everything that adds up over shipments.
-		`CREATE TEMP TABLE stage_rt ON COMMIT DROP AS
-		 SELECT day, origin, destination, dt, count(*) AS n,
-		        sum(cost) AS sum_cost, sum(weight) AS sum_weight,
-		        sum(cost / weight) AS sum_cpk, sum(cost / dt) AS sum_cpt,
-		        min(cost / weight) AS min_cpk, max(cost / weight) AS max_cpk
-		 FROM new_ships GROUP BY 1, 2, 3, 4`,
-		// Per day, vehicle and route: trips counts the logs that carry
-		// the route for the first time.
-		`CREATE TEMP TABLE stage_vr ON COMMIT DROP AS
-		 SELECT s.day, s.vehicle_id, s.origin, s.destination, count(*) AS n,
-		        count(DISTINCT s.log_id) FILTER (WHERE c.log_id IS NULL) AS trips,
-		        sum(s.cost) AS sum_cost, sum(s.dt) AS sum_dt
-		 FROM new_ships s
-		 LEFT JOIN carried_before c ON c.log_id = s.log_id AND c.origin = s.origin AND c.destination = s.destination
-		 GROUP BY 1, 2, 3, 4`,
-		// Per day and vehicle: the new logs, and the mileage of the logs that
-		// carry a shipment for the first time.
-		`CREATE TEMP TABLE stage_logs ON COMMIT DROP AS
-		 SELECT day, vehicle_id, sum(trips) AS trips, sum(mileage) AS mileage, sum(fuel) AS fuel,
-		        sum(carrying_mileage) AS carrying_mileage
-		 FROM (SELECT l.day, l.vehicle_id, 1 AS trips, l.mileage, l.fuel,
-		              CASE WHEN c.log_id IS NOT NULL THEN l.mileage ELSE 0 END AS carrying_mileage
-		       FROM new_logs l LEFT JOIN (SELECT DISTINCT log_id FROM new_ships) c USING (log_id)
-		       UNION ALL
-		       SELECT v.trip_date, v.vehicle_id, 0, 0, 0, v.mileage
-		       FROM old_logs o JOIN vehicle_logs v USING (log_id)
-		       WHERE NOT EXISTS (SELECT 1 FROM carried_before c WHERE c.log_id = o.log_id)) x
-		 GROUP BY 1, 2`,
-		// Per day and vehicle, what agg_vehicle_days and agg_vehicles add.
-		`CREATE TEMP TABLE delta_vehicles ON COMMIT DROP AS
-		 SELECT coalesce(l.day, s.day) AS day, coalesce(l.vehicle_id, s.vehicle_id) AS vehicle_id,
-		        coalesce(l.trips, 0) AS trips, coalesce(l.mileage, 0) AS mileage, coalesce(l.fuel, 0) AS fuel,
-		        coalesce(l.carrying_mileage, 0) AS carrying_mileage,
-		        coalesce(s.n, 0) AS shipments, coalesce(s.sum_cost, 0) AS sum_cost, coalesce(s.sum_dt, 0) AS sum_dt
-		 FROM stage_logs l
-		 FULL JOIN (SELECT day, vehicle_id, sum(n) AS n, sum(sum_cost) AS sum_cost, sum(sum_dt) AS sum_dt
-		            FROM stage_vr GROUP BY 1, 2) s
-		   ON s.day = l.day AND s.vehicle_id = l.vehicle_id`,
 	}
 
 	// Per day, what agg_totals adds; vehicle_days counts the vehicles that
@@ -195,7 +163,7 @@ var (
 		 GROUP BY 1, 2`,
 		takeSegmentsSQL("stage_vr", "agg_route_vehicles", "merged_route_vehicles", "origin, destination", "origin", "destination"),
 		`INSERT INTO agg_route_vehicles (origin, destination, segment, days, vehicle_ids)
-		 SELECT origin, destination, min(segment), array_agg(d ORDER BY v, d), array_agg(v ORDER BY v, d)
+		 SELECT origin, destination, min(segment), array_agg(d ORDER BY d, v), array_agg(v ORDER BY d, v)
 		 FROM (SELECT origin, destination, min(segment) AS segment, d, v
 		       FROM merged_route_vehicles, unnest(days, vehicle_ids) AS u(d, v)
 		       GROUP BY origin, destination, d, v) x

@@ -140,6 +140,7 @@ func (e *env) assertEqualsFullRebuild(inc precalc.Result) {
 		}
 	}
 	e.assertStateMatches("after the incremental refresh")
+	e.assertEntriesInOrder("after the incremental refresh")
 	full := e.refresh(true)
 	if !full.Full || full.Version != inc.Version+1 {
 		t.Fatalf("full rebuild: %+v after version %d", full, inc.Version)
@@ -148,6 +149,7 @@ func (e *env) assertEqualsFullRebuild(inc precalc.Result) {
 		t.Errorf("the full rebuild wrote %d kinds of state of its version, want 2", n)
 	}
 	e.assertStateMatches("after the full rebuild")
+	e.assertEntriesInOrder("after the full rebuild")
 	for table := range aggKeys {
 		if _, err := e.pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE full_%s AS %s`, table, aggFigures(table))); err != nil {
 			t.Fatal(err)
@@ -163,6 +165,29 @@ func (e *env) assertEqualsFullRebuild(inc precalc.Result) {
 		}
 		if diff := tableDiff(t, e, table, "full_"+table, "snap_"+table); diff != "" {
 			t.Errorf("%s: incremental and full rebuild differ:\n%s", table, diff)
+		}
+	}
+}
+
+// assertEntriesInOrder checks that every row of the array tables lists its
+// entries in the order docs/architecture.md gives, names compared by byte:
+// a day's routes by route and delivery time, a vehicle's days and a route's
+// vehicles by day.
+func (e *env) assertEntriesInOrder(when string) {
+	e.t.Helper()
+	for _, c := range []struct{ table, key, entry, arrays, as, back string }{
+		{"agg_routes", "period, segment", `o COLLATE "C", de COLLATE "C", dt`, "origins, destinations, delivery_times",
+			"o, de, dt", "<="},
+		{"agg_vehicle_routes", "vehicle_id, period, segment", "d", "days", "d", "<"},
+		{"agg_route_vehicles", "origin, destination, segment", "d", "days", "d", "<"},
+		{"agg_vehicle_days", "vehicle_id, period, segment", "d", "days", "d", "<="},
+	} {
+		n := e.count(fmt.Sprintf(`SELECT count(*) FROM (
+    SELECT ROW(%[3]s) %[6]s lag(ROW(%[3]s)) OVER (PARTITION BY %[2]s ORDER BY i) AS back
+    FROM %[1]s, unnest(%[4]s) WITH ORDINALITY AS u(%[5]s, i)) x
+WHERE back`, c.table, c.key, c.entry, c.arrays, c.as, c.back))
+		if n != 0 {
+			e.t.Errorf("%s: %d entries of %s are out of order", when, n, c.table)
 		}
 	}
 }

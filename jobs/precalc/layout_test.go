@@ -58,7 +58,7 @@ GROUP BY 1`)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 	steps := append([]step{{name: "claim batches", stmts: claimBatchesSQL}, {name: "stage new rows", stmts: stageNewSQL}},
-		deltaSteps(true)...)
+		deltaSteps(true, 0)...)
 	if err := runSteps(ctx, tx, steps, logr.Discard()); err != nil {
 		t.Errorf("an incremental refresh's SQL against the migrated tables: %v", err)
 	}

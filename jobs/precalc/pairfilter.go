@@ -1,6 +1,7 @@
 package precalc
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -130,14 +131,13 @@ func writePairFilter(ctx context.Context, tx pgx.Tx, f *pairFilter) error {
 	return writeState(ctx, tx, stateRouteVehicleFilter, f.marshal())
 }
 
-// The new rows' pairs of a route and a vehicle; new_route_vehicles, how
-// many vehicles carry each route for the first time (routes without any
-// are left out). The pairs looked up are read in key order, the index's
-// (by byte, migration 00014), so that the lookups walk it forward; LIMIT
-// keeps them a nested loop: planned as an anti join, a few thousand pairs
-// were hashed against every stored row instead.
+// new_route_vehicles counts, per route, the vehicles that carry it for the
+// first time (routes without any are left out). The pairs looked up are
+// read in key order, the index's (by byte, migration 00014), so that the
+// lookups walk it forward; LIMIT keeps them a nested loop: planned as an
+// anti join, a few thousand pairs were hashed against every stored row
+// instead.
 const (
-	newPairsSQL         = `SELECT DISTINCT origin, destination, vehicle_id FROM stage_vr`
 	newRouteVehiclesSQL = `CREATE TEMP TABLE new_route_vehicles (origin text COLLATE "C", destination text COLLATE "C", vehicles bigint)
 ON COMMIT DROP`
 	unstoredPairsSQL = `
@@ -152,9 +152,10 @@ WHERE r.stored IS NULL`
 )
 
 // routeVehicleSteps are a refresh's steps for the pairs of a route and a
-// vehicle: stage, before the route totals, and write, once the version is
-// bumped.
+// vehicle, those of the new rows' groups (delta): stage, before the route
+// totals, and write, once the version is bumped.
 type routeVehicleSteps struct {
+	delta  *deltaRows
 	filter *pairFilter
 }
 
@@ -166,17 +167,21 @@ func (s *routeVehicleSteps) stage(ctx context.Context, tx pgx.Tx, log logr.Logge
 		return err
 	}
 	s.filter = f
-	rows, err := tx.Query(ctx, newPairsSQL)
-	if err != nil {
-		return fmt.Errorf("read new route vehicles: %w", err)
-	}
+	d := s.delta
 	type route struct{ origin, destination string }
-	var r route
-	var vehicle string
 	vehicles := map[route]int64{}
 	var look [3][]string // the pairs the filter may have: origins, destinations, vehicles
 	pairs := 0
-	_, err = pgx.ForEachRow(rows, []any{&r.origin, &r.destination, &vehicle}, func() error {
+	keys := d.vr.keys
+	byPair := sortedBy(len(keys), func(a, b int32) int {
+		return cmp.Or(cmp.Compare(keys[a].route, keys[b].route), cmp.Compare(keys[a].vehicle, keys[b].vehicle))
+	})
+	_ = runs(byPair, func(a, b int32) bool {
+		return keys[a].route == keys[b].route && keys[a].vehicle == keys[b].vehicle
+	}, func(run []int32) error {
+		k := keys[run[0]]
+		c := d.routeCities[k.route]
+		r, vehicle := route{d.cities.names[c[0]], d.cities.names[c[1]]}, d.vehicles.names[k.vehicle]
 		pairs++
 		if f != nil {
 			h := pairHash(routeHash(r.origin, r.destination), vehicleHash(vehicle))
@@ -190,14 +195,12 @@ func (s *routeVehicleSteps) stage(ctx context.Context, tx pgx.Tx, log logr.Logge
 		look[0], look[1], look[2] = append(look[0], r.origin), append(look[1], r.destination), append(look[2], vehicle)
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("read new route vehicles: %w", err)
-	}
 	if len(look[0]) > 0 {
 		rows, err := tx.Query(ctx, unstoredPairsSQL, look[0], look[1], look[2])
 		if err != nil {
 			return fmt.Errorf("look up route vehicles: %w", err)
 		}
+		var r route
 		if _, err := pgx.ForEachRow(rows, []any{&r.origin, &r.destination}, func() error {
 			vehicles[r]++
 			return nil

@@ -170,7 +170,7 @@ func refreshDelta(ctx context.Context, conn *pgx.Conn, res *Result, log logr.Log
 		if err := tx.QueryRow(ctx, deltasSinceRebuildSQL).Scan(&deltas); err != nil {
 			return fmt.Errorf("count refreshes since the rebuild: %w", err)
 		}
-		if err := runSteps(ctx, tx, deltaSteps(deltas+1 > maxSegments), log); err != nil {
+		if err := runSteps(ctx, tx, deltaSteps(deltas+1 > maxSegments, est.added), log); err != nil {
 			return err
 		}
 		if err := tx.QueryRow(ctx, deltaDaysSQL).Scan(&res.Days); err != nil {
@@ -224,20 +224,24 @@ type step struct {
 
 // deltaSteps lists the statements of an incremental refresh after the new
 // rows are staged, in order; merge: whether a key may need its segments
-// merged.
-func deltaSteps(merge bool) []step {
-	var pairs routeVehicleSteps
+// merged; rows: how many rows were staged.
+func deltaSteps(merge bool, rows int64) []step {
+	d := newDeltaRows(rows)
+	pairs := routeVehicleSteps{delta: d}
 	var days shipDaysSteps
+	appendSegments := func(a segmentAppend) func(context.Context, pgx.Tx, logr.Logger) error {
+		return func(ctx context.Context, tx pgx.Tx, log logr.Logger) error { return a.run(ctx, tx, d, log) }
+	}
 	steps := []step{
-		{name: "stage deltas", stmts: stageDeltaSQL},
+		{name: "stage deltas", stmts: stageDeltaSQL, run: d.stage},
 		{name: "first carriers", run: days.stage},
 		{name: "stage totals", stmts: stageTotalsSQL},
 		{name: "new route vehicles", run: pairs.stage},
-		{name: "route days", run: segmentAppends.routeDays.run},
+		{name: "route days", run: appendSegments(segmentAppends.routeDays)},
 		{name: "route totals", stmts: []string{routeTotalsSQL}},
-		{name: "vehicle routes", run: segmentAppends.vehicleRoutes.run},
-		{name: "route vehicles", run: segmentAppends.routeVehicles.run},
-		{name: "vehicle days", run: segmentAppends.vehicleDays.run},
+		{name: "vehicle routes", run: appendSegments(segmentAppends.vehicleRoutes)},
+		{name: "route vehicles", run: appendSegments(segmentAppends.routeVehicles)},
+		{name: "vehicle days", run: appendSegments(segmentAppends.vehicleDays)},
 		{name: "totals and vehicles", stmts: rollUpSQL()},
 		{name: "vehicle names", stmts: []string{vehicleInfoSQL}},
 	}

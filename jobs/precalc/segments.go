@@ -1,7 +1,7 @@
 package precalc
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -14,27 +14,22 @@ import (
 
 // A refresh appends, to each key of an array table that the new rows
 // touch, a segment: a row whose arrays hold the key's new entries
-// (delta.go). Grouped in SQL, each array_agg(... ORDER BY ...) sorted its
-// group's entries again, and most of the time of an append went there.
-// Here the staged entries are read once, in key and entry order, with
-// binary COPY, and the rows are made in haul and written with binary COPY.
+// (delta.go). They are made in haul from the new rows' groups (newrows.go),
+// in key and entry order, and written with binary COPY. Grouped in SQL,
+// each array_agg(... ORDER BY ...) sorted its group's entries again, and
+// most of the time of an append went there.
 
-// segmentAppend appends a segment per key of table: query returns the
-// key's columns first (keys of them), then an element of each array
-// column, ordered by the key, then as the arrays list their elements.
+// segmentAppend appends a segment per key of table.
 type segmentAppend struct {
 	table string
-	keys  int
 	// columns are the table's: the key's, segment, then the arrays'.
 	columns []string
-	// oids are the arrays' element types; the query returns them in these
-	// types.
-	oids  []uint32
-	query string
+	// encode writes the rows, each key's with segment, calling spill after
+	// each (copyRows).
+	encode func(d *deltaRows, e *pgcopy.Encoder, segment int64, spill func() error) error
 }
 
-// segmentAppends are the array tables a refresh appends to, from the
-// staged deltas (delta.go).
+// segmentAppends are the array tables a refresh appends to.
 var segmentAppends = struct {
 	routeDays, vehicleRoutes, routeVehicles, vehicleDays segmentAppend
 }{
@@ -42,39 +37,27 @@ var segmentAppends = struct {
 	// compares an entry with its (day, route) group's mean, which new rows
 	// move; the readers count it from the day's entries.
 	routeDays: segmentAppend{
-		table: "agg_routes", keys: 1,
+		table: "agg_routes",
 		columns: []string{"period", "segment", "origins", "destinations", "delivery_times", "shipments", "sum_cost",
 			"sum_weight", "sum_cpk", "sum_cpt"},
-		oids: []uint32{pgcopy.OIDText, pgcopy.OIDText, pgcopy.OIDInt4, pgcopy.OIDInt4, pgcopy.OIDFloat8,
-			pgcopy.OIDFloat8, pgcopy.OIDFloat8, pgcopy.OIDFloat8},
-		query: `SELECT day, origin, destination, dt, n::integer, sum_cost, sum_weight, sum_cpk, sum_cpt
-FROM stage_rt ORDER BY day, origin, destination, dt`,
+		encode: (*deltaRows).routeDaySegments,
 	},
 	vehicleRoutes: segmentAppend{
-		table: "agg_vehicle_routes", keys: 2,
+		table: "agg_vehicle_routes",
 		columns: []string{"vehicle_id", "period", "segment", "days", "origins", "destinations", "trips", "shipments",
 			"sum_cost", "sum_dt"},
-		oids: []uint32{pgcopy.OIDDate, pgcopy.OIDText, pgcopy.OIDText, pgcopy.OIDInt4, pgcopy.OIDInt4,
-			pgcopy.OIDFloat8, pgcopy.OIDInt8},
-		query: `SELECT vehicle_id, date_trunc('year', day)::date, day, origin, destination, trips::integer, n::integer,
-       sum_cost, sum_dt::bigint
-FROM stage_vr ORDER BY vehicle_id, 2, day, origin, destination`,
+		encode: (*deltaRows).vehicleRouteSegments,
 	},
 	routeVehicles: segmentAppend{
-		table: "agg_route_vehicles", keys: 2,
+		table:   "agg_route_vehicles",
 		columns: []string{"origin", "destination", "segment", "days", "vehicle_ids"},
-		oids:    []uint32{pgcopy.OIDDate, pgcopy.OIDText},
-		query:   `SELECT origin, destination, day, vehicle_id FROM stage_vr ORDER BY origin, destination, vehicle_id, day`,
+		encode:  (*deltaRows).routeVehicleSegments,
 	},
 	vehicleDays: segmentAppend{
-		table: "agg_vehicle_days", keys: 2,
+		table: "agg_vehicle_days",
 		columns: []string{"vehicle_id", "period", "segment", "days", "trips", "mileage", "fuel", "shipments",
 			"sum_cost", "sum_dt"},
-		oids: []uint32{pgcopy.OIDDate, pgcopy.OIDInt4, pgcopy.OIDFloat8, pgcopy.OIDFloat8, pgcopy.OIDInt4,
-			pgcopy.OIDFloat8, pgcopy.OIDInt8},
-		query: `SELECT vehicle_id, date_trunc('month', day)::date, day, trips::integer, mileage, fuel, shipments::integer,
-       sum_cost, sum_dt::bigint
-FROM delta_vehicles ORDER BY vehicle_id, 2, day`,
+		encode: (*deltaRows).vehicleDaySegments,
 	},
 }
 
@@ -82,70 +65,142 @@ FROM delta_vehicles ORDER BY vehicle_id, 2, day`,
 // any, there is nothing to append).
 const segmentSQL = `SELECT coalesce(max(batch), 0) FROM refresh_batches`
 
-// run appends the segment's rows: read whole, then written, as one
-// session cannot stream both ways at once.
-func (a segmentAppend) run(ctx context.Context, tx pgx.Tx, log logr.Logger) error {
+// run appends the segment's rows made from d.
+func (a segmentAppend) run(ctx context.Context, tx pgx.Tx, d *deltaRows, log logr.Logger) error {
 	var segment int64
 	if err := tx.QueryRow(ctx, segmentSQL).Scan(&segment); err != nil {
 		return fmt.Errorf("read segment: %w", err)
 	}
-	var enc pgcopy.Encoder
-	enc.Reset()
-	var key, next []byte // the current and the row's key, as fields
-	elements := make([][]byte, len(a.oids))
-	n := 0
-	end := func() {
-		if n == 0 {
-			return
-		}
-		enc.Row(len(a.columns))
-		enc.Fields(key)
-		enc.Int8(segment)
-		for i, oid := range a.oids {
-			enc.ArrayOfFields(oid, n, elements[i])
-			elements[i] = elements[i][:0]
-		}
-		n = 0
-	}
-	d := &pgcopy.Decoder{Row: func(f [][]byte) error {
-		if len(f) != a.keys+len(a.oids) {
-			return fmt.Errorf("%d columns, want %d", len(f), a.keys+len(a.oids))
-		}
-		next = next[:0]
-		for _, v := range f[:a.keys] {
-			if v == nil {
-				return errNull
-			}
-			next = pgcopy.AppendField(next, v)
-		}
-		if !bytes.Equal(key, next) {
-			end()
-			key, next = next, key
-		}
-		for i, v := range f[a.keys:] {
-			if v == nil {
-				return errNull
-			}
-			elements[i] = pgcopy.AppendField(elements[i], v)
-		}
-		n++
-		return nil
-	}}
-	if _, err := tx.Conn().PgConn().CopyTo(ctx, d, `COPY (`+a.query+`) TO STDOUT (FORMAT binary)`); err != nil {
-		return fmt.Errorf("read %s entries: %w", a.table, err)
-	}
-	if err := d.Close(); err != nil {
-		return fmt.Errorf("read %s entries: %w", a.table, err)
-	}
-	end()
 	cols := make([]string, len(a.columns))
 	for i, c := range a.columns {
 		cols[i] = ident(c)
 	}
-	if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(enc.Finish()),
-		`COPY `+ident(a.table)+` (`+strings.Join(cols, ", ")+`) FROM STDIN (FORMAT binary)`); err != nil {
+	tag, err := copyRows(ctx, tx.Conn().PgConn(), `COPY `+ident(a.table)+` (`+strings.Join(cols, ", ")+`) FROM STDIN (FORMAT binary)`,
+		func(e *pgcopy.Encoder, spill func() error) error { return a.encode(d, e, segment, spill) })
+	if err != nil {
 		return fmt.Errorf("append to %s: %w", a.table, err)
 	}
-	log.V(2).Info("refresh segments appended", "table", a.table, "rows", enc.Rows(), "entries", d.Rows())
+	log.V(2).Info("refresh segments appended", "table", a.table, "rows", tag.RowsAffected())
 	return nil
+}
+
+// runs calls each with the runs of order whose items are the same by same,
+// until it fails.
+func runs(order []int32, same func(a, b int32) bool, each func(run []int32) error) error {
+	for len(order) > 0 {
+		n := 1
+		for n < len(order) && same(order[0], order[n]) {
+			n++
+		}
+		if err := each(order[:n]); err != nil {
+			return err
+		}
+		order = order[n:]
+	}
+	return nil
+}
+
+// routeDaySegments writes a row per day, its entries by route, then
+// delivery time.
+func (d *deltaRows) routeDaySegments(e *pgcopy.Encoder, segment int64, spill func() error) error {
+	keys, sums := d.rt.keys, d.rt.sums
+	order := sortedBy(len(keys), func(a, b int32) int {
+		x, y := keys[a], keys[b]
+		return cmp.Or(cmp.Compare(x.day, y.day), cmp.Compare(d.routeRank[x.route], d.routeRank[y.route]),
+			cmp.Compare(x.dt, y.dt))
+	})
+	return runs(order, func(a, b int32) bool { return keys[a].day == keys[b].day }, func(run []int32) error {
+		n := len(run)
+		e.Row(10)
+		e.Int4(keys[run[0]].day)
+		e.Int8(segment)
+		for _, city := range []int{0, 1} {
+			e.Array(pgcopy.OIDText, n, func(i int) { e.String(d.cities.names[d.routeCities[keys[run[i]].route][city]]) })
+		}
+		e.Array(pgcopy.OIDInt4, n, func(i int) { e.Int4(keys[run[i]].dt) })
+		e.Array(pgcopy.OIDInt4, n, func(i int) { e.Int4(int32(sums[run[i]].n)) })
+		for _, sum := range []func(*rtSums) float64{
+			func(s *rtSums) float64 { return s.cost },
+			func(s *rtSums) float64 { return s.weight },
+			func(s *rtSums) float64 { return s.cpk },
+			func(s *rtSums) float64 { return s.cpt },
+		} {
+			e.Array(pgcopy.OIDFloat8, n, func(i int) { e.Float8(sum(&sums[run[i]])) })
+		}
+		return spill()
+	})
+}
+
+// vehicleRouteSegments writes a row per vehicle and year, its entries by
+// day, then route.
+func (d *deltaRows) vehicleRouteSegments(e *pgcopy.Encoder, segment int64, spill func() error) error {
+	keys, sums := d.vr.keys, d.vr.sums
+	order := sortedBy(len(keys), func(a, b int32) int {
+		x, y := keys[a], keys[b]
+		return cmp.Or(cmp.Compare(d.vehicleRank[x.vehicle], d.vehicleRank[y.vehicle]), cmp.Compare(x.day, y.day),
+			cmp.Compare(d.routeRank[x.route], d.routeRank[y.route]))
+	})
+	year := func(i int32) int32 { return yearOf(monthOf(keys[i].day)) }
+	return runs(order, func(a, b int32) bool { return keys[a].vehicle == keys[b].vehicle && year(a) == year(b) }, func(run []int32) error {
+		n := len(run)
+		e.Row(10)
+		e.String(d.vehicles.names[keys[run[0]].vehicle])
+		e.Int4(yearStart(year(run[0])))
+		e.Int8(segment)
+		e.Array(pgcopy.OIDDate, n, func(i int) { e.Int4(keys[run[i]].day) })
+		for _, city := range []int{0, 1} {
+			e.Array(pgcopy.OIDText, n, func(i int) { e.String(d.cities.names[d.routeCities[keys[run[i]].route][city]]) })
+		}
+		e.Array(pgcopy.OIDInt4, n, func(i int) { e.Int4(int32(sums[run[i]].trips)) })
+		e.Array(pgcopy.OIDInt4, n, func(i int) { e.Int4(int32(sums[run[i]].n)) })
+		e.Array(pgcopy.OIDFloat8, n, func(i int) { e.Float8(sums[run[i]].cost) })
+		e.Array(pgcopy.OIDInt8, n, func(i int) { e.Int8(sums[run[i]].dt) })
+		return spill()
+	})
+}
+
+// routeVehicleSegments writes a row per route, its entries by day, then
+// vehicle, as the rebuild does.
+func (d *deltaRows) routeVehicleSegments(e *pgcopy.Encoder, segment int64, spill func() error) error {
+	keys := d.vr.keys
+	order := sortedBy(len(keys), func(a, b int32) int {
+		x, y := keys[a], keys[b]
+		return cmp.Or(cmp.Compare(d.routeRank[x.route], d.routeRank[y.route]), cmp.Compare(x.day, y.day),
+			cmp.Compare(d.vehicleRank[x.vehicle], d.vehicleRank[y.vehicle]))
+	})
+	return runs(order, func(a, b int32) bool { return keys[a].route == keys[b].route }, func(run []int32) error {
+		n := len(run)
+		e.Row(5)
+		d.routeNames(e, keys[run[0]].route)
+		e.Int8(segment)
+		e.Array(pgcopy.OIDDate, n, func(i int) { e.Int4(keys[run[i]].day) })
+		e.Array(pgcopy.OIDText, n, func(i int) { e.String(d.vehicles.names[keys[run[i]].vehicle]) })
+		return spill()
+	})
+}
+
+// vehicleDaySegments writes a row per vehicle and month, its entries by
+// day.
+func (d *deltaRows) vehicleDaySegments(e *pgcopy.Encoder, segment int64, spill func() error) error {
+	keys, sums := d.vd.keys, d.vd.sums
+	order := sortedBy(len(keys), func(a, b int32) int {
+		x, y := keys[a], keys[b]
+		return cmp.Or(cmp.Compare(d.vehicleRank[x.vehicle], d.vehicleRank[y.vehicle]), cmp.Compare(x.day, y.day))
+	})
+	month := func(i int32) int32 { return monthOf(keys[i].day) }
+	return runs(order, func(a, b int32) bool { return keys[a].vehicle == keys[b].vehicle && month(a) == month(b) }, func(run []int32) error {
+		n := len(run)
+		e.Row(10)
+		e.String(d.vehicles.names[keys[run[0]].vehicle])
+		e.Int4(monthStart(month(run[0])))
+		e.Int8(segment)
+		e.Array(pgcopy.OIDDate, n, func(i int) { e.Int4(keys[run[i]].day) })
+		e.Array(pgcopy.OIDInt4, n, func(i int) { e.Int4(int32(sums[run[i]].trips)) })
+		e.Array(pgcopy.OIDFloat8, n, func(i int) { e.Float8(sums[run[i]].mileage) })
+		e.Array(pgcopy.OIDFloat8, n, func(i int) { e.Float8(sums[run[i]].fuel) })
+		e.Array(pgcopy.OIDInt4, n, func(i int) { e.Int4(int32(sums[run[i]].n)) })
+		e.Array(pgcopy.OIDFloat8, n, func(i int) { e.Float8(sums[run[i]].cost) })
+		e.Array(pgcopy.OIDInt8, n, func(i int) { e.Int8(sums[run[i]].dt) })
+		return spill()
+	})
 }

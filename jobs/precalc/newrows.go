@@ -1,0 +1,421 @@
+package precalc
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/go-logr/logr"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/haul-dev/haul/internal/pgcopy"
+)
+
+// An incremental refresh groups its new rows in haul, as a full rebuild
+// does (build.go): grouped in SQL, on text keys, with a count of distinct
+// logs that sorted them, the staging of what 1M new shipments add took 10 s
+// of a 42 s refresh at 10M shipments, and sorting the groups again for
+// each array table's segments most of the rest. The new rows are read once
+// with binary COPY, grouped as each rollup is (the tables stage_rt,
+// stage_vr and delta_vehicles that the rest of the refresh reads, written
+// with binary COPY), and the array tables' segments and the new pairs of a
+// route and a vehicle are made from these groups in memory.
+
+// The keys of the groups, with names as numbers (deltaRows' interners).
+type (
+	rtKey struct {
+		day   int32
+		route uint32
+		dt    int32
+	}
+	vrKey struct {
+		day            int32
+		vehicle, route uint32
+	}
+	vdKey struct {
+		day     int32
+		vehicle uint32
+	}
+	// rtSums are stage_rt's figures of a day, route and delivery time.
+	rtSums struct {
+		n                      int64
+		cost, weight, cpk, cpt float64
+		minCPK, maxCPK         float64
+	}
+	// vrSums are stage_vr's figures of a day, vehicle and route; log is the
+	// first log counted as a trip, plus one (0: none yet).
+	vrSums struct {
+		n, trips, dt int64
+		cost         float64
+		log          uint32
+	}
+	// deltaLog is a log the new rows name: vd is its group in delta_vehicles
+	// if it is new, else -1.
+	deltaLog struct {
+		vd      int32
+		mileage float64
+		carried bool
+	}
+	// vdSums are delta_vehicles' figures of a day and vehicle.
+	vdSums struct {
+		trips, n, dt                  int64
+		mileage, fuel, carrying, cost float64
+	}
+)
+
+// group is a hash table of sums by key, the keys and sums in the order
+// they came.
+type group[K comparable, S any] struct {
+	at   map[K]int32
+	keys []K
+	sums []S
+}
+
+// newGroup makes a group with room for n keys: grown one append at a time,
+// the tables of a refresh of 1M shipments were copied over and over.
+func newGroup[K comparable, S any](n int) group[K, S] {
+	return group[K, S]{at: make(map[K]int32, n), keys: make([]K, 0, n), sums: make([]S, 0, n)}
+}
+
+// of returns the sums of key k, new ones zero.
+func (g *group[K, S]) of(k K) (*S, int32) {
+	i, ok := g.at[k]
+	if !ok {
+		i = int32(len(g.keys))
+		g.at[k] = i
+		g.keys = append(g.keys, k)
+		var zero S
+		g.sums = append(g.sums, zero)
+	}
+	return &g.sums[i], i
+}
+
+// deltaRows are what the new rows add, grouped as stage_rt, stage_vr and
+// delta_vehicles are (delta.go has their meaning, and the SQL the rest of
+// the refresh runs on them).
+type deltaRows struct {
+	cities, vehicles interner
+	routes           map[[2]uint32]uint32
+	routeCities      [][2]uint32
+
+	rt group[rtKey, rtSums]
+	vr group[vrKey, vrSums]
+	vd group[vdKey, vdSums]
+	// vrLogs are a vehicle route group's logs counted after its first:
+	// (group, log + 1).
+	vrLogs map[[2]uint32]struct{}
+	// carried are carried_before's (log + 1, route) pairs.
+	carried map[[2]uint32]struct{}
+	// logs are the logs the new rows name, by id: the new ones, read
+	// first, then those of carried_before and of new shipments.
+	logAt map[string]int32
+	logs  []deltaLog
+
+	// a route's and a vehicle's place in name order (bytewise, as the
+	// rollups' keys compare: migration 00014)
+	routeRank, vehicleRank []uint32
+}
+
+// The statements deltaRows reads and writes. The new rows' logs that
+// earlier refreshes saw loaded, and carried nothing before, bring their
+// mileage to carrying_mileage.
+const (
+	readCarriedSQL  = `COPY (SELECT log_id, origin, destination FROM carried_before) TO STDOUT (FORMAT binary)`
+	readNewShipsSQL = `COPY (SELECT day, vehicle_id, log_id, origin, destination, dt, cost, weight FROM new_ships)
+TO STDOUT (FORMAT binary)`
+	readNewLogsSQL  = `COPY (SELECT log_id, vehicle_id, day, mileage, fuel FROM new_logs) TO STDOUT (FORMAT binary)`
+	readOldCarrySQL = `COPY (SELECT v.trip_date, v.vehicle_id, v.mileage
+FROM old_logs o JOIN vehicle_logs v USING (log_id)
+WHERE NOT EXISTS (SELECT 1 FROM carried_before c WHERE c.log_id = o.log_id)) TO STDOUT (FORMAT binary)`
+	createStagedSQL = `
+CREATE TEMP TABLE stage_rt (day date, origin text COLLATE "C", destination text COLLATE "C", dt integer, n bigint,
+    sum_cost double precision, sum_weight double precision, sum_cpk double precision, sum_cpt double precision,
+    min_cpk double precision, max_cpk double precision) ON COMMIT DROP;
+CREATE TEMP TABLE stage_vr (day date, vehicle_id text COLLATE "C", origin text COLLATE "C",
+    destination text COLLATE "C", n bigint, trips bigint, sum_cost double precision, sum_dt bigint) ON COMMIT DROP;
+CREATE TEMP TABLE delta_vehicles (day date, vehicle_id text COLLATE "C", trips bigint, mileage double precision,
+    fuel double precision, carrying_mileage double precision, shipments bigint, sum_cost double precision,
+    sum_dt bigint) ON COMMIT DROP`
+)
+
+// newDeltaRows makes the groups of about rows new rows (logs and
+// shipments).
+func newDeltaRows(rows int64) *deltaRows {
+	n := int(min(rows, 1<<24))
+	return &deltaRows{
+		cities: newInterner(), vehicles: newInterner(), routes: map[[2]uint32]uint32{},
+		rt: newGroup[rtKey, rtSums](n), vr: newGroup[vrKey, vrSums](n), vd: newGroup[vdKey, vdSums](n / 2),
+		vrLogs: map[[2]uint32]struct{}{}, carried: map[[2]uint32]struct{}{},
+		logAt: make(map[string]int32, n/2), logs: make([]deltaLog, 0, n/2),
+	}
+}
+
+func (d *deltaRows) route(origin, destination []byte) uint32 {
+	key := [2]uint32{d.cities.id(origin), d.cities.id(destination)}
+	r, ok := d.routes[key]
+	if !ok {
+		r = uint32(len(d.routeCities))
+		d.routes[key] = r
+		d.routeCities = append(d.routeCities, key)
+	}
+	return r
+}
+
+// stage groups the new rows (new_logs, new_ships; carried_before) and
+// writes the groups into stage_rt, stage_vr and delta_vehicles.
+func (d *deltaRows) stage(ctx context.Context, tx pgx.Tx, log logr.Logger) error {
+	pg := tx.Conn().PgConn()
+	read := func(sql string, row func([][]byte) error) error {
+		dec := &pgcopy.Decoder{Row: row}
+		if _, err := pg.CopyTo(ctx, dec, sql); err != nil {
+			return err
+		}
+		return dec.Close()
+	}
+	if err := read(readNewLogsSQL, d.newLog); err != nil {
+		return fmt.Errorf("read new logs: %w", err)
+	}
+	if err := read(readCarriedSQL, d.carriedRow); err != nil {
+		return fmt.Errorf("read routes old logs carried: %w", err)
+	}
+	if err := read(readNewShipsSQL, d.shipment); err != nil {
+		return fmt.Errorf("read new shipments: %w", err)
+	}
+	for _, l := range d.logs {
+		if l.vd >= 0 && l.carried {
+			d.vd.sums[l.vd].carrying += l.mileage
+		}
+	}
+	if err := read(readOldCarrySQL, d.oldLog); err != nil {
+		return fmt.Errorf("read old logs' mileage: %w", err)
+	}
+	d.rank()
+	if _, err := tx.Exec(ctx, createStagedSQL); err != nil {
+		return fmt.Errorf("create staged deltas: %w", err)
+	}
+	for _, w := range []struct {
+		table   string
+		columns string
+		encode  func(*pgcopy.Encoder, func() error) error
+	}{
+		{"stage_rt", "day, origin, destination, dt, n, sum_cost, sum_weight, sum_cpk, sum_cpt, min_cpk, max_cpk", d.encodeRT},
+		{"stage_vr", "day, vehicle_id, origin, destination, n, trips, sum_cost, sum_dt", d.encodeVR},
+		{"delta_vehicles", "day, vehicle_id, trips, mileage, fuel, carrying_mileage, shipments, sum_cost, sum_dt", d.encodeVD},
+	} {
+		if _, err := copyRows(ctx, pg, `COPY `+w.table+` (`+w.columns+`) FROM STDIN (FORMAT binary)`, w.encode); err != nil {
+			return fmt.Errorf("stage %s: %w", w.table, err)
+		}
+	}
+	log.V(2).Info("new rows grouped", "routeDays", len(d.rt.keys), "vehicleRoutes", len(d.vr.keys),
+		"vehicleDays", len(d.vd.keys), "routes", len(d.routeCities), "vehicles", len(d.vehicles.names))
+	return nil
+}
+
+func (d *deltaRows) carriedRow(f [][]byte) error {
+	if err := fieldsOK(f, 0, 0, 0); err != nil {
+		return err
+	}
+	d.carried[[2]uint32{d.log(f[0]) + 1, d.route(f[1], f[2])}] = struct{}{}
+	return nil
+}
+
+func (d *deltaRows) shipment(f [][]byte) error {
+	if err := fieldsOK(f, 4, 0, 0, 0, 0, 4, 8, 8); err != nil {
+		return fmt.Errorf("shipment: %w", err)
+	}
+	day, vehicle, at := be32(f[0]), d.vehicles.id(f[1]), d.log(f[2])
+	d.logs[at].carried = true
+	log := at + 1
+	route := d.route(f[3], f[4])
+	dt, cost, weight := be32(f[5]), beF64(f[6]), beF64(f[7])
+
+	cpk := cost / weight
+	rt, _ := d.rt.of(rtKey{day, route, dt})
+	if rt.n == 0 {
+		rt.minCPK, rt.maxCPK = cpk, cpk
+	} else {
+		rt.minCPK, rt.maxCPK = min(rt.minCPK, cpk), max(rt.maxCPK, cpk)
+	}
+	rt.n++
+	rt.cost += cost
+	rt.weight += weight
+	rt.cpk += cpk
+	rt.cpt += cost / float64(dt)
+
+	vr, i := d.vr.of(vrKey{day, vehicle, route})
+	vr.n++
+	vr.cost += cost
+	vr.dt += int64(dt)
+	// A trip is a distinct log, unless it carried the route before.
+	if _, before := d.carried[[2]uint32{log, route}]; !before {
+		switch {
+		case vr.log == 0:
+			vr.log = log
+			vr.trips++
+		case vr.log != log:
+			if _, seen := d.vrLogs[[2]uint32{uint32(i), log}]; !seen {
+				d.vrLogs[[2]uint32{uint32(i), log}] = struct{}{}
+				vr.trips++
+			}
+		}
+	}
+
+	vd, _ := d.vd.of(vdKey{day, vehicle})
+	vd.n++
+	vd.cost += cost
+	vd.dt += int64(dt)
+	return nil
+}
+
+func (d *deltaRows) newLog(f [][]byte) error {
+	if err := fieldsOK(f, 0, 0, 4, 8, 8); err != nil {
+		return fmt.Errorf("vehicle log: %w", err)
+	}
+	vd, i := d.vd.of(vdKey{be32(f[2]), d.vehicles.id(f[1])})
+	mileage := beF64(f[3])
+	vd.trips++
+	vd.mileage += mileage
+	vd.fuel += beF64(f[4])
+	d.logAt[string(f[0])] = int32(len(d.logs))
+	d.logs = append(d.logs, deltaLog{vd: i, mileage: mileage})
+	return nil
+}
+
+// log returns the place of log id in d.logs, adding it as an old log if
+// it is not there.
+func (d *deltaRows) log(id []byte) uint32 {
+	if i, ok := d.logAt[string(id)]; ok {
+		return uint32(i)
+	}
+	i := int32(len(d.logs))
+	d.logAt[string(id)] = i
+	d.logs = append(d.logs, deltaLog{vd: -1})
+	return uint32(i)
+}
+
+func (d *deltaRows) oldLog(f [][]byte) error {
+	if err := fieldsOK(f, 4, 0, 8); err != nil {
+		return fmt.Errorf("vehicle log: %w", err)
+	}
+	vd, _ := d.vd.of(vdKey{be32(f[0]), d.vehicles.id(f[1])})
+	vd.carrying += beF64(f[2])
+	return nil
+}
+
+// rank orders the routes and vehicles by name.
+func (d *deltaRows) rank() {
+	d.routeRank, _ = ranks(len(d.routeCities), func(a, b uint32) int {
+		ca, cb := d.routeCities[a], d.routeCities[b]
+		return cmp.Or(strings.Compare(d.cities.names[ca[0]], d.cities.names[cb[0]]),
+			strings.Compare(d.cities.names[ca[1]], d.cities.names[cb[1]]))
+	})
+	d.vehicleRank, _ = ranks(len(d.vehicles.names), func(a, b uint32) int {
+		return strings.Compare(d.vehicles.names[a], d.vehicles.names[b])
+	})
+}
+
+func (d *deltaRows) routeNames(e *pgcopy.Encoder, route uint32) {
+	c := d.routeCities[route]
+	e.String(d.cities.names[c[0]])
+	e.String(d.cities.names[c[1]])
+}
+
+func (d *deltaRows) encodeRT(e *pgcopy.Encoder, spill func() error) error {
+	for i, k := range d.rt.keys {
+		s := &d.rt.sums[i]
+		e.Row(11)
+		e.Int4(k.day)
+		d.routeNames(e, k.route)
+		e.Int4(k.dt)
+		e.Int8(s.n)
+		for _, v := range []float64{s.cost, s.weight, s.cpk, s.cpt, s.minCPK, s.maxCPK} {
+			e.Float8(v)
+		}
+		if err := spill(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *deltaRows) encodeVR(e *pgcopy.Encoder, spill func() error) error {
+	for i, k := range d.vr.keys {
+		s := &d.vr.sums[i]
+		e.Row(8)
+		e.Int4(k.day)
+		e.String(d.vehicles.names[k.vehicle])
+		d.routeNames(e, k.route)
+		e.Int8(s.n)
+		e.Int8(s.trips)
+		e.Float8(s.cost)
+		e.Int8(s.dt)
+		if err := spill(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *deltaRows) encodeVD(e *pgcopy.Encoder, spill func() error) error {
+	for i, k := range d.vd.keys {
+		s := &d.vd.sums[i]
+		e.Row(9)
+		e.Int4(k.day)
+		e.String(d.vehicles.names[k.vehicle])
+		e.Int8(s.trips)
+		e.Float8(s.mileage)
+		e.Float8(s.fuel)
+		e.Float8(s.carrying)
+		e.Int8(s.n)
+		e.Float8(s.cost)
+		e.Int8(s.dt)
+		if err := spill(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyRows streams the rows encode writes into sql's COPY FROM STDIN,
+// spillSize bytes at a time (encode calls spill after each row), while
+// they are encoded. Encoded whole, the rows a refresh of 1M shipments
+// stages took hundreds of MB, and growing the buffer cost more than the
+// COPY.
+func copyRows(ctx context.Context, pg *pgconn.PgConn, sql string, encode func(*pgcopy.Encoder, func() error) error) (pgconn.CommandTag, error) {
+	r, w := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var e pgcopy.Encoder
+		e.Reset()
+		err := encode(&e, func() error {
+			if e.Len() < spillSize {
+				return nil
+			}
+			return e.Flush(w)
+		})
+		if err == nil {
+			_, err = w.Write(e.Finish())
+		}
+		_ = w.CloseWithError(err) // nil: the reader sees the end
+	}()
+	tag, err := pg.CopyFrom(ctx, r, sql)
+	// A COPY that failed leaves the writer blocked: this ends it.
+	_ = r.CloseWithError(cmp.Or(err, io.ErrClosedPipe))
+	<-done
+	return tag, err
+}
+
+// sortedBy returns the indexes 0..n-1 ordered by compare.
+func sortedBy(n int, compare func(a, b int32) int) []int32 {
+	order := make([]int32, n)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, compare)
+	return order
+}
