@@ -3,6 +3,8 @@ package rollup
 import (
 	"context"
 	"encoding/binary"
+
+	"github.com/haul-dev/haul/internal/pgcopy"
 )
 
 // agg_routes keeps a row per day and segment whose arrays hold the day's
@@ -43,11 +45,11 @@ func (d *routeDay) reset(day int32) {
 func (d *routeDay) add(v [][]byte) error {
 	start := len(d.origin)
 	var err error
-	if d.origin, err = textArray(v[1], -1, d.origin); err != nil {
+	if d.origin, err = pgcopy.TextArray(v[1], -1, d.origin); err != nil {
 		return err
 	}
 	n := len(d.origin) - start
-	if d.destination, err = textArray(v[2], n, d.destination); err != nil {
+	if d.destination, err = pgcopy.TextArray(v[2], n, d.destination); err != nil {
 		return err
 	}
 	d.dt = fixedArray(&err, v[3], n, 4, d.dt, integer)
@@ -91,7 +93,7 @@ func readRouteDays(ctx context.Context, q Querier, fn func(*routeDay) error, sql
 	for rows.Next() {
 		v := rows.RawValues()
 		if (len(v) != 4 && len(v) != 9) || len(v[0]) != 4 {
-			return errArrayEncoding
+			return pgcopy.ErrArrayEncoding
 		}
 		// A binary date is days since 2000-01-01.
 		day := int32(binary.BigEndian.Uint32(v[0])) + pgEpochDay

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/haul-dev/haul/internal/db"
+	"github.com/haul-dev/haul/internal/pgcopy"
 )
 
 // VehicleInfo is a vehicle as of the served version.
@@ -107,7 +108,7 @@ FROM agg_vehicle_days WHERE period = ANY ($1::date[])`, months)
 	for rows.Next() {
 		v := rows.RawValues()
 		if len(v) != 8 {
-			return d, fmt.Errorf("read vehicle days: %w", errArrayEncoding)
+			return d, fmt.Errorf("read vehicle days: %w", pgcopy.ErrArrayEncoding)
 		}
 		e.reset()
 		if err := e.decode(v[:7]); err != nil {
@@ -286,14 +287,14 @@ type vehicleRouteEntries struct {
 
 func (e *vehicleRouteEntries) decode(v [][]byte) error {
 	if len(v) != 7 {
-		return errArrayEncoding
+		return pgcopy.ErrArrayEncoding
 	}
 	var err error
-	if e.origins, err = textArray(v[1], -1, e.origins[:0]); err != nil {
+	if e.origins, err = pgcopy.TextArray(v[1], -1, e.origins[:0]); err != nil {
 		return err
 	}
 	n := len(e.origins)
-	if e.destinations, err = textArray(v[2], n, e.destinations[:0]); err != nil {
+	if e.destinations, err = pgcopy.TextArray(v[2], n, e.destinations[:0]); err != nil {
 		return err
 	}
 	e.days = e.days[:0]
@@ -329,9 +330,9 @@ func (e *vehicleDayEntries) reset() {
 // decode appends the entries of a row's seven arrays.
 func (e *vehicleDayEntries) decode(v [][]byte) error {
 	if len(v) != 7 {
-		return errArrayEncoding
+		return pgcopy.ErrArrayEncoding
 	}
-	n, _, err := arrayBody(v[0])
+	n, _, err := pgcopy.ArrayBody(v[0])
 	e.days = fixedArray(&err, v[0], n, 4, e.days, integer)
 	e.trips = fixedArray(&err, v[1], n, 4, e.trips, integer64)
 	e.mileage = fixedArray(&err, v[2], n, 8, e.mileage, float8)

@@ -188,22 +188,15 @@ func byRank(s *spill, size int, each func(rank uint32, segment int64, data []byt
 
 // writeRouteVehicles writes a row of agg_route_vehicles per route, its
 // days and vehicles in day order, counts each route's distinct vehicles,
-// and adds the pairs to b.pairs.
+// and keeps them in b.routeVehicleSets.
 func (b *builder) writeRouteVehicles() ([]int64, error) {
 	vehicles := make([]int64, len(b.routeRank))
 	// seen[v] is 1 + the rank of the last route vehicle v was counted for.
 	seen := make([]uint32, len(b.vehicleRank))
-	// No more pairs than records.
-	b.pairs = newPairFilter(b.vehicleRouteRecords)
-	vehicleHashes := make([]uint64, len(b.vehicleRank))
-	for rank, v := range b.vehicleByRank {
-		vehicleHashes[rank] = vehicleHash(b.r.vehicles.names[v])
-	}
+	byRoute := make([][]uint32, len(b.routeRank)) // by route rank: vehicle ranks
 	e := &b.out.routeVehicles
 	err := byRank(b.routeVehicles, routeVehicleRecord, func(rank uint32, segment int64, data []byte, at []int32) error {
 		route := b.routeByRank[rank]
-		c := b.r.routeCities[route]
-		routeHash := routeHash(b.r.cities.names[c[0]], b.r.cities.names[c[1]])
 		e.enc.Row(5)
 		b.routeNames(&e.enc, route)
 		e.enc.Int8(segment)
@@ -213,7 +206,7 @@ func (b *builder) writeRouteVehicles() ([]int64, error) {
 			if seen[vehicle] != rank+1 {
 				seen[vehicle] = rank + 1
 				vehicles[route]++
-				b.pairs.add(pairHash(routeHash, vehicleHashes[vehicle]))
+				byRoute[rank] = append(byRoute[rank], vehicle)
 			}
 			e.enc.String(b.r.vehicles.names[b.vehicleByRank[vehicle]])
 		})
@@ -222,6 +215,7 @@ func (b *builder) writeRouteVehicles() ([]int64, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.routeVehicleSets = b.routeVehicleSetsOfRanks(byRoute)
 	return vehicles, e.finish()
 }
 

@@ -157,11 +157,11 @@ type builder struct {
 	// vehicles, in name order (see vehicleRouteRows)
 	routeVehicles, vehicleRoutes *spill
 	vehicleRouteRecords          int
-	// pairs are the distinct (route, vehicle) pairs, and shipDays the
+	// routeVehicleSets are each route's vehicles, and shipDays the
 	// days each vehicle carried a shipment on, written with the version
 	// (state.go)
-	pairs    *pairFilter
-	shipDays shipDays
+	routeVehicleSets *routeVehicleSets
+	shipDays         shipDays
 	// a vehicle's place in name order, and the vehicle in each place
 	vehicleRank, vehicleByRank []uint32
 	totals                     []totalRow

@@ -19,8 +19,8 @@ import (
 // which the new rows decide with a look at what is stored:
 //   - unique_vehicles of agg_route_totals counts the vehicles that carry the
 //     route for the first time: the route's rows of agg_route_vehicles do
-//     not list them (looked up only when a filter of the stored pairs may
-//     have the pair: pairfilter.go);
+//     not list them (each route's vehicles are kept beside the rollups:
+//     routevehicles.go);
 //   - trips of agg_vehicle_routes and carrying_mileage count a log once,
 //     however many of its shipments there are: a new shipment counts its log
 //     only if no earlier shipment of that log did. A log loaded in this

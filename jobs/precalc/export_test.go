@@ -4,30 +4,41 @@ import (
 	"context"
 	"fmt"
 	"math/bits"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// PairsNotInFilter counts the (route, vehicle) pairs agg_route_vehicles
-// holds that the stored filter does not have; ok is false when there is
-// no filter.
-func PairsNotInFilter(ctx context.Context, pool *pgxpool.Pool) (missing int, ok bool, err error) {
+// RouteVehicleSetsMismatch compares the stored route vehicle sets with the
+// pairs of a route and a vehicle agg_route_vehicles holds: missing are
+// pairs the sets lack, extra pairs they hold that are not stored; ok is
+// false when there are none of the current version.
+func RouteVehicleSetsMismatch(ctx context.Context, pool *pgxpool.Pool) (missing, extra int, ok bool, err error) {
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		f, err := readPairFilter(ctx, tx)
-		if err != nil || f == nil {
+		b, err := readState(ctx, tx, stateRouteVehicleSets)
+		if err != nil || b == nil {
 			return err
 		}
 		ok = true
+		sets, err := unmarshalRouteVehicleSets(b)
+		if err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `SELECT DISTINCT origin, destination, v FROM agg_route_vehicles, unnest(vehicle_ids) v`)
 		if err != nil {
 			return err
 		}
-		var origin, destination, vehicle string
+		var r routeName
+		var vehicle string
 		n := 0
-		_, err = pgx.ForEachRow(rows, []any{&origin, &destination, &vehicle}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&r.origin, &r.destination, &vehicle}, func() error {
 			n++
-			if !f.mayHave(pairHash(routeHash(origin, destination), vehicleHash(vehicle))) {
+			at, ok := sets.routeAt[r]
+			v, known := sets.vehicleAt[vehicle]
+			if !ok || !known {
+				missing++
+			} else if _, found := slices.BinarySearch(sets.sets[at], v); !found {
 				missing++
 			}
 			return nil
@@ -35,9 +46,10 @@ func PairsNotInFilter(ctx context.Context, pool *pgxpool.Pool) (missing int, ok 
 		if err == nil && n == 0 {
 			err = fmt.Errorf("agg_route_vehicles holds no pair")
 		}
+		extra = sets.pairs() - (n - missing)
 		return err
 	})
-	return missing, ok, err
+	return missing, extra, ok, err
 }
 
 // ShipDaysMismatch compares the stored vehicle ship days with the days

@@ -300,7 +300,7 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 		if err := runSteps(ctx, tx, steps, log); err != nil {
 			return err
 		}
-		if err := writePairFilter(ctx, tx, state.pairs); err != nil {
+		if err := writeState(ctx, tx, stateRouteVehicleSets, state.routeVehicles.marshal()); err != nil {
 			return err
 		}
 		if err := writeState(ctx, tx, stateVehicleShipDays, state.shipDays.marshal()); err != nil {
@@ -354,8 +354,8 @@ func readRaw(ctx context.Context, conn *pgx.Conn, raw *rawReader, out *tables) (
 
 // refreshState is what a refresh keeps beside the rollups (state.go).
 type refreshState struct {
-	pairs    *pairFilter
-	shipDays shipDays
+	routeVehicles *routeVehicleSets
+	shipDays      shipDays
 }
 
 // addUp adds up the spilled raw rows, a month at a time, into out's
@@ -383,7 +383,7 @@ func addUp(ctx context.Context, raw *rawReader, out *tables, dir string) (int, r
 	if err := b.finish(); err != nil {
 		return 0, refreshState{}, err
 	}
-	return b.days, refreshState{b.pairs, b.shipDays}, nil
+	return b.days, refreshState{b.routeVehicleSets, b.shipDays}, nil
 }
 
 // loadCopies creates a lane's copies and loads them from their streams,

@@ -9,8 +9,8 @@ import (
 )
 
 // A refresh keeps beside the rollups what spares it lookups in them, a row
-// of precalc_refresh_state per kind (migration 00013): the filter of the
-// stored (route, vehicle) pairs (pairfilter.go) and the days each vehicle
+// of precalc_refresh_state per kind (migrations 00013, 00015): each route's
+// vehicles (routevehicles.go) and the days each vehicle
 // carried a shipment on (shipdays.go). The rebuild writes them, each
 // refresh adds its rows, and they are written once the transaction that
 // publishes a version has bumped it, with that version. A row is read only
@@ -26,8 +26,8 @@ ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, data = EXCLUDED.dat
 
 // The kinds of state.
 const (
-	stateRouteVehicleFilter = "route_vehicle_filter"
-	stateVehicleShipDays    = "vehicle_ship_days"
+	stateRouteVehicleSets = "route_vehicle_sets"
+	stateVehicleShipDays  = "vehicle_ship_days"
 )
 
 // readState returns the named state of the current version, or nil when
