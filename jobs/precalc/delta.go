@@ -44,22 +44,8 @@ var (
 		`ANALYZE refresh_batches`,
 	}
 
-	// The new rows.
-	stageNewSQL = []string{
-		`CREATE TEMP TABLE new_logs ON COMMIT DROP AS
-		 SELECT log_id, vehicle_id, trip_date AS day, mileage, fuel_used AS fuel
-		 FROM vehicle_logs WHERE ` + inRefreshBatches,
-		`CREATE TEMP TABLE new_ships ON COMMIT DROP AS
-		 SELECT trip_date AS day, vehicle_id, log_id, origin, destination, delivery_time AS dt, cost, weight
-		 FROM shipments WHERE ` + inRefreshBatches,
-		// Logs of new shipments that an earlier refresh saw loaded.
-		`CREATE TEMP TABLE old_logs ON COMMIT DROP AS
-		 SELECT DISTINCT s.log_id FROM new_ships s WHERE NOT EXISTS (SELECT 1 FROM new_logs l WHERE l.log_id = s.log_id)`,
-		`ANALYZE old_logs`,
-	}
-
-	// What the new rows add is grouped as each rollup is in haul
-	// (newrows.go), into stage_rt (per day, route and delivery time:
+	// The new rows are read from the raw tables once, and what they add
+	// grouped as each rollup is, in haul (newrows.go), into stage_rt (per day, route and delivery time:
 	// everything that adds up over shipments), stage_vr (per day, vehicle
 	// and route; trips counts the logs that carry the route for the first
 	// time) and delta_vehicles (per day and vehicle: what agg_vehicle_days
@@ -311,9 +297,6 @@ func rollUpSQL() []string {
 	return stmts
 }
 
-// deltaDaysSQL counts the days the new rows touch.
-const deltaDaysSQL = `SELECT count(*) FROM (SELECT day FROM new_logs UNION SELECT day FROM new_ships) d`
-
 // aggregatedRowsSQL is every row, and every shipment, aggregated so far.
 const aggregatedRowsSQL = `coalesce((SELECT sum(logs + shipments) FROM agg_totals WHERE grain = 2), 0)::bigint,
        coalesce((SELECT sum(shipments) FROM agg_totals WHERE grain = 2), 0)::bigint`
@@ -324,12 +307,6 @@ const aggregatedRowsSQL = `coalesce((SELECT sum(logs + shipments) FROM agg_total
 const queuedCostSQL = `
 SELECT coalesce(sum(rows), 0)::bigint, count(*) FILTER (WHERE rows IS NULL) = 0, ` + aggregatedRowsSQL + `
 FROM refresh_batches`
-
-// deltaCostSQL reads what a costEstimate needs, once the new rows are
-// staged.
-const deltaCostSQL = `
-SELECT (SELECT count(*) FROM new_logs) + (SELECT count(*) FROM new_ships), ` + aggregatedRowsSQL + `,
-       EXISTS (SELECT 1 FROM old_logs)`
 
 // publishDeltaSQL consumes the refreshed batches.
 const publishDeltaSQL = `DELETE FROM precalc_dirty_batches WHERE batch IN (SELECT batch FROM refresh_batches)`

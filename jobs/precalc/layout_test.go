@@ -57,8 +57,9 @@ GROUP BY 1`)
 		t.Fatal(err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	steps := append([]step{{name: "claim batches", stmts: claimBatchesSQL}, {name: "stage new rows", stmts: stageNewSQL}},
-		deltaSteps(true, 0)...)
+	d := newDeltaRows(0)
+	steps := append([]step{{name: "claim batches", stmts: claimBatchesSQL}, {name: "read new rows", run: d.read}},
+		deltaSteps(true, d)...)
 	if err := runSteps(ctx, tx, steps, logr.Discard()); err != nil {
 		t.Errorf("an incremental refresh's SQL against the migrated tables: %v", err)
 	}

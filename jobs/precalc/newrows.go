@@ -53,6 +53,11 @@ type (
 		cost         float64
 		log          uint32
 	}
+	// shipTrip is what counting a shipment's trip needs.
+	shipTrip struct {
+		vr         int32
+		log, route uint32
+	}
 	// deltaLog is a log the new rows name: vd is its group in delta_vehicles
 	// if it is new, else -1.
 	deltaLog struct {
@@ -114,6 +119,13 @@ type deltaRows struct {
 	// first, then those of carried_before and of new shipments.
 	logAt map[string]int32
 	logs  []deltaLog
+	// oldLogs counts the logs of d.logs that are old.
+	oldLogs int
+	// shipTrips are the new shipments' vehicle route groups, logs (plus
+	// one) and routes, in the order read: stage counts their trips.
+	shipTrips []shipTrip
+	// days are the days the new rows fall on.
+	days map[int32]struct{}
 
 	// a route's and a vehicle's place in name order (bytewise, as the
 	// rollups' keys compare: migration 00014)
@@ -124,11 +136,14 @@ type deltaRows struct {
 // earlier refreshes saw loaded, and carried nothing before, bring their
 // mileage to carrying_mileage.
 const (
-	readCarriedSQL  = `COPY (SELECT log_id, origin, destination FROM carried_before) TO STDOUT (FORMAT binary)`
-	readNewShipsSQL = `COPY (SELECT day, vehicle_id, log_id, origin, destination, dt, cost, weight FROM new_ships)
-TO STDOUT (FORMAT binary)`
-	readNewLogsSQL  = `COPY (SELECT log_id, vehicle_id, day, mileage, fuel FROM new_logs) TO STDOUT (FORMAT binary)`
-	readOldCarrySQL = `COPY (SELECT v.trip_date, v.vehicle_id, v.mileage
+	readCarriedSQL = `COPY (SELECT log_id, origin, destination FROM carried_before) TO STDOUT (FORMAT binary)`
+	readNewLogsSQL = `COPY (SELECT log_id, vehicle_id, trip_date, mileage, fuel_used FROM vehicle_logs WHERE ` +
+		inRefreshBatches + `) TO STDOUT (FORMAT binary)`
+	readNewShipsSQL = `COPY (SELECT trip_date, vehicle_id, log_id, origin, destination, delivery_time, cost, weight
+FROM shipments WHERE ` + inRefreshBatches + `) TO STDOUT (FORMAT binary)`
+	// The logs of new shipments that an earlier refresh saw loaded.
+	createOldLogsSQL = `CREATE TEMP TABLE old_logs (log_id text COLLATE "C") ON COMMIT DROP`
+	readOldCarrySQL  = `COPY (SELECT v.trip_date, v.vehicle_id, v.mileage
 FROM old_logs o JOIN vehicle_logs v USING (log_id)
 WHERE NOT EXISTS (SELECT 1 FROM carried_before c WHERE c.log_id = o.log_id)) TO STDOUT (FORMAT binary)`
 	createStagedSQL = `
@@ -151,6 +166,7 @@ func newDeltaRows(rows int64) *deltaRows {
 		rt: newGroup[rtKey, rtSums](n), vr: newGroup[vrKey, vrSums](n), vd: newGroup[vdKey, vdSums](n / 2),
 		vrLogs: map[[2]uint32]struct{}{}, carried: map[[2]uint32]struct{}{},
 		logAt: make(map[string]int32, n/2), logs: make([]deltaLog, 0, n/2),
+		shipTrips: make([]shipTrip, 0, n), days: map[int32]struct{}{},
 	}
 }
 
@@ -165,32 +181,72 @@ func (d *deltaRows) route(origin, destination []byte) uint32 {
 	return r
 }
 
-// stage groups the new rows (new_logs, new_ships; carried_before) and
-// writes the groups into stage_rt, stage_vr and delta_vehicles.
-func (d *deltaRows) stage(ctx context.Context, tx pgx.Tx, log logr.Logger) error {
-	pg := tx.Conn().PgConn()
-	read := func(sql string, row func([][]byte) error) error {
-		dec := &pgcopy.Decoder{Row: row}
-		if _, err := pg.CopyTo(ctx, dec, sql); err != nil {
-			return err
-		}
-		return dec.Close()
+// copyOut calls row with each row of a COPY ... TO STDOUT (FORMAT binary).
+func copyOut(ctx context.Context, tx pgx.Tx, sql string, row func([][]byte) error) error {
+	dec := &pgcopy.Decoder{Row: row}
+	if _, err := tx.Conn().PgConn().CopyTo(ctx, dec, sql); err != nil {
+		return err
 	}
-	if err := read(readNewLogsSQL, d.newLog); err != nil {
+	return dec.Close()
+}
+
+// read reads the refreshed batches' rows from the raw tables, once, and
+// groups them, but for the trips (stage), and stages the logs of new
+// shipments that earlier refreshes saw loaded (old_logs).
+func (d *deltaRows) read(ctx context.Context, tx pgx.Tx, _ logr.Logger) error {
+	if err := copyOut(ctx, tx, readNewLogsSQL, d.newLog); err != nil {
 		return fmt.Errorf("read new logs: %w", err)
 	}
-	if err := read(readCarriedSQL, d.carriedRow); err != nil {
-		return fmt.Errorf("read routes old logs carried: %w", err)
-	}
-	if err := read(readNewShipsSQL, d.shipment); err != nil {
+	if err := copyOut(ctx, tx, readNewShipsSQL, d.shipment); err != nil {
 		return fmt.Errorf("read new shipments: %w", err)
 	}
 	for _, l := range d.logs {
-		if l.vd >= 0 && l.carried {
+		if l.vd < 0 {
+			d.oldLogs++
+		} else if l.carried {
 			d.vd.sums[l.vd].carrying += l.mileage
 		}
 	}
-	if err := read(readOldCarrySQL, d.oldLog); err != nil {
+	if _, err := tx.Exec(ctx, createOldLogsSQL); err != nil {
+		return fmt.Errorf("stage old logs: %w", err)
+	}
+	if d.oldLogs > 0 {
+		_, err := copyRows(ctx, tx.Conn().PgConn(), `COPY old_logs (log_id) FROM STDIN (FORMAT binary)`,
+			func(e *pgcopy.Encoder, spill func() error) error {
+				for id, i := range d.logAt {
+					if d.logs[i].vd < 0 {
+						e.Row(1)
+						e.String(id)
+						if err := spill(); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			})
+		if err != nil {
+			return fmt.Errorf("stage old logs: %w", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `ANALYZE old_logs`); err != nil {
+		return fmt.Errorf("stage old logs: %w", err)
+	}
+	return nil
+}
+
+// stage counts the trips of the new rows' vehicle routes, with the routes
+// old logs carried before (carried_before), adds the mileage of old logs
+// that carry a shipment for the first time, and writes the groups into
+// stage_rt, stage_vr and delta_vehicles.
+func (d *deltaRows) stage(ctx context.Context, tx pgx.Tx, log logr.Logger) error {
+	pg := tx.Conn().PgConn()
+	if err := copyOut(ctx, tx, readCarriedSQL, d.carriedRow); err != nil {
+		return fmt.Errorf("read routes old logs carried: %w", err)
+	}
+	for _, t := range d.shipTrips {
+		d.trip(t)
+	}
+	if err := copyOut(ctx, tx, readOldCarrySQL, d.oldLog); err != nil {
 		return fmt.Errorf("read old logs' mileage: %w", err)
 	}
 	d.rank()
@@ -250,25 +306,37 @@ func (d *deltaRows) shipment(f [][]byte) error {
 	vr.n++
 	vr.cost += cost
 	vr.dt += int64(dt)
-	// A trip is a distinct log, unless it carried the route before.
-	if _, before := d.carried[[2]uint32{log, route}]; !before {
-		switch {
-		case vr.log == 0:
-			vr.log = log
-			vr.trips++
-		case vr.log != log:
-			if _, seen := d.vrLogs[[2]uint32{uint32(i), log}]; !seen {
-				d.vrLogs[[2]uint32{uint32(i), log}] = struct{}{}
-				vr.trips++
-			}
-		}
-	}
+	// Its trip is counted once the routes old logs carried are known.
+	d.shipTrips = append(d.shipTrips, shipTrip{vr: i, log: log, route: route})
+	d.days[day] = struct{}{}
 
 	vd, _ := d.vd.of(vdKey{day, vehicle})
 	vd.n++
 	vd.cost += cost
 	vd.dt += int64(dt)
 	return nil
+}
+
+// rows counts the new rows read: logs and shipments.
+func (d *deltaRows) rows() int64 { return int64(len(d.logs) - d.oldLogs + len(d.shipTrips)) }
+
+// trip counts a shipment's log as a trip of its vehicle route: a trip is a
+// distinct log, unless it carried the route before.
+func (d *deltaRows) trip(t shipTrip) {
+	if _, before := d.carried[[2]uint32{t.log, t.route}]; before {
+		return
+	}
+	vr := &d.vr.sums[t.vr]
+	switch {
+	case vr.log == 0:
+		vr.log = t.log
+		vr.trips++
+	case vr.log != t.log:
+		if _, seen := d.vrLogs[[2]uint32{uint32(t.vr), t.log}]; !seen {
+			d.vrLogs[[2]uint32{uint32(t.vr), t.log}] = struct{}{}
+			vr.trips++
+		}
+	}
 }
 
 func (d *deltaRows) newLog(f [][]byte) error {
@@ -280,6 +348,7 @@ func (d *deltaRows) newLog(f [][]byte) error {
 	vd.trips++
 	vd.mileage += mileage
 	vd.fuel += beF64(f[4])
+	d.days[be32(f[2])] = struct{}{}
 	d.logAt[string(f[0])] = int32(len(d.logs))
 	d.logs = append(d.logs, deltaLog{vd: i, mileage: mileage})
 	return nil

@@ -154,11 +154,12 @@ func refreshDelta(ctx context.Context, conn *pgx.Conn, res *Result, log logr.Log
 				"countedFrom", "queue")
 			return errFullIsCheaper
 		}
-		if err := runSteps(ctx, tx, []step{{name: "stage new rows", stmts: stageNewSQL}}, log); err != nil {
+		d := newDeltaRows(est.added)
+		if err := runSteps(ctx, tx, []step{{name: "read new rows", run: d.read}}, log); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, deltaCostSQL).Scan(&est.added, &est.total, &est.shipments,
-			&est.oldLogs); err != nil {
+		est.added, est.oldLogs = d.rows(), d.oldLogs > 0
+		if err := tx.QueryRow(ctx, `SELECT `+aggregatedRowsSQL).Scan(&est.total, &est.shipments); err != nil {
 			return fmt.Errorf("estimate refresh cost: %w", err)
 		}
 		if est.fullIsCheaper() {
@@ -170,12 +171,10 @@ func refreshDelta(ctx context.Context, conn *pgx.Conn, res *Result, log logr.Log
 		if err := tx.QueryRow(ctx, deltasSinceRebuildSQL).Scan(&deltas); err != nil {
 			return fmt.Errorf("count refreshes since the rebuild: %w", err)
 		}
-		if err := runSteps(ctx, tx, deltaSteps(deltas+1 > maxSegments, est.added), log); err != nil {
+		if err := runSteps(ctx, tx, deltaSteps(deltas+1 > maxSegments, d), log); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, deltaDaysSQL).Scan(&res.Days); err != nil {
-			return fmt.Errorf("count days: %w", err)
-		}
+		res.Days = len(d.days)
 		return tx.QueryRow(ctx, recordRefreshSQL, res.Started, false, res.Days).Scan(&res.Version, &res.Finished)
 	})
 }
@@ -223,10 +222,9 @@ type step struct {
 }
 
 // deltaSteps lists the statements of an incremental refresh after the new
-// rows are staged, in order; merge: whether a key may need its segments
-// merged; rows: how many rows were staged.
-func deltaSteps(merge bool, rows int64) []step {
-	d := newDeltaRows(rows)
+// rows are read into d, in order; merge: whether a key may need its
+// segments merged.
+func deltaSteps(merge bool, d *deltaRows) []step {
 	pairs := routeVehicleSteps{delta: d}
 	var days shipDaysSteps
 	appendSegments := func(a segmentAppend) func(context.Context, pgx.Tx, logr.Logger) error {
