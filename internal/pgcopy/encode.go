@@ -99,15 +99,6 @@ func (e *Encoder) Array(oid uint32, n int, each func(i int)) {
 	binary.BigEndian.PutUint32(e.buf[at:], uint32(len(e.buf)-at-4))
 }
 
-// ArrayOfFields encodes a one-dimensional array field of n elements of the
-// type oid, none of them NULL, given encoded as fields one after another
-// (AppendField).
-func (e *Encoder) ArrayOfFields(oid uint32, n int, fields []byte) {
-	at := e.arrayHeader(oid, n)
-	e.buf = append(e.buf, fields...)
-	binary.BigEndian.PutUint32(e.buf[at:], uint32(len(e.buf)-at-4))
-}
-
 // arrayHeader starts an array field and says where its length goes.
 func (e *Encoder) arrayHeader(oid uint32, n int) int {
 	at := len(e.buf)
@@ -118,16 +109,6 @@ func (e *Encoder) arrayHeader(oid uint32, n int) int {
 	e.buf = binary.BigEndian.AppendUint32(e.buf, uint32(n))
 	e.buf = binary.BigEndian.AppendUint32(e.buf, 1) // lower bound
 	return at
-}
-
-// Fields appends fields encoded one after another (AppendField).
-func (e *Encoder) Fields(fields []byte) { e.buf = append(e.buf, fields...) }
-
-// AppendField appends a field in its binary form (as a Decoder gives it,
-// not NULL) to b, as the Encoder encodes it: its length, then its bytes.
-func AppendField(b, field []byte) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(len(field)))
-	return append(b, field...)
 }
 
 // Null encodes a NULL of any type.

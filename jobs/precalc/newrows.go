@@ -116,7 +116,7 @@ type deltaRows struct {
 	// carried are carried_before's (log + 1, route) pairs.
 	carried map[[2]uint32]struct{}
 	// logs are the logs the new rows name, by id: the new ones, read
-	// first, then those of carried_before and of new shipments.
+	// first, then the old ones new shipments ride.
 	logAt map[string]int32
 	logs  []deltaLog
 	// oldLogs counts the logs of d.logs that are old.
