@@ -30,16 +30,7 @@ func (b *builder) routeRows(day int32) error {
 	b.sorter.ByKey(b.routeDayRank, b.routeDayOrder)
 	for _, i := range b.routeDayOrder {
 		k, rs := b.routeDayKeys[i], &b.routeDayRows[i]
-		t := &b.routeTotals[k.route]
-		if t.n == 0 {
-			t.minDT, t.maxDT = k.dt, k.dt
-		} else {
-			t.minDT, t.maxDT = min(t.minDT, k.dt), max(t.maxDT, k.dt)
-		}
-		t.n += rs.n
-		t.cost += rs.cost
-		t.weight += rs.weight
-		t.dt += int64(k.dt) * rs.n
+		b.routeTotals[k.route].add(k.dt, rs.n, rs.cost, rs.weight)
 	}
 	e := &b.out.routes
 	var segment int64
@@ -290,17 +281,66 @@ func (b *builder) writeVehicleDays(period int32) error {
 // sent at the end, after agg_vehicle_days, which loads on the same
 // connection.
 func (b *builder) vehicleRow(grain int16, period int32, vehicle uint32, s *vehicleSums) {
-	e := &b.out.vehicles
-	e.enc.Row(9)
-	e.enc.Int2(grain)
-	e.enc.Int4(period)
-	e.enc.String(b.r.vehicles.names[vehicle])
-	e.enc.Int8(s.trips)
-	e.enc.Float8(s.mileage)
-	e.enc.Float8(s.fuel)
-	e.enc.Int8(s.n)
-	e.enc.Float8(s.cost)
-	e.enc.Int8(s.dt)
+	encodeVehicleRow(&b.out.vehicles.enc, grain, period, b.r.vehicles.names[vehicle], s)
+}
+
+// encodeVehicleRow encodes a row of agg_vehicles (and of a refresh's
+// delta_vehicles).
+func encodeVehicleRow(e *pgcopy.Encoder, grain int16, period int32, vehicle string, s *vehicleSums) {
+	e.Row(9)
+	e.Int2(grain)
+	e.Int4(period)
+	e.String(vehicle)
+	e.Int8(s.trips)
+	e.Float8(s.mileage)
+	e.Float8(s.fuel)
+	e.Int8(s.n)
+	e.Float8(s.cost)
+	e.Int8(s.dt)
+}
+
+// encodeTotalRow encodes a row of agg_totals (and of a refresh's
+// delta_totals).
+func encodeTotalRow(e *pgcopy.Encoder, t *totalRow) {
+	e.Row(17)
+	e.Int2(t.grain)
+	e.Int4(t.period)
+	e.Int8(t.logs)
+	e.Float8(t.mileage)
+	e.Float8(t.fuel)
+	e.Float8(t.carrying)
+	e.Int8(t.n)
+	e.Float8(t.cost)
+	e.Float8(t.weight)
+	e.Int8(t.dt)
+	dt2 := new(big.Int).SetUint64(t.dt2Hi)
+	dt2.Lsh(dt2, 64).Or(dt2, new(big.Int).SetUint64(t.dt2Lo))
+	e.Numeric(dt2)
+	if t.n > 0 {
+		e.Int4(t.minDT)
+		e.Int4(t.maxDT)
+		e.Float8(t.minCPK)
+		e.Float8(t.maxCPK)
+	} else {
+		e.Null()
+		e.Null()
+		e.Null()
+		e.Null()
+	}
+	e.Int4(int32(t.shipDays))
+	e.Int8(t.vehicleDays)
+}
+
+// encodeRouteTotal encodes the figures of a row of agg_route_totals (and of
+// a refresh's delta_route_totals), after the route's names.
+func encodeRouteTotal(e *pgcopy.Encoder, t *routeTotal, vehicles int64) {
+	e.Int8(t.n)
+	e.Float8(t.cost)
+	e.Float8(t.weight)
+	e.Int8(t.dt)
+	e.Int4(t.minDT)
+	e.Int4(t.maxDT)
+	e.Int8(vehicles)
 }
 
 // finish writes the last year's rows, the totals and the route totals, and
@@ -328,34 +368,7 @@ func (b *builder) finish() error {
 	}
 	e := &b.out.totals
 	for i := range b.totals {
-		t := &b.totals[i]
-		e.enc.Row(17)
-		e.enc.Int2(t.grain)
-		e.enc.Int4(t.period)
-		e.enc.Int8(t.logs)
-		e.enc.Float8(t.mileage)
-		e.enc.Float8(t.fuel)
-		e.enc.Float8(t.carrying)
-		e.enc.Int8(t.n)
-		e.enc.Float8(t.cost)
-		e.enc.Float8(t.weight)
-		e.enc.Int8(t.dt)
-		dt2 := new(big.Int).SetUint64(t.dt2Hi)
-		dt2.Lsh(dt2, 64).Or(dt2, new(big.Int).SetUint64(t.dt2Lo))
-		e.enc.Numeric(dt2)
-		if t.n > 0 {
-			e.enc.Int4(t.minDT)
-			e.enc.Int4(t.maxDT)
-			e.enc.Float8(t.minCPK)
-			e.enc.Float8(t.maxCPK)
-		} else {
-			e.enc.Null()
-			e.enc.Null()
-			e.enc.Null()
-			e.enc.Null()
-		}
-		e.enc.Int4(int32(t.shipDays))
-		e.enc.Int8(t.vehicleDays)
+		encodeTotalRow(&e.enc, &b.totals[i])
 		if err := e.spill(); err != nil {
 			return err
 		}
@@ -372,13 +385,7 @@ func (b *builder) finish() error {
 		}
 		e.enc.Row(9)
 		b.routeNames(&e.enc, route)
-		e.enc.Int8(t.n)
-		e.enc.Float8(t.cost)
-		e.enc.Float8(t.weight)
-		e.enc.Int8(t.dt)
-		e.enc.Int4(t.minDT)
-		e.enc.Int4(t.maxDT)
-		e.enc.Int8(vehicles[route])
+		encodeRouteTotal(&e.enc, t, vehicles[route])
 		if err := e.spill(); err != nil {
 			return err
 		}

@@ -2,9 +2,8 @@ package precalc
 
 import (
 	"fmt"
+	"slices"
 	"strings"
-
-	"github.com/haul-dev/haul/internal/db"
 )
 
 // An incremental refresh adds to the rollups what the rows loaded since the
@@ -44,17 +43,10 @@ var (
 		`ANALYZE refresh_batches`,
 	}
 
-	// The new rows are read from the raw tables once, and what they add
-	// grouped as each rollup is, in haul (newrows.go), into stage_rt (per day, route and delivery time:
-	// everything that adds up over shipments), stage_vr (per day, vehicle
-	// and route; trips counts the logs that carry the route for the first
-	// time) and delta_vehicles (per day and vehicle: what agg_vehicle_days
-	// and agg_vehicles add; carrying_mileage is the mileage of the logs
-	// that carry a shipment for the first time). First, the routes that
-	// old logs carried before.
+	// The routes that old logs carried before: one scan of shipments, only
+	// when there are such logs (the one-time filter skips it). The new rows
+	// are read from the raw tables once and grouped in haul (newrows.go).
 	stageDeltaSQL = []string{
-		// The routes that old logs carried before: one scan of shipments,
-		// only when there are such logs (the one-time filter skips it).
 		`CREATE TEMP TABLE carried_before ON COMMIT DROP AS
 		 SELECT DISTINCT s.log_id, s.origin, s.destination FROM shipments s
 		 WHERE (SELECT count(*) > 0 FROM old_logs)
@@ -63,53 +55,12 @@ var (
 		`ANALYZE carried_before`,
 	}
 
-	// Per day, what agg_totals adds; vehicle_days counts the vehicles that
-	// carry their first shipment of the day (first_carriers, shipdays.go).
-	stageTotalsSQL = []string{
-		`CREATE TEMP TABLE delta_totals ON COMMIT DROP AS
-		 SELECT x.*, CASE WHEN x.shipments > 0 AND NOT EXISTS (
-		                 SELECT 1 FROM agg_totals a WHERE a.grain = 0 AND a.period = x.day AND a.shipments > 0)
-		             THEN 1 ELSE 0 END AS ship_days
-		 FROM (SELECT coalesce(v.day, s.day) AS day,
-		              coalesce(v.logs, 0) AS logs, coalesce(v.mileage, 0) AS mileage, coalesce(v.fuel, 0) AS fuel,
-		              coalesce(v.carrying_mileage, 0) AS carrying_mileage, coalesce(v.vehicle_days, 0) AS vehicle_days,
-		              coalesce(s.n, 0) AS shipments, coalesce(s.sum_cost, 0) AS sum_cost,
-		              coalesce(s.sum_weight, 0) AS sum_weight, coalesce(s.sum_dt, 0) AS sum_dt,
-		              coalesce(s.sum_dt2, 0) AS sum_dt2, s.min_dt, s.max_dt, s.min_cpk, s.max_cpk
-		       FROM (SELECT d.*, f.vehicles AS vehicle_days
-		             FROM (SELECT day, sum(trips) AS logs, sum(mileage) AS mileage, sum(fuel) AS fuel,
-		                          sum(carrying_mileage) AS carrying_mileage
-		                   FROM delta_vehicles GROUP BY 1) d
-		             LEFT JOIN first_carriers f USING (day)) v
-		       FULL JOIN (SELECT day, sum(n) AS n, sum(sum_cost) AS sum_cost, sum(sum_weight) AS sum_weight,
-		                         sum(dt * n) AS sum_dt, sum(dt::numeric * dt * n) AS sum_dt2,
-		                         min(dt) AS min_dt, max(dt) AS max_dt, min(min_cpk) AS min_cpk, max(max_cpk) AS max_cpk
-		                  FROM stage_rt GROUP BY 1) s
-		         ON s.day = v.day) x`,
-	}
-
-	// Routes' all-time figures: the new rows' sums added, the bounds
-	// widened, the vehicles that carry a route for the first time counted.
-	routeTotalsSQL = `INSERT INTO agg_route_totals AS t (origin, destination, shipments, sum_cost, sum_weight, sum_dt,
-	     min_dt, max_dt, unique_vehicles)
-	 SELECT r.origin, r.destination, r.n, r.sum_cost, r.sum_weight, r.sum_dt, r.min_dt, r.max_dt, coalesce(v.vehicles, 0)
-	 FROM (SELECT origin, destination, sum(n) AS n, sum(sum_cost) AS sum_cost, sum(sum_weight) AS sum_weight,
-	              sum(dt * n) AS sum_dt, min(dt) AS min_dt, max(dt) AS max_dt
-	       FROM stage_rt GROUP BY 1, 2) r
-	 LEFT JOIN new_route_vehicles v ON v.origin = r.origin AND v.destination = r.destination
-	 ORDER BY 1, 2
-	 ON CONFLICT (origin, destination) DO UPDATE SET
-	     shipments = t.shipments + EXCLUDED.shipments, sum_cost = t.sum_cost + EXCLUDED.sum_cost,
-	     sum_weight = t.sum_weight + EXCLUDED.sum_weight, sum_dt = t.sum_dt + EXCLUDED.sum_dt,
-	     min_dt = least(t.min_dt, EXCLUDED.min_dt), max_dt = greatest(t.max_dt, EXCLUDED.max_dt),
-	     unique_vehicles = t.unique_vehicles + EXCLUDED.unique_vehicles`
-
 	// A key's appended segments, merged into one once there are more than
 	// maxSegments, so readers add up a few rows a key. The rebuild's rows
 	// (segments 0 and below) stay: merging costs what the refreshes since
 	// the rebuild added, not what is stored.
 	mergeSegmentsSQL = []string{
-		takeSegmentsSQL("stage_rt", "agg_routes", "merged_routes", "day AS period", "period"),
+		takeSegmentsSQL("delta_totals WHERE grain = 0", "agg_routes", "merged_routes", "period", "period"),
 		`INSERT INTO agg_routes (period, segment, origins, destinations, delivery_times, shipments, sum_cost,
 		     sum_weight, sum_cpk, sum_cpt)
 		 SELECT period, min(segment), array_agg(o ORDER BY o, de, dt), array_agg(de ORDER BY o, de, dt),
@@ -122,8 +73,8 @@ var (
 		            AS u(o, de, dt, n, c, w, cpk, cpt)
 		       GROUP BY period, o, de, dt) x
 		 GROUP BY 1`,
-		takeSegmentsSQL("delta_vehicles", "agg_vehicle_days", "merged_vehicle_days",
-			"vehicle_id, date_trunc('month', day)::date AS period", "vehicle_id", "period"),
+		takeSegmentsSQL("delta_vehicles WHERE grain = 1", "agg_vehicle_days", "merged_vehicle_days",
+			"vehicle_id, period", "vehicle_id", "period"),
 		`INSERT INTO agg_vehicle_days (vehicle_id, period, segment, days, trips, mileage, fuel, shipments, sum_cost, sum_dt)
 		 SELECT vehicle_id, period, min(segment), array_agg(d ORDER BY d), array_agg(t ORDER BY d),
 		        array_agg(m ORDER BY d), array_agg(f ORDER BY d), array_agg(n ORDER BY d), array_agg(c ORDER BY d),
@@ -134,8 +85,8 @@ var (
 		            unnest(days, trips, mileage, fuel, shipments, sum_cost, sum_dt) AS u(d, t, m, f, n, c, dt)
 		       GROUP BY vehicle_id, period, d) x
 		 GROUP BY 1, 2`,
-		takeSegmentsSQL("stage_vr", "agg_vehicle_routes", "merged_vehicle_routes",
-			"vehicle_id, date_trunc('year', day)::date AS period", "vehicle_id", "period"),
+		takeSegmentsSQL("delta_vehicles WHERE grain = 2", "agg_vehicle_routes", "merged_vehicle_routes",
+			"vehicle_id, period", "vehicle_id", "period"),
 		`INSERT INTO agg_vehicle_routes (vehicle_id, period, segment, days, origins, destinations, trips,
 		     shipments, sum_cost, sum_dt)
 		 SELECT vehicle_id, period, min(segment), array_agg(d ORDER BY d, o, de), array_agg(o ORDER BY d, o, de),
@@ -147,7 +98,8 @@ var (
 		            unnest(days, origins, destinations, trips, shipments, sum_cost, sum_dt) AS u(d, o, de, t, n, c, dt)
 		       GROUP BY vehicle_id, period, d, o, de) x
 		 GROUP BY 1, 2`,
-		takeSegmentsSQL("stage_vr", "agg_route_vehicles", "merged_route_vehicles", "origin, destination", "origin", "destination"),
+		takeSegmentsSQL("delta_route_totals", "agg_route_vehicles", "merged_route_vehicles", "origin, destination",
+			"origin", "destination"),
 		`INSERT INTO agg_route_vehicles (origin, destination, segment, days, vehicle_ids)
 		 SELECT origin, destination, min(segment), array_agg(d ORDER BY d, v), array_agg(v ORDER BY d, v)
 		 FROM (SELECT origin, destination, min(segment) AS segment, d, v
@@ -210,17 +162,14 @@ SELECT batch, (SELECT count(*) FROM l) + (SELECT count(*) FROM s) FROM b WHERE E
 const inRefreshBatches = `load_batch BETWEEN (SELECT min(batch) FROM refresh_batches) AND (SELECT max(batch) FROM refresh_batches)
 		   AND load_batch IN (SELECT batch FROM refresh_batches)`
 
-// rolledTable is a rollup table kept per grain (day, month, year) whose
-// columns all combine as sums, minima or maxima: a refresh adds the new
-// rows' figures to the rows of each of its grains.
-type rolledTable struct {
-	table  string
-	grains []int16
-	// key columns after (grain, period); delta is the temporary table of
-	// the day figures, with the key and value columns and day.
-	keys   []string
-	delta  string
-	values []rolledColumn
+// sumTable is a rollup table whose figures all combine as sums, minima or
+// maxima: a refresh adds a row per key the new rows touch, from its delta
+// (a temporary table of the same columns: deltasums.go), to the stored
+// row, or inserts it.
+type sumTable struct {
+	table, delta string
+	keys         []string
+	values       []rolledColumn
 }
 
 type rolledColumn struct {
@@ -236,37 +185,28 @@ func sums(names ...string) []rolledColumn {
 	return cols
 }
 
-var rolledTables = []rolledTable{
-	{table: "agg_totals", grains: []int16{db.GrainDay, db.GrainMonth, db.GrainYear}, delta: "delta_totals",
+var (
+	totalsTable = sumTable{table: "agg_totals", delta: "delta_totals", keys: []string{"grain", "period"},
 		values: append(sums("logs", "mileage", "fuel", "carrying_mileage", "shipments", "sum_cost", "sum_weight",
 			"sum_dt", "sum_dt2", "ship_days", "vehicle_days"),
 			rolledColumn{"min_dt", "min"}, rolledColumn{"max_dt", "max"},
-			rolledColumn{"min_cpk", "min"}, rolledColumn{"max_cpk", "max"})},
+			rolledColumn{"min_cpk", "min"}, rolledColumn{"max_cpk", "max"})}
 	// Its days are agg_vehicle_days.
-	{table: "agg_vehicles", grains: []int16{db.GrainMonth, db.GrainYear}, delta: "delta_vehicles",
-		keys:   []string{"vehicle_id"},
-		values: sums("trips", "mileage", "fuel", "shipments", "sum_cost", "sum_dt")},
-}
+	vehiclesTable = sumTable{table: "agg_vehicles", delta: "delta_vehicles", keys: []string{"grain", "period", "vehicle_id"},
+		values: sums("trips", "mileage", "fuel", "shipments", "sum_cost", "sum_dt")}
+	routeTotalsTable = sumTable{table: "agg_route_totals", delta: "delta_route_totals", keys: []string{"origin", "destination"},
+		values: append(sums("shipments", "sum_cost", "sum_weight", "sum_dt", "unique_vehicles"),
+			rolledColumn{"min_dt", "min"}, rolledColumn{"max_dt", "max"})}
+)
 
-// upsertSQL adds the delta's figures to the table's rows of grain g,
-// creating the rows that are not there yet.
-func (r rolledTable) upsertSQL(g int16) string {
-	unit := map[int16]string{db.GrainDay: "day", db.GrainMonth: "month", db.GrainYear: "year"}[g]
-	cols := []string{"grain", "period"}
-	sel := []string{fmt.Sprint(g), fmt.Sprintf("date_trunc('%s', day)::date", unit)}
-	group := []string{"2"}
-	conflict := []string{"grain", "period"}
-	for i, k := range r.keys {
-		cols = append(cols, ident(k))
-		sel = append(sel, ident(k))
-		group = append(group, fmt.Sprint(i+3))
-		conflict = append(conflict, ident(k))
-	}
+// upsertSQL adds the delta's rows to the table. The delta is read in the
+// order it was written, its key order, so the index is walked forward.
+func (t sumTable) upsertSQL() string {
+	cols := slices.Clone(t.keys)
 	var set []string
-	for _, v := range r.values {
+	for _, v := range t.values {
 		c := ident(v.name)
 		cols = append(cols, c)
-		sel = append(sel, fmt.Sprintf("%s(%s)", v.fn, c))
 		switch v.fn {
 		case "sum":
 			set = append(set, fmt.Sprintf("%s = a.%s + EXCLUDED.%s", c, c, c))
@@ -277,24 +217,10 @@ func (r rolledTable) upsertSQL(g int16) string {
 		}
 	}
 	return fmt.Sprintf(`INSERT INTO %s AS a (%s)
-SELECT %s
-FROM %s
-GROUP BY %s
-ORDER BY %s
+SELECT %s FROM %s
 ON CONFLICT (%s) DO UPDATE SET %s`,
-		ident(r.table), strings.Join(cols, ", "), strings.Join(sel, ", "), ident(r.delta),
-		strings.Join(group, ", "), strings.Join(group, ", "), strings.Join(conflict, ", "), strings.Join(set, ", "))
-}
-
-// rollUpSQL adds the deltas to every grain of the rolled tables.
-func rollUpSQL() []string {
-	var stmts []string
-	for _, r := range rolledTables {
-		for _, g := range r.grains {
-			stmts = append(stmts, r.upsertSQL(g))
-		}
-	}
-	return stmts
+		ident(t.table), strings.Join(cols, ", "), strings.Join(cols, ", "), ident(t.delta),
+		strings.Join(t.keys, ", "), strings.Join(set, ", "))
 }
 
 // aggregatedRowsSQL is every row, and every shipment, aggregated so far.

@@ -20,10 +20,10 @@ import (
 // logs that sorted them, the staging of what 1M new shipments add took 10 s
 // of a 42 s refresh at 10M shipments, and sorting the groups again for
 // each array table's segments most of the rest. The new rows are read once
-// with binary COPY, grouped as each rollup is (the tables stage_rt,
-// stage_vr and delta_vehicles that the rest of the refresh reads, written
-// with binary COPY), and the array tables' segments and the new pairs of a
-// route and a vehicle are made from these groups in memory.
+// with binary COPY and grouped as the array tables' entries are; their
+// segments (segments.go), the new pairs of a route and a vehicle
+// (routevehicles.go) and what they add to the tables of sums (deltasums.go)
+// are made from these groups in memory.
 
 // The keys of the groups, with names as numbers (deltaRows' interners).
 type (
@@ -65,10 +65,12 @@ type (
 		mileage float64
 		carried bool
 	}
-	// vdSums are delta_vehicles' figures of a day and vehicle.
+	// vdSums are a vehicle's figures of a day: agg_vehicle_days' and,
+	// for agg_totals, the mileage of its logs that carry a shipment for
+	// the first time.
 	vdSums struct {
-		trips, n, dt                  int64
-		mileage, fuel, carrying, cost float64
+		vehicleSums
+		carrying float64
 	}
 )
 
@@ -99,9 +101,11 @@ func (g *group[K, S]) of(k K) (*S, int32) {
 	return &g.sums[i], i
 }
 
-// deltaRows are what the new rows add, grouped as stage_rt, stage_vr and
-// delta_vehicles are (delta.go has their meaning, and the SQL the rest of
-// the refresh runs on them).
+// deltaRows are what the new rows add, grouped per day, route and delivery
+// time (rt: agg_routes' entries), per day, vehicle and route (vr:
+// agg_vehicle_routes' and agg_route_vehicles'; trips counts the logs that
+// carry the route for the first time) and per day and vehicle (vd:
+// agg_vehicle_days'); delta.go has the meaning of the figures.
 type deltaRows struct {
 	cities, vehicles interner
 	routes           map[[2]uint32]uint32
@@ -126,10 +130,17 @@ type deltaRows struct {
 	shipTrips []shipTrip
 	// days are the days the new rows fall on.
 	days map[int32]struct{}
+	// firstCarriers counts, per day, the vehicles that carry their first
+	// shipment of the day (shipdays.go); newVehicles, per route, those
+	// that carry it for the first time (routevehicles.go).
+	firstCarriers map[int32]int64
+	newVehicles   []int64
 
 	// a route's and a vehicle's place in name order (bytewise, as the
-	// rollups' keys compare: migration 00014)
-	routeRank, vehicleRank []uint32
+	// rollups' keys compare: migration 00014), and the routes and vehicles
+	// in that order
+	routeRank, vehicleRank     []uint32
+	routeByRank, vehicleByRank []uint32
 }
 
 // The statements deltaRows reads and writes. The new rows' logs that
@@ -146,15 +157,6 @@ FROM shipments WHERE ` + inRefreshBatches + `) TO STDOUT (FORMAT binary)`
 	readOldCarrySQL  = `COPY (SELECT v.trip_date, v.vehicle_id, v.mileage
 FROM old_logs o JOIN vehicle_logs v USING (log_id)
 WHERE NOT EXISTS (SELECT 1 FROM carried_before c WHERE c.log_id = o.log_id)) TO STDOUT (FORMAT binary)`
-	createStagedSQL = `
-CREATE TEMP TABLE stage_rt (day date, origin text COLLATE "C", destination text COLLATE "C", dt integer, n bigint,
-    sum_cost double precision, sum_weight double precision, sum_cpk double precision, sum_cpt double precision,
-    min_cpk double precision, max_cpk double precision) ON COMMIT DROP;
-CREATE TEMP TABLE stage_vr (day date, vehicle_id text COLLATE "C", origin text COLLATE "C",
-    destination text COLLATE "C", n bigint, trips bigint, sum_cost double precision, sum_dt bigint) ON COMMIT DROP;
-CREATE TEMP TABLE delta_vehicles (day date, vehicle_id text COLLATE "C", trips bigint, mileage double precision,
-    fuel double precision, carrying_mileage double precision, shipments bigint, sum_cost double precision,
-    sum_dt bigint) ON COMMIT DROP`
 )
 
 // newDeltaRows makes the groups of about rows new rows (logs and
@@ -236,10 +238,9 @@ func (d *deltaRows) read(ctx context.Context, tx pgx.Tx, _ logr.Logger) error {
 
 // stage counts the trips of the new rows' vehicle routes, with the routes
 // old logs carried before (carried_before), adds the mileage of old logs
-// that carry a shipment for the first time, and writes the groups into
-// stage_rt, stage_vr and delta_vehicles.
+// that carry a shipment for the first time, and ranks the routes and
+// vehicles by name.
 func (d *deltaRows) stage(ctx context.Context, tx pgx.Tx, log logr.Logger) error {
-	pg := tx.Conn().PgConn()
 	if err := copyOut(ctx, tx, readCarriedSQL, d.carriedRow); err != nil {
 		return fmt.Errorf("read routes old logs carried: %w", err)
 	}
@@ -250,22 +251,6 @@ func (d *deltaRows) stage(ctx context.Context, tx pgx.Tx, log logr.Logger) error
 		return fmt.Errorf("read old logs' mileage: %w", err)
 	}
 	d.rank()
-	if _, err := tx.Exec(ctx, createStagedSQL); err != nil {
-		return fmt.Errorf("create staged deltas: %w", err)
-	}
-	for _, w := range []struct {
-		table   string
-		columns string
-		encode  func(*pgcopy.Encoder, func() error) error
-	}{
-		{"stage_rt", "day, origin, destination, dt, n, sum_cost, sum_weight, sum_cpk, sum_cpt, min_cpk, max_cpk", d.encodeRT},
-		{"stage_vr", "day, vehicle_id, origin, destination, n, trips, sum_cost, sum_dt", d.encodeVR},
-		{"delta_vehicles", "day, vehicle_id, trips, mileage, fuel, carrying_mileage, shipments, sum_cost, sum_dt", d.encodeVD},
-	} {
-		if _, err := copyRows(ctx, pg, `COPY `+w.table+` (`+w.columns+`) FROM STDIN (FORMAT binary)`, w.encode); err != nil {
-			return fmt.Errorf("stage %s: %w", w.table, err)
-		}
-	}
 	log.V(2).Info("new rows grouped", "routeDays", len(d.rt.keys), "vehicleRoutes", len(d.vr.keys),
 		"vehicleDays", len(d.vd.keys), "routes", len(d.routeCities), "vehicles", len(d.vehicles.names))
 	return nil
@@ -377,12 +362,12 @@ func (d *deltaRows) oldLog(f [][]byte) error {
 
 // rank orders the routes and vehicles by name.
 func (d *deltaRows) rank() {
-	d.routeRank, _ = ranks(len(d.routeCities), func(a, b uint32) int {
+	d.routeRank, d.routeByRank = ranks(len(d.routeCities), func(a, b uint32) int {
 		ca, cb := d.routeCities[a], d.routeCities[b]
 		return cmp.Or(strings.Compare(d.cities.names[ca[0]], d.cities.names[cb[0]]),
 			strings.Compare(d.cities.names[ca[1]], d.cities.names[cb[1]]))
 	})
-	d.vehicleRank, _ = ranks(len(d.vehicles.names), func(a, b uint32) int {
+	d.vehicleRank, d.vehicleByRank = ranks(len(d.vehicles.names), func(a, b uint32) int {
 		return strings.Compare(d.vehicles.names[a], d.vehicles.names[b])
 	})
 }
@@ -391,62 +376,6 @@ func (d *deltaRows) routeNames(e *pgcopy.Encoder, route uint32) {
 	c := d.routeCities[route]
 	e.String(d.cities.names[c[0]])
 	e.String(d.cities.names[c[1]])
-}
-
-func (d *deltaRows) encodeRT(e *pgcopy.Encoder, spill func() error) error {
-	for i, k := range d.rt.keys {
-		s := &d.rt.sums[i]
-		e.Row(11)
-		e.Int4(k.day)
-		d.routeNames(e, k.route)
-		e.Int4(k.dt)
-		e.Int8(s.n)
-		for _, v := range []float64{s.cost, s.weight, s.cpk, s.cpt, s.minCPK, s.maxCPK} {
-			e.Float8(v)
-		}
-		if err := spill(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (d *deltaRows) encodeVR(e *pgcopy.Encoder, spill func() error) error {
-	for i, k := range d.vr.keys {
-		s := &d.vr.sums[i]
-		e.Row(8)
-		e.Int4(k.day)
-		e.String(d.vehicles.names[k.vehicle])
-		d.routeNames(e, k.route)
-		e.Int8(s.n)
-		e.Int8(s.trips)
-		e.Float8(s.cost)
-		e.Int8(s.dt)
-		if err := spill(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (d *deltaRows) encodeVD(e *pgcopy.Encoder, spill func() error) error {
-	for i, k := range d.vd.keys {
-		s := &d.vd.sums[i]
-		e.Row(9)
-		e.Int4(k.day)
-		e.String(d.vehicles.names[k.vehicle])
-		e.Int8(s.trips)
-		e.Float8(s.mileage)
-		e.Float8(s.fuel)
-		e.Float8(s.carrying)
-		e.Int8(s.n)
-		e.Float8(s.cost)
-		e.Int8(s.dt)
-		if err := spill(); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // copyRows streams the rows encode writes into sql's COPY FROM STDIN,

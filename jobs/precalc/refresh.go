@@ -226,21 +226,21 @@ type step struct {
 // segments merged.
 func deltaSteps(merge bool, d *deltaRows) []step {
 	pairs := routeVehicleSteps{delta: d}
-	var days shipDaysSteps
+	days := shipDaysSteps{delta: d}
 	appendSegments := func(a segmentAppend) func(context.Context, pgx.Tx, logr.Logger) error {
 		return func(ctx context.Context, tx pgx.Tx, log logr.Logger) error { return a.run(ctx, tx, d, log) }
 	}
 	steps := []step{
 		{name: "stage deltas", stmts: stageDeltaSQL, run: d.stage},
 		{name: "first carriers", run: days.stage},
-		{name: "stage totals", stmts: stageTotalsSQL},
 		{name: "new route vehicles", run: pairs.stage},
+		{name: "stage sums", run: d.stageSums},
 		{name: "route days", run: appendSegments(segmentAppends.routeDays)},
-		{name: "route totals", stmts: []string{routeTotalsSQL}},
+		{name: "route totals", stmts: []string{routeTotalsTable.upsertSQL()}},
 		{name: "vehicle routes", run: appendSegments(segmentAppends.vehicleRoutes)},
 		{name: "route vehicles", run: appendSegments(segmentAppends.routeVehicles)},
 		{name: "vehicle days", run: appendSegments(segmentAppends.vehicleDays)},
-		{name: "totals and vehicles", stmts: rollUpSQL()},
+		{name: "totals and vehicles", stmts: []string{totalsTable.upsertSQL(), vehiclesTable.upsertSQL()}},
 		{name: "vehicle names", stmts: []string{vehicleInfoSQL}},
 	}
 	if merge {

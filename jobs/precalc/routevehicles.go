@@ -245,21 +245,16 @@ func routeVehicleSetsOf(ctx context.Context, tx pgx.Tx, log logr.Logger) (*route
 	return s, nil
 }
 
-// new_route_vehicles counts, per route, the vehicles that carry it for the
-// first time (routes without any are left out).
-const newRouteVehiclesSQL = `CREATE TEMP TABLE new_route_vehicles (origin text COLLATE "C", destination text COLLATE "C", vehicles bigint)
-ON COMMIT DROP`
-
 // routeVehicleSteps are a refresh's steps for the pairs of a route and a
-// vehicle, those of the new rows' groups (delta): stage, before the route
-// totals, and write, once the version is bumped.
+// vehicle, those of the new rows' groups (delta): stage, before the sums
+// are staged, and write, once the version is bumped.
 type routeVehicleSteps struct {
 	delta *deltaRows
 	sets  *routeVehicleSets
 }
 
 // stage counts, per route, the vehicles that carry it for the first time
-// (new_route_vehicles), and adds the new pairs to the sets.
+// (delta.newVehicles), and adds the new pairs to the sets.
 func (s *routeVehicleSteps) stage(ctx context.Context, tx pgx.Tx, log logr.Logger) error {
 	sets, err := routeVehicleSetsOf(ctx, tx, log)
 	if err != nil {
@@ -276,32 +271,11 @@ func (s *routeVehicleSteps) stage(ctx context.Context, tx pgx.Tx, log logr.Logge
 	for i, name := range d.vehicles.names {
 		vehicles[i] = sets.vehicle(name)
 	}
-	added := make([]int64, len(d.routeCities)) // by the delta's route
+	d.newVehicles = make([]int64, len(d.routeCities))
 	for _, k := range d.vr.keys {
 		if sets.add(routes[k.route], vehicles[k.vehicle]) {
-			added[k.route]++
+			d.newVehicles[k.route]++
 		}
-	}
-	if _, err := tx.Exec(ctx, newRouteVehiclesSQL); err != nil {
-		return fmt.Errorf("stage new route vehicles: %w", err)
-	}
-	_, err = copyRows(ctx, tx.Conn().PgConn(), `COPY new_route_vehicles (origin, destination, vehicles) FROM STDIN (FORMAT binary)`,
-		func(e *pgcopy.Encoder, spill func() error) error {
-			for route, n := range added {
-				if n == 0 {
-					continue
-				}
-				e.Row(3)
-				d.routeNames(e, uint32(route))
-				e.Int8(n)
-				if err := spill(); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	if err != nil {
-		return fmt.Errorf("stage new route vehicles: %w", err)
 	}
 	return nil
 }

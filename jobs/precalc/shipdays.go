@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/haul-dev/haul/internal/pgcopy"
 )
 
 // agg_totals counts, per day, the vehicles that carried a shipment that
@@ -30,9 +31,6 @@ type shipDaysKey struct {
 }
 
 const shipDaysWords = 8
-
-// pgEpoch is day 0 of the days since 2000-01-01.
-var pgEpoch = time.Date(2000, time.January, 1, 0, 0, 0, 0, time.UTC)
 
 // add notes that vehicle carried a shipment on day (days since
 // 2000-01-01), and says whether it is the first it carried that day.
@@ -87,17 +85,16 @@ func unmarshalShipDays(b []byte) (shipDays, error) {
 	return s, nil
 }
 
-// The vehicle days with shipments that the new rows bring; first_carriers,
-// per day, the vehicles that carry their first shipment of the day. Without
-// shipDays, the day is looked up in the vehicle's month rows, through their
-// key, in key order: a join let PostgreSQL hash every stored day instead
-// (3.3M at 10M shipments: 2.3 s of a refresh of 100k).
+// Without shipDays, whether a vehicle carried a shipment on a day is looked
+// up in its month rows, through their key, in key order: a join let
+// PostgreSQL hash every stored day instead (3.3M at 10M shipments: 2.3 s of
+// a refresh of 100k). new_ship_days are the new rows' vehicle days with
+// shipments; the lookup counts, per day (days since 2000-01-01), the
+// vehicles that carry their first shipment of the day.
 const (
-	newShipDaysSQL         = `SELECT vehicle_id, day - '2000-01-01'::date FROM delta_vehicles WHERE shipments > 0`
-	firstCarriersSQL       = `CREATE TEMP TABLE first_carriers (day date, vehicles bigint) ON COMMIT DROP`
-	lookUpFirstCarriersSQL = `INSERT INTO first_carriers (day, vehicles)
-SELECT x.day, count(*)
-FROM (SELECT vehicle_id, day FROM delta_vehicles WHERE shipments > 0 ORDER BY 1, 2) x
+	newShipDaysSQL         = `CREATE TEMP TABLE new_ship_days (vehicle_id text COLLATE "C", day date) ON COMMIT DROP`
+	lookUpFirstCarriersSQL = `SELECT x.day - DATE '2000-01-01', count(*)
+FROM (SELECT vehicle_id, day FROM new_ship_days ORDER BY 1, 2) x
 LEFT JOIN LATERAL (SELECT sum(a.shipments[array_position(a.days, x.day)]) AS shipments
                    FROM agg_vehicle_days a
                    WHERE a.vehicle_id = x.vehicle_id AND a.period = date_trunc('month', x.day)::date) a ON true
@@ -105,56 +102,75 @@ WHERE coalesce(a.shipments, 0) = 0
 GROUP BY 1`
 )
 
-// shipDaysSteps are a refresh's steps for the vehicle days with shipments:
-// stage, before the totals are staged, and write, once the version is
-// bumped.
+// shipDaysSteps are a refresh's steps for the vehicle days with shipments
+// of the new rows (delta): stage, before the sums are staged, and write,
+// once the version is bumped.
 type shipDaysSteps struct {
-	days shipDays
+	delta *deltaRows
+	days  shipDays
 }
 
-// stage counts the vehicles that carry their first shipment of a day
-// (first_carriers), and adds the new days to shipDays.
+// stage counts, per day, the vehicles that carry their first shipment of
+// the day (delta.firstCarriers), and adds the new days to shipDays.
 func (s *shipDaysSteps) stage(ctx context.Context, tx pgx.Tx, log logr.Logger) error {
 	b, err := readState(ctx, tx, stateVehicleShipDays)
 	if err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, firstCarriersSQL); err != nil {
-		return fmt.Errorf("stage first carriers: %w", err)
-	}
+	d := s.delta
+	first := map[int32]int64{}
+	d.firstCarriers = first
 	if b == nil {
 		log.V(2).Info("vehicle ship days looked up", "state", false)
-		if _, err := tx.Exec(ctx, lookUpFirstCarriersSQL); err != nil {
-			return fmt.Errorf("look up first carriers: %w", err)
-		}
-		return nil
+		return s.lookUp(ctx, tx)
 	}
 	if s.days, err = unmarshalShipDays(b); err != nil {
 		return err
 	}
-	rows, err := tx.Query(ctx, newShipDaysSQL)
-	if err != nil {
-		return fmt.Errorf("read new vehicle days: %w", err)
-	}
-	var vehicle string
-	var day int32
-	first := map[int32]int64{}
-	_, err = pgx.ForEachRow(rows, []any{&vehicle, &day}, func() error {
-		if s.days.add(vehicle, day) {
-			first[day]++
+	for i, k := range d.vd.keys {
+		if d.vd.sums[i].n > 0 && s.days.add(d.vehicles.names[k.vehicle], k.day) {
+			first[k.day]++
 		}
+	}
+	return nil
+}
+
+// lookUp counts the first carriers of each day by looking the new rows'
+// vehicle days up in agg_vehicle_days.
+func (s *shipDaysSteps) lookUp(ctx context.Context, tx pgx.Tx) error {
+	d := s.delta
+	if _, err := tx.Exec(ctx, newShipDaysSQL); err != nil {
+		return fmt.Errorf("stage new vehicle days: %w", err)
+	}
+	_, err := copyRows(ctx, tx.Conn().PgConn(), `COPY new_ship_days (vehicle_id, day) FROM STDIN (FORMAT binary)`,
+		func(e *pgcopy.Encoder, spill func() error) error {
+			for i, k := range d.vd.keys {
+				if d.vd.sums[i].n > 0 {
+					e.Row(2)
+					e.String(d.vehicles.names[k.vehicle])
+					e.Int4(k.day)
+					if err := spill(); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("stage new vehicle days: %w", err)
+	}
+	rows, err := tx.Query(ctx, lookUpFirstCarriersSQL)
+	if err != nil {
+		return fmt.Errorf("look up first carriers: %w", err)
+	}
+	var day int32
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&day, &n}, func() error {
+		d.firstCarriers[day] = n
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("read new vehicle days: %w", err)
-	}
-	counts := make([][]any, 0, len(first))
-	for day, n := range first {
-		counts = append(counts, []any{pgEpoch.AddDate(0, 0, int(day)), n})
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"first_carriers"}, []string{"day", "vehicles"},
-		pgx.CopyFromRows(counts)); err != nil {
-		return fmt.Errorf("stage first carriers: %w", err)
+		return fmt.Errorf("look up first carriers: %w", err)
 	}
 	return nil
 }
