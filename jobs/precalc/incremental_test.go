@@ -233,6 +233,51 @@ func TestRefreshMergesVehicleRouteSegments(t *testing.T) {
 	e.assertEqualsFullRebuild(precalc.Result{Version: 11})
 }
 
+// Each refresh stores the route vehicle sets as a delta after the base the
+// last rebuild wrote; the sets of a version are the base and every delta
+// since. With one missing (an older haul published that version), the
+// next refresh makes the sets from the rollups and writes them as a base.
+func TestRouteVehicleSetsDeltas(t *testing.T) {
+	e := newEnv(t)
+	e.load("first", e.generate("first", datagen.Config{Shipments: 2_000, Vehicles: 8, Cities: 12}))
+	e.refresh(false)
+	const deltasSQL = `SELECT count(*) FROM precalc_refresh_state WHERE name LIKE 'route\_vehicle\_sets+%'`
+	refresh := func(i int) []string {
+		name := fmt.Sprintf("run-%d", i)
+		e.load(name, e.generate(name, datagen.Config{Shipments: 200, Vehicles: 12, Cities: 14, Seed: uint64(10 + i),
+			IDPrefix: fmt.Sprintf("R%d-", i)}))
+		res, log := e.refreshLogged(false)
+		if res.Full {
+			t.Fatalf("refresh %d took the full path", i)
+		}
+		return log
+	}
+	made := func(log []string) bool {
+		return slices.ContainsFunc(log, func(l string) bool { return strings.Contains(l, "route vehicle sets made from the rollups") })
+	}
+	for i := range 3 {
+		if made(refresh(i)) {
+			t.Fatalf("refresh %d made the sets from the rollups", i)
+		}
+		if n := e.count(deltasSQL); n != int64(i+1) {
+			t.Fatalf("after refresh %d: %d deltas stored, want %d", i, n, i+1)
+		}
+		e.assertStateMatches(fmt.Sprintf("after refresh %d", i))
+	}
+	e.exec(`DELETE FROM precalc_refresh_state WHERE name = 'route_vehicle_sets+' || ((SELECT version FROM precalc_state) - 1)`)
+	if !made(refresh(3)) {
+		t.Error("a refresh used the sets with a delta missing")
+	}
+	if n := e.count(deltasSQL); n != 0 {
+		t.Errorf("%d deltas stored after the sets were made again, want 0", n)
+	}
+	e.assertStateMatches("after the sets were made again")
+	if made(refresh(4)) || e.count(deltasSQL) != 1 {
+		t.Error("the refresh after did not add a delta to the new base")
+	}
+	e.assertEqualsFullRebuild(precalc.Result{Version: 6})
+}
+
 // Shipments loaded after their logs, by a later run: on logs that carried
 // the same route before, another route, or nothing yet. A log counts once
 // in trips and carrying mileage however many runs load its shipments.

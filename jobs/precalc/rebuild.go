@@ -300,7 +300,7 @@ func rebuild(ctx context.Context, pool *pgxpool.Pool, conn *pgx.Conn, res *Resul
 		if err := runSteps(ctx, tx, steps, log); err != nil {
 			return err
 		}
-		if err := writeState(ctx, tx, stateRouteVehicleSets, state.routeVehicles.marshal()); err != nil {
+		if err := writeRouteVehicleSets(ctx, tx, state.routeVehicles); err != nil {
 			return err
 		}
 		if err := writeState(ctx, tx, stateVehicleShipDays, state.shipDays.marshal()); err != nil {

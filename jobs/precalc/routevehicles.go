@@ -116,44 +116,78 @@ func (s *routeVehicleSets) marshal() []byte {
 
 var errRouteVehicleSets = errors.New("malformed route vehicle sets")
 
-func unmarshalRouteVehicleSets(b []byte) (*routeVehicleSets, error) {
-	s := newRouteVehicleSets()
-	num := func(limit uint64) (uint64, error) {
-		n, size := binary.Uvarint(b)
-		if size <= 0 || n > limit {
-			return 0, errRouteVehicleSets
-		}
-		b = b[size:]
-		return n, nil
+// setsReader reads the uvarints and strings of the sets' stored forms
+// (marshal, marshalDelta). Every count is bounded by the bytes left: an
+// element takes one.
+type setsReader struct{ b []byte }
+
+func (r *setsReader) num(limit uint64) (uint64, error) {
+	n, size := binary.Uvarint(r.b)
+	if size <= 0 || n > limit {
+		return 0, errRouteVehicleSets
 	}
-	str := func() (string, error) {
-		n, err := num(uint64(len(b)))
-		if err != nil || uint64(len(b)) < n {
-			return "", errRouteVehicleSets
-		}
-		v := string(b[:n])
-		b = b[n:]
-		return v, nil
+	r.b = r.b[size:]
+	return n, nil
+}
+
+func (r *setsReader) str() (string, error) {
+	n, err := r.num(uint64(len(r.b)))
+	if err != nil || uint64(len(r.b)) < n {
+		return "", errRouteVehicleSets
 	}
-	// Every count is bounded by the bytes left: an element takes one.
-	vehicles, err := num(uint64(len(b)))
+	v := string(r.b[:n])
+	r.b = r.b[n:]
+	return v, nil
+}
+
+// vehicles reads a count of vehicles and their names, and numbers them in
+// s after its own.
+func (r *setsReader) vehicles(s *routeVehicleSets) error {
+	n, err := r.num(uint64(len(r.b)))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	for range vehicles {
-		v, err := str()
+	for range n {
+		v, err := r.str()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if s.vehicle(v) != uint32(len(s.vehicles)-1) {
-			return nil, fmt.Errorf("%w: vehicle %q twice", errRouteVehicleSets, v)
+			return fmt.Errorf("%w: vehicle %q twice", errRouteVehicleSets, v)
 		}
 	}
-	routes, err := num(uint64(len(b)))
+	return nil
+}
+
+// route reads a route's origin and destination and places it in s after
+// its own.
+func (r *setsReader) route(s *routeVehicleSets) (int32, error) {
+	var name routeName
+	var err error
+	if name.origin, err = r.str(); err != nil {
+		return 0, err
+	}
+	if name.destination, err = r.str(); err != nil {
+		return 0, err
+	}
+	at := s.route(name)
+	if int(at) != len(s.routes)-1 {
+		return 0, fmt.Errorf("%w: route %q to %q twice", errRouteVehicleSets, name.origin, name.destination)
+	}
+	return at, nil
+}
+
+func unmarshalRouteVehicleSets(b []byte) (*routeVehicleSets, error) {
+	s := newRouteVehicleSets()
+	r := &setsReader{b}
+	if err := r.vehicles(s); err != nil {
+		return nil, err
+	}
+	routes, err := r.num(uint64(len(r.b)))
 	if err != nil {
 		return nil, err
 	}
-	pairs, err := num(uint64(len(b)))
+	pairs, err := r.num(uint64(len(r.b)))
 	if err != nil {
 		return nil, err
 	}
@@ -161,18 +195,11 @@ func unmarshalRouteVehicleSets(b []byte) (*routeVehicleSets, error) {
 	// to one moves it out instead of overwriting the next.
 	all := make([]uint32, pairs)
 	for range routes {
-		var r routeName
-		if r.origin, err = str(); err != nil {
+		at, err := r.route(s)
+		if err != nil {
 			return nil, err
 		}
-		if r.destination, err = str(); err != nil {
-			return nil, err
-		}
-		at := s.route(r)
-		if int(at) != len(s.routes)-1 {
-			return nil, fmt.Errorf("%w: route %q to %q twice", errRouteVehicleSets, r.origin, r.destination)
-		}
-		n, err := num(uint64(len(all)))
+		n, err := r.num(uint64(len(all)))
 		if err != nil {
 			return nil, err
 		}
@@ -181,9 +208,9 @@ func unmarshalRouteVehicleSets(b []byte) (*routeVehicleSets, error) {
 		v := uint64(0)
 		for i := range set {
 			var gap uint64
-			if len(b) > 0 && b[0] < 0x80 { // most gaps: a byte
-				gap, b = uint64(b[0]), b[1:]
-			} else if gap, err = num(uint64(len(s.vehicles))); err != nil {
+			if len(r.b) > 0 && r.b[0] < 0x80 { // most gaps: a byte
+				gap, r.b = uint64(r.b[0]), r.b[1:]
+			} else if gap, err = r.num(uint64(len(s.vehicles))); err != nil {
 				return nil, err
 			}
 			if (i > 0 && gap == 0) || v+gap >= uint64(len(s.vehicles)) {
@@ -194,8 +221,8 @@ func unmarshalRouteVehicleSets(b []byte) (*routeVehicleSets, error) {
 		}
 		s.sets[at] = set
 	}
-	if len(b) != 0 || len(all) != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the sets, %d pairs fewer than counted", errRouteVehicleSets, len(b), len(all))
+	if len(r.b) != 0 || len(all) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the sets, %d pairs fewer than counted", errRouteVehicleSets, len(r.b), len(all))
 	}
 	return s, nil
 }
@@ -206,20 +233,14 @@ const readRouteVehicleSetsSQL = `COPY (SELECT origin, destination, vehicle_ids F
 TO STDOUT (FORMAT binary)`
 
 // routeVehicleSetsOf returns the sets of the current version: those stored
-// with it, else made from agg_route_vehicles.
-func routeVehicleSetsOf(ctx context.Context, tx pgx.Tx, log logr.Logger) (*routeVehicleSets, error) {
-	b, err := readState(ctx, tx, stateRouteVehicleSets)
-	if err != nil {
-		return nil, err
+// with it (setsdelta.go), else made from agg_route_vehicles; and how they
+// were stored.
+func routeVehicleSetsOf(ctx context.Context, tx pgx.Tx, log logr.Logger) (*routeVehicleSets, storedSets, error) {
+	s, st, err := readRouteVehicleSets(ctx, tx)
+	if err != nil || s != nil {
+		return s, st, err
 	}
-	if b != nil {
-		s, err := unmarshalRouteVehicleSets(b)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", stateRouteVehicleSets, err)
-		}
-		return s, nil
-	}
-	s := newRouteVehicleSets()
+	s = newRouteVehicleSets()
 	var ids [][]byte
 	d := &pgcopy.Decoder{Row: func(f [][]byte) error {
 		if err := fieldsOK(f, 0, 0, -1); err != nil { // an array's size is not bounded
@@ -236,31 +257,34 @@ func routeVehicleSetsOf(ctx context.Context, tx pgx.Tx, log logr.Logger) (*route
 		return nil
 	}}
 	if _, err := tx.Conn().PgConn().CopyTo(ctx, d, readRouteVehicleSetsSQL); err != nil {
-		return nil, fmt.Errorf("read route vehicles: %w", err)
+		return nil, st, fmt.Errorf("read route vehicles: %w", err)
 	}
 	if err := d.Close(); err != nil {
-		return nil, fmt.Errorf("read route vehicles: %w", err)
+		return nil, st, fmt.Errorf("read route vehicles: %w", err)
 	}
 	log.V(1).Info("route vehicle sets made from the rollups", "routes", len(s.routes), "pairs", s.pairs())
-	return s, nil
+	return s, st, nil
 }
 
 // routeVehicleSteps are a refresh's steps for the pairs of a route and a
 // vehicle, those of the new rows' groups (delta): stage, before the sums
 // are staged, and write, once the version is bumped.
 type routeVehicleSteps struct {
-	delta *deltaRows
-	sets  *routeVehicleSets
+	delta  *deltaRows
+	sets   *routeVehicleSets
+	stored storedSets
+	added  setsDelta
 }
 
 // stage counts, per route, the vehicles that carry it for the first time
 // (delta.newVehicles), and adds the new pairs to the sets.
 func (s *routeVehicleSteps) stage(ctx context.Context, tx pgx.Tx, log logr.Logger) error {
-	sets, err := routeVehicleSetsOf(ctx, tx, log)
+	sets, stored, err := routeVehicleSetsOf(ctx, tx, log)
 	if err != nil {
 		return err
 	}
-	s.sets = sets
+	s.sets, s.stored = sets, stored
+	s.added = setsDelta{vehicles: len(sets.vehicles), routes: len(sets.routes)}
 	d := s.delta
 	// The delta's routes and vehicles, as the sets number them.
 	routes := make([]int32, len(d.routeCities))
@@ -273,16 +297,25 @@ func (s *routeVehicleSteps) stage(ctx context.Context, tx pgx.Tx, log logr.Logge
 	}
 	d.newVehicles = make([]int64, len(d.routeCities))
 	for _, k := range d.vr.keys {
-		if sets.add(routes[k.route], vehicles[k.vehicle]) {
+		r, v := routes[k.route], vehicles[k.vehicle]
+		if sets.add(r, v) {
 			d.newVehicles[k.route]++
+			s.added.pairs = append(s.added.pairs, [2]uint32{uint32(r), v})
 		}
 	}
 	return nil
 }
 
-// write stores the sets with the new pairs.
+// write stores the sets with the new pairs: a delta, or a new base.
 func (s *routeVehicleSteps) write(ctx context.Context, tx pgx.Tx, _ logr.Logger) error {
-	return writeState(ctx, tx, stateRouteVehicleSets, s.sets.marshal())
+	delta := s.sets.marshalDelta(s.added)
+	if s.stored.rebase(len(delta)) {
+		return writeRouteVehicleSets(ctx, tx, s.sets)
+	}
+	if _, err := tx.Exec(ctx, writeSetsDeltaSQL, stateRouteVehicleSets, delta); err != nil {
+		return fmt.Errorf("write a delta of %s: %w", stateRouteVehicleSets, err)
+	}
+	return nil
 }
 
 // routeVehicleSetsOfRanks makes the sets the rebuild writes: vehicles

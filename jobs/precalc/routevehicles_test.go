@@ -60,13 +60,137 @@ func FuzzRouteVehicleSets(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := unmarshalRouteVehicleSets(s.marshal())
+		assertStoredAgain(t, s)
+	})
+}
+
+// assertStoredAgain checks that sets stored and read back are the same.
+func assertStoredAgain(t *testing.T, s *routeVehicleSets) {
+	t.Helper()
+	again, err := unmarshalRouteVehicleSets(s.marshal())
+	if err != nil {
+		t.Fatalf("stored again, the sets are refused: %v", err)
+	}
+	if !bytes.Equal(again.marshal(), s.marshal()) {
+		t.Fatal("the sets changed once stored again")
+	}
+}
+
+// A delta brings the sets it was made after to the sets it was made from,
+// with the vehicles and routes it numbered; one that does not follow the
+// sets it is applied to, or is cut short, is refused.
+func TestRouteVehicleSetsDelta(t *testing.T) {
+	s := newRouteVehicleSets()
+	add := func(from, to int) setsDelta {
+		d := setsDelta{vehicles: len(s.vehicles), routes: len(s.routes)}
+		for i := from; i < to; i++ {
+			r := s.route(routeName{fmt.Sprintf("City %d", i%17), fmt.Sprintf("City %d", i%13)})
+			v := s.vehicle(fmt.Sprintf("VH-%05d", (i*7919)%(200+i/10)))
+			if s.add(r, v) {
+				d.pairs = append(d.pairs, [2]uint32{uint32(r), v})
+			}
+		}
+		return d
+	}
+	add(0, 3_000)
+	base := s.marshal()
+	var deltas [][]byte
+	for _, span := range [][2]int{{3_000, 3_500}, {3_500, 3_500}, {3_500, 6_000}} {
+		d := add(span[0], span[1])
+		if span[0] < span[1] && len(d.pairs) == 0 {
+			t.Fatalf("no new pairs in %v", span)
+		}
+		deltas = append(deltas, s.marshalDelta(d))
+	}
+	got, err := unmarshalRouteVehicleSets(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(got.vehicles)
+	for _, d := range deltas {
+		if err := got.apply(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got.vehicles) == before || !slices.Equal(got.vehicles, s.vehicles) || !slices.Equal(got.routes, s.routes) ||
+		!slices.EqualFunc(got.sets, s.sets, slices.Equal) {
+		t.Error("the base and its deltas are not the sets they were made from")
+	}
+	last := deltas[2]
+	for name, bad := range map[string][]byte{
+		"applied twice": last,
+		"cut short":     last[:len(last)-1],
+		"padded":        append(slices.Clone(last), 0),
+	} {
+		again, err := unmarshalRouteVehicleSets(base)
 		if err != nil {
-			t.Fatalf("stored again, the sets are refused: %v", err)
+			t.Fatal(err)
 		}
-		if !bytes.Equal(again.marshal(), s.marshal()) {
-			t.Fatal("the sets changed once stored again")
+		for _, d := range deltas[:2] {
+			if err := again.apply(d); err != nil {
+				t.Fatal(err)
+			}
 		}
+		if name == "applied twice" {
+			if err := again.apply(last); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := again.apply(bad); err == nil {
+			t.Errorf("a delta %s was accepted", name)
+		}
+	}
+}
+
+// The sets are written as a new base once their deltas would outweigh a
+// quarter of the base, at least minSetsDeltaBytes, or number
+// maxSetsDeltas; and always when they were made from the rollups.
+func TestRouteVehicleSetsRebase(t *testing.T) {
+	big := 40 * minSetsDeltaBytes
+	for _, c := range []struct {
+		stored storedSets
+		delta  int
+		want   bool
+	}{
+		{storedSets{}, 10, true},
+		{storedSets{ok: true, base: big}, 10, false},
+		{storedSets{ok: true, base: big, deltas: big / 4, n: 3}, 0, false},
+		{storedSets{ok: true, base: big, deltas: big / 4, n: 3}, 1, true},
+		{storedSets{ok: true, base: 100, deltas: minSetsDeltaBytes - 10, n: 3}, 10, false},
+		{storedSets{ok: true, base: 100, deltas: minSetsDeltaBytes - 10, n: 3}, 11, true},
+		{storedSets{ok: true, base: big, n: maxSetsDeltas - 1}, 1, false},
+		{storedSets{ok: true, base: big, n: maxSetsDeltas}, 1, true},
+	} {
+		if got := c.stored.rebase(c.delta); got != c.want {
+			t.Errorf("%+v, a delta of %d bytes: rebase %v, want %v", c.stored, c.delta, got, c.want)
+		}
+	}
+}
+
+// FuzzRouteVehicleSetsDelta: no delta makes applying it fail other than
+// with an error, and the sets it is accepted into store and read back the
+// same.
+func FuzzRouteVehicleSetsDelta(f *testing.F) {
+	s := newRouteVehicleSets()
+	s.add(s.route(routeName{"A", "B"}), s.vehicle("V1"))
+	base := s.marshal()
+	d := setsDelta{vehicles: 1, routes: 1}
+	r, v := s.route(routeName{"B", "A"}), s.vehicle("V2")
+	s.add(r, v)
+	d.pairs = append(d.pairs, [2]uint32{uint32(r), v})
+	s.add(0, v)
+	d.pairs = append(d.pairs, [2]uint32{0, v})
+	f.Add(s.marshalDelta(d))
+	f.Add([]byte{1, 0, 1, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := unmarshalRouteVehicleSets(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.apply(b) != nil {
+			return
+		}
+		assertStoredAgain(t, s)
 	})
 }
 

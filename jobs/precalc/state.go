@@ -10,8 +10,8 @@ import (
 
 // A refresh keeps beside the rollups what spares it lookups in them, a row
 // of precalc_refresh_state per kind (migrations 00013, 00015): each route's
-// vehicles (routevehicles.go) and the days each vehicle
-// carried a shipment on (shipdays.go). The rebuild writes them, each
+// vehicles (routevehicles.go; and a row per delta: setsdelta.go) and the
+// days each vehicle carried a shipment on (shipdays.go). The rebuild writes them, each
 // refresh adds its rows, and they are written once the transaction that
 // publishes a version has bumped it, with that version. A row is read only
 // for the version it was written with: an older haul publishes versions
