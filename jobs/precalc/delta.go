@@ -44,13 +44,12 @@ var (
 	}
 
 	// The routes that old logs carried before: one scan of shipments, only
-	// when there are such logs (the one-time filter skips it). The new rows
-	// are read from the raw tables once and grouped in haul (newrows.go).
-	stageDeltaSQL = []string{
+	// when there are such logs. The new rows are read from the raw tables
+	// once and grouped in haul (newrows.go).
+	carriedBeforeSQL = []string{
 		`CREATE TEMP TABLE carried_before ON COMMIT DROP AS
 		 SELECT DISTINCT s.log_id, s.origin, s.destination FROM shipments s
-		 WHERE (SELECT count(*) > 0 FROM old_logs)
-		   AND s.log_id IN (SELECT log_id FROM old_logs)
+		 WHERE s.log_id IN (SELECT log_id FROM old_logs)
 		   AND s.load_batch NOT IN (SELECT batch FROM refresh_batches)`,
 		`ANALYZE carried_before`,
 	}

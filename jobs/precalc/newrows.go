@@ -194,7 +194,8 @@ func copyOut(ctx context.Context, tx pgx.Tx, sql string, row func([][]byte) erro
 
 // read reads the refreshed batches' rows from the raw tables, once, and
 // groups them, but for the trips (stage), and stages the logs of new
-// shipments that earlier refreshes saw loaded (old_logs).
+// shipments that earlier refreshes saw loaded (old_logs), if there are
+// any.
 func (d *deltaRows) read(ctx context.Context, tx pgx.Tx, _ logr.Logger) error {
 	if err := copyOut(ctx, tx, readNewLogsSQL, d.newLog); err != nil {
 		return fmt.Errorf("read new logs: %w", err)
@@ -209,26 +210,27 @@ func (d *deltaRows) read(ctx context.Context, tx pgx.Tx, _ logr.Logger) error {
 			d.vd.sums[l.vd].carrying += l.mileage
 		}
 	}
+	if d.oldLogs == 0 {
+		return nil
+	}
 	if _, err := tx.Exec(ctx, createOldLogsSQL); err != nil {
 		return fmt.Errorf("stage old logs: %w", err)
 	}
-	if d.oldLogs > 0 {
-		_, err := copyRows(ctx, tx.Conn().PgConn(), `COPY old_logs (log_id) FROM STDIN (FORMAT binary)`,
-			func(e *pgcopy.Encoder, spill func() error) error {
-				for id, i := range d.logAt {
-					if d.logs[i].vd < 0 {
-						e.Row(1)
-						e.String(id)
-						if err := spill(); err != nil {
-							return err
-						}
+	_, err := copyRows(ctx, tx.Conn().PgConn(), `COPY old_logs (log_id) FROM STDIN (FORMAT binary)`,
+		func(e *pgcopy.Encoder, spill func() error) error {
+			for id, i := range d.logAt {
+				if d.logs[i].vd < 0 {
+					e.Row(1)
+					e.String(id)
+					if err := spill(); err != nil {
+						return err
 					}
 				}
-				return nil
-			})
-		if err != nil {
-			return fmt.Errorf("stage old logs: %w", err)
-		}
+			}
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("stage old logs: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `ANALYZE old_logs`); err != nil {
 		return fmt.Errorf("stage old logs: %w", err)
@@ -241,14 +243,21 @@ func (d *deltaRows) read(ctx context.Context, tx pgx.Tx, _ logr.Logger) error {
 // that carry a shipment for the first time, and ranks the routes and
 // vehicles by name.
 func (d *deltaRows) stage(ctx context.Context, tx pgx.Tx, log logr.Logger) error {
-	if err := copyOut(ctx, tx, readCarriedSQL, d.carriedRow); err != nil {
-		return fmt.Errorf("read routes old logs carried: %w", err)
+	if d.oldLogs > 0 {
+		if err := execAll(ctx, tx, carriedBeforeSQL, log.V(2)); err != nil {
+			return fmt.Errorf("stage routes old logs carried: %w", err)
+		}
+		if err := copyOut(ctx, tx, readCarriedSQL, d.carriedRow); err != nil {
+			return fmt.Errorf("read routes old logs carried: %w", err)
+		}
 	}
 	for _, t := range d.shipTrips {
 		d.trip(t)
 	}
-	if err := copyOut(ctx, tx, readOldCarrySQL, d.oldLog); err != nil {
-		return fmt.Errorf("read old logs' mileage: %w", err)
+	if d.oldLogs > 0 {
+		if err := copyOut(ctx, tx, readOldCarrySQL, d.oldLog); err != nil {
+			return fmt.Errorf("read old logs' mileage: %w", err)
+		}
 	}
 	d.rank()
 	log.V(2).Info("new rows grouped", "routeDays", len(d.rt.keys), "vehicleRoutes", len(d.vr.keys),

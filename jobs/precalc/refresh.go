@@ -231,15 +231,17 @@ func deltaSteps(merge bool, d *deltaRows) []step {
 		return func(ctx context.Context, tx pgx.Tx, log logr.Logger) error { return a.run(ctx, tx, d, log) }
 	}
 	steps := []step{
-		{name: "stage deltas", stmts: stageDeltaSQL, run: d.stage},
+		{name: "stage deltas", run: d.stage},
 		{name: "first carriers", run: days.stage},
+		// The new pairs are counted while the segments are appended.
 		{name: "new route vehicles", run: pairs.stage},
-		{name: "stage sums", run: d.stageSums},
 		{name: "route days", run: appendSegments(segmentAppends.routeDays)},
-		{name: "route totals", stmts: []string{routeTotalsTable.upsertSQL()}},
 		{name: "vehicle routes", run: appendSegments(segmentAppends.vehicleRoutes)},
 		{name: "route vehicles", run: appendSegments(segmentAppends.routeVehicles)},
 		{name: "vehicle days", run: appendSegments(segmentAppends.vehicleDays)},
+		{name: "new route vehicles counted", run: pairs.wait},
+		{name: "stage sums", run: d.stageSums},
+		{name: "route totals", stmts: []string{routeTotalsTable.upsertSQL()}},
 		{name: "totals and vehicles", stmts: []string{totalsTable.upsertSQL(), vehiclesTable.upsertSQL()}},
 		{name: "vehicle names", stmts: []string{vehicleInfoSQL}},
 	}

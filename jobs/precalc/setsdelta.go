@@ -47,51 +47,67 @@ func (st storedSets) rebase(delta int) bool {
 	return !st.ok || st.n+1 > maxSetsDeltas || st.deltas+delta > max(st.base/4, minSetsDeltaBytes)
 }
 
-// readRouteVehicleSets returns the stored sets of the current version, or
-// nil when there are none.
-func readRouteVehicleSets(ctx context.Context, tx pgx.Tx) (*routeVehicleSets, storedSets, error) {
-	var st storedSets
+// setsRow is a stored row of the sets: the base or a delta.
+type setsRow struct {
+	name string
+	data []byte
+}
+
+// readSetsRows returns the rows that hold the sets of the current version,
+// the base first, then the deltas in version order; nil when there are
+// none.
+func readSetsRows(ctx context.Context, tx pgx.Tx) ([]setsRow, error) {
 	rows, err := tx.Query(ctx, readSetsSQL, stateRouteVehicleSets)
 	if err != nil {
-		return nil, st, fmt.Errorf("read %s: %w", stateRouteVehicleSets, err)
+		return nil, fmt.Errorf("read %s: %w", stateRouteVehicleSets, err)
 	}
-	type row struct {
-		name             string
-		version, current int64
-		data             []byte
-	}
-	var stored []row
-	var r row
-	if _, err := pgx.ForEachRow(rows, []any{&r.name, &r.version, &r.data, &r.current}, func() error {
+	var stored []setsRow
+	var versions []int64
+	var r setsRow
+	var version, current int64
+	if _, err := pgx.ForEachRow(rows, []any{&r.name, &version, &r.data, &current}, func() error {
 		stored = append(stored, r)
+		versions = append(versions, version)
 		return nil
 	}); err != nil {
-		return nil, st, fmt.Errorf("read %s: %w", stateRouteVehicleSets, err)
+		return nil, fmt.Errorf("read %s: %w", stateRouteVehicleSets, err)
 	}
-	if len(stored) == 0 || stored[0].name != stateRouteVehicleSets {
-		return nil, st, nil
+	if len(stored) == 0 || stored[0].name != stateRouteVehicleSets || versions[len(versions)-1] != current {
+		return nil, nil
 	}
-	for i, r := range stored {
-		if want := stored[0].version + int64(i); r.version != want ||
-			(i > 0 && r.name != fmt.Sprintf("%s+%d", stateRouteVehicleSets, want)) {
-			return nil, st, nil
+	for i, v := range versions {
+		if want := versions[0] + int64(i); v != want ||
+			(i > 0 && stored[i].name != fmt.Sprintf("%s+%d", stateRouteVehicleSets, want)) {
+			return nil, nil
 		}
 	}
-	if last := stored[len(stored)-1]; last.version != last.current {
-		return nil, st, nil
-	}
-	sets, err := unmarshalRouteVehicleSets(stored[0].data)
+	return stored, nil
+}
+
+// decodeSets makes the sets of their stored rows.
+func decodeSets(rows []setsRow) (*routeVehicleSets, storedSets, error) {
+	st := storedSets{ok: true, base: len(rows[0].data), n: len(rows) - 1}
+	sets, err := unmarshalRouteVehicleSets(rows[0].data)
 	if err != nil {
-		return nil, st, fmt.Errorf("read %s: %w", stateRouteVehicleSets, err)
+		return nil, st, fmt.Errorf("read %s: %w", rows[0].name, err)
 	}
-	st = storedSets{ok: true, base: len(stored[0].data), n: len(stored) - 1}
-	for _, r := range stored[1:] {
+	for _, r := range rows[1:] {
 		if err := sets.apply(r.data); err != nil {
 			return nil, st, fmt.Errorf("read %s: %w", r.name, err)
 		}
 		st.deltas += len(r.data)
 	}
 	return sets, st, nil
+}
+
+// readRouteVehicleSets returns the stored sets of the current version, or
+// nil when there are none.
+func readRouteVehicleSets(ctx context.Context, tx pgx.Tx) (*routeVehicleSets, storedSets, error) {
+	rows, err := readSetsRows(ctx, tx)
+	if err != nil || rows == nil {
+		return nil, storedSets{}, err
+	}
+	return decodeSets(rows)
 }
 
 // writeRouteVehicleSets stores the sets as the base of the current version,
