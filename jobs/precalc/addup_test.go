@@ -1,11 +1,13 @@
 package precalc
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -66,4 +68,25 @@ func BenchmarkAddUpMonth(b *testing.B) {
 		bl.totals = bl.totals[:0]
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/shipments, "ns/shipment")
+}
+
+// orderBy orders by its keys, the first the most significant, as a stable
+// sort comparing them in turn does; signed keeps int32 order.
+func TestOrderBy(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 5, 300, 20_000} {
+		a, b := make([]int32, n), make([]uint32, n)
+		for i := range n {
+			a[i], b[i] = r.Int32N(50)-25, r.Uint32N(1000)
+		}
+		got := orderBy(n, func(i int32) uint64 { return signed(a[i]) }, func(i int32) uint64 { return uint64(b[i]) })
+		want := make([]int32, n)
+		for i := range want {
+			want[i] = int32(i)
+		}
+		slices.SortStableFunc(want, func(x, y int32) int { return cmp.Or(cmp.Compare(a[x], a[y]), cmp.Compare(b[x], b[y])) })
+		if !slices.Equal(got, want) {
+			t.Fatalf("n=%d: order differs from a stable sort's", n)
+		}
+	}
 }

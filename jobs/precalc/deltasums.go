@@ -185,11 +185,8 @@ func (d *deltaRows) vehicleRows() ([]vehiclePeriod, []vehicleSums) {
 		s, _ = g.of(vehiclePeriod{db.GrainYear, yearStart(yearOf(month)), k.vehicle})
 		s.add(&d.vd.sums[i].vehicleSums)
 	}
-	order := sortedBy(len(g.keys), func(a, b int32) int {
-		x, y := g.keys[a], g.keys[b]
-		return cmp.Or(cmp.Compare(x.grain, y.grain), cmp.Compare(x.period, y.period),
-			cmp.Compare(d.vehicleRank[x.vehicle], d.vehicleRank[y.vehicle]))
-	})
+	order := orderBy(len(g.keys), func(i int32) uint64 { return uint64(g.keys[i].grain)<<32 | signed(g.keys[i].period) },
+		func(i int32) uint64 { return uint64(d.vehicleRank[g.keys[i].vehicle]) })
 	keys, sums := make([]vehiclePeriod, len(order)), make([]vehicleSums, len(order))
 	for i, j := range order {
 		keys[i], sums[i] = g.keys[j], g.sums[j]

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/go-logr/logr"
@@ -13,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/haul-dev/haul/internal/pgcopy"
+	"github.com/haul-dev/haul/internal/radixsort"
 )
 
 // An incremental refresh groups its new rows in haul, as a full rebuild
@@ -417,12 +417,26 @@ func copyRows(ctx context.Context, pg *pgconn.PgConn, sql string, encode func(*p
 	return tag, err
 }
 
-// sortedBy returns the indexes 0..n-1 ordered by compare.
-func sortedBy(n int, compare func(a, b int32) int) []int32 {
+// orderBy returns the indexes 0..n-1 ordered by keys, the first the most
+// significant: a radix sort by each key in turn, from the last, each
+// keeping the order of equal keys. Sorted by comparisons of the names'
+// ranks, each order of a refresh of 1M new shipments took about 0.4 s,
+// while PostgreSQL waited for the rows.
+func orderBy(n int, keys ...func(i int32) uint64) []int32 {
 	order := make([]int32, n)
 	for i := range order {
 		order[i] = int32(i)
 	}
-	slices.SortFunc(order, compare)
+	k := make([]uint64, n)
+	var s radixsort.Sorter
+	for j := len(keys) - 1; j >= 0; j-- {
+		for i, o := range order {
+			k[i] = keys[j](o)
+		}
+		s.ByKey(k, order)
+	}
 	return order
 }
+
+// signed maps an int32 to a uint64 in the same order.
+func signed(v int32) uint64 { return uint64(uint32(v) ^ 1<<31) }

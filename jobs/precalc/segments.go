@@ -1,7 +1,6 @@
 package precalc
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -104,11 +103,8 @@ func runs(order []int32, same func(a, b int32) bool, each func(run []int32) erro
 // delivery time.
 func (d *deltaRows) routeDaySegments(e *pgcopy.Encoder, segment int64, spill func() error) error {
 	keys, sums := d.rt.keys, d.rt.sums
-	order := sortedBy(len(keys), func(a, b int32) int {
-		x, y := keys[a], keys[b]
-		return cmp.Or(cmp.Compare(x.day, y.day), cmp.Compare(d.routeRank[x.route], d.routeRank[y.route]),
-			cmp.Compare(x.dt, y.dt))
-	})
+	order := orderBy(len(keys), func(i int32) uint64 { return signed(keys[i].day) },
+		func(i int32) uint64 { return uint64(d.routeRank[keys[i].route])<<32 | signed(keys[i].dt) })
 	return runs(order, func(a, b int32) bool { return keys[a].day == keys[b].day }, func(run []int32) error {
 		n := len(run)
 		e.Row(10)
@@ -135,11 +131,8 @@ func (d *deltaRows) routeDaySegments(e *pgcopy.Encoder, segment int64, spill fun
 // day, then route.
 func (d *deltaRows) vehicleRouteSegments(e *pgcopy.Encoder, segment int64, spill func() error) error {
 	keys, sums := d.vr.keys, d.vr.sums
-	order := sortedBy(len(keys), func(a, b int32) int {
-		x, y := keys[a], keys[b]
-		return cmp.Or(cmp.Compare(d.vehicleRank[x.vehicle], d.vehicleRank[y.vehicle]), cmp.Compare(x.day, y.day),
-			cmp.Compare(d.routeRank[x.route], d.routeRank[y.route]))
-	})
+	order := orderBy(len(keys), func(i int32) uint64 { return uint64(d.vehicleRank[keys[i].vehicle]) },
+		func(i int32) uint64 { return signed(keys[i].day)<<32 | uint64(d.routeRank[keys[i].route]) })
 	year := func(i int32) int32 { return yearOf(monthOf(keys[i].day)) }
 	return runs(order, func(a, b int32) bool { return keys[a].vehicle == keys[b].vehicle && year(a) == year(b) }, func(run []int32) error {
 		n := len(run)
@@ -163,11 +156,8 @@ func (d *deltaRows) vehicleRouteSegments(e *pgcopy.Encoder, segment int64, spill
 // vehicle, as the rebuild does.
 func (d *deltaRows) routeVehicleSegments(e *pgcopy.Encoder, segment int64, spill func() error) error {
 	keys := d.vr.keys
-	order := sortedBy(len(keys), func(a, b int32) int {
-		x, y := keys[a], keys[b]
-		return cmp.Or(cmp.Compare(d.routeRank[x.route], d.routeRank[y.route]), cmp.Compare(x.day, y.day),
-			cmp.Compare(d.vehicleRank[x.vehicle], d.vehicleRank[y.vehicle]))
-	})
+	order := orderBy(len(keys), func(i int32) uint64 { return uint64(d.routeRank[keys[i].route]) },
+		func(i int32) uint64 { return signed(keys[i].day)<<32 | uint64(d.vehicleRank[keys[i].vehicle]) })
 	return runs(order, func(a, b int32) bool { return keys[a].route == keys[b].route }, func(run []int32) error {
 		n := len(run)
 		e.Row(5)
@@ -183,10 +173,7 @@ func (d *deltaRows) routeVehicleSegments(e *pgcopy.Encoder, segment int64, spill
 // day.
 func (d *deltaRows) vehicleDaySegments(e *pgcopy.Encoder, segment int64, spill func() error) error {
 	keys, sums := d.vd.keys, d.vd.sums
-	order := sortedBy(len(keys), func(a, b int32) int {
-		x, y := keys[a], keys[b]
-		return cmp.Or(cmp.Compare(d.vehicleRank[x.vehicle], d.vehicleRank[y.vehicle]), cmp.Compare(x.day, y.day))
-	})
+	order := orderBy(len(keys), func(i int32) uint64 { return uint64(d.vehicleRank[keys[i].vehicle])<<32 | signed(keys[i].day) })
 	month := func(i int32) int32 { return monthOf(keys[i].day) }
 	return runs(order, func(a, b int32) bool { return keys[a].vehicle == keys[b].vehicle && month(a) == month(b) }, func(run []int32) error {
 		n := len(run)
