@@ -326,7 +326,7 @@ func (s *routeVehicleSteps) count() {
 		r, v := routes[k.route], vehicles[k.vehicle]
 		if sets.add(r, v) {
 			d.newVehicles[k.route]++
-			s.added.pairs = append(s.added.pairs, [2]uint32{uint32(r), v})
+			s.added.pairs = append(s.added.pairs, uint64(r)<<32|uint64(v))
 		}
 	}
 }

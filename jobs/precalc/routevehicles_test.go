@@ -87,7 +87,7 @@ func TestRouteVehicleSetsDelta(t *testing.T) {
 			r := s.route(routeName{fmt.Sprintf("City %d", i%17), fmt.Sprintf("City %d", i%13)})
 			v := s.vehicle(fmt.Sprintf("VH-%05d", (i*7919)%(200+i/10)))
 			if s.add(r, v) {
-				d.pairs = append(d.pairs, [2]uint32{uint32(r), v})
+				d.pairs = append(d.pairs, uint64(r)<<32|uint64(v))
 			}
 		}
 		return d
@@ -177,9 +177,9 @@ func FuzzRouteVehicleSetsDelta(f *testing.F) {
 	d := setsDelta{vehicles: 1, routes: 1}
 	r, v := s.route(routeName{"B", "A"}), s.vehicle("V2")
 	s.add(r, v)
-	d.pairs = append(d.pairs, [2]uint32{uint32(r), v})
+	d.pairs = append(d.pairs, uint64(r)<<32|uint64(v))
 	s.add(0, v)
-	d.pairs = append(d.pairs, [2]uint32{0, v})
+	d.pairs = append(d.pairs, uint64(v))
 	f.Add(s.marshalDelta(d))
 	f.Add([]byte{1, 0, 1, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {

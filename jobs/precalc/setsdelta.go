@@ -1,13 +1,14 @@
 package precalc
 
 import (
-	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
-	"slices"
+	"math"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/haul-dev/haul/internal/radixsort"
 )
 
 // The route vehicle sets are stored as a base, the sets as of the version
@@ -120,14 +121,14 @@ func writeRouteVehicleSets(ctx context.Context, tx pgx.Tx, sets *routeVehicleSet
 }
 
 // setsDelta is what a refresh adds to the sets: the vehicles and routes it
-// numbers, after the first vehicles and routes, and the new pairs (route,
-// vehicle).
+// numbers, after the first vehicles and routes, and the new pairs (route
+// << 32 | vehicle).
 type setsDelta struct {
 	vehicles, routes int
-	pairs            [][2]uint32
+	pairs            []uint64
 }
 
-// marshalDelta encodes d, which added to s: the vehicles numbered before
+// marshalDelta encodes d, which added to s (and sorts its pairs): the vehicles numbered before
 // it, the names of those it numbered; the routes before it, the names of
 // those it numbered; the pairs, by route and vehicle, each as the gap from
 // the last route and the vehicle; every number and length a uvarint.
@@ -148,15 +149,14 @@ func (s *routeVehicleSets) marshalDelta(d setsDelta) []byte {
 		str(r.origin)
 		str(r.destination)
 	}
-	pairs := slices.SortedFunc(slices.Values(d.pairs), func(a, b [2]uint32) int {
-		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
-	})
-	b = binary.AppendUvarint(b, uint64(len(pairs)))
-	last := uint32(0)
-	for _, p := range pairs {
-		b = binary.AppendUvarint(b, uint64(p[0]-last))
-		b = binary.AppendUvarint(b, uint64(p[1]))
-		last = p[0]
+	var sorter radixsort.Sorter
+	sorter.Uint64s(d.pairs)
+	b = binary.AppendUvarint(b, uint64(len(d.pairs)))
+	last := uint64(0)
+	for _, p := range d.pairs {
+		b = binary.AppendUvarint(b, p>>32-last)
+		b = binary.AppendUvarint(b, p&math.MaxUint32)
+		last = p >> 32
 	}
 	return b
 }
