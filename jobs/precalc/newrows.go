@@ -304,7 +304,13 @@ func (d *deltaRows) shipment(f [][]byte) error {
 	d.shipTrips = append(d.shipTrips, shipTrip{vr: i, log: log, route: route})
 	d.days[day] = struct{}{}
 
-	vd, _ := d.vd.of(vdKey{day, vehicle})
+	// A shipment's day and vehicle are its log's: a new log has the group.
+	var vd *vdSums
+	if g := d.logs[at].vd; g >= 0 {
+		vd = &d.vd.sums[g]
+	} else {
+		vd, _ = d.vd.of(vdKey{day, vehicle})
+	}
 	vd.n++
 	vd.cost += cost
 	vd.dt += int64(dt)
