@@ -123,13 +123,13 @@ SELECT count(*) FROM precalc_refreshes
 WHERE NOT full_build AND version > (SELECT coalesce(max(version), 0) FROM precalc_refreshes WHERE full_build)`
 
 // takeSegmentsSQL deletes the appended segments of the keys of table that
-// the new rows (the staged table from) touch and that have more than
-// maxSegments of them, into the temporary table into, to be merged. keys
-// are the key's columns before segment, selected from from as keySQL lists
-// them. The segments are
-// counted through the primary key from the touched keys: the appended rows
-// are not in the table's statistics, and a join planned on them took 17 s
-// for 15k routes at 2M shipments.
+// the new rows touch (from: a delta table, and a condition on its rows)
+// and that have more than maxSegments of them, into the temporary table
+// into, to be merged. keys are the key's columns before segment, selected
+// from from as keySQL lists them. The segments are counted through the
+// primary key from the touched keys: the appended rows are not in the
+// table's statistics, and a join planned on them took 17 s for 15k routes
+// at 2M shipments.
 func takeSegmentsSQL(from, table, into, keySQL string, keys ...string) string {
 	var match, same []string
 	for _, k := range keys {

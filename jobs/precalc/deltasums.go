@@ -34,8 +34,34 @@ CREATE TEMP TABLE delta_route_totals (LIKE agg_route_totals) ON COMMIT DROP`
 const storedShipDaysSQL = `SELECT period - DATE '2000-01-01' FROM agg_totals
 WHERE grain = 0 AND shipments > 0 AND period IN (SELECT DATE '2000-01-01' + d FROM unnest($1::integer[]) d)`
 
-// stageSums writes what d adds to the tables of sums into their deltas.
-func (d *deltaRows) stageSums(ctx context.Context, tx pgx.Tx, log logr.Logger) error {
+// sumSteps are a refresh's steps for the tables of sums: add, which adds
+// up the vehicles' and the routes' rows in the background, while the
+// segments are appended (at 10M shipments it took 0.3 s of a refresh of
+// 1M more, mostly a hash table of the vehicles' months and years), and
+// stage, which writes them and the totals' into the deltas.
+type sumSteps struct {
+	delta       *deltaRows
+	vehicleKeys []vehiclePeriod
+	vehicles    []vehicleSums
+	routes      []routeTotal
+	added       chan struct{}
+}
+
+func (s *sumSteps) add(context.Context, pgx.Tx, logr.Logger) error {
+	s.added = make(chan struct{})
+	go func() {
+		defer close(s.added)
+		s.vehicleKeys, s.vehicles = s.delta.vehicleRows()
+		s.routes = s.delta.routeTotals()
+	}()
+	return nil
+}
+
+// stage writes what the new rows add to the tables of sums into their
+// deltas, once add is done.
+func (s *sumSteps) stage(ctx context.Context, tx pgx.Tx, log logr.Logger) error {
+	<-s.added
+	d, vehicleKeys, vehicleSums, routeTotals := s.delta, s.vehicleKeys, s.vehicles, s.routes
 	days := slices.Sorted(maps.Keys(d.days))
 	rows, err := tx.Query(ctx, storedShipDaysSQL, days)
 	if err != nil {
@@ -53,8 +79,6 @@ func (d *deltaRows) stageSums(ctx context.Context, tx pgx.Tx, log logr.Logger) e
 		return fmt.Errorf("create deltas: %w", err)
 	}
 	totals := d.totalRows(stored)
-	vehicleKeys, vehicleSums := d.vehicleRows()
-	routeTotals := d.routeTotals()
 	for _, w := range []struct {
 		table  string
 		encode func(*pgcopy.Encoder, func() error) error

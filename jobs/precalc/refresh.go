@@ -227,20 +227,23 @@ type step struct {
 func deltaSteps(merge bool, d *deltaRows) []step {
 	pairs := routeVehicleSteps{delta: d}
 	days := shipDaysSteps{delta: d}
+	sums := sumSteps{delta: d}
 	appendSegments := func(a segmentAppend) func(context.Context, pgx.Tx, logr.Logger) error {
 		return func(ctx context.Context, tx pgx.Tx, log logr.Logger) error { return a.run(ctx, tx, d, log) }
 	}
 	steps := []step{
 		{name: "stage deltas", run: d.stage},
 		{name: "first carriers", run: days.stage},
-		// The new pairs are counted while the segments are appended.
+		// The new pairs are counted, and the sums added up, while the
+		// segments are appended.
 		{name: "new route vehicles", run: pairs.stage},
+		{name: "add up sums", run: sums.add},
 		{name: "route days", run: appendSegments(segmentAppends.routeDays)},
 		{name: "vehicle routes", run: appendSegments(segmentAppends.vehicleRoutes)},
 		{name: "route vehicles", run: appendSegments(segmentAppends.routeVehicles)},
 		{name: "vehicle days", run: appendSegments(segmentAppends.vehicleDays)},
 		{name: "new route vehicles counted", run: pairs.wait},
-		{name: "stage sums", run: d.stageSums},
+		{name: "stage sums", run: sums.stage},
 		{name: "route totals", stmts: []string{routeTotalsTable.upsertSQL()}},
 		{name: "totals and vehicles", stmts: []string{totalsTable.upsertSQL(), vehiclesTable.upsertSQL()}},
 		{name: "vehicle names", stmts: []string{vehicleInfoSQL}},
