@@ -19,7 +19,6 @@ func (l *loader) copyRows(ctx context.Context, tx pgx.Tx, b *batch, st *staged, 
 	if enc == nil {
 		enc = new(pgcopy.Encoder)
 	}
-	defer l.encoders.Put(enc)
 	enc.Reset()
 	enc.Grow(len(b.arena) + len(idx)*(8+nf*12))
 	extra := len(extraColumns[def.name])
@@ -43,8 +42,12 @@ func (l *loader) copyRows(ctx context.Context, tx pgx.Tx, b *batch, st *staged, 
 		}
 	}
 	if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(enc.Finish()), def.copySQL()); err != nil {
+		// The encoder is not reused: when the connection breaks, pgx returns
+		// without waiting for its goroutine that reads the rows (pgconn
+		// v5.12.0, PgConn.CopyFrom), which may still be reading them.
 		return fmt.Errorf("copy into %s: %w", def.table, err)
 	}
+	l.encoders.Put(enc)
 	return nil
 }
 
