@@ -40,13 +40,13 @@ type (
 		day     int32
 		vehicle uint32
 	}
-	// rtSums are stage_rt's figures of a day, route and delivery time.
+	// rtSums are the figures of a day, route and delivery time.
 	rtSums struct {
 		n                      int64
 		cost, weight, cpk, cpt float64
 		minCPK, maxCPK         float64
 	}
-	// vrSums are stage_vr's figures of a day, vehicle and route; log is the
+	// vrSums are the figures of a day, vehicle and route; log is the
 	// first log counted as a trip, plus one (0: none yet).
 	vrSums struct {
 		n, trips, dt int64
