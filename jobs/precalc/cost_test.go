@@ -10,21 +10,24 @@ func TestFullIsCheaper(t *testing.T) {
 		want bool
 	}{
 		{"nothing", costEstimate{}, false},
-		// Measured at 10M: 0.59-0.65 s incremental.
+		// Measured at 10M: 0.55-0.65 s incremental.
 		{"one new day of 10M", costEstimate{added: 13_500, total: 15_000_000, shipments: 10_000_000}, false},
-		// Measured at 10M: 4.3-4.8 s incremental.
+		// Measured at 10M: 1.6-2.5 s incremental.
 		{"1% more over every day of 10M", costEstimate{added: 150_000, total: 15_000_000, shipments: 10_000_000}, false},
-		{"3% more of 10M", costEstimate{added: 450_000, total: 15_000_000, shipments: 10_000_000}, false},
-		// Measured at 10M: 31.2 s incremental, 36.8-39.7 s full.
+		// Measured at 10M, each path forced: 11.7 s incremental, 43.4 s full.
 		{"10% more of 10M", costEstimate{added: 1_500_000, total: 15_000_000, shipments: 10_000_000}, false},
-		{"15% more of 10M", costEstimate{added: 2_250_000, total: 15_000_000, shipments: 10_000_000}, true},
+		// 17.4 s incremental, 49.2 s full.
+		{"20% more of 10M", costEstimate{added: 3_000_000, total: 15_000_000, shipments: 10_000_000}, false},
+		// 26.9 s incremental, 46.3 s full, but 1.8 GB of RSS incremental.
+		{"30% more of 10M", costEstimate{added: 4_500_000, total: 15_000_000, shipments: 10_000_000}, true},
+		{"60% more of 10M", costEstimate{added: 9_000_000, total: 15_000_000, shipments: 10_000_000}, true},
 		{"as much again as is there", costEstimate{added: 3_000_000, total: 3_000_000, shipments: 2_000_000}, true},
 		{"a few shipments on old logs",
 			costEstimate{added: 1_000, total: 3_000_000, shipments: 2_000_000, oldLogs: true}, false},
-		{"5% more of 2M", costEstimate{added: 150_000, total: 3_000_000, shipments: 2_000_000}, false},
 		{"12% more of 2M", costEstimate{added: 360_000, total: 3_000_000, shipments: 2_000_000}, false},
-		{"12% more of 2M, on old logs: the scan of every shipment tips it",
-			costEstimate{added: 360_000, total: 3_000_000, shipments: 2_000_000, oldLogs: true}, true},
+		{"27% more of 2M", costEstimate{added: 800_000, total: 3_000_000, shipments: 2_000_000}, false},
+		{"27% more of 2M, on old logs: the scan of every shipment tips it",
+			costEstimate{added: 800_000, total: 3_000_000, shipments: 2_000_000, oldLogs: true}, true},
 		{"small data: the full path's fixed cost dominates",
 			costEstimate{added: 9_000, total: 30_000, shipments: 20_000}, false},
 	} {

@@ -500,8 +500,8 @@ func deref(s *string) string {
 
 // A refresh adds the new rows, wherever they fall: a load spread over
 // every day stays incremental. It takes the full path by itself when that
-// is cheaper (after a load larger than the data there; TestFullIsCheaper has
-// the cases), or when days were queued before rows were numbered by batch
+// is cheaper (after a load several times the data there, and the rebuild's
+// fixed cost; TestFullIsCheaper has the cases), or when days were queued before rows were numbered by batch
 // (migration 00006 queues batch 0 for them), and consumes the queue either way.
 func TestRefreshFallsBackToFullRebuild(t *testing.T) {
 	e := newEnv(t)
@@ -519,20 +519,20 @@ func TestRefreshFallsBackToFullRebuild(t *testing.T) {
 	}
 	e.assertNothingQueued()
 
-	// More than the data there, over the same days: adding it row by row
-	// costs more than a rebuild.
-	e.load("big", e.generate("big", datagen.Config{Shipments: 30_000, Cities: 40, Seed: 5, IDPrefix: "E",
+	// Several times the data there, over the same days: adding it row by
+	// row costs more than a rebuild.
+	e.load("big", e.generate("big", datagen.Config{Shipments: 80_000, Cities: 40, Seed: 5, IDPrefix: "E",
 		Vehicles: 20, From: day("2024-01-01"), To: day("2024-12-31")}))
 	big, log := e.refreshLogged(false)
 	if !big.Full || !slices.Equal(big.Runs, []string{"big"}) {
-		t.Fatalf("refresh after a load larger than the data: %+v; want the full path, publishing run big", big)
+		t.Fatalf("refresh after a load several times the data: %+v; want the full path, publishing run big", big)
 	}
 	// Ingest queued each batch with its rows: the refresh decided before
 	// staging them.
 	if !slices.ContainsFunc(log, func(l string) bool {
 		return strings.Contains(l, `"msg"="refresh takes the full path"`) && strings.Contains(l, `"countedFrom"="queue"`)
 	}) {
-		t.Errorf("refresh after a load larger than the data did not decide from the queue; it logged:\n%s",
+		t.Errorf("refresh after a load several times the data did not decide from the queue; it logged:\n%s",
 			strings.Join(log, "\n"))
 	}
 	e.assertNothingQueued()

@@ -190,22 +190,27 @@ type costEstimate struct {
 
 // Relative costs of the two paths, in tenths of what a full rebuild spends
 // on a row, plus its fixed cost (new tables, index builds, the swap).
-// Measured at 10M shipments (2 cores, a busy day), after a load of 1M
-// shipments with their logs: the full path took 36.8-40.4 s (2.3 µs a
-// row), the incremental one 31.2 s over every day (21 µs a row) and
-// 29.9 s on 90 new days. A small load costs more a row (100k shipments:
-// 4.3-4.8 s, 30 µs a row), but far less than the full path either way.
-// Since the route days are appended (delta.go), new rows on old days cost
-// no more than on new ones.
+// Measured at 10M shipments (2 cores, load average 1.4), after loads of 1M,
+// 2M and 3M shipments with their logs over every day, each path forced:
+// the incremental one took 11.7, 17.4 and 26.9 s (5.8-7.8 µs a new row),
+// the full one 43.4, 49.2 and 46.3 s (2.4-2.7 µs a row): a new row costs
+// 2.2-3.0 rebuilt ones. It is weighed at five: the incremental path's
+// memory grows with the new rows (its hash tables: 1.8 GB of RSS for the
+// 3M shipments, against about 0.4 GB for a rebuild), so a load of more
+// than about a quarter of the data is rebuilt although adding it would be
+// faster. A small load costs more a row (100k shipments: 2.1 s, 14 µs a
+// row), but far less than the full path either way. Since the route days
+// are appended (delta.go), new rows on old days cost no more than on new
+// ones.
 const (
-	deltaRowCost  = 100 // a new row, staged, grouped and added to each rollup and grain
-	scanRowCost   = 2   // a shipment read by the scan for old logs
+	deltaRowCost  = 50 // a new row, grouped and added to each rollup and grain
+	scanRowCost   = 2  // a shipment read by the scan for old logs
 	fullRowCost   = 10
 	fullFixedRows = 300_000
 )
 
 // fullIsCheaper says whether a full rebuild costs less than adding the new
-// rows: after a load of about a ninth of what is there, or more.
+// rows: after a load of about a quarter of what is there, or more.
 func (e costEstimate) fullIsCheaper() bool {
 	delta := deltaRowCost * e.added
 	if e.oldLogs {
