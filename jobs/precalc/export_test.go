@@ -16,11 +16,15 @@ import (
 // false when there are none of the current version.
 func RouteVehicleSetsMismatch(ctx context.Context, pool *pgxpool.Pool) (missing, extra int, ok bool, err error) {
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		sets, _, err := readRouteVehicleSets(ctx, tx)
-		if err != nil || sets == nil {
+		stored, err := readSetsRows(ctx, tx)
+		if err != nil || stored == nil {
 			return err
 		}
 		ok = true
+		sets, _, err := decodeSets(stored)
+		if err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `SELECT DISTINCT origin, destination, v FROM agg_route_vehicles, unnest(vehicle_ids) v`)
 		if err != nil {
 			return err

@@ -101,16 +101,6 @@ func decodeSets(rows []setsRow) (*routeVehicleSets, storedSets, error) {
 	return sets, st, nil
 }
 
-// readRouteVehicleSets returns the stored sets of the current version, or
-// nil when there are none.
-func readRouteVehicleSets(ctx context.Context, tx pgx.Tx) (*routeVehicleSets, storedSets, error) {
-	rows, err := readSetsRows(ctx, tx)
-	if err != nil || rows == nil {
-		return nil, storedSets{}, err
-	}
-	return decodeSets(rows)
-}
-
 // writeRouteVehicleSets stores the sets as the base of the current version,
 // without deltas.
 func writeRouteVehicleSets(ctx context.Context, tx pgx.Tx, sets *routeVehicleSets) error {
