@@ -53,10 +53,13 @@ type (
 		cost         float64
 		log          uint32
 	}
-	// shipTrip is what counting a shipment's trip needs.
-	shipTrip struct {
-		vr         int32
-		log, route uint32
+	// newShipment is a new shipment as the groups need it: log is its
+	// place in deltaRows.logs, plus one.
+	newShipment struct {
+		day                 int32
+		vehicle, route, log uint32
+		dt                  int32
+		cost, weight        float64
 	}
 	// deltaLog is a log the new rows name: vd is its group in delta_vehicles
 	// if it is new, else -1.
@@ -74,18 +77,34 @@ type (
 	}
 )
 
+// grouped are sums by key, the keys and sums in the same order.
+type grouped[K comparable, S any] struct {
+	keys []K
+	sums []S
+}
+
+// next returns the sums of key k, which follows the keys there are in
+// order: new sums if it is not the last key.
+func (g *grouped[K, S]) next(k K) *S {
+	if n := len(g.keys); n == 0 || g.keys[n-1] != k {
+		g.keys = append(g.keys, k)
+		var zero S
+		g.sums = append(g.sums, zero)
+	}
+	return &g.sums[len(g.sums)-1]
+}
+
 // group is a hash table of sums by key, the keys and sums in the order
 // they came.
 type group[K comparable, S any] struct {
-	at   map[K]int32
-	keys []K
-	sums []S
+	at map[K]int32
+	grouped[K, S]
 }
 
 // newGroup makes a group with room for n keys: grown one append at a time,
 // the tables of a refresh of 1M shipments were copied over and over.
 func newGroup[K comparable, S any](n int) group[K, S] {
-	return group[K, S]{at: make(map[K]int32, n), keys: make([]K, 0, n), sums: make([]S, 0, n)}
+	return group[K, S]{at: make(map[K]int32, n), grouped: grouped[K, S]{keys: make([]K, 0, n), sums: make([]S, 0, n)}}
 }
 
 // of returns the sums of key k, new ones zero.
@@ -111,8 +130,8 @@ type deltaRows struct {
 	routes           map[[2]uint32]uint32
 	routeCities      [][2]uint32
 
-	rt group[rtKey, rtSums]
-	vr group[vrKey, vrSums]
+	rt grouped[rtKey, rtSums]
+	vr grouped[vrKey, vrSums]
 	vd group[vdKey, vdSums]
 	// vrLogs are a vehicle route group's logs counted after its first:
 	// (group, log + 1).
@@ -125,9 +144,10 @@ type deltaRows struct {
 	logs  []deltaLog
 	// oldLogs counts the logs of d.logs that are old.
 	oldLogs int
-	// shipTrips are the new shipments' vehicle route groups, logs (plus
-	// one) and routes, in the order read: stage counts their trips.
-	shipTrips []shipTrip
+	// ships are the new shipments, in the order read, and shipVR their
+	// vehicle route groups: stage counts their trips.
+	ships  []newShipment
+	shipVR []int32
 	// days are the days the new rows fall on.
 	days map[int32]struct{}
 	// firstCarriers counts, per day, the vehicles that carry their first
@@ -165,10 +185,10 @@ func newDeltaRows(rows int64) *deltaRows {
 	n := int(min(rows, 1<<24))
 	return &deltaRows{
 		cities: newInterner(), vehicles: newInterner(), routes: map[[2]uint32]uint32{},
-		rt: newGroup[rtKey, rtSums](n), vr: newGroup[vrKey, vrSums](n), vd: newGroup[vdKey, vdSums](n / 2),
+		vd:     newGroup[vdKey, vdSums](n / 2),
 		vrLogs: map[[2]uint32]struct{}{}, carried: map[[2]uint32]struct{}{},
 		logAt: make(map[string]int32, n/2), logs: make([]deltaLog, 0, n/2),
-		shipTrips: make([]shipTrip, 0, n), days: map[int32]struct{}{},
+		ships: make([]newShipment, 0, n), days: map[int32]struct{}{},
 	}
 }
 
@@ -203,6 +223,7 @@ func (d *deltaRows) read(ctx context.Context, tx pgx.Tx, _ logr.Logger) error {
 	if err := copyOut(ctx, tx, readNewShipsSQL, d.shipment); err != nil {
 		return fmt.Errorf("read new shipments: %w", err)
 	}
+	d.groupShipments()
 	for _, l := range d.logs {
 		if l.vd < 0 {
 			d.oldLogs++
@@ -251,8 +272,8 @@ func (d *deltaRows) stage(ctx context.Context, tx pgx.Tx, log logr.Logger) error
 			return fmt.Errorf("read routes old logs carried: %w", err)
 		}
 	}
-	for _, t := range d.shipTrips {
-		d.trip(t)
+	for i := range d.ships {
+		d.trip(d.shipVR[i], d.ships[i].log, d.ships[i].route)
 	}
 	if d.oldLogs > 0 {
 		if err := copyOut(ctx, tx, readOldCarrySQL, d.oldLog); err != nil {
@@ -282,26 +303,9 @@ func (d *deltaRows) shipment(f [][]byte) error {
 	log := at + 1
 	route := d.route(f[3], f[4])
 	dt, cost, weight := be32(f[5]), beF64(f[6]), beF64(f[7])
-
-	cpk := cost / weight
-	rt, _ := d.rt.of(rtKey{day, route, dt})
-	if rt.n == 0 {
-		rt.minCPK, rt.maxCPK = cpk, cpk
-	} else {
-		rt.minCPK, rt.maxCPK = min(rt.minCPK, cpk), max(rt.maxCPK, cpk)
-	}
-	rt.n++
-	rt.cost += cost
-	rt.weight += weight
-	rt.cpk += cpk
-	rt.cpt += cost / float64(dt)
-
-	vr, i := d.vr.of(vrKey{day, vehicle, route})
-	vr.n++
-	vr.cost += cost
-	vr.dt += int64(dt)
-	// Its trip is counted once the routes old logs carried are known.
-	d.shipTrips = append(d.shipTrips, shipTrip{vr: i, log: log, route: route})
+	// Grouped per route and vehicle route once all are read, and its trip
+	// counted once the routes old logs carried are known.
+	d.ships = append(d.ships, newShipment{day: day, vehicle: vehicle, route: route, log: log, dt: dt, cost: cost, weight: weight})
 	d.days[day] = struct{}{}
 
 	// A shipment's day and vehicle are its log's: a new log has the group.
@@ -317,23 +321,62 @@ func (d *deltaRows) shipment(f [][]byte) error {
 	return nil
 }
 
-// rows counts the new rows read: logs and shipments.
-func (d *deltaRows) rows() int64 { return int64(len(d.logs) - d.oldLogs + len(d.shipTrips)) }
+// groupShipments groups the new shipments per day, route and delivery
+// time (d.rt) and per day, vehicle and route (d.vr), in key order, each
+// group's shipments in the order read. Sorted by radix and added up in
+// runs: in hash tables keyed by group, nearly every shipment missed the
+// CPU's caches, and grouping took 1.0 s of the 2.9 s that reading 1M new
+// shipments took at 10M.
+func (d *deltaRows) groupShipments() {
+	s := d.ships
+	n := len(s)
+	d.rt = grouped[rtKey, rtSums]{keys: make([]rtKey, 0, n), sums: make([]rtSums, 0, n)}
+	for _, i := range orderBy(n, func(i int32) uint64 { return signed(s[i].day) },
+		func(i int32) uint64 { return uint64(s[i].route) }, func(i int32) uint64 { return signed(s[i].dt) }) {
+		sh := &s[i]
+		rt := d.rt.next(rtKey{sh.day, sh.route, sh.dt})
+		cpk := sh.cost / sh.weight
+		if rt.n == 0 {
+			rt.minCPK, rt.maxCPK = cpk, cpk
+		} else {
+			rt.minCPK, rt.maxCPK = min(rt.minCPK, cpk), max(rt.maxCPK, cpk)
+		}
+		rt.n++
+		rt.cost += sh.cost
+		rt.weight += sh.weight
+		rt.cpk += cpk
+		rt.cpt += sh.cost / float64(sh.dt)
+	}
+	d.vr = grouped[vrKey, vrSums]{keys: make([]vrKey, 0, n), sums: make([]vrSums, 0, n)}
+	d.shipVR = make([]int32, n)
+	for _, i := range orderBy(n, func(i int32) uint64 { return signed(s[i].day) },
+		func(i int32) uint64 { return uint64(s[i].vehicle) }, func(i int32) uint64 { return uint64(s[i].route) }) {
+		sh := &s[i]
+		vr := d.vr.next(vrKey{sh.day, sh.vehicle, sh.route})
+		vr.n++
+		vr.cost += sh.cost
+		vr.dt += int64(sh.dt)
+		d.shipVR[i] = int32(len(d.vr.keys) - 1)
+	}
+}
 
-// trip counts a shipment's log as a trip of its vehicle route: a trip is a
-// distinct log, unless it carried the route before.
-func (d *deltaRows) trip(t shipTrip) {
-	if _, before := d.carried[[2]uint32{t.log, t.route}]; before {
+// rows counts the new rows read: logs and shipments.
+func (d *deltaRows) rows() int64 { return int64(len(d.logs) - d.oldLogs + len(d.ships)) }
+
+// trip counts a shipment's log as a trip of its vehicle route group g: a
+// trip is a distinct log, unless it carried the route before.
+func (d *deltaRows) trip(g int32, log, route uint32) {
+	if _, before := d.carried[[2]uint32{log, route}]; before {
 		return
 	}
-	vr := &d.vr.sums[t.vr]
+	vr := &d.vr.sums[g]
 	switch {
 	case vr.log == 0:
-		vr.log = t.log
+		vr.log = log
 		vr.trips++
-	case vr.log != t.log:
-		if _, seen := d.vrLogs[[2]uint32{uint32(t.vr), t.log}]; !seen {
-			d.vrLogs[[2]uint32{uint32(t.vr), t.log}] = struct{}{}
+	case vr.log != log:
+		if _, seen := d.vrLogs[[2]uint32{uint32(g), log}]; !seen {
+			d.vrLogs[[2]uint32{uint32(g), log}] = struct{}{}
 			vr.trips++
 		}
 	}
