@@ -247,6 +247,31 @@ func TestVehicleDayArraysMigration(t *testing.T) {
 	expectRows(t, pool, "vehicle rows rolled back", `SELECT * FROM agg_vehicles`, want)
 }
 
+// Migration 16 keeps a month's or a year's vehicle figures as one row of
+// arrays, the vehicles in order by byte; rolling back gives the rows back.
+func TestVehiclePeriodArraysMigration(t *testing.T) {
+	ctx := context.Background()
+	pool, migrateTo := migrated(t, 15)
+	if _, err := pool.Exec(ctx, `INSERT INTO agg_vehicles VALUES
+		(1, '2024-03-01', 'v1', 2, 10.5, 1.5, 3, 7.25, 9), (1, '2024-03-01', 'V2', 1, 1, 1, 1, 1, 1),
+		(1, '2024-04-01', 'V1', 1, 3, 1, 0, 0, 0), (2, '2024-01-01', 'v1', 2, 10.5, 1.5, 3, 7.25, 9),
+		(2, '2024-01-01', 'V2', 1, 1, 1, 1, 1, 1), (2, '2024-01-01', 'V1', 1, 3, 1, 0, 0, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	const all = `SELECT * FROM agg_vehicles ORDER BY grain, period, vehicle_id`
+	want := rowsText(t, pool, all)
+
+	migrateTo(16)
+	expectRows(t, pool, "vehicle periods after migration 16", `SELECT grain, period, vehicle_ids FROM agg_vehicles ORDER BY 1, 2`,
+		"(1,2024-03-01,\"{V2,v1}\") (1,2024-04-01,{V1}) (2,2024-01-01,\"{V1,V2,v1}\")")
+	expectRows(t, pool, "vehicle figures after migration 16", `SELECT grain, period, v, t, m, f, n, c, dt
+		FROM agg_vehicles, unnest(vehicle_ids, trips, mileage, fuel, shipments, sum_cost, sum_dt) AS u(v, t, m, f, n, c, dt)
+		ORDER BY 1, 2, 3`, want)
+
+	migrateTo(15)
+	expectRows(t, pool, "vehicle rows rolled back", all, want)
+}
+
 // migrated makes a throwaway database at migration version, and returns
 // a pool on it and a function that migrates it, up or down, to another.
 func migrated(t *testing.T, version int64) (*pgxpool.Pool, func(int64)) {

@@ -162,16 +162,15 @@ FROM agg_totals a `+spansJoin("a"), g, f, t).Scan(
 // CountVehicles counts the distinct vehicles that carried a shipment in the
 // window.
 func CountVehicles(ctx context.Context, q Querier, w Window) (int64, error) {
-	days, err := readSpanDays(ctx, q, w)
-	if err != nil {
-		return 0, err
-	}
-	g, f, t := w.spanArgs()
-	var n int64
-	err = q.QueryRow(ctx, `SELECT count(DISTINCT v.vehicle_id) FROM (`+vehicleRowsSQL+`) v WHERE v.shipments > 0`,
-		append([]any{g, f, t}, days.args()...)...).Scan(&n)
+	vehicles, err := addUpVehicles(ctx, q, w)
 	if err != nil {
 		return 0, fmt.Errorf("count vehicles: %w", err)
+	}
+	var n int64
+	for _, v := range vehicles {
+		if v.Shipments > 0 {
+			n++
+		}
 	}
 	return n, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,36 +33,128 @@ type Vehicle struct {
 	SumDT     int64
 }
 
-// vehicleRowsSQL is the vehicles' figures in the window's spans passed as
-// $1..$3: their month and year rows of agg_vehicles, and their sums over
-// the day spans, passed as arrays $4..$10 (readSpanDays).
-var vehicleRowsSQL = `
-SELECT a.vehicle_id, a.trips, a.mileage, a.fuel, a.shipments, a.sum_cost, a.sum_dt
-FROM agg_vehicles a ` + spansJoin("a") + `
-UNION ALL
-SELECT * FROM unnest($4::text[], $5::bigint[], $6::float8[], $7::float8[], $8::bigint[], $9::float8[], $10::bigint[])`
+// vehiclePeriodsSQL reads the month and year rows of agg_vehicles in the
+// window's spans passed as $1..$3: an entry per vehicle each.
+var vehiclePeriodsSQL = `SELECT a.vehicle_ids, a.trips, a.mileage, a.fuel, a.shipments, a.sum_cost, a.sum_dt
+FROM agg_vehicles a ` + spansJoin("a")
 
 // ReadVehicles returns every vehicle with a log in the window, ordered by id.
 func ReadVehicles(ctx context.Context, q Querier, w Window) ([]Vehicle, error) {
+	out, err := addUpVehicles(ctx, q, w)
+	if err != nil {
+		return nil, err
+	}
+	out = slices.DeleteFunc(out, func(v Vehicle) bool { return v.Trips <= 0 })
+	slices.SortFunc(out, func(a, b Vehicle) int { return strings.Compare(a.ID, b.ID) })
+	if err := readVehicleNames(ctx, q, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// addUpVehicles adds up each vehicle's figures in the window, unordered
+// and without names: its entries in the window's month and year rows, and
+// its days in the day spans (readSpanDays).
+func addUpVehicles(ctx context.Context, q Querier, w Window) ([]Vehicle, error) {
 	days, err := readSpanDays(ctx, q, w)
 	if err != nil {
 		return nil, err
 	}
 	g, f, t := w.spanArgs()
-	rows, err := q.Query(ctx, `
-SELECT a.vehicle_id, coalesce(i.name, ''), coalesce(i.total_mileage, 0), sum(a.trips)::bigint,
-       sum(a.mileage), sum(a.fuel), sum(a.shipments)::bigint, sum(a.sum_cost), sum(a.sum_dt)::bigint
-FROM (`+vehicleRowsSQL+`) a
-LEFT JOIN agg_vehicle_info i ON i.vehicle_id = a.vehicle_id
-GROUP BY 1, 2, 3
-HAVING sum(a.trips) > 0
-ORDER BY 1`, append([]any{g, f, t}, days.args()...)...)
+	rows, err := q.Query(ctx, vehiclePeriodsSQL, g, f, t)
 	if err != nil {
 		return nil, fmt.Errorf("read vehicles: %w", err)
 	}
-	return collect(rows, "vehicles", func(v *Vehicle) []any {
-		return []any{&v.ID, &v.Name, &v.TotalMileage, &v.Trips, &v.Mileage, &v.Fuel, &v.Shipments, &v.SumCost, &v.SumDT}
+	at := map[string]int{}
+	var out []Vehicle
+	of := func(id []byte) *Vehicle {
+		i, ok := at[string(id)]
+		if !ok {
+			i = len(out)
+			at[string(id)] = i
+			out = append(out, Vehicle{VehicleInfo: VehicleInfo{ID: string(id)}})
+		}
+		return &out[i]
+	}
+	var e vehiclePeriodEntries
+	for rows.Next() {
+		if err := e.decode(rows.RawValues()); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read vehicles: %w", err)
+		}
+		for i, id := range e.ids {
+			v := of(id)
+			v.Trips += e.trips[i]
+			v.Mileage += e.mileage[i]
+			v.Fuel += e.fuel[i]
+			v.Shipments += e.shipments[i]
+			v.SumCost += e.cost[i]
+			v.SumDT += e.dt[i]
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read vehicles: %w", err)
+	}
+	for i, id := range days.ids {
+		v, s := of([]byte(id)), &days.sums
+		v.Trips += s.trips[i]
+		v.Mileage += s.mileage[i]
+		v.Fuel += s.fuel[i]
+		v.Shipments += s.shipments[i]
+		v.SumCost += s.cost[i]
+		v.SumDT += s.dt[i]
+	}
+	return out, nil
+}
+
+// readVehicleNames fills in the names and lifetime mileage of vehicles,
+// ordered by id, from the served version's; a vehicle it lacks keeps none.
+func readVehicleNames(ctx context.Context, q Querier, vehicles []Vehicle) error {
+	ids := make([]string, len(vehicles))
+	for i, v := range vehicles {
+		ids[i] = v.ID
+	}
+	rows, err := q.Query(ctx, `SELECT vehicle_id, name, total_mileage FROM agg_vehicle_info WHERE vehicle_id = ANY ($1::text[])`, ids)
+	if err != nil {
+		return fmt.Errorf("read vehicle names: %w", err)
+	}
+	var info VehicleInfo
+	_, err = pgx.ForEachRow(rows, []any{&info.ID, &info.Name, &info.TotalMileage}, func() error {
+		if i, ok := slices.BinarySearch(ids, info.ID); ok {
+			vehicles[i].VehicleInfo = info
+		}
+		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("read vehicle names: %w", err)
+	}
+	return nil
+}
+
+// vehiclePeriodEntries are a row of agg_vehicles, decoded; the ids point
+// into the row.
+type vehiclePeriodEntries struct {
+	ids                  [][]byte
+	trips, shipments, dt []int64
+	mileage, fuel, cost  []float64
+}
+
+func (e *vehiclePeriodEntries) decode(v [][]byte) error {
+	if len(v) != 7 {
+		return pgcopy.ErrArrayEncoding
+	}
+	var err error
+	if e.ids, err = pgcopy.TextArray(v[0], -1, e.ids[:0]); err != nil {
+		return err
+	}
+	n := len(e.ids)
+	e.trips = fixedArray(&err, v[1], n, 8, e.trips[:0], bigint)
+	e.mileage = fixedArray(&err, v[2], n, 8, e.mileage[:0], float8)
+	e.fuel = fixedArray(&err, v[3], n, 8, e.fuel[:0], float8)
+	e.shipments = fixedArray(&err, v[4], n, 8, e.shipments[:0], bigint)
+	e.cost = fixedArray(&err, v[5], n, 8, e.cost[:0], float8)
+	e.dt = fixedArray(&err, v[6], n, 8, e.dt[:0], bigint)
+	return err
 }
 
 // spanDays are each vehicle's sums over a window's day spans: vehicle
@@ -70,11 +163,6 @@ type spanDays struct {
 	at   map[string]int
 	ids  []string
 	sums vehicleDayEntries
-}
-
-func (d *spanDays) args() []any {
-	s := &d.sums
-	return []any{d.ids, s.trips, s.mileage, s.fuel, s.shipments, s.cost, s.dt}
 }
 
 // readSpanDays adds up each vehicle's days in w's day spans, from its rows

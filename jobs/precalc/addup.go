@@ -287,10 +287,9 @@ func (b *builder) month(m int32, logs, shipments []byte) error {
 		return err
 	}
 	for _, v := range b.vehicleMonths.touched {
-		s := &b.vehicleMonths.sums[v]
-		b.vehicleRow(db.GrainMonth, start, v, s)
-		b.vehicleYears.at(v).add(s)
+		b.vehicleYears.at(v).add(&b.vehicleMonths.sums[v])
 	}
+	b.vehiclePeriodRow(db.GrainMonth, start, &b.vehicleMonths)
 	b.totals = append(b.totals, b.monthTotal)
 	b.yearTotal.add(&b.monthTotal)
 	return nil
@@ -431,9 +430,7 @@ func (b *builder) endYear() error {
 	if err := b.writeVehicleRoutes(b.year); err != nil {
 		return err
 	}
-	for _, v := range b.vehicleYears.touched {
-		b.vehicleRow(db.GrainYear, start, v, &b.vehicleYears.sums[v])
-	}
+	b.vehiclePeriodRow(db.GrainYear, start, &b.vehicleYears)
 	b.yearTotal.grain, b.yearTotal.period = db.GrainYear, start
 	b.totals = append(b.totals, b.yearTotal)
 	b.yearTotal = totalRow{}

@@ -90,3 +90,24 @@ func TestOrderBy(t *testing.T) {
 		}
 	}
 }
+
+// A refresh adds a vehicle's sums to its entry in a month's or a year's
+// row, and puts a vehicle the row lacks in name order (by byte), as the
+// rebuild writes them.
+func TestVehiclePeriodRowAdd(t *testing.T) {
+	stored := vehiclePeriodRow{grain: 1, period: 9000, ids: []string{"A", "C", "c"},
+		sums: []vehicleSums{{trips: 1, mileage: 1.5}, {trips: 2, n: 3, cost: 4}, {dt: 7}}}
+	names := []string{"d", "C", "B", "Z"}
+	keys := []vehiclePeriod{{1, 9000, 2}, {1, 9000, 1}, {1, 9000, 3}, {1, 9000, 0}} // B, C, Z, d
+	sums := []vehicleSums{{trips: 5}, {trips: 1, fuel: 2, cost: 0.5}, {n: 1}, {mileage: 3}}
+	got := stored.add(keys, sums, names)
+	want := vehiclePeriodRow{grain: 1, period: 9000, ids: []string{"A", "B", "C", "Z", "c", "d"},
+		sums: []vehicleSums{{trips: 1, mileage: 1.5}, {trips: 5}, {trips: 3, n: 3, fuel: 2, cost: 4.5}, {n: 1},
+			{dt: 7}, {mileage: 3}}}
+	if got.grain != want.grain || got.period != want.period || !slices.Equal(got.ids, want.ids) || !slices.Equal(got.sums, want.sums) {
+		t.Errorf("stored %+v plus %v %+v: %+v, want %+v", stored, keys, sums, got, want)
+	}
+	if empty := (&vehiclePeriodRow{}).add(nil, nil, names); len(empty.ids) != 0 {
+		t.Errorf("nothing added to nothing: %+v", empty)
+	}
+}

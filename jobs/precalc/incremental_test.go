@@ -58,6 +58,11 @@ func aggFigures(table string) string {
 	case "agg_route_vehicles":
 		return `SELECT DISTINCT origin, destination, d AS day, v AS vehicle_id
 		 FROM agg_route_vehicles, unnest(days, vehicle_ids) AS u(d, v)`
+	case "agg_vehicles":
+		return `SELECT grain, period, v AS vehicle_id, t AS trips, m AS mileage, f AS fuel, n AS shipments,
+		        c AS sum_cost, dt AS sum_dt
+		 FROM agg_vehicles, unnest(vehicle_ids, trips, mileage, fuel, shipments, sum_cost, sum_dt)
+		      AS u(v, t, m, f, n, c, dt)`
 	}
 	return `TABLE ` + table
 }

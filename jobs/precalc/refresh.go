@@ -232,7 +232,7 @@ type step struct {
 func deltaSteps(merge bool, d *deltaRows) []step {
 	pairs := routeVehicleSteps{delta: d}
 	days := shipDaysSteps{delta: d}
-	sums := sumSteps{delta: d}
+	sums := sumSteps{delta: d, merge: merge}
 	appendSegments := func(a segmentAppend) func(context.Context, pgx.Tx, logr.Logger) error {
 		return func(ctx context.Context, tx pgx.Tx, log logr.Logger) error { return a.run(ctx, tx, d, log) }
 	}
@@ -250,7 +250,8 @@ func deltaSteps(merge bool, d *deltaRows) []step {
 		{name: "new route vehicles counted", run: pairs.wait},
 		{name: "stage sums", run: sums.stage},
 		{name: "route totals", stmts: []string{routeTotalsTable.upsertSQL()}},
-		{name: "totals and vehicles", stmts: []string{totalsTable.upsertSQL(), vehiclesTable.upsertSQL()}},
+		{name: "totals", stmts: []string{totalsTable.upsertSQL()}},
+		{name: "vehicles", run: sums.addVehiclePeriods},
 		{name: "vehicle names", stmts: []string{vehicleInfoSQL}},
 	}
 	if merge {

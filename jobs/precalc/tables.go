@@ -33,7 +33,7 @@ var tableColumns = map[string][]string{
 		"sum_weight", "sum_cpk", "sum_cpt"},
 	"agg_route_totals": {"origin", "destination", "shipments", "sum_cost", "sum_weight", "sum_dt", "min_dt",
 		"max_dt", "unique_vehicles"},
-	"agg_vehicles": {"grain", "period", "vehicle_id", "trips", "mileage", "fuel", "shipments", "sum_cost", "sum_dt"},
+	"agg_vehicles": {"grain", "period", "vehicle_ids", "trips", "mileage", "fuel", "shipments", "sum_cost", "sum_dt"},
 	"agg_vehicle_days": {"vehicle_id", "period", "segment", "days", "trips", "mileage", "fuel", "shipments", "sum_cost",
 		"sum_dt"},
 	"agg_vehicle_routes": {"vehicle_id", "period", "segment", "days", "origins", "destinations", "trips", "shipments",
