@@ -272,6 +272,30 @@ func TestVehiclePeriodArraysMigration(t *testing.T) {
 	expectRows(t, pool, "vehicle rows rolled back", all, want)
 }
 
+// Migration 17 keeps an origin's all-time route figures as one row of
+// arrays, the destinations in order by byte; rolling back gives the rows
+// back.
+func TestRouteTotalArraysMigration(t *testing.T) {
+	ctx := context.Background()
+	pool, migrateTo := migrated(t, 16)
+	if _, err := pool.Exec(ctx, `INSERT INTO agg_route_totals VALUES
+		('A', 'b', 3, 30.5, 12.25, 9, 2, 4, 2), ('A', 'B', 1, 1, 1, 5, 5, 5, 1), ('B', 'A', 2, 4, 4, 6, 3, 3, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	const all = `SELECT * FROM agg_route_totals ORDER BY origin, destination`
+	want := rowsText(t, pool, all)
+
+	migrateTo(17)
+	expectRows(t, pool, "origin rows after migration 17", `SELECT origin, destinations FROM agg_route_totals`,
+		"(A,\"{B,b}\") (B,{A})")
+	expectRows(t, pool, "route totals after migration 17", `SELECT origin, u.*
+		FROM agg_route_totals, unnest(destinations, shipments, sum_cost, sum_weight, sum_dt, min_dt, max_dt, unique_vehicles) AS u`,
+		want)
+
+	migrateTo(16)
+	expectRows(t, pool, "route total rows rolled back", all, want)
+}
+
 // migrated makes a throwaway database at migration version, and returns
 // a pool on it and a function that migrates it, up or down, to another.
 func migrated(t *testing.T, version int64) (*pgxpool.Pool, func(int64)) {

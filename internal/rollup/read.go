@@ -177,20 +177,6 @@ func CountVehicles(ctx context.Context, q Querier, w Window) (int64, error) {
 
 func float8(b []byte) float64 { return math.Float64frombits(binary.BigEndian.Uint64(b)) }
 
-// collect scans every row into a T through the fields scan points at.
-func collect[T any](rows pgx.Rows, what string, scan func(*T) []any) ([]T, error) {
-	var out []T
-	var v T
-	_, err := pgx.ForEachRow(rows, scan(&v), func() error {
-		out = append(out, v)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", what, err)
-	}
-	return out, nil
-}
-
 // bigInt parses an exact integer PostgreSQL printed.
 func bigInt(s string) (*big.Int, error) {
 	v, ok := new(big.Int).SetString(s, 10)

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/haul-dev/haul/internal/pgcopy"
 )
 
 // RouteKey names a route.
@@ -171,13 +173,58 @@ type RouteTotal struct {
 // and destination. SumDT2 is not kept all-time and is left nil.
 func ReadRouteTotals(ctx context.Context, q Querier) ([]RouteTotal, error) {
 	rows, err := q.Query(ctx, `
-SELECT origin, destination, shipments, sum_cost, sum_weight, sum_dt, min_dt, max_dt, unique_vehicles
-FROM agg_route_totals ORDER BY origin, destination`)
+SELECT origin, destinations, shipments, sum_cost, sum_weight, sum_dt, min_dt, max_dt, unique_vehicles
+FROM agg_route_totals ORDER BY origin`)
 	if err != nil {
 		return nil, fmt.Errorf("read route totals: %w", err)
 	}
-	return collect(rows, "route totals", func(r *RouteTotal) []any {
-		return []any{&r.Origin, &r.Destination, &r.Shipments, &r.SumCost, &r.SumWeight,
-			&r.SumDT, &r.MinDT, &r.MaxDT, &r.UniqueVehicles}
-	})
+	defer rows.Close()
+	var out []RouteTotal
+	var e originEntries
+	for rows.Next() {
+		v := rows.RawValues()
+		if err := e.decode(v); err != nil {
+			return nil, fmt.Errorf("read route totals: %w", err)
+		}
+		origin := string(v[0])
+		for i, d := range e.destinations {
+			out = append(out, RouteTotal{
+				RouteKey: RouteKey{Origin: origin, Destination: string(d)},
+				Stats: Stats{Shipments: e.shipments[i], SumCost: e.cost[i], SumWeight: e.weight[i], SumDT: e.dt[i],
+					MinDT: e.minDT[i], MaxDT: e.maxDT[i]},
+				UniqueVehicles: e.vehicles[i],
+			})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read route totals: %w", err)
+	}
+	return out, nil
+}
+
+// originEntries are a row of agg_route_totals, decoded: an origin's routes,
+// by destination; the destinations point into the row.
+type originEntries struct {
+	destinations                          [][]byte
+	shipments, dt, minDT, maxDT, vehicles []int64
+	cost, weight                          []float64
+}
+
+func (e *originEntries) decode(v [][]byte) error {
+	if len(v) != 9 {
+		return pgcopy.ErrArrayEncoding
+	}
+	var err error
+	if e.destinations, err = pgcopy.TextArray(v[1], -1, e.destinations[:0]); err != nil {
+		return err
+	}
+	n := len(e.destinations)
+	e.shipments = fixedArray(&err, v[2], n, 8, e.shipments[:0], bigint)
+	e.cost = fixedArray(&err, v[3], n, 8, e.cost[:0], float8)
+	e.weight = fixedArray(&err, v[4], n, 8, e.weight[:0], float8)
+	e.dt = fixedArray(&err, v[5], n, 8, e.dt[:0], bigint)
+	e.minDT = fixedArray(&err, v[6], n, 4, e.minDT[:0], integer64)
+	e.maxDT = fixedArray(&err, v[7], n, 4, e.maxDT[:0], integer64)
+	e.vehicles = fixedArray(&err, v[8], n, 8, e.vehicles[:0], bigint)
+	return err
 }

@@ -344,16 +344,102 @@ func encodeTotalRow(e *pgcopy.Encoder, t *totalRow) {
 	e.Int8(t.vehicleDays)
 }
 
-// encodeRouteTotal encodes the figures of a row of agg_route_totals (and of
-// a refresh's delta_route_totals), after the route's names.
-func encodeRouteTotal(e *pgcopy.Encoder, t *routeTotal, vehicles int64) {
-	e.Int8(t.n)
-	e.Float8(t.cost)
-	e.Float8(t.weight)
-	e.Int8(t.dt)
-	e.Int4(t.minDT)
-	e.Int4(t.maxDT)
-	e.Int8(vehicles)
+// originRow is a row of agg_route_totals: the all-time figures of each
+// route from one origin, by destination, and its distinct vehicles.
+type originRow struct {
+	origin       string
+	destinations []string
+	totals       []routeTotal
+	vehicles     []int64
+}
+
+func (r *originRow) push(destination string, t *routeTotal, vehicles int64) {
+	r.destinations = append(r.destinations, destination)
+	r.totals = append(r.totals, *t)
+	r.vehicles = append(r.vehicles, vehicles)
+}
+
+func (r *originRow) encode(e *pgcopy.Encoder) {
+	n := len(r.destinations)
+	e.Row(9)
+	e.String(r.origin)
+	e.Array(pgcopy.OIDText, n, func(i int) { e.String(r.destinations[i]) })
+	e.Array(pgcopy.OIDInt8, n, func(i int) { e.Int8(r.totals[i].n) })
+	e.Array(pgcopy.OIDFloat8, n, func(i int) { e.Float8(r.totals[i].cost) })
+	e.Array(pgcopy.OIDFloat8, n, func(i int) { e.Float8(r.totals[i].weight) })
+	e.Array(pgcopy.OIDInt8, n, func(i int) { e.Int8(r.totals[i].dt) })
+	e.Array(pgcopy.OIDInt4, n, func(i int) { e.Int4(r.totals[i].minDT) })
+	e.Array(pgcopy.OIDInt4, n, func(i int) { e.Int4(r.totals[i].maxDT) })
+	e.Array(pgcopy.OIDInt8, n, func(i int) { e.Int8(r.vehicles[i]) })
+}
+
+// add returns the row with o's routes (of the same origin, by
+// destination) added: a route's figures to its entry, or put in
+// destination order (by byte) if it has none.
+func (r *originRow) add(o *originRow) originRow {
+	out := originRow{origin: r.origin}
+	mergeByName(r.destinations, o.destinations, func(i, j int) {
+		switch {
+		case j < 0:
+			out.push(r.destinations[i], &r.totals[i], r.vehicles[i])
+		case i < 0:
+			out.push(o.destinations[j], &o.totals[j], o.vehicles[j])
+		default:
+			t, u := r.totals[i], &o.totals[j]
+			t.n, t.cost, t.weight, t.dt = t.n+u.n, t.cost+u.cost, t.weight+u.weight, t.dt+u.dt
+			t.minDT, t.maxDT = min(t.minDT, u.minDT), max(t.maxDT, u.maxDT)
+			out.push(r.destinations[i], &t, r.vehicles[i]+o.vehicles[j])
+		}
+	})
+	return out
+}
+
+// mergeByName walks two lists of names in byte order together, calling
+// each with the place of every name in a and in b, -1 where a list lacks
+// it.
+func mergeByName(a, b []string, each func(i, j int)) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || i < len(a) && a[i] < b[j]:
+			each(i, -1)
+			i++
+		case i == len(a) || b[j] < a[i]:
+			each(-1, j)
+			j++
+		default:
+			each(i, j)
+			i, j = i+1, j+1
+		}
+	}
+}
+
+// originRows calls each with the rows of agg_route_totals of the routes
+// byRank lists in name order (origin, then destination), skipping those
+// without shipments: a route's cities are cities, its figures totals and
+// its distinct vehicles vehicles.
+func originRows(byRank []uint32, cities [][2]uint32, names []string, totals []routeTotal, vehicles []int64,
+	each func(*originRow) error) error {
+	var row originRow
+	for _, route := range byRank {
+		t := &totals[route]
+		if t.n == 0 { // a route only old logs carried, in a refresh
+			continue
+		}
+		c := cities[route]
+		if len(row.destinations) > 0 && names[c[0]] != row.origin {
+			if err := each(&row); err != nil {
+				return err
+			}
+			row = originRow{}
+		}
+		row.origin = names[c[0]]
+		row.push(names[c[1]], t, vehicles[route])
+	}
+	if len(row.destinations) == 0 {
+		return nil
+	}
+	return each(&row)
 }
 
 // finish writes the last year's rows, the totals and the route totals, and
@@ -391,17 +477,12 @@ func (b *builder) finish() error {
 	}
 
 	e = &b.out.routeTotals
-	for _, route := range b.routeByRank {
-		t := &b.routeTotals[route]
-		if t.n == 0 {
-			continue
-		}
-		e.enc.Row(9)
-		b.routeNames(&e.enc, route)
-		encodeRouteTotal(&e.enc, t, vehicles[route])
-		if err := e.spill(); err != nil {
-			return err
-		}
+	err = originRows(b.routeByRank, b.r.routeCities, b.r.cities.names, b.routeTotals, vehicles, func(r *originRow) error {
+		r.encode(&e.enc)
+		return e.spill()
+	})
+	if err != nil {
+		return err
 	}
 	return e.finish()
 }

@@ -190,9 +190,6 @@ var (
 			"sum_dt", "sum_dt2", "ship_days", "vehicle_days"),
 			rolledColumn{"min_dt", "min"}, rolledColumn{"max_dt", "max"},
 			rolledColumn{"min_cpk", "min"}, rolledColumn{"max_cpk", "max"})}
-	routeTotalsTable = sumTable{table: "agg_route_totals", delta: "delta_route_totals", keys: []string{"origin", "destination"},
-		values: append(sums("shipments", "sum_cost", "sum_weight", "sum_dt", "unique_vehicles"),
-			rolledColumn{"min_dt", "min"}, rolledColumn{"max_dt", "max"})}
 )
 
 // upsertSQL adds the delta's rows to the table. The delta is read in the

@@ -6,10 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"maps"
-	"math"
 	"math/bits"
 	"slices"
-	"strings"
 
 	"github.com/go-logr/logr"
 	"github.com/jackc/pgx/v5"
@@ -32,7 +30,7 @@ import (
 const createDeltaSumsSQL = `
 CREATE TEMP TABLE delta_totals (LIKE agg_totals) ON COMMIT DROP;
 CREATE TEMP TABLE delta_vehicles (grain smallint, period date, vehicle_id text COLLATE "C") ON COMMIT DROP;
-CREATE TEMP TABLE delta_route_totals (LIKE agg_route_totals) ON COMMIT DROP`
+CREATE TEMP TABLE delta_route_totals (origin text COLLATE "C", destination text COLLATE "C") ON COMMIT DROP`
 
 // storedShipDaysSQL selects the days of $1 (days since 2000-01-01) that
 // have shipments stored: a new day with shipments adds to ship_days unless
@@ -118,14 +116,15 @@ func (s *sumSteps) stage(ctx context.Context, tx pgx.Tx, log logr.Logger) error 
 			return nil
 		}},
 		{"delta_route_totals", func(e *pgcopy.Encoder, spill func() error) error {
+			if !s.merge {
+				return nil
+			}
 			for _, route := range d.routeByRank {
-				t := &routeTotals[route]
-				if t.n == 0 { // a route only old logs carried
+				if routeTotals[route].n == 0 { // a route only old logs carried
 					continue
 				}
-				e.Row(9)
+				e.Row(2)
 				d.routeNames(e, route)
-				encodeRouteTotal(e, t, d.newVehicles[route])
 				if err := spill(); err != nil {
 					return err
 				}
@@ -141,143 +140,227 @@ func (s *sumSteps) stage(ctx context.Context, tx pgx.Tx, log logr.Logger) error 
 	return nil
 }
 
-// The vehicles' month and year rows the new rows add to, and their
-// replacement.
+// The vehicles' month and year rows and the origins' route totals the new
+// rows add to, and their replacement.
 const (
 	readVehiclePeriodsSQL = `SELECT grain, period - DATE '2000-01-01', vehicle_ids, trips, mileage, fuel, shipments, sum_cost, sum_dt
 FROM agg_vehicles WHERE (grain, period) IN (SELECT g, DATE '2000-01-01' + p FROM unnest($1::smallint[], $2::integer[]) AS k(g, p))`
 	deleteVehiclePeriodsSQL = `DELETE FROM agg_vehicles
 WHERE (grain, period) IN (SELECT g, DATE '2000-01-01' + p FROM unnest($1::smallint[], $2::integer[]) AS k(g, p))`
+	readOriginsSQL = `SELECT origin, destinations, shipments, sum_cost, sum_weight, sum_dt, min_dt, max_dt, unique_vehicles
+FROM agg_route_totals WHERE origin = ANY ($1::text[])`
+	deleteOriginsSQL = `DELETE FROM agg_route_totals WHERE origin = ANY ($1::text[])`
 )
 
 // addVehiclePeriods adds what the new rows add to the vehicles' month and
-// year rows: each row they touch is read, the vehicles' sums added to its
-// entries (new vehicles put in name order), and written back whole. The
-// figures are stored + new, as an upsert adds them.
+// year rows (rewriteRows).
 func (s *sumSteps) addVehiclePeriods(ctx context.Context, tx pgx.Tx, log logr.Logger) error {
 	<-s.added
-	keys, sums := s.vehicleKeys, s.vehicles
+	keys, sums, names := s.vehicleKeys, s.vehicles, s.delta.vehicles.names
+	var deltas []vehiclePeriodRow
 	var grains []int16
 	var periods []int32
 	for i, k := range keys {
 		if i == 0 || k.grain != keys[i-1].grain || k.period != keys[i-1].period {
+			deltas = append(deltas, vehiclePeriodRow{grain: k.grain, period: k.period})
 			grains, periods = append(grains, k.grain), append(periods, k.period)
 		}
+		r := &deltas[len(deltas)-1]
+		r.ids, r.sums = append(r.ids, names[k.vehicle]), append(r.sums, sums[i])
 	}
-	rows, err := tx.Query(ctx, readVehiclePeriodsSQL, grains, periods)
+	stored, err := rewriteRows[[2]int32](ctx, tx, "agg_vehicles", deltas, readVehiclePeriodsSQL, deleteVehiclePeriodsSQL,
+		[]any{grains, periods}, decodeVehiclePeriodRow)
 	if err != nil {
-		return fmt.Errorf("read vehicle periods: %w", err)
+		return fmt.Errorf("add to vehicle periods: %w", err)
 	}
-	stored := map[[2]int32]*vehiclePeriodRow{}
+	log.V(2).Info("rows rewritten", "table", "agg_vehicles", "rows", len(deltas), "stored", stored)
+	return nil
+}
+
+// addRouteTotals adds what the new rows add to the routes' all-time
+// figures (rewriteRows).
+func (s *sumSteps) addRouteTotals(ctx context.Context, tx pgx.Tx, log logr.Logger) error {
+	<-s.added
+	d := s.delta
+	var deltas []originRow
+	var origins []string
+	err := originRows(d.routeByRank, d.routeCities, d.cities.names, s.routes, d.newVehicles, func(r *originRow) error {
+		deltas, origins = append(deltas, *r), append(origins, r.origin)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	stored, err := rewriteRows[string](ctx, tx, "agg_route_totals", deltas, readOriginsSQL, deleteOriginsSQL,
+		[]any{origins}, decodeOriginRow)
+	if err != nil {
+		return fmt.Errorf("add to route totals: %w", err)
+	}
+	log.V(2).Info("rows rewritten", "table", "agg_route_totals", "rows", len(deltas), "stored", stored)
+	return nil
+}
+
+// rewrittenRow is a row of an array rollup that a refresh rewrites: what
+// the new rows add to a key (a month or a year of the vehicles, an origin's
+// routes) is a row of the same shape, added to the stored one.
+type rewrittenRow[K comparable, R any] interface {
+	*R
+	key() K
+	add(*R) R
+	encode(*pgcopy.Encoder)
+}
+
+// rewriteRows replaces the rows of table that deltas add to with their
+// sums: readSQL reads the stored ones, decode decodes each, deleteSQL
+// deletes them (both take args, the deltas' keys), and the sums are
+// written back with binary COPY. A row of a few thousand elements, written
+// whole, costs less than an upsert per element: at 10M shipments, 39 rows of
+// the vehicles' months and years took 0.16-0.20 s to rewrite, against
+// 0.3-0.4 s for the upserts of the 58k vehicles' rows they then were after
+// 100k new shipments, and 1.3-1.8 s after 1M. It returns how many rows were
+// stored.
+func rewriteRows[K comparable, R any, P rewrittenRow[K, R]](ctx context.Context, tx pgx.Tx, table string, deltas []R,
+	readSQL, deleteSQL string, args []any, decode func([][]byte) (R, error)) (int, error) {
+	rows, err := tx.Query(ctx, readSQL, args...)
+	if err != nil {
+		return 0, err
+	}
+	stored := map[K]*R{}
 	for rows.Next() {
-		r, err := decodeVehiclePeriodRow(rows.RawValues())
+		r, err := decode(rows.RawValues())
 		if err != nil {
 			rows.Close()
-			return fmt.Errorf("read vehicle periods: %w", err)
+			return 0, err
 		}
-		stored[[2]int32{int32(r.grain), r.period}] = r
+		stored[P(&r).key()] = &r
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read vehicle periods: %w", err)
+		return 0, err
 	}
-	if _, err := tx.Exec(ctx, deleteVehiclePeriodsSQL, grains, periods); err != nil {
-		return fmt.Errorf("replace vehicle periods: %w", err)
+	if _, err := tx.Exec(ctx, deleteSQL, args...); err != nil {
+		return 0, err
 	}
-	names := s.delta.vehicles.names
-	_, err = copyRows(ctx, tx.Conn().PgConn(), `COPY agg_vehicles FROM STDIN (FORMAT binary)`,
+	_, err = copyRows(ctx, tx.Conn().PgConn(), `COPY `+ident(table)+` FROM STDIN (FORMAT binary)`,
 		func(e *pgcopy.Encoder, spill func() error) error {
-			for lo := 0; lo < len(keys); {
-				hi := lo + 1
-				for hi < len(keys) && keys[hi].grain == keys[lo].grain && keys[hi].period == keys[lo].period {
-					hi++
+			for i := range deltas {
+				row := P(&deltas[i])
+				if old, ok := stored[row.key()]; ok {
+					sum := P(old).add(&deltas[i])
+					row = &sum
 				}
-				old := stored[[2]int32{int32(keys[lo].grain), keys[lo].period}]
-				if old == nil {
-					old = &vehiclePeriodRow{grain: keys[lo].grain, period: keys[lo].period}
-				}
-				row := old.add(keys[lo:hi], sums[lo:hi], names)
 				row.encode(e)
 				if err := spill(); err != nil {
 					return err
 				}
-				lo = hi
 			}
 			return nil
 		})
-	if err != nil {
-		return fmt.Errorf("replace vehicle periods: %w", err)
-	}
-	log.V(2).Info("vehicle periods replaced", "rows", len(grains), "stored", len(stored))
-	return nil
+	return len(stored), err
+}
+
+func (r *vehiclePeriodRow) key() [2]int32 { return [2]int32{int32(r.grain), r.period} }
+
+// add returns the row with o's vehicles (of the same month or year, in
+// name order) added: a vehicle's sums to its entry, or put in name order
+// (by byte) if it has none.
+func (r *vehiclePeriodRow) add(o *vehiclePeriodRow) vehiclePeriodRow {
+	out := vehiclePeriodRow{grain: r.grain, period: r.period,
+		ids: make([]string, 0, len(r.ids)+len(o.ids)), sums: make([]vehicleSums, 0, len(r.ids)+len(o.ids))}
+	mergeByName(r.ids, o.ids, func(i, j int) {
+		switch {
+		case j < 0:
+			out.ids, out.sums = append(out.ids, r.ids[i]), append(out.sums, r.sums[i])
+		case i < 0:
+			out.ids, out.sums = append(out.ids, o.ids[j]), append(out.sums, o.sums[j])
+		default:
+			sum := r.sums[i]
+			sum.add(&o.sums[j])
+			out.ids, out.sums = append(out.ids, r.ids[i]), append(out.sums, sum)
+		}
+	})
+	return out
 }
 
 // decodeVehiclePeriodRow decodes a row of readVehiclePeriodsSQL.
-func decodeVehiclePeriodRow(v [][]byte) (*vehiclePeriodRow, error) {
+func decodeVehiclePeriodRow(v [][]byte) (vehiclePeriodRow, error) {
 	if len(v) != 9 || len(v[0]) != 2 || len(v[1]) != 4 {
-		return nil, pgcopy.ErrArrayEncoding
+		return vehiclePeriodRow{}, pgcopy.ErrArrayEncoding
 	}
-	r := &vehiclePeriodRow{grain: int16(binary.BigEndian.Uint16(v[0])), period: be32(v[1])}
-	ids, err := pgcopy.TextArray(v[2], -1, nil)
-	if err != nil {
-		return nil, err
-	}
-	n := len(ids)
-	r.ids, r.sums = make([]string, n), make([]vehicleSums, n)
-	for i, id := range ids {
-		r.ids[i] = string(id)
-	}
-	for col, set := range []func(s *vehicleSums, x uint64){
-		func(s *vehicleSums, x uint64) { s.trips = int64(x) },
-		func(s *vehicleSums, x uint64) { s.mileage = math.Float64frombits(x) },
-		func(s *vehicleSums, x uint64) { s.fuel = math.Float64frombits(x) },
-		func(s *vehicleSums, x uint64) { s.n = int64(x) },
-		func(s *vehicleSums, x uint64) { s.cost = math.Float64frombits(x) },
-		func(s *vehicleSums, x uint64) { s.dt = int64(x) },
+	r := vehiclePeriodRow{grain: int16(binary.BigEndian.Uint16(v[0])), period: be32(v[1])}
+	var err error
+	r.ids, err = textElements(v[2])
+	n := len(r.ids)
+	r.sums = make([]vehicleSums, n)
+	for _, a := range []struct {
+		col int
+		set func(s *vehicleSums, e []byte)
+	}{
+		{3, func(s *vehicleSums, e []byte) { s.trips = int64(binary.BigEndian.Uint64(e)) }},
+		{4, func(s *vehicleSums, e []byte) { s.mileage = beF64(e) }},
+		{5, func(s *vehicleSums, e []byte) { s.fuel = beF64(e) }},
+		{6, func(s *vehicleSums, e []byte) { s.n = int64(binary.BigEndian.Uint64(e)) }},
+		{7, func(s *vehicleSums, e []byte) { s.cost = beF64(e) }},
+		{8, func(s *vehicleSums, e []byte) { s.dt = int64(binary.BigEndian.Uint64(e)) }},
 	} {
-		count, body, err := pgcopy.ArrayBody(v[3+col])
-		if err != nil || count != n || len(body) != n*12 {
-			return nil, pgcopy.ErrArrayEncoding
-		}
-		for i := range n {
-			if binary.BigEndian.Uint32(body[i*12:]) != 8 {
-				return nil, pgcopy.ErrArrayEncoding
-			}
-			set(&r.sums[i], binary.BigEndian.Uint64(body[i*12+4:]))
-		}
+		err = cmp.Or(err, fixedElements(v[a.col], n, 8, func(i int, e []byte) { a.set(&r.sums[i], e) }))
 	}
-	return r, nil
+	return r, err
 }
 
-// add returns the row with each vehicle's sums of keys and sums (the
-// row's month or year, in name order) added to its entry, or put in name
-// order if it has none.
-func (r *vehiclePeriodRow) add(keys []vehiclePeriod, sums []vehicleSums, names []string) vehiclePeriodRow {
-	out := vehiclePeriodRow{grain: r.grain, period: r.period,
-		ids: make([]string, 0, len(r.ids)+len(keys)), sums: make([]vehicleSums, 0, len(r.ids)+len(keys))}
-	i, j := 0, 0
-	for i < len(r.ids) || j < len(keys) {
-		c := 1
-		switch {
-		case j == len(keys):
-			c = -1
-		case i < len(r.ids):
-			c = strings.Compare(r.ids[i], names[keys[j].vehicle])
-		}
-		switch {
-		case c < 0:
-			out.ids, out.sums = append(out.ids, r.ids[i]), append(out.sums, r.sums[i])
-			i++
-		case c > 0:
-			out.ids, out.sums = append(out.ids, names[keys[j].vehicle]), append(out.sums, sums[j])
-			j++
-		default:
-			s := r.sums[i]
-			s.add(&sums[j])
-			out.ids, out.sums = append(out.ids, r.ids[i]), append(out.sums, s)
-			i, j = i+1, j+1
-		}
+func (r *originRow) key() string { return r.origin }
+
+// decodeOriginRow decodes a row of readOriginsSQL.
+func decodeOriginRow(v [][]byte) (originRow, error) {
+	if len(v) != 9 {
+		return originRow{}, pgcopy.ErrArrayEncoding
 	}
-	return out
+	r := originRow{origin: string(v[0])}
+	var err error
+	r.destinations, err = textElements(v[1])
+	n := len(r.destinations)
+	r.totals, r.vehicles = make([]routeTotal, n), make([]int64, n)
+	for _, a := range []struct {
+		col, size int
+		set       func(t *routeTotal, e []byte)
+	}{
+		{2, 8, func(t *routeTotal, e []byte) { t.n = int64(binary.BigEndian.Uint64(e)) }},
+		{3, 8, func(t *routeTotal, e []byte) { t.cost = beF64(e) }},
+		{4, 8, func(t *routeTotal, e []byte) { t.weight = beF64(e) }},
+		{5, 8, func(t *routeTotal, e []byte) { t.dt = int64(binary.BigEndian.Uint64(e)) }},
+		{6, 4, func(t *routeTotal, e []byte) { t.minDT = be32(e) }},
+		{7, 4, func(t *routeTotal, e []byte) { t.maxDT = be32(e) }},
+	} {
+		err = cmp.Or(err, fixedElements(v[a.col], n, a.size, func(i int, e []byte) { a.set(&r.totals[i], e) }))
+	}
+	err = cmp.Or(err, fixedElements(v[8], n, 8, func(i int, e []byte) { r.vehicles[i] = int64(binary.BigEndian.Uint64(e)) }))
+	return r, err
+}
+
+// textElements returns the elements of a binary text array.
+func textElements(b []byte) ([]string, error) {
+	elems, err := pgcopy.TextArray(b, -1, nil)
+	out := make([]string, len(elems))
+	for i, e := range elems {
+		out[i] = string(e)
+	}
+	return out, err
+}
+
+// fixedElements calls set with each element of a binary array of n
+// size-byte elements, or fails if b is not one.
+func fixedElements(b []byte, n, size int, set func(i int, e []byte)) error {
+	count, body, err := pgcopy.ArrayBody(b)
+	if err != nil || count != n || len(body) != n*(4+size) {
+		return pgcopy.ErrArrayEncoding
+	}
+	for i := range n {
+		e := body[i*(4+size):]
+		if int(binary.BigEndian.Uint32(e)) != size {
+			return pgcopy.ErrArrayEncoding
+		}
+		set(i, e[4:4+size])
+	}
+	return nil
 }
 
 // totalRows returns the rows of agg_totals the new rows add to, by grain

@@ -249,7 +249,7 @@ func deltaSteps(merge bool, d *deltaRows) []step {
 		{name: "vehicle days", run: appendSegments(segmentAppends.vehicleDays)},
 		{name: "new route vehicles counted", run: pairs.wait},
 		{name: "stage sums", run: sums.stage},
-		{name: "route totals", stmts: []string{routeTotalsTable.upsertSQL()}},
+		{name: "route totals", run: sums.addRouteTotals},
 		{name: "totals", stmts: []string{totalsTable.upsertSQL()}},
 		{name: "vehicles", run: sums.addVehiclePeriods},
 		{name: "vehicle names", stmts: []string{vehicleInfoSQL}},

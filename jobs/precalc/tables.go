@@ -31,7 +31,7 @@ var tableColumns = map[string][]string{
 		"sum_weight", "sum_dt", "sum_dt2", "min_dt", "max_dt", "min_cpk", "max_cpk", "ship_days", "vehicle_days"},
 	"agg_routes": {"period", "segment", "origins", "destinations", "delivery_times", "shipments", "sum_cost",
 		"sum_weight", "sum_cpk", "sum_cpt"},
-	"agg_route_totals": {"origin", "destination", "shipments", "sum_cost", "sum_weight", "sum_dt", "min_dt",
+	"agg_route_totals": {"origin", "destinations", "shipments", "sum_cost", "sum_weight", "sum_dt", "min_dt",
 		"max_dt", "unique_vehicles"},
 	"agg_vehicles": {"grain", "period", "vehicle_ids", "trips", "mileage", "fuel", "shipments", "sum_cost", "sum_dt"},
 	"agg_vehicle_days": {"vehicle_id", "period", "segment", "days", "trips", "mileage", "fuel", "shipments", "sum_cost",
