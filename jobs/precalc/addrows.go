@@ -12,6 +12,8 @@ import (
 	"math/big"
 	"slices"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/haul-dev/haul/internal/pgcopy"
 )
 
@@ -446,18 +448,27 @@ func originRows(byRank []uint32, cities [][2]uint32, names []string, totals []ro
 // ends every table's stream: each lane loads its tables in turn, so a
 // table is ended before the next one of its lane is written.
 func (b *builder) finish() error {
-	if b.inYear {
-		if err := b.endYear(); err != nil {
-			return err
-		}
-	}
-	for _, o := range []*tableOut{&b.out.routes, &b.out.vehicleRoutes, &b.out.vehicleDays} {
+	for _, o := range []*tableOut{&b.out.routes, &b.out.vehicleDays} {
 		if err := o.finish(); err != nil {
 			return err
 		}
 	}
+	// The last year's vehicle routes are written, and loaded, while the
+	// route vehicles are: they share nothing but the names, and load on
+	// two lanes. One after the other, the route vehicles waited for the
+	// vehicle routes' load: 5.6 s after the last month at 10M shipments,
+	// one CPU idle.
+	var g errgroup.Group
+	g.Go(func() error {
+		if b.inYear {
+			if err := b.endYear(); err != nil {
+				return err
+			}
+		}
+		return b.out.vehicleRoutes.finish()
+	})
 	vehicles, err := b.writeRouteVehicles()
-	if err != nil {
+	if err := cmp.Or(err, g.Wait()); err != nil {
 		return err
 	}
 	for _, o := range []*tableOut{&b.out.vehicles, &b.out.vehicleInfo} {

@@ -63,11 +63,13 @@ func (t *tables) byName() map[string]*tableOut {
 // lanes are the copies each connection loads, in order: the three large
 // tables, streamed while the rows are added up (agg_routes a day at a
 // time, agg_vehicle_days a month at a time, agg_vehicle_routes a year at a
-// time), then the ones written at the end.
+// time), then the ones written at the end; agg_route_vehicles, the largest
+// of those, on a lane other than agg_vehicle_routes', whose last year
+// loads meanwhile (builder.finish).
 func (t *tables) lanes() [3][]*tableOut {
 	return [3][]*tableOut{
-		{&t.routes, &t.totals, &t.routeTotals},
-		{&t.vehicleRoutes, &t.routeVehicles},
+		{&t.routes, &t.routeVehicles, &t.totals, &t.routeTotals},
+		{&t.vehicleRoutes},
 		{&t.vehicleDays, &t.vehicles, &t.vehicleInfo},
 	}
 }
