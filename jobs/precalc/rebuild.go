@@ -386,6 +386,14 @@ func addUp(ctx context.Context, raw *rawReader, out *tables, dir string) (int, r
 	return b.days, refreshState{b.routeVehicleSets, b.shipDays}, nil
 }
 
+// scalarColumnsSQL lists the columns of table $1 that are not arrays, for
+// ANALYZE: the rollups are read by their keys, and the statistics of an
+// array column (its most common elements, each array detoasted) took 3.9 s
+// of the rebuild for agg_vehicle_routes at 10M shipments, at its end.
+const scalarColumnsSQL = `SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND t.typcategory <> 'A'`
+
 // loadCopies creates a lane's copies and loads them from their streams,
 // then analyzes them, in one transaction; it says how many rows each got.
 func loadCopies(ctx context.Context, conn *pgx.Conn, lane []*tableOut, log logr.Logger) (map[string]int64, error) {
@@ -404,7 +412,11 @@ func loadCopies(ctx context.Context, conn *pgx.Conn, lane []*tableOut, log logr.
 				return fmt.Errorf("copy into %s: %w", o.table+nextSuffix, err)
 			}
 			rows[o.table] = tag.RowsAffected()
-			if _, err := tx.Exec(ctx, `ANALYZE `+ident(o.table+nextSuffix)); err != nil {
+			var columns string
+			if err := tx.QueryRow(ctx, scalarColumnsSQL, o.table+nextSuffix).Scan(&columns); err != nil {
+				return fmt.Errorf("analyze %s: %w", o.table+nextSuffix, err)
+			}
+			if _, err := tx.Exec(ctx, `ANALYZE `+ident(o.table+nextSuffix)+` (`+columns+`)`); err != nil {
 				return fmt.Errorf("analyze %s: %w", o.table+nextSuffix, err)
 			}
 			log.V(1).Info("refresh step done", "step", "load copy", "table", o.table, "rows", tag.RowsAffected(),
