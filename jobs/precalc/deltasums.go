@@ -19,14 +19,15 @@ import (
 // What the new rows add to the tables of sums (agg_totals, agg_vehicles,
 // agg_route_totals) is added up in haul from their groups (newrows.go), as
 // the rebuild adds it up (addup.go): a row per key those tables have, in
-// key order. The totals' and the route totals' are written with binary
-// COPY into a temporary table shaped like their table (delta_totals,
-// delta_route_totals), which one upsert adds (delta.go); a vehicles' month
-// or year row is read, added to and written back whole (vehicleSteps).
-// Before, the groups were written whole (a row per day, route and delivery
-// time; per day, vehicle and route; per day and vehicle) and grouped again
-// in SQL for each grain. delta_vehicles are the keys of the vehicles'
-// sums, which a merge of segments reads.
+// key order. The totals' are written with binary COPY into a temporary
+// table shaped like agg_totals (delta_totals), which one upsert adds
+// (delta.go); the rows of the vehicles' months and years and of the
+// origins' routes they touch are read, added to and written back whole
+// (rewriteRows). Before, the groups were written whole (a row per day,
+// route and delivery time; per day, vehicle and route; per day and
+// vehicle) and grouped again in SQL for each grain. delta_vehicles and
+// delta_route_totals are the keys of the vehicles' and the routes' sums,
+// which a merge of segments reads.
 const createDeltaSumsSQL = `
 CREATE TEMP TABLE delta_totals (LIKE agg_totals) ON COMMIT DROP;
 CREATE TEMP TABLE delta_vehicles (grain smallint, period date, vehicle_id text COLLATE "C") ON COMMIT DROP;
@@ -42,9 +43,9 @@ WHERE grain = 0 AND shipments > 0 AND period IN (SELECT DATE '2000-01-01' + d FR
 // up the vehicles' and the routes' rows in the background, while the
 // segments are appended (at 10M shipments it took 0.3 s of a refresh of
 // 1M more, mostly a hash table of the vehicles' months and years), stage,
-// which writes the totals' and the routes' into the deltas, and
-// addVehiclePeriods, which adds the vehicles' to their rows. merge says
-// whether a merge of segments follows, which needs the vehicles' keys
+// which writes the totals' into delta_totals, and addVehiclePeriods and
+// addRouteTotals, which add the vehicles' and the routes' to their rows.
+// merge says whether a merge of segments follows, which needs their keys
 // staged.
 type sumSteps struct {
 	delta       *deltaRows
@@ -65,8 +66,9 @@ func (s *sumSteps) add(context.Context, pgx.Tx, logr.Logger) error {
 	return nil
 }
 
-// stage writes what the new rows add to the tables of sums into their
-// deltas, once add is done.
+// stage writes what the new rows add to the totals into delta_totals,
+// and the keys of the vehicles' and the routes' sums into theirs if a
+// merge follows, once add is done.
 func (s *sumSteps) stage(ctx context.Context, tx pgx.Tx, log logr.Logger) error {
 	<-s.added
 	d, vehicleKeys, routeTotals := s.delta, s.vehicleKeys, s.routes
