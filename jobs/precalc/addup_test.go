@@ -74,19 +74,26 @@ func BenchmarkAddUpMonth(b *testing.B) {
 // sort comparing them in turn does; signed keeps int32 order.
 func TestOrderBy(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, n := range []int{0, 1, 5, 300, 20_000} {
-		a, b := make([]int32, n), make([]uint32, n)
-		for i := range n {
-			a[i], b[i] = r.Int32N(50)-25, r.Uint32N(1000)
-		}
-		got := orderBy(n, func(i int32) uint64 { return signed(a[i]) }, func(i int32) uint64 { return uint64(b[i]) })
-		want := make([]int32, n)
-		for i := range want {
-			want[i] = int32(i)
-		}
-		slices.SortStableFunc(want, func(x, y int32) int { return cmp.Or(cmp.Compare(a[x], a[y]), cmp.Compare(b[x], b[y])) })
-		if !slices.Equal(got, want) {
-			t.Fatalf("n=%d: order differs from a stable sort's", n)
+	// The keys packed into one (a's range and b's in 16 bits), and sorted
+	// one by one (b's range takes all 64).
+	for _, wide := range []bool{false, true} {
+		for _, n := range []int{0, 1, 5, 300, 20_000} {
+			a, b := make([]int32, n), make([]uint64, n)
+			for i := range n {
+				a[i], b[i] = r.Int32N(50)-25, r.Uint64N(1000)
+				if wide {
+					b[i] = r.Uint64()
+				}
+			}
+			got := orderBy(n, func(i int32) uint64 { return signed(a[i]) }, func(i int32) uint64 { return b[i] })
+			want := make([]int32, n)
+			for i := range want {
+				want[i] = int32(i)
+			}
+			slices.SortStableFunc(want, func(x, y int32) int { return cmp.Or(cmp.Compare(a[x], a[y]), cmp.Compare(b[x], b[y])) })
+			if !slices.Equal(got, want) {
+				t.Fatalf("n=%d, wide keys %v: order differs from a stable sort's", n, wide)
+			}
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/bits"
 	"strings"
 
 	"github.com/go-logr/logr"
@@ -467,23 +468,48 @@ func copyRows(ctx context.Context, pg *pgconn.PgConn, sql string, encode func(*p
 }
 
 // orderBy returns the indexes 0..n-1 ordered by keys, the first the most
-// significant: a radix sort by each key in turn, from the last, each
-// keeping the order of equal keys. Sorted by comparisons of the names'
-// ranks, each order of a refresh of 1M new shipments took about 0.4 s,
-// while PostgreSQL waited for the rows.
+// significant, equal keys in index order: a radix sort of the keys packed
+// into one, each less its least value, when their ranges fit in 64 bits,
+// else of each key in turn, from the last. Sorted by comparisons of the
+// names' ranks, each order of a refresh of 1M new shipments took about
+// 0.4 s, while PostgreSQL waited for the rows; a key at a time, grouping
+// those shipments took 0.21 s.
 func orderBy(n int, keys ...func(i int32) uint64) []int32 {
 	order := make([]int32, n)
 	for i := range order {
 		order[i] = int32(i)
 	}
+	if n == 0 {
+		return order
+	}
+	lo, width := make([]uint64, len(keys)), make([]int, len(keys))
+	total := 0
+	for j, key := range keys {
+		l, h := key(0), key(0)
+		for i := range int32(n) {
+			v := key(i)
+			l, h = min(l, v), max(h, v)
+		}
+		lo[j], width[j] = l, bits.Len64(h-l)
+		total += width[j]
+	}
 	k := make([]uint64, n)
 	var s radixsort.Sorter
-	for j := len(keys) - 1; j >= 0; j-- {
-		for i, o := range order {
-			k[i] = keys[j](o)
+	if total > 64 {
+		for j := len(keys) - 1; j >= 0; j-- {
+			for i, o := range order {
+				k[i] = keys[j](o)
+			}
+			s.ByKey(k, order)
 		}
-		s.ByKey(k, order)
+		return order
 	}
+	for j, key := range keys {
+		for i := range k {
+			k[i] = k[i]<<width[j] | (key(int32(i)) - lo[j])
+		}
+	}
+	s.ByKey(k, order)
 	return order
 }
 
