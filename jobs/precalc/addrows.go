@@ -302,11 +302,11 @@ func (r *vehiclePeriodRow) encode(e *pgcopy.Encoder) {
 	e.Array(pgcopy.OIDInt8, n, func(i int) { e.Int8(r.sums[i].dt) })
 }
 
-// vehiclePeriodRow encodes the row of agg_vehicles of a month or a year
+// writeVehiclePeriod encodes the row of agg_vehicles of a month or a year
 // from the vehicles' sums in d. The rows are few (39 at 10M shipments over
 // three years) and sent at the end, after agg_vehicle_days, which loads on
 // the same connection.
-func (b *builder) vehiclePeriodRow(grain int16, period int32, d *dense[vehicleSums]) {
+func (b *builder) writeVehiclePeriod(grain int16, period int32, d *dense[vehicleSums]) {
 	slices.SortFunc(d.touched, func(x, y uint32) int { return cmp.Compare(b.vehicleRank[x], b.vehicleRank[y]) })
 	row := vehiclePeriodRow{grain: grain, period: period, ids: make([]string, len(d.touched)),
 		sums: make([]vehicleSums, len(d.touched))}
@@ -316,6 +316,8 @@ func (b *builder) vehiclePeriodRow(grain int16, period int32, d *dense[vehicleSu
 	row.encode(&b.out.vehicles.enc)
 }
 
+// encodeTotalRow encodes a row of agg_totals (and of a refresh's
+// delta_totals).
 func encodeTotalRow(e *pgcopy.Encoder, t *totalRow) {
 	e.Row(17)
 	e.Int2(t.grain)

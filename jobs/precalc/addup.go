@@ -289,7 +289,7 @@ func (b *builder) month(m int32, logs, shipments []byte) error {
 	for _, v := range b.vehicleMonths.touched {
 		b.vehicleYears.at(v).add(&b.vehicleMonths.sums[v])
 	}
-	b.vehiclePeriodRow(db.GrainMonth, start, &b.vehicleMonths)
+	b.writeVehiclePeriod(db.GrainMonth, start, &b.vehicleMonths)
 	b.totals = append(b.totals, b.monthTotal)
 	b.yearTotal.add(&b.monthTotal)
 	return nil
@@ -430,7 +430,7 @@ func (b *builder) endYear() error {
 	if err := b.writeVehicleRoutes(b.year); err != nil {
 		return err
 	}
-	b.vehiclePeriodRow(db.GrainYear, start, &b.vehicleYears)
+	b.writeVehiclePeriod(db.GrainYear, start, &b.vehicleYears)
 	b.yearTotal.grain, b.yearTotal.period = db.GrainYear, start
 	b.totals = append(b.totals, b.yearTotal)
 	b.yearTotal = totalRow{}
