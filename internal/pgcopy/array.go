@@ -51,3 +51,21 @@ func TextArray(b []byte, want int, dst [][]byte) ([][]byte, error) {
 	}
 	return dst, nil
 }
+
+// FixedArray calls each with every element of a binary array of want
+// size-byte elements (int4, int8, float8, date...), in order, or returns
+// ErrArrayEncoding if b is not such an array.
+func FixedArray(b []byte, want, size int, each func(i int, e []byte)) error {
+	n, body, err := ArrayBody(b)
+	if err != nil || n != want || len(body) != n*(4+size) {
+		return ErrArrayEncoding
+	}
+	for i := range n {
+		e := body[i*(4+size):]
+		if int(binary.BigEndian.Uint32(e)) != size {
+			return ErrArrayEncoding
+		}
+		each(i, e[4:4+size])
+	}
+	return nil
+}

@@ -19,19 +19,7 @@ func fixedArray[T any](err *error, b []byte, want, size int, dst []T, conv func(
 	if *err != nil {
 		return dst
 	}
-	n, body, e := pgcopy.ArrayBody(b)
-	if e != nil || n != want || len(body) != n*(4+size) {
-		*err = pgcopy.ErrArrayEncoding
-		return dst
-	}
-	for i := range n {
-		e := body[i*(4+size):]
-		if int(binary.BigEndian.Uint32(e)) != size {
-			*err = pgcopy.ErrArrayEncoding
-			return dst
-		}
-		dst = append(dst, conv(e[4:4+size]))
-	}
+	*err = pgcopy.FixedArray(b, want, size, func(_ int, e []byte) { dst = append(dst, conv(e)) })
 	return dst
 }
 

@@ -304,7 +304,7 @@ func decodeVehiclePeriodRow(v [][]byte) (vehiclePeriodRow, error) {
 		{7, func(s *vehicleSums, e []byte) { s.cost = beF64(e) }},
 		{8, func(s *vehicleSums, e []byte) { s.dt = int64(binary.BigEndian.Uint64(e)) }},
 	} {
-		err = cmp.Or(err, fixedElements(v[a.col], n, 8, func(i int, e []byte) { a.set(&r.sums[i], e) }))
+		err = cmp.Or(err, pgcopy.FixedArray(v[a.col], n, 8, func(i int, e []byte) { a.set(&r.sums[i], e) }))
 	}
 	return r, err
 }
@@ -332,9 +332,9 @@ func decodeOriginRow(v [][]byte) (originRow, error) {
 		{6, 4, func(t *routeTotal, e []byte) { t.minDT = be32(e) }},
 		{7, 4, func(t *routeTotal, e []byte) { t.maxDT = be32(e) }},
 	} {
-		err = cmp.Or(err, fixedElements(v[a.col], n, a.size, func(i int, e []byte) { a.set(&r.totals[i], e) }))
+		err = cmp.Or(err, pgcopy.FixedArray(v[a.col], n, a.size, func(i int, e []byte) { a.set(&r.totals[i], e) }))
 	}
-	err = cmp.Or(err, fixedElements(v[8], n, 8, func(i int, e []byte) { r.vehicles[i] = int64(binary.BigEndian.Uint64(e)) }))
+	err = cmp.Or(err, pgcopy.FixedArray(v[8], n, 8, func(i int, e []byte) { r.vehicles[i] = int64(binary.BigEndian.Uint64(e)) }))
 	return r, err
 }
 
@@ -346,23 +346,6 @@ func textElements(b []byte) ([]string, error) {
 		out[i] = string(e)
 	}
 	return out, err
-}
-
-// fixedElements calls set with each element of a binary array of n
-// size-byte elements, or fails if b is not one.
-func fixedElements(b []byte, n, size int, set func(i int, e []byte)) error {
-	count, body, err := pgcopy.ArrayBody(b)
-	if err != nil || count != n || len(body) != n*(4+size) {
-		return pgcopy.ErrArrayEncoding
-	}
-	for i := range n {
-		e := body[i*(4+size):]
-		if int(binary.BigEndian.Uint32(e)) != size {
-			return pgcopy.ErrArrayEncoding
-		}
-		set(i, e[4:4+size])
-	}
-	return nil
 }
 
 // totalRows returns the rows of agg_totals the new rows add to, by grain
