@@ -296,6 +296,43 @@ func TestRouteTotalArraysMigration(t *testing.T) {
 	expectRows(t, pool, "route total rows rolled back", all, want)
 }
 
+// Migration 19 makes the rows of agg_vehicles and agg_route_totals the
+// rebuild's segment (0), beside which refreshes append theirs; rolling back
+// adds a key's segments up into one row again.
+func TestSumSegmentsMigration(t *testing.T) {
+	ctx := context.Background()
+	pool, migrateTo := migrated(t, 18)
+	if _, err := pool.Exec(ctx, `INSERT INTO agg_vehicles VALUES
+		(1, '2024-03-01', '{V2,v1}', '{1,2}', '{1,10.5}', '{1,1.5}', '{1,3}', '{1,7.25}', '{1,9}'),
+		(2, '2024-01-01', '{V1}', '{1}', '{3}', '{1}', '{0}', '{0}', '{0}')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO agg_route_totals VALUES
+		('A', '{B,b}', '{1,3}', '{1,30.5}', '{1,12.25}', '{5,9}', '{5,2}', '{5,4}', '{1,2}')`); err != nil {
+		t.Fatal(err)
+	}
+	migrateTo(19)
+	expectRows(t, pool, "vehicle segments after migration 19", `SELECT grain, period, segment, vehicle_ids FROM agg_vehicles`,
+		`(1,2024-03-01,0,"{V2,v1}") (2,2024-01-01,0,{V1})`)
+	expectRows(t, pool, "origin segments after migration 19", `SELECT origin, segment, destinations FROM agg_route_totals`,
+		`(A,0,"{B,b}")`)
+	if _, err := pool.Exec(ctx, `INSERT INTO agg_vehicles VALUES
+		(1, '2024-03-01', 7, '{V1,v1}', '{1,1}', '{2,0.5}', '{1,0.5}', '{0,1}', '{0,0.75}', '{0,1}')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO agg_route_totals VALUES
+		('A', 7, '{C,b}', '{1,1}', '{2,1.5}', '{3,0.75}', '{4,1}', '{4,1}', '{4,1}', '{1,0}')`); err != nil {
+		t.Fatal(err)
+	}
+
+	migrateTo(18)
+	expectRows(t, pool, "vehicle segments added up", `SELECT * FROM agg_vehicles`,
+		`(1,2024-03-01,"{V1,V2,v1}","{1,1,3}","{2,1,11}","{1,1,2}","{0,1,4}","{0,1,8}","{0,1,10}") `+
+			`(2,2024-01-01,{V1},{1},{3},{1},{0},{0},{0})`)
+	expectRows(t, pool, "origin segments added up", `SELECT * FROM agg_route_totals`,
+		`(A,"{B,C,b}","{1,1,4}","{1,2,32}","{1,3,13}","{5,4,10}","{5,4,1}","{5,4,4}","{1,1,2}")`)
+}
+
 // migrated makes a throwaway database at migration version, and returns
 // a pool on it and a function that migrates it, up or down, to another.
 func migrated(t *testing.T, version int64) (*pgxpool.Pool, func(int64)) {

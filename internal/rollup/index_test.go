@@ -162,14 +162,14 @@ func TestVehicleIndexMatchesSQL(t *testing.T) {
 		     array_agg(day ORDER BY day), array_agg(trips ORDER BY day), array_agg(mileage ORDER BY day),
 		     array_agg(fuel ORDER BY day), array_agg(n ORDER BY day), array_agg(cost ORDER BY day), array_agg(dt ORDER BY day)
 		 FROM d GROUP BY 1, 2, 3`,
-		`INSERT INTO agg_vehicles SELECT g, p, array_agg(v ORDER BY v), array_agg(trips ORDER BY v),
+		`INSERT INTO agg_vehicles SELECT g, p, segment, array_agg(v ORDER BY v), array_agg(trips ORDER BY v),
 		     array_agg(mileage ORDER BY v), array_agg(fuel ORDER BY v), array_agg(n ORDER BY v),
 		     array_agg(cost ORDER BY v), array_agg(dt ORDER BY v)
-		 FROM (SELECT g, p, vehicle_id COLLATE "C" AS v, sum(trips) AS trips, sum(mileage) AS mileage,
+		 FROM (SELECT g, p, segment, vehicle_id COLLATE "C" AS v, sum(trips) AS trips, sum(mileage) AS mileage,
 		              sum(fuel) AS fuel, sum(n) AS n, sum(cost) AS cost, sum(dt)::bigint AS dt
 		       FROM e, LATERAL (VALUES (1, date_trunc('month', day)::date), (2, date_trunc('year', day)::date)) AS x(g, p)
-		       GROUP BY 1, 2, 3) x
-		 GROUP BY 1, 2`,
+		       GROUP BY 1, 2, 3, 4) x
+		 GROUP BY 1, 2, 3`,
 		`INSERT INTO agg_vehicle_info VALUES ('V1', 'one', 12.5), ('V2', 'two', 0)`,
 		`UPDATE precalc_state SET version = 3`,
 	}

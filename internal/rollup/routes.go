@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -174,32 +175,76 @@ type RouteTotal struct {
 func ReadRouteTotals(ctx context.Context, q Querier) ([]RouteTotal, error) {
 	rows, err := q.Query(ctx, `
 SELECT origin, destinations, shipments, sum_cost, sum_weight, sum_dt, min_dt, max_dt, unique_vehicles
-FROM agg_route_totals ORDER BY origin`)
+FROM agg_route_totals ORDER BY origin, segment`)
 	if err != nil {
 		return nil, fmt.Errorf("read route totals: %w", err)
 	}
 	defer rows.Close()
 	var out []RouteTotal
 	var e originEntries
+	var o originTotals
 	for rows.Next() {
 		v := rows.RawValues()
 		if err := e.decode(v); err != nil {
 			return nil, fmt.Errorf("read route totals: %w", err)
 		}
-		origin := string(v[0])
-		for i, d := range e.destinations {
-			out = append(out, RouteTotal{
-				RouteKey: RouteKey{Origin: origin, Destination: string(d)},
-				Stats: Stats{Shipments: e.shipments[i], SumCost: e.cost[i], SumWeight: e.weight[i], SumDT: e.dt[i],
-					MinDT: e.minDT[i], MaxDT: e.maxDT[i]},
-				UniqueVehicles: e.vehicles[i],
-			})
+		if string(v[0]) != o.origin {
+			out = o.end(out)
+			o = originTotals{origin: string(v[0]), first: len(out)}
 		}
+		out = o.add(out, &e)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read route totals: %w", err)
 	}
-	return out, nil
+	return o.end(out), nil
+}
+
+// originTotals adds up an origin's segments of agg_route_totals: the
+// rebuild's and a refresh's each, by destination.
+type originTotals struct {
+	origin string
+	// first is the place of the origin's first route in the routes read;
+	// at, once a second segment is read, the places of its destinations.
+	first int
+	at    map[string]int
+}
+
+// add adds e's routes to out, the routes read so far.
+func (o *originTotals) add(out []RouteTotal, e *originEntries) []RouteTotal {
+	if o.at == nil && len(out) > o.first {
+		o.at = make(map[string]int, len(out)-o.first)
+		for i := o.first; i < len(out); i++ {
+			o.at[out[i].Destination] = i
+		}
+	}
+	for i, d := range e.destinations {
+		s := Stats{Shipments: e.shipments[i], SumCost: e.cost[i], SumWeight: e.weight[i], SumDT: e.dt[i],
+			MinDT: e.minDT[i], MaxDT: e.maxDT[i]}
+		if j, ok := o.at[string(d)]; ok {
+			t := &out[j]
+			t.MinDT, t.MaxDT = min(t.MinDT, s.MinDT), max(t.MaxDT, s.MaxDT)
+			t.Shipments, t.SumCost, t.SumWeight, t.SumDT = t.Shipments+s.Shipments, t.SumCost+s.SumCost,
+				t.SumWeight+s.SumWeight, t.SumDT+s.SumDT
+			t.UniqueVehicles += e.vehicles[i]
+			continue
+		}
+		if o.at != nil {
+			o.at[string(d)] = len(out)
+		}
+		out = append(out, RouteTotal{RouteKey: RouteKey{Origin: o.origin, Destination: string(d)}, Stats: s,
+			UniqueVehicles: e.vehicles[i]})
+	}
+	return out
+}
+
+// end puts the origin's routes in destination order, if they came from
+// several segments.
+func (o *originTotals) end(out []RouteTotal) []RouteTotal {
+	if o.at != nil {
+		slices.SortFunc(out[o.first:], func(a, b RouteTotal) int { return strings.Compare(a.Destination, b.Destination) })
+	}
+	return out
 }
 
 // originEntries are a row of agg_route_totals, decoded: an origin's routes,

@@ -280,19 +280,23 @@ func (b *builder) writeVehicleDays(period int32) error {
 }
 
 // vehiclePeriodRow is a row of agg_vehicles: a month's or a year's
-// figures of each vehicle with a log or a shipment in it, in name order.
+// figures of each vehicle with a log or a shipment in it (in the rebuild's
+// segment, 0) or that a refresh's new rows touch (in its segment), in name
+// order.
 type vehiclePeriodRow struct {
-	grain  int16
-	period int32
-	ids    []string
-	sums   []vehicleSums
+	grain   int16
+	period  int32
+	segment int64
+	ids     []string
+	sums    []vehicleSums
 }
 
 func (r *vehiclePeriodRow) encode(e *pgcopy.Encoder) {
 	n := len(r.ids)
-	e.Row(9)
+	e.Row(10)
 	e.Int2(r.grain)
 	e.Int4(r.period)
+	e.Int8(r.segment)
 	e.Array(pgcopy.OIDText, n, func(i int) { e.String(r.ids[i]) })
 	e.Array(pgcopy.OIDInt8, n, func(i int) { e.Int8(r.sums[i].trips) })
 	e.Array(pgcopy.OIDFloat8, n, func(i int) { e.Float8(r.sums[i].mileage) })
@@ -349,9 +353,12 @@ func encodeTotalRow(e *pgcopy.Encoder, t *totalRow) {
 }
 
 // originRow is a row of agg_route_totals: the all-time figures of each
-// route from one origin, by destination, and its distinct vehicles.
+// route from one origin, by destination, and its distinct vehicles (in the
+// rebuild's segment, 0), or what a refresh's new rows add to them (in its
+// segment).
 type originRow struct {
 	origin       string
+	segment      int64
 	destinations []string
 	totals       []routeTotal
 	vehicles     []int64
@@ -365,8 +372,9 @@ func (r *originRow) push(destination string, t *routeTotal, vehicles int64) {
 
 func (r *originRow) encode(e *pgcopy.Encoder) {
 	n := len(r.destinations)
-	e.Row(9)
+	e.Row(10)
 	e.String(r.origin)
+	e.Int8(r.segment)
 	e.Array(pgcopy.OIDText, n, func(i int) { e.String(r.destinations[i]) })
 	e.Array(pgcopy.OIDInt8, n, func(i int) { e.Int8(r.totals[i].n) })
 	e.Array(pgcopy.OIDFloat8, n, func(i int) { e.Float8(r.totals[i].cost) })
@@ -381,7 +389,7 @@ func (r *originRow) encode(e *pgcopy.Encoder) {
 // destination) added: a route's figures to its entry, or put in
 // destination order (by byte) if it has none.
 func (r *originRow) add(o *originRow) originRow {
-	out := originRow{origin: r.origin}
+	out := originRow{origin: r.origin, segment: r.segment}
 	mergeByName(r.destinations, o.destinations, func(i, j int) {
 		switch {
 		case j < 0:

@@ -98,29 +98,30 @@ func TestOrderBy(t *testing.T) {
 	}
 }
 
-// A refresh adds a vehicle's sums to its entry in a month's or a year's
-// row, and puts a vehicle the row lacks in name order (by byte), as the
-// rebuild writes them; so for an origin's routes.
-func TestRewrittenRowsAdd(t *testing.T) {
-	stored := vehiclePeriodRow{grain: 1, period: 9000, ids: []string{"A", "C", "c"},
+// A merge of segments adds a vehicle's sums to its entry in a month's or a
+// year's row, puts a vehicle the row lacks in name order (by byte), as the
+// rebuild writes them, and keeps the first row's segment; so for an
+// origin's routes.
+func TestSumSegmentsAdd(t *testing.T) {
+	stored := vehiclePeriodRow{grain: 1, period: 9000, segment: 3, ids: []string{"A", "C", "c"},
 		sums: []vehicleSums{{trips: 1, mileage: 1.5}, {trips: 2, n: 3, cost: 4}, {dt: 7}}}
-	delta := vehiclePeriodRow{grain: 1, period: 9000, ids: []string{"B", "C", "Z", "d"},
+	delta := vehiclePeriodRow{grain: 1, period: 9000, segment: 9, ids: []string{"B", "C", "Z", "d"},
 		sums: []vehicleSums{{trips: 5}, {trips: 1, fuel: 2, cost: 0.5}, {n: 1}, {mileage: 3}}}
 	got := stored.add(&delta)
-	want := vehiclePeriodRow{grain: 1, period: 9000, ids: []string{"A", "B", "C", "Z", "c", "d"},
+	want := vehiclePeriodRow{grain: 1, period: 9000, segment: 3, ids: []string{"A", "B", "C", "Z", "c", "d"},
 		sums: []vehicleSums{{trips: 1, mileage: 1.5}, {trips: 5}, {trips: 3, n: 3, fuel: 2, cost: 4.5}, {n: 1},
 			{dt: 7}, {mileage: 3}}}
-	if got.key() != want.key() || !slices.Equal(got.ids, want.ids) || !slices.Equal(got.sums, want.sums) {
+	if got.key() != want.key() || got.segment != want.segment || !slices.Equal(got.ids, want.ids) || !slices.Equal(got.sums, want.sums) {
 		t.Errorf("stored %+v plus %+v: %+v, want %+v", stored, delta, got, want)
 	}
 	if empty := (&vehiclePeriodRow{}).add(&vehiclePeriodRow{}); len(empty.ids) != 0 {
 		t.Errorf("nothing added to nothing: %+v", empty)
 	}
 
-	routes := originRow{origin: "O", destinations: []string{"a", "c"},
+	routes := originRow{origin: "O", segment: 4, destinations: []string{"a", "c"},
 		totals:   []routeTotal{{n: 2, cost: 3, weight: 4, dt: 10, minDT: 4, maxDT: 6}, {n: 1, dt: 1, minDT: 1, maxDT: 1}},
 		vehicles: []int64{2, 1}}
-	more := originRow{origin: "O", destinations: []string{"B", "a"},
+	more := originRow{origin: "O", segment: 12, destinations: []string{"B", "a"},
 		totals:   []routeTotal{{n: 1, dt: 9, minDT: 9, maxDT: 9}, {n: 1, cost: 1, weight: 1, dt: 8, minDT: 8, maxDT: 8}},
 		vehicles: []int64{1, 0}}
 	sum := routes.add(&more)
@@ -128,7 +129,7 @@ func TestRewrittenRowsAdd(t *testing.T) {
 		totals: []routeTotal{{n: 1, dt: 9, minDT: 9, maxDT: 9}, {n: 3, cost: 4, weight: 5, dt: 18, minDT: 4, maxDT: 8},
 			{n: 1, dt: 1, minDT: 1, maxDT: 1}},
 		vehicles: []int64{1, 2, 1}}
-	if sum.key() != "O" || !slices.Equal(sum.destinations, wantRoutes.destinations) ||
+	if sum.key() != "O" || sum.segment != 4 || !slices.Equal(sum.destinations, wantRoutes.destinations) ||
 		!slices.Equal(sum.totals, wantRoutes.totals) || !slices.Equal(sum.vehicles, wantRoutes.vehicles) {
 		t.Errorf("routes %+v plus %+v: %+v, want %+v", routes, more, sum, wantRoutes)
 	}

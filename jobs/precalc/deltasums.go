@@ -21,9 +21,8 @@ import (
 // the rebuild adds it up (addup.go): a row per key those tables have, in
 // key order. The totals' are written with binary COPY into a temporary
 // table shaped like agg_totals (delta_totals), which one upsert adds
-// (delta.go); the rows of the vehicles' months and years and of the
-// origins' routes they touch are read, added to and written back whole
-// (rewriteRows). Before, the groups were written whole (a row per day,
+// (delta.go); the vehicles' months and years and the origins' routes they
+// touch take them as a segment (sumSegments). Before, the groups were written whole (a row per day,
 // route and delivery time; per day, vehicle and route; per day and
 // vehicle) and grouped again in SQL for each grain. delta_vehicles and
 // delta_route_totals are the keys of the vehicles' and the routes' sums,
@@ -44,7 +43,7 @@ WHERE grain = 0 AND shipments > 0 AND period IN (SELECT DATE '2000-01-01' + d FR
 // segments are appended (at 10M shipments it took 0.3 s of a refresh of
 // 1M more, mostly a hash table of the vehicles' months and years), stage,
 // which writes the totals' into delta_totals, and addVehiclePeriods and
-// addRouteTotals, which add the vehicles' and the routes' to their rows.
+// addRouteTotals, which append the vehicles' and the routes'.
 // merge says whether a merge of segments follows, which needs their keys
 // staged.
 type sumSteps struct {
@@ -142,110 +141,136 @@ func (s *sumSteps) stage(ctx context.Context, tx pgx.Tx, log logr.Logger) error 
 	return nil
 }
 
-// The vehicles' month and year rows and the origins' route totals the new
-// rows add to, and their replacement.
-const (
-	readVehiclePeriodsSQL = `SELECT grain, period - DATE '2000-01-01', vehicle_ids, trips, mileage, fuel, shipments, sum_cost, sum_dt
-FROM agg_vehicles WHERE (grain, period) IN (SELECT g, DATE '2000-01-01' + p FROM unnest($1::smallint[], $2::integer[]) AS k(g, p))`
-	deleteVehiclePeriodsSQL = `DELETE FROM agg_vehicles
-WHERE (grain, period) IN (SELECT g, DATE '2000-01-01' + p FROM unnest($1::smallint[], $2::integer[]) AS k(g, p))`
-	readOriginsSQL = `SELECT origin, destinations, shipments, sum_cost, sum_weight, sum_dt, min_dt, max_dt, unique_vehicles
-FROM agg_route_totals WHERE origin = ANY ($1::text[])`
-	deleteOriginsSQL = `DELETE FROM agg_route_totals WHERE origin = ANY ($1::text[])`
+// vehicleSegments and originSegments are the tables of sums a refresh
+// appends its segment to (sumSegments.add).
+var (
+	vehicleSegments = sumSegments[[2]int32, vehiclePeriodRow, *vehiclePeriodRow]{
+		table: "agg_vehicles",
+		args: func(rows []vehiclePeriodRow) []any {
+			grains, periods := make([]int16, len(rows)), make([]int32, len(rows))
+			for i, r := range rows {
+				grains[i], periods[i] = r.grain, r.period
+			}
+			return []any{grains, periods}
+		},
+		keysSQL:  `unnest($1::smallint[], $2::integer[]) WITH ORDINALITY AS k(g, p, i)`,
+		matchSQL: `a.grain = k.g AND a.period = DATE '2000-01-01' + k.p`,
+		readSQL: `SELECT grain, period - DATE '2000-01-01', segment, vehicle_ids, trips, mileage, fuel, shipments,
+       sum_cost, sum_dt`,
+		decode: decodeVehiclePeriodRow,
+	}
+	originSegments = sumSegments[string, originRow, *originRow]{
+		table: "agg_route_totals",
+		args: func(rows []originRow) []any {
+			origins := make([]string, len(rows))
+			for i, r := range rows {
+				origins[i] = r.origin
+			}
+			return []any{origins}
+		},
+		keysSQL:  `unnest($1::text[]) WITH ORDINALITY AS k(o, i)`,
+		matchSQL: `a.origin = k.o`,
+		readSQL: `SELECT origin, segment, destinations, shipments, sum_cost, sum_weight, sum_dt, min_dt, max_dt,
+       unique_vehicles`,
+		decode: decodeOriginRow,
+	}
 )
 
-// addVehiclePeriods adds what the new rows add to the vehicles' month and
-// year rows (rewriteRows).
+// addVehiclePeriods appends what the new rows add to the vehicles' months
+// and years (sumSegments.add).
 func (s *sumSteps) addVehiclePeriods(ctx context.Context, tx pgx.Tx, log logr.Logger) error {
 	<-s.added
 	keys, sums, names := s.vehicleKeys, s.vehicles, s.delta.vehicles.names
 	var deltas []vehiclePeriodRow
-	var grains []int16
-	var periods []int32
 	for i, k := range keys {
 		if i == 0 || k.grain != keys[i-1].grain || k.period != keys[i-1].period {
 			deltas = append(deltas, vehiclePeriodRow{grain: k.grain, period: k.period})
-			grains, periods = append(grains, k.grain), append(periods, k.period)
 		}
 		r := &deltas[len(deltas)-1]
 		r.ids, r.sums = append(r.ids, names[k.vehicle]), append(r.sums, sums[i])
 	}
-	stored, err := rewriteRows[[2]int32](ctx, tx, "agg_vehicles", deltas, readVehiclePeriodsSQL, deleteVehiclePeriodsSQL,
-		[]any{grains, periods}, decodeVehiclePeriodRow)
+	merged, err := vehicleSegments.add(ctx, tx, deltas)
 	if err != nil {
 		return fmt.Errorf("add to vehicle periods: %w", err)
 	}
-	log.V(2).Info("rows rewritten", "table", "agg_vehicles", "rows", len(deltas), "stored", stored)
+	log.V(2).Info("segments appended", "table", "agg_vehicles", "rows", len(deltas), "merged", merged)
 	return nil
 }
 
-// addRouteTotals adds what the new rows add to the routes' all-time
-// figures (rewriteRows).
+// addRouteTotals appends what the new rows add to the routes' all-time
+// figures (sumSegments.add).
 func (s *sumSteps) addRouteTotals(ctx context.Context, tx pgx.Tx, log logr.Logger) error {
 	<-s.added
 	d := s.delta
 	var deltas []originRow
-	var origins []string
 	err := originRows(d.routeByRank, d.routeCities, d.cities.names, s.routes, d.newVehicles, func(r *originRow) error {
-		deltas, origins = append(deltas, *r), append(origins, r.origin)
+		deltas = append(deltas, *r)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	stored, err := rewriteRows[string](ctx, tx, "agg_route_totals", deltas, readOriginsSQL, deleteOriginsSQL,
-		[]any{origins}, decodeOriginRow)
+	merged, err := originSegments.add(ctx, tx, deltas)
 	if err != nil {
 		return fmt.Errorf("add to route totals: %w", err)
 	}
-	log.V(2).Info("rows rewritten", "table", "agg_route_totals", "rows", len(deltas), "stored", stored)
+	log.V(2).Info("segments appended", "table", "agg_route_totals", "rows", len(deltas), "merged", merged)
 	return nil
 }
 
-// rewrittenRow is a row of an array rollup that a refresh rewrites: what
-// the new rows add to a key (a month or a year of the vehicles, an origin's
-// routes) is a row of the same shape, added to the stored one.
-type rewrittenRow[K comparable, R any] interface {
+// sumRow is a row of a table of sums kept as segments: what the new rows
+// add to a key (a month or a year of the vehicles, an origin's routes) is
+// a row of the same shape, which adds to the key's other segments.
+type sumRow[K comparable, R any] interface {
 	*R
 	key() K
+	// add returns the sum of the two rows, numbered as the receiver.
 	add(*R) R
+	number() *int64
 	encode(*pgcopy.Encoder)
 }
 
-// rewriteRows replaces the rows of table that deltas add to with their
-// sums: readSQL reads the stored ones, decode decodes each, deleteSQL
-// deletes them (both take args, the deltas' keys), and the sums are
-// written back with binary COPY. A row of a few thousand elements, written
-// whole, costs less than an upsert per element: at 10M shipments, 39 rows of
-// the vehicles' months and years took 0.16-0.20 s to rewrite, against
-// 0.3-0.4 s for the upserts of the 58k vehicles' rows they then were after
-// 100k new shipments, and 1.3-1.8 s after 1M. It returns how many rows were
-// stored.
-func rewriteRows[K comparable, R any, P rewrittenRow[K, R]](ctx context.Context, tx pgx.Tx, table string, deltas []R,
-	readSQL, deleteSQL string, args []any, decode func([][]byte) (R, error)) (int, error) {
-	rows, err := tx.Query(ctx, readSQL, args...)
+// sumSegments is a table of sums whose keys a refresh appends a segment
+// to, as the array tables take theirs (segments.go), and merges a key's
+// appended segments (numbered above 0) in haul once there are more than
+// maxSegments. args turns rows into the arguments of keysSQL, which lists
+// their keys with their ordinal i; matchSQL matches a row a of the table
+// with a key k; readSQL selects the columns decode decodes. Rewritten
+// whole instead (a month's row of every vehicle, an origin's of every
+// destination), the 39 vehicle rows and 300 origin rows a refresh of 100k
+// shipments spread over every day touches at 10M took 0.25-0.4 s of it.
+type sumSegments[K comparable, R any, P sumRow[K, R]] struct {
+	table             string
+	args              func([]R) []any
+	keysSQL, matchSQL string
+	readSQL           string
+	decode            func([][]byte) (R, error)
+}
+
+// add appends deltas, a row per key, as the refresh's segment (segmentSQL),
+// and merges the appended segments of the keys that would have more than
+// maxSegments into one, numbered as the first of them. It returns how many
+// keys it merged.
+func (t sumSegments[K, R, P]) add(ctx context.Context, tx pgx.Tx, deltas []R) (int, error) {
+	var segment int64
+	if err := tx.QueryRow(ctx, segmentSQL).Scan(&segment); err != nil {
+		return 0, fmt.Errorf("read segment: %w", err)
+	}
+	full, err := t.full(ctx, tx, deltas)
 	if err != nil {
 		return 0, err
 	}
 	stored := map[K]*R{}
-	for rows.Next() {
-		r, err := decode(rows.RawValues())
-		if err != nil {
-			rows.Close()
+	if len(full) > 0 {
+		if stored, err = t.take(ctx, tx, full); err != nil {
 			return 0, err
 		}
-		stored[P(&r).key()] = &r
 	}
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	if _, err := tx.Exec(ctx, deleteSQL, args...); err != nil {
-		return 0, err
-	}
-	_, err = copyRows(ctx, tx.Conn().PgConn(), `COPY `+ident(table)+` FROM STDIN (FORMAT binary)`,
+	_, err = copyRows(ctx, tx.Conn().PgConn(), `COPY `+ident(t.table)+` FROM STDIN (FORMAT binary)`,
 		func(e *pgcopy.Encoder, spill func() error) error {
 			for i := range deltas {
 				row := P(&deltas[i])
+				*row.number() = segment
 				if old, ok := stored[row.key()]; ok {
 					sum := P(old).add(&deltas[i])
 					row = &sum
@@ -260,13 +285,65 @@ func rewriteRows[K comparable, R any, P rewrittenRow[K, R]](ctx context.Context,
 	return len(stored), err
 }
 
-func (r *vehiclePeriodRow) key() [2]int32 { return [2]int32{int32(r.grain), r.period} }
+// full returns the deltas whose keys have maxSegments appended segments.
+func (t sumSegments[K, R, P]) full(ctx context.Context, tx pgx.Tx, deltas []R) ([]R, error) {
+	rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT i FROM %s
+WHERE (SELECT count(*) FROM %s a WHERE %s AND a.segment > 0) >= %d`, t.keysSQL, ident(t.table), t.matchSQL, maxSegments),
+		t.args(deltas)...)
+	if err != nil {
+		return nil, fmt.Errorf("count segments: %w", err)
+	}
+	var full []R
+	var i int64
+	if _, err := pgx.ForEachRow(rows, []any{&i}, func() error {
+		full = append(full, deltas[i-1])
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("count segments: %w", err)
+	}
+	return full, nil
+}
+
+// take deletes the appended segments of the keys of rows and returns them
+// added up by key.
+func (t sumSegments[K, R, P]) take(ctx context.Context, tx pgx.Tx, rows []R) (map[K]*R, error) {
+	taken, err := tx.Query(ctx, fmt.Sprintf(`WITH d AS (DELETE FROM %s a USING %s WHERE %s AND a.segment > 0 RETURNING a.*)
+%s FROM d`, ident(t.table), t.keysSQL, t.matchSQL, t.readSQL), t.args(rows)...)
+	if err != nil {
+		return nil, fmt.Errorf("take segments: %w", err)
+	}
+	defer taken.Close()
+	stored := map[K]*R{}
+	for taken.Next() {
+		r, err := t.decode(taken.RawValues())
+		if err != nil {
+			return nil, fmt.Errorf("take segments: %w", err)
+		}
+		p := P(&r)
+		old, ok := stored[p.key()]
+		if !ok {
+			stored[p.key()] = &r
+			continue
+		}
+		first := min(*P(old).number(), *p.number())
+		sum := P(old).add(&r)
+		*P(&sum).number() = first
+		stored[p.key()] = &sum
+	}
+	if err := taken.Err(); err != nil {
+		return nil, fmt.Errorf("take segments: %w", err)
+	}
+	return stored, nil
+}
+
+func (r *vehiclePeriodRow) key() [2]int32  { return [2]int32{int32(r.grain), r.period} }
+func (r *vehiclePeriodRow) number() *int64 { return &r.segment }
 
 // add returns the row with o's vehicles (of the same month or year, in
 // name order) added: a vehicle's sums to its entry, or put in name order
 // (by byte) if it has none.
 func (r *vehiclePeriodRow) add(o *vehiclePeriodRow) vehiclePeriodRow {
-	out := vehiclePeriodRow{grain: r.grain, period: r.period,
+	out := vehiclePeriodRow{grain: r.grain, period: r.period, segment: r.segment,
 		ids: make([]string, 0, len(r.ids)+len(o.ids)), sums: make([]vehicleSums, 0, len(r.ids)+len(o.ids))}
 	mergeByName(r.ids, o.ids, func(i, j int) {
 		switch {
@@ -283,58 +360,60 @@ func (r *vehiclePeriodRow) add(o *vehiclePeriodRow) vehiclePeriodRow {
 	return out
 }
 
-// decodeVehiclePeriodRow decodes a row of readVehiclePeriodsSQL.
+// decodeVehiclePeriodRow decodes a row of vehicleSegments.readSQL.
 func decodeVehiclePeriodRow(v [][]byte) (vehiclePeriodRow, error) {
-	if len(v) != 9 || len(v[0]) != 2 || len(v[1]) != 4 {
+	if len(v) != 10 || len(v[0]) != 2 || len(v[1]) != 4 || len(v[2]) != 8 {
 		return vehiclePeriodRow{}, pgcopy.ErrArrayEncoding
 	}
-	r := vehiclePeriodRow{grain: int16(binary.BigEndian.Uint16(v[0])), period: be32(v[1])}
+	r := vehiclePeriodRow{grain: int16(binary.BigEndian.Uint16(v[0])), period: be32(v[1]),
+		segment: int64(binary.BigEndian.Uint64(v[2]))}
 	var err error
-	r.ids, err = textElements(v[2])
+	r.ids, err = textElements(v[3])
 	n := len(r.ids)
 	r.sums = make([]vehicleSums, n)
 	for _, a := range []struct {
 		col int
 		set func(s *vehicleSums, e []byte)
 	}{
-		{3, func(s *vehicleSums, e []byte) { s.trips = int64(binary.BigEndian.Uint64(e)) }},
-		{4, func(s *vehicleSums, e []byte) { s.mileage = beF64(e) }},
-		{5, func(s *vehicleSums, e []byte) { s.fuel = beF64(e) }},
-		{6, func(s *vehicleSums, e []byte) { s.n = int64(binary.BigEndian.Uint64(e)) }},
-		{7, func(s *vehicleSums, e []byte) { s.cost = beF64(e) }},
-		{8, func(s *vehicleSums, e []byte) { s.dt = int64(binary.BigEndian.Uint64(e)) }},
+		{4, func(s *vehicleSums, e []byte) { s.trips = int64(binary.BigEndian.Uint64(e)) }},
+		{5, func(s *vehicleSums, e []byte) { s.mileage = beF64(e) }},
+		{6, func(s *vehicleSums, e []byte) { s.fuel = beF64(e) }},
+		{7, func(s *vehicleSums, e []byte) { s.n = int64(binary.BigEndian.Uint64(e)) }},
+		{8, func(s *vehicleSums, e []byte) { s.cost = beF64(e) }},
+		{9, func(s *vehicleSums, e []byte) { s.dt = int64(binary.BigEndian.Uint64(e)) }},
 	} {
 		err = cmp.Or(err, pgcopy.FixedArray(v[a.col], n, 8, func(i int, e []byte) { a.set(&r.sums[i], e) }))
 	}
 	return r, err
 }
 
-func (r *originRow) key() string { return r.origin }
+func (r *originRow) key() string    { return r.origin }
+func (r *originRow) number() *int64 { return &r.segment }
 
-// decodeOriginRow decodes a row of readOriginsSQL.
+// decodeOriginRow decodes a row of originSegments.readSQL.
 func decodeOriginRow(v [][]byte) (originRow, error) {
-	if len(v) != 9 {
+	if len(v) != 10 || len(v[1]) != 8 {
 		return originRow{}, pgcopy.ErrArrayEncoding
 	}
-	r := originRow{origin: string(v[0])}
+	r := originRow{origin: string(v[0]), segment: int64(binary.BigEndian.Uint64(v[1]))}
 	var err error
-	r.destinations, err = textElements(v[1])
+	r.destinations, err = textElements(v[2])
 	n := len(r.destinations)
 	r.totals, r.vehicles = make([]routeTotal, n), make([]int64, n)
 	for _, a := range []struct {
 		col, size int
 		set       func(t *routeTotal, e []byte)
 	}{
-		{2, 8, func(t *routeTotal, e []byte) { t.n = int64(binary.BigEndian.Uint64(e)) }},
-		{3, 8, func(t *routeTotal, e []byte) { t.cost = beF64(e) }},
-		{4, 8, func(t *routeTotal, e []byte) { t.weight = beF64(e) }},
-		{5, 8, func(t *routeTotal, e []byte) { t.dt = int64(binary.BigEndian.Uint64(e)) }},
-		{6, 4, func(t *routeTotal, e []byte) { t.minDT = be32(e) }},
-		{7, 4, func(t *routeTotal, e []byte) { t.maxDT = be32(e) }},
+		{3, 8, func(t *routeTotal, e []byte) { t.n = int64(binary.BigEndian.Uint64(e)) }},
+		{4, 8, func(t *routeTotal, e []byte) { t.cost = beF64(e) }},
+		{5, 8, func(t *routeTotal, e []byte) { t.weight = beF64(e) }},
+		{6, 8, func(t *routeTotal, e []byte) { t.dt = int64(binary.BigEndian.Uint64(e)) }},
+		{7, 4, func(t *routeTotal, e []byte) { t.minDT = be32(e) }},
+		{8, 4, func(t *routeTotal, e []byte) { t.maxDT = be32(e) }},
 	} {
 		err = cmp.Or(err, pgcopy.FixedArray(v[a.col], n, a.size, func(i int, e []byte) { a.set(&r.totals[i], e) }))
 	}
-	err = cmp.Or(err, pgcopy.FixedArray(v[8], n, 8, func(i int, e []byte) { r.vehicles[i] = int64(binary.BigEndian.Uint64(e)) }))
+	err = cmp.Or(err, pgcopy.FixedArray(v[9], n, 8, func(i int, e []byte) { r.vehicles[i] = int64(binary.BigEndian.Uint64(e)) }))
 	return r, err
 }
 

@@ -59,16 +59,18 @@ func aggFigures(table string) string {
 		return `SELECT DISTINCT origin, destination, d AS day, v AS vehicle_id
 		 FROM agg_route_vehicles, unnest(days, vehicle_ids) AS u(d, v)`
 	case "agg_route_totals":
-		return `SELECT origin, de AS destination, n AS shipments, c AS sum_cost, w AS sum_weight, dt AS sum_dt,
-		        mi AS min_dt, ma AS max_dt, uv AS unique_vehicles
+		return `SELECT origin, de AS destination, sum(n) AS shipments, sum(c) AS sum_cost, sum(w) AS sum_weight,
+		        sum(dt) AS sum_dt, min(mi) AS min_dt, max(ma) AS max_dt, sum(uv) AS unique_vehicles
 		 FROM agg_route_totals,
 		      unnest(destinations, shipments, sum_cost, sum_weight, sum_dt, min_dt, max_dt, unique_vehicles)
-		      AS u(de, n, c, w, dt, mi, ma, uv)`
+		      AS u(de, n, c, w, dt, mi, ma, uv)
+		 GROUP BY 1, 2`
 	case "agg_vehicles":
-		return `SELECT grain, period, v AS vehicle_id, t AS trips, m AS mileage, f AS fuel, n AS shipments,
-		        c AS sum_cost, dt AS sum_dt
+		return `SELECT grain, period, v AS vehicle_id, sum(t) AS trips, sum(m) AS mileage, sum(f) AS fuel,
+		        sum(n) AS shipments, sum(c) AS sum_cost, sum(dt) AS sum_dt
 		 FROM agg_vehicles, unnest(vehicle_ids, trips, mileage, fuel, shipments, sum_cost, sum_dt)
-		      AS u(v, t, m, f, n, c, dt)`
+		      AS u(v, t, m, f, n, c, dt)
+		 GROUP BY 1, 2, 3`
 	}
 	return `TABLE ` + table
 }
@@ -203,7 +205,7 @@ WHERE back`, c.table, c.key, c.entry, c.arrays, c.as, c.back))
 	}
 }
 
-// Refreshes append a segment of vehicle route rows per key they touch;
+// Refreshes append a segment of the array tables' rows per key they touch;
 // past maxSegments (8) a key's appended segments are merged into one, the
 // rebuild's left as they are, and the figures stay a full rebuild's. The
 // first eight refreshes after the rebuild cannot take a key past it, and
@@ -232,6 +234,8 @@ func TestRefreshMergesVehicleRouteSegments(t *testing.T) {
 		`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_vehicle_routes WHERE segment > 0 GROUP BY vehicle_id, period) x`,
 		`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_route_vehicles WHERE segment > 0 GROUP BY origin, destination) x`,
 		`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_vehicle_days WHERE segment > 0 GROUP BY vehicle_id, period) x`,
+		`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_vehicles WHERE segment > 0 GROUP BY grain, period) x`,
+		`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_route_totals WHERE segment > 0 GROUP BY origin) x`,
 	} {
 		// Ten refreshes touched each key: one merge, then one more segment.
 		if n := e.count(q); n != 2 {
