@@ -333,6 +333,33 @@ func TestSumSegmentsMigration(t *testing.T) {
 		`(A,"{B,C,b}","{1,1,4}","{1,2,32}","{1,3,13}","{5,4,10}","{5,4,1}","{5,4,4}","{1,1,2}")`)
 }
 
+// Migration 20 regroups the refreshes' segments of agg_vehicle_days by
+// vehicle and year, keyed by the year's first day, and leaves the
+// rebuild's rows by month; rolling back splits them by month again.
+func TestVehicleDayYearSegmentsMigration(t *testing.T) {
+	ctx := context.Background()
+	pool, migrateTo := migrated(t, 19)
+	if _, err := pool.Exec(ctx, `INSERT INTO agg_vehicle_days VALUES
+		('V1', '2024-03-01', 0, '{2024-03-02,2024-03-09}', '{1,2}', '{1,2}', '{1,2}', '{1,2}', '{1,2}', '{1,2}'),
+		('V1', '2024-03-01', 7, '{2024-03-09}', '{1}', '{0.5}', '{1}', '{1}', '{2.5}', '{3}'),
+		('V1', '2024-05-01', 7, '{2024-05-01,2024-05-31}', '{1,1}', '{1,1}', '{1,1}', '{0,1}', '{0,1}', '{0,4}'),
+		('V1', '2025-01-01', 7, '{2025-01-31}', '{1}', '{1}', '{1}', '{1}', '{1}', '{1}'),
+		('V1', '2024-05-01', 9, '{2024-05-02}', '{1}', '{1}', '{1}', '{1}', '{1}', '{1}'),
+		('V2', '2024-12-01', 7, '{2024-12-24}', '{1}', '{1}', '{1}', '{1}', '{1}', '{1}')`); err != nil {
+		t.Fatal(err)
+	}
+	const all = `SELECT vehicle_id, period, segment, days, trips, mileage, fuel, shipments, sum_cost, sum_dt FROM agg_vehicle_days`
+	want := rowsText(t, pool, all)
+
+	migrateTo(20)
+	expectRows(t, pool, "vehicle day rows after migration 20", `SELECT vehicle_id, period, segment, days, sum_dt FROM agg_vehicle_days`,
+		`(V1,2024-01-01,7,"{2024-03-09,2024-05-01,2024-05-31}","{3,0,4}") (V1,2024-01-01,9,{2024-05-02},{1}) `+
+			`(V1,2024-03-01,0,"{2024-03-02,2024-03-09}","{1,2}") (V1,2025-01-01,7,{2025-01-31},{1}) (V2,2024-01-01,7,{2024-12-24},{1})`)
+
+	migrateTo(19)
+	expectRows(t, pool, "vehicle day rows rolled back", all, want)
+}
+
 // migrated makes a throwaway database at migration version, and returns
 // a pool on it and a function that migrates it, up or down, to another.
 func migrated(t *testing.T, version int64) (*pgxpool.Pool, func(int64)) {

@@ -138,8 +138,8 @@ func routeDiff(got, want rollup.Route) string {
 
 // TestVehicleIndexMatchesSQL: for any window, the vehicle index returns
 // what ReadVehicles and CountVehicles read, and ReadVehicleDays a vehicle's
-// days, when a vehicle's month is kept in several segments that may each
-// hold a day.
+// days, when a vehicle's days are kept in rows of a month (the rebuild's)
+// and of a year (refreshes' segments) that may each hold a day.
 func TestVehicleIndexMatchesSQL(t *testing.T) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -158,7 +158,7 @@ func TestVehicleIndexMatchesSQL(t *testing.T) {
 		`CREATE TABLE d AS SELECT vehicle_id, day, segment, sum(trips)::int AS trips, sum(mileage) AS mileage,
 		     sum(fuel) AS fuel, sum(n)::int AS n, sum(cost) AS cost, sum(dt)::bigint AS dt
 		 FROM e GROUP BY 1, 2, 3`,
-		`INSERT INTO agg_vehicle_days SELECT vehicle_id, date_trunc('month', day)::date, segment,
+		`INSERT INTO agg_vehicle_days SELECT vehicle_id, date_trunc(CASE WHEN segment > 0 THEN 'year' ELSE 'month' END, day)::date, segment,
 		     array_agg(day ORDER BY day), array_agg(trips ORDER BY day), array_agg(mileage ORDER BY day),
 		     array_agg(fuel ORDER BY day), array_agg(n ORDER BY day), array_agg(cost ORDER BY day), array_agg(dt ORDER BY day)
 		 FROM d GROUP BY 1, 2, 3`,

@@ -39,13 +39,15 @@ func (x *VehicleIndex) Bytes() int64 {
 // The vehicle index is read in vehicle and day order from agg_vehicle_days'
 // key, after a count of their entries and the bounds of their days, so that
 // its columns are made once: at their final size, unless a refresh appended
-// a day that a key's earlier segment holds too.
+// a day that another row holds too. The rebuild's rows hold a month each,
+// the refreshes' segments a year from its first month's row on: a
+// vehicle's year is merged when it has any.
 const (
 	vehicleDaysCountSQL = `SELECT coalesce(sum(cardinality(days)), 0), coalesce(min(days[1]), '2000-01-01'),
        coalesce(max(days[cardinality(days)]), '2000-01-01')
 FROM agg_vehicle_days`
 	vehicleDaysSQL = `
-SELECT a.vehicle_id, coalesce(i.name, ''), coalesce(i.total_mileage, 0), a.period,
+SELECT a.vehicle_id, coalesce(i.name, ''), coalesce(i.total_mileage, 0), a.period, a.segment,
        a.days, a.trips, a.mileage, a.fuel, a.shipments, a.sum_cost, a.sum_dt
 FROM agg_vehicle_days a LEFT JOIN agg_vehicle_info i ON i.vehicle_id = a.vehicle_id
 ORDER BY a.vehicle_id, a.period, a.segment`
@@ -72,14 +74,16 @@ func loadVehicleIndex(ctx context.Context, q Querier) (*VehicleIndex, error) {
 	}
 	defer rows.Close()
 	var (
-		i, rowsOfKey int
-		key          [2][]byte // the vehicle and month of the entries in e
-		e            vehicleDayEntries
-		perm         []int
+		i        int
+		vehicle  []byte // the vehicle and year of the entries in e
+		year     int
+		appended bool // whether e holds a refresh's segment
+		e        vehicleDayEntries
+		perm     []int
 	)
-	// add sets the entries of the vehicle's month read so far.
+	// add sets the entries of the vehicle's year read so far.
 	add := func() error {
-		if rowsOfKey > 1 {
+		if appended {
 			e.merge(&perm)
 		}
 		if i+len(e.days) > n {
@@ -97,29 +101,30 @@ func loadVehicleIndex(ctx context.Context, q Querier) (*VehicleIndex, error) {
 			i++
 		}
 		e.reset()
-		rowsOfKey = 0
+		appended = false
 		return nil
 	}
 	for rows.Next() {
 		// Raw values, as the route days: a row allocates nothing.
 		v := rows.RawValues()
-		if len(v) != 11 || len(v[2]) != 8 {
+		if len(v) != 12 || len(v[2]) != 8 || len(v[3]) != 4 || len(v[4]) != 8 {
 			return nil, errors.New("read vehicle days: unexpected row encoding")
 		}
-		if string(v[0]) != string(key[0]) || string(v[3]) != string(key[1]) {
+		y := time.Unix(int64(integer(v[3])+pgEpochDay)*86400, 0).UTC().Year()
+		if string(v[0]) != string(vehicle) || y != year {
 			if err := add(); err != nil {
 				return nil, err
 			}
-			key[0], key[1] = append(key[0][:0], v[0]...), append(key[1][:0], v[3]...)
+			vehicle, year = append(vehicle[:0], v[0]...), y
 		}
+		appended = appended || bigint(v[4]) > 0
 		if k := len(x.vehicles); k == 0 || x.vehicles[k-1].ID != string(v[0]) {
 			x.vehicles = append(x.vehicles, VehicleInfo{ID: string(v[0]), Name: string(v[1]), TotalMileage: float8(v[2])})
 			x.firstEntry = append(x.firstEntry, int32(i))
 		}
-		if err := e.decode(v[4:]); err != nil {
+		if err := e.decode(v[5:]); err != nil {
 			return nil, fmt.Errorf("read vehicle days: %w", err)
 		}
-		rowsOfKey++
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read vehicle days: %w", err)

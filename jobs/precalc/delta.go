@@ -72,7 +72,7 @@ var (
 		            AS u(o, de, dt, n, c, w, cpk, cpt)
 		       GROUP BY period, o, de, dt) x
 		 GROUP BY 1`,
-		takeSegmentsSQL("delta_vehicles WHERE grain = 1", "agg_vehicle_days", "merged_vehicle_days",
+		takeSegmentsSQL("delta_vehicles WHERE grain = 2", "agg_vehicle_days", "merged_vehicle_days",
 			"vehicle_id, period", "vehicle_id", "period"),
 		`INSERT INTO agg_vehicle_days (vehicle_id, period, segment, days, trips, mileage, fuel, shipments, sum_cost, sum_dt)
 		 SELECT vehicle_id, period, min(segment), array_agg(d ORDER BY d), array_agg(t ORDER BY d),

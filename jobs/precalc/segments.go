@@ -169,17 +169,20 @@ func (d *deltaRows) routeVehicleSegments(e *pgcopy.Encoder, segment int64, spill
 	})
 }
 
-// vehicleDaySegments writes a row per vehicle and month, its entries by
-// day.
+// vehicleDaySegments writes a row per vehicle and year, its entries by
+// day, keyed by the year's first day: the rebuild's rows hold a month each,
+// but new rows spread over every day touch most of a vehicle's months, and
+// a row per month took the most of a refresh's rows (169k for 1M new
+// shipments at 10M: 0.7-1.1 s, against 0.23 s for 15k rows by year).
 func (d *deltaRows) vehicleDaySegments(e *pgcopy.Encoder, segment int64, spill func() error) error {
 	keys, sums := d.vd.keys, d.vd.sums
 	order := orderBy(len(keys), func(i int32) uint64 { return uint64(d.vehicleRank[keys[i].vehicle])<<32 | signed(keys[i].day) })
-	month := func(i int32) int32 { return monthOf(keys[i].day) }
-	return runs(order, func(a, b int32) bool { return keys[a].vehicle == keys[b].vehicle && month(a) == month(b) }, func(run []int32) error {
+	year := func(i int32) int32 { return yearOf(monthOf(keys[i].day)) }
+	return runs(order, func(a, b int32) bool { return keys[a].vehicle == keys[b].vehicle && year(a) == year(b) }, func(run []int32) error {
 		n := len(run)
 		e.Row(10)
 		e.String(d.vehicles.names[keys[run[0]].vehicle])
-		e.Int4(monthStart(month(run[0])))
+		e.Int4(yearStart(year(run[0])))
 		e.Int8(segment)
 		e.Array(pgcopy.OIDDate, n, func(i int) { e.Int4(keys[run[i]].day) })
 		e.Array(pgcopy.OIDInt4, n, func(i int) { e.Int4(int32(sums[run[i]].trips)) })

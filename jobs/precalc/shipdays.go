@@ -86,7 +86,8 @@ func unmarshalShipDays(b []byte) (shipDays, error) {
 }
 
 // Without shipDays, whether a vehicle carried a shipment on a day is looked
-// up in its month rows, through their key, in key order: a join let
+// up in its rows of the day's month (the rebuild's) and year (the
+// refreshes' segments), through their key, in key order: a join let
 // PostgreSQL hash every stored day instead (3.3M at 10M shipments: 2.3 s of
 // a refresh of 100k). new_ship_days are the new rows' vehicle days with
 // shipments; the lookup counts, per day (days since 2000-01-01), the
@@ -97,7 +98,9 @@ const (
 FROM (SELECT vehicle_id, day FROM new_ship_days ORDER BY 1, 2) x
 LEFT JOIN LATERAL (SELECT sum(a.shipments[array_position(a.days, x.day)]) AS shipments
                    FROM agg_vehicle_days a
-                   WHERE a.vehicle_id = x.vehicle_id AND a.period = date_trunc('month', x.day)::date) a ON true
+                   WHERE a.vehicle_id = x.vehicle_id
+                     AND (a.period = date_trunc('month', x.day)::date AND a.segment <= 0
+                          OR a.period = date_trunc('year', x.day)::date AND a.segment > 0)) a ON true
 WHERE coalesce(a.shipments, 0) = 0
 GROUP BY 1`
 )
