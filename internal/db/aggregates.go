@@ -27,7 +27,7 @@ const (
 // old table or every new one (internal/rollup.Begin).
 var AggregateTables = []string{
 	"agg_totals", "agg_routes", "agg_vehicles", "agg_vehicle_days", "agg_vehicle_routes", "agg_route_vehicles",
-	"agg_route_totals", "agg_vehicle_info",
+	"agg_origin_vehicles", "agg_route_totals", "agg_vehicle_info",
 }
 
 // StaleSQL says whether the aggregates lag the committed data: days or

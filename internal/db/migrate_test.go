@@ -360,6 +360,24 @@ func TestVehicleDayYearSegmentsMigration(t *testing.T) {
 	expectRows(t, pool, "vehicle day rows rolled back", all, want)
 }
 
+// Migration 21 adds agg_origin_vehicles, where refreshes append a route's
+// vehicles by origin; rolling back makes its rows routes' segments of
+// agg_route_vehicles.
+func TestOriginVehiclesMigration(t *testing.T) {
+	ctx := context.Background()
+	pool, migrateTo := migrated(t, 21)
+	if _, err := pool.Exec(ctx, `INSERT INTO agg_route_vehicles VALUES ('A', 'B', 0, '{2024-03-01}', '{V1}');
+		INSERT INTO agg_origin_vehicles VALUES
+		('A', 7, '{B,B,b}', '{2024-03-02,2024-03-02,2024-01-01}', '{V2,V1,V1}'),
+		('A', 9, '{B}', '{2024-03-01}', '{V3}')`); err != nil {
+		t.Fatal(err)
+	}
+	migrateTo(20)
+	expectRows(t, pool, "route vehicles rolled back", `SELECT * FROM agg_route_vehicles`,
+		`(A,B,0,{2024-03-01},{V1}) (A,B,7,"{2024-03-02,2024-03-02}","{V1,V2}") (A,B,9,{2024-03-01},{V3}) `+
+			`(A,b,7,{2024-01-01},{V1})`)
+}
+
 // migrated makes a throwaway database at migration version, and returns
 // a pool on it and a function that migrates it, up or down, to another.
 func migrated(t *testing.T, version int64) (*pgxpool.Pool, func(int64)) {

@@ -133,7 +133,9 @@ func Places(routes []Route) (origins, destinations int64) {
 }
 
 // RouteVehicles counts, for each of the given routes, the distinct vehicles
-// that carried its shipments in the window.
+// that carried its shipments in the window: a route's rows of
+// agg_route_vehicles, and its entries in its origin's rows of
+// agg_origin_vehicles, where refreshes append theirs.
 func RouteVehicles(ctx context.Context, q Querier, w Window, routes []RouteKey) (map[RouteKey]int64, error) {
 	origins := make([]string, len(routes))
 	dests := make([]string, len(routes))
@@ -141,10 +143,16 @@ func RouteVehicles(ctx context.Context, q Querier, w Window, routes []RouteKey) 
 		origins[i], dests[i] = r.Origin, r.Destination
 	}
 	rows, err := q.Query(ctx, `
-SELECT v.origin, v.destination, count(DISTINCT u.vehicle_id)
+SELECT r.origin, r.destination, count(DISTINCT u.vehicle_id)
 FROM unnest($1::text[], $2::text[]) AS r(origin, destination)
-JOIN agg_route_vehicles v ON v.origin = r.origin AND v.destination = r.destination
-CROSS JOIN LATERAL unnest(v.days, v.vehicle_ids) AS u(day, vehicle_id)
+CROSS JOIN LATERAL (
+    SELECT u.day, u.vehicle_id
+    FROM agg_route_vehicles v, unnest(v.days, v.vehicle_ids) AS u(day, vehicle_id)
+    WHERE v.origin = r.origin AND v.destination = r.destination
+    UNION ALL
+    SELECT u.day, u.vehicle_id
+    FROM agg_origin_vehicles o, unnest(o.destinations, o.days, o.vehicle_ids) AS u(destination, day, vehicle_id)
+    WHERE o.origin = r.origin AND u.destination = r.destination) u
 WHERE u.day BETWEEN $3 AND $4
 GROUP BY 1, 2`, origins, dests, w.Start, w.End)
 	if err != nil {

@@ -481,7 +481,7 @@ func (b *builder) finish() error {
 	if err := cmp.Or(err, g.Wait()); err != nil {
 		return err
 	}
-	for _, o := range []*tableOut{&b.out.vehicles, &b.out.vehicleInfo} {
+	for _, o := range []*tableOut{&b.out.originVehicles, &b.out.vehicles, &b.out.vehicleInfo} {
 		if err := o.finish(); err != nil {
 			return err
 		}

@@ -97,12 +97,23 @@ var (
 		            unnest(days, origins, destinations, trips, shipments, sum_cost, sum_dt) AS u(d, o, de, t, n, c, dt)
 		       GROUP BY vehicle_id, period, d, o, de) x
 		 GROUP BY 1, 2`,
-		takeSegmentsSQL("delta_route_totals", "agg_route_vehicles", "merged_route_vehicles", "origin, destination",
-			"origin", "destination"),
+		// An origin's rows of agg_origin_vehicles are folded into its
+		// routes' rows, with the segments appended to those before: a
+		// route has one appended segment at most after.
+		takeSegmentsSQL("delta_route_totals", "agg_origin_vehicles", "merged_origin_vehicles", "origin", "origin"),
+		`CREATE TEMP TABLE merged_route_vehicles ON COMMIT DROP AS
+		 WITH k AS MATERIALIZED (SELECT DISTINCT origin, de AS destination FROM merged_origin_vehicles, unnest(destinations) de),
+		 d AS (DELETE FROM agg_route_vehicles a USING k
+		       WHERE a.origin = k.origin AND a.destination = k.destination AND a.segment > 0 RETURNING a.*)
+		 SELECT * FROM d`,
 		`INSERT INTO agg_route_vehicles (origin, destination, segment, days, vehicle_ids)
 		 SELECT origin, destination, min(segment), array_agg(d ORDER BY d, v), array_agg(v ORDER BY d, v)
 		 FROM (SELECT origin, destination, min(segment) AS segment, d, v
-		       FROM merged_route_vehicles, unnest(days, vehicle_ids) AS u(d, v)
+		       FROM (SELECT origin, de AS destination, segment, d, v
+		             FROM merged_origin_vehicles, unnest(destinations, days, vehicle_ids) AS u(de, d, v)
+		             UNION ALL
+		             SELECT origin, destination, segment, d, v
+		             FROM merged_route_vehicles, unnest(days, vehicle_ids) AS u(d, v)) y
 		       GROUP BY origin, destination, d, v) x
 		 GROUP BY 1, 2`,
 	}

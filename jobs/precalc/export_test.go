@@ -25,7 +25,8 @@ func RouteVehicleSetsMismatch(ctx context.Context, pool *pgxpool.Pool) (missing,
 		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT DISTINCT origin, destination, v FROM agg_route_vehicles, unnest(vehicle_ids) v`)
+		rows, err := tx.Query(ctx, `SELECT origin, destination, v FROM agg_route_vehicles, unnest(vehicle_ids) v
+			UNION SELECT origin, de, v FROM agg_origin_vehicles, unnest(destinations, vehicle_ids) AS u(de, v)`)
 		if err != nil {
 			return err
 		}

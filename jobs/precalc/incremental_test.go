@@ -19,7 +19,8 @@ import (
 )
 
 // aggKeys are every rollup table the refresh writes, with the columns that
-// identify a row of its figures (aggFigures).
+// identify a row of its figures (aggFigures); agg_origin_vehicles' are
+// agg_route_vehicles'.
 var aggKeys = map[string][]string{
 	"agg_totals":         {"grain", "period"},
 	"agg_routes":         {"period", "origin", "destination", "delivery_time"},
@@ -57,7 +58,9 @@ func aggFigures(table string) string {
 		 GROUP BY 1, 2`
 	case "agg_route_vehicles":
 		return `SELECT DISTINCT origin, destination, d AS day, v AS vehicle_id
-		 FROM agg_route_vehicles, unnest(days, vehicle_ids) AS u(d, v)`
+		 FROM agg_route_vehicles, unnest(days, vehicle_ids) AS u(d, v)
+		 UNION
+		 SELECT origin, de, d, v FROM agg_origin_vehicles, unnest(destinations, days, vehicle_ids) AS u(de, d, v)`
 	case "agg_route_totals":
 		return `SELECT origin, de AS destination, sum(n) AS shipments, sum(c) AS sum_cost, sum(w) AS sum_weight,
 		        sum(dt) AS sum_dt, min(mi) AS min_dt, max(ma) AS max_dt, sum(uv) AS unique_vehicles
@@ -185,7 +188,7 @@ func (e *env) assertEqualsFullRebuild(inc precalc.Result) {
 // assertEntriesInOrder checks that every row of the array tables lists its
 // entries in the order docs/architecture.md gives, names compared by byte:
 // a day's routes by route and delivery time, a vehicle's days and a route's
-// vehicles by day.
+// vehicles by day, an origin's by destination and day.
 func (e *env) assertEntriesInOrder(when string) {
 	e.t.Helper()
 	for _, c := range []struct{ table, key, entry, arrays, as, back string }{
@@ -193,6 +196,7 @@ func (e *env) assertEntriesInOrder(when string) {
 			"o, de, dt", "<="},
 		{"agg_vehicle_routes", "vehicle_id, period, segment", "d", "days", "d", "<"},
 		{"agg_route_vehicles", "origin, destination, segment", "d", "days", "d", "<"},
+		{"agg_origin_vehicles", "origin, segment", `de COLLATE "C", d`, "destinations, days", "de, d", "<"},
 		{"agg_vehicle_days", "vehicle_id, period, segment", "d", "days", "d", "<="},
 	} {
 		n := e.count(fmt.Sprintf(`SELECT count(*) FROM (
@@ -230,16 +234,22 @@ func TestRefreshMergesVehicleRouteSegments(t *testing.T) {
 			t.Errorf("refresh %d after the rebuild: merge step run %v, want %v", i+1, looked, want)
 		}
 	}
-	for _, q := range []string{
-		`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_vehicle_routes WHERE segment > 0 GROUP BY vehicle_id, period) x`,
-		`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_route_vehicles WHERE segment > 0 GROUP BY origin, destination) x`,
-		`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_vehicle_days WHERE segment > 0 GROUP BY vehicle_id, period) x`,
-		`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_vehicles WHERE segment > 0 GROUP BY grain, period) x`,
-		`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_route_totals WHERE segment > 0 GROUP BY origin) x`,
+	// Ten refreshes touched each key: one merge, then one more segment. An
+	// origin's rows of agg_origin_vehicles are folded into a segment of
+	// each of its routes, and the next refresh appends one more row.
+	for _, c := range []struct {
+		q    string
+		want int64
+	}{
+		{`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_vehicle_routes WHERE segment > 0 GROUP BY vehicle_id, period) x`, 2},
+		{`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_vehicle_days WHERE segment > 0 GROUP BY vehicle_id, period) x`, 2},
+		{`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_vehicles WHERE segment > 0 GROUP BY grain, period) x`, 2},
+		{`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_route_totals WHERE segment > 0 GROUP BY origin) x`, 2},
+		{`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_route_vehicles WHERE segment > 0 GROUP BY origin, destination) x`, 1},
+		{`SELECT max(n) FROM (SELECT count(*) AS n FROM agg_origin_vehicles GROUP BY origin) x`, 1},
 	} {
-		// Ten refreshes touched each key: one merge, then one more segment.
-		if n := e.count(q); n != 2 {
-			t.Errorf("%s: %d, want 2 appended segments left after ten refreshes", q, n)
+		if n := e.count(c.q); n != c.want {
+			t.Errorf("%s: %d, want %d appended segments left after ten refreshes", c.q, n, c.want)
 		}
 	}
 	if n := e.count(`SELECT count(*) FROM agg_vehicle_routes WHERE segment <= 0`); n != rebuilt {

@@ -228,9 +228,13 @@ func unmarshalRouteVehicleSets(b []byte) (*routeVehicleSets, error) {
 }
 
 // readRouteVehicleSetsSQL reads every route's stored vehicles: a route's
-// segments each list theirs.
-const readRouteVehicleSetsSQL = `COPY (SELECT origin, destination, vehicle_ids FROM agg_route_vehicles ORDER BY origin, destination)
-TO STDOUT (FORMAT binary)`
+// segments each list theirs, and its origin's rows of agg_origin_vehicles
+// some more.
+const readRouteVehicleSetsSQL = `COPY (
+SELECT origin, destination, vehicle_ids FROM agg_route_vehicles
+UNION ALL
+SELECT origin, de, array_agg(v) FROM agg_origin_vehicles, unnest(destinations, vehicle_ids) AS u(de, v) GROUP BY 1, 2
+ORDER BY 1, 2) TO STDOUT (FORMAT binary)`
 
 // routeVehicleSetsOfRollups makes the sets from agg_route_vehicles.
 func routeVehicleSetsOfRollups(ctx context.Context, tx pgx.Tx, log logr.Logger) (*routeVehicleSets, error) {

@@ -48,9 +48,9 @@ var segmentAppends = struct {
 		encode: (*deltaRows).vehicleRouteSegments,
 	},
 	routeVehicles: segmentAppend{
-		table:   "agg_route_vehicles",
-		columns: []string{"origin", "destination", "segment", "days", "vehicle_ids"},
-		encode:  (*deltaRows).routeVehicleSegments,
+		table:   "agg_origin_vehicles",
+		columns: []string{"origin", "segment", "destinations", "days", "vehicle_ids"},
+		encode:  (*deltaRows).originVehicleSegments,
 	},
 	vehicleDays: segmentAppend{
 		table: "agg_vehicle_days",
@@ -152,17 +152,20 @@ func (d *deltaRows) vehicleRouteSegments(e *pgcopy.Encoder, segment int64, spill
 	})
 }
 
-// routeVehicleSegments writes a row per route, its entries by day, then
-// vehicle, as the rebuild does.
-func (d *deltaRows) routeVehicleSegments(e *pgcopy.Encoder, segment int64, spill func() error) error {
+// originVehicleSegments writes a row of agg_origin_vehicles per origin,
+// its entries by destination, day, then vehicle, as the rebuild orders a
+// route's (migration 00021).
+func (d *deltaRows) originVehicleSegments(e *pgcopy.Encoder, segment int64, spill func() error) error {
 	keys := d.vr.keys
 	order := orderBy(len(keys), func(i int32) uint64 { return uint64(d.routeRank[keys[i].route]) },
 		func(i int32) uint64 { return signed(keys[i].day)<<32 | uint64(d.vehicleRank[keys[i].vehicle]) })
-	return runs(order, func(a, b int32) bool { return keys[a].route == keys[b].route }, func(run []int32) error {
+	origin := func(i int32) uint32 { return d.routeCities[keys[i].route][0] }
+	return runs(order, func(a, b int32) bool { return origin(a) == origin(b) }, func(run []int32) error {
 		n := len(run)
 		e.Row(5)
-		d.routeNames(e, keys[run[0]].route)
+		e.String(d.cities.names[origin(run[0])])
 		e.Int8(segment)
+		e.Array(pgcopy.OIDText, n, func(i int) { e.String(d.cities.names[d.routeCities[keys[run[i]].route][1]]) })
 		e.Array(pgcopy.OIDDate, n, func(i int) { e.Int4(keys[run[i]].day) })
 		e.Array(pgcopy.OIDText, n, func(i int) { e.String(d.vehicles.names[keys[run[i]].vehicle]) })
 		return spill()

@@ -21,7 +21,7 @@ type tableOut struct {
 
 // tables are the rollup tables a full rebuild writes.
 type tables struct {
-	totals, routes, routeTotals, vehicles, vehicleDays, vehicleRoutes, routeVehicles, vehicleInfo tableOut
+	totals, routes, routeTotals, vehicles, vehicleDays, vehicleRoutes, routeVehicles, originVehicles, vehicleInfo tableOut
 }
 
 // The columns each table's rows are encoded in; build.go writes them in
@@ -39,7 +39,10 @@ var tableColumns = map[string][]string{
 	"agg_vehicle_routes": {"vehicle_id", "period", "segment", "days", "origins", "destinations", "trips", "shipments",
 		"sum_cost", "sum_dt"},
 	"agg_route_vehicles": {"origin", "destination", "segment", "days", "vehicle_ids"},
-	"agg_vehicle_info":   {"vehicle_id", "name", "total_mileage"},
+	// A rebuild writes its routes' vehicles to agg_route_vehicles, and
+	// none here: only refreshes append to it.
+	"agg_origin_vehicles": {"origin", "segment", "destinations", "days", "vehicle_ids"},
+	"agg_vehicle_info":    {"vehicle_id", "name", "total_mileage"},
 }
 
 func newTables() *tables {
@@ -56,7 +59,8 @@ func (t *tables) byName() map[string]*tableOut {
 	return map[string]*tableOut{
 		"agg_totals": &t.totals, "agg_routes": &t.routes, "agg_route_totals": &t.routeTotals,
 		"agg_vehicles": &t.vehicles, "agg_vehicle_days": &t.vehicleDays, "agg_vehicle_routes": &t.vehicleRoutes,
-		"agg_route_vehicles": &t.routeVehicles, "agg_vehicle_info": &t.vehicleInfo,
+		"agg_route_vehicles": &t.routeVehicles, "agg_origin_vehicles": &t.originVehicles,
+		"agg_vehicle_info": &t.vehicleInfo,
 	}
 }
 
@@ -68,7 +72,7 @@ func (t *tables) byName() map[string]*tableOut {
 // loads meanwhile (builder.finish).
 func (t *tables) lanes() [3][]*tableOut {
 	return [3][]*tableOut{
-		{&t.routes, &t.routeVehicles, &t.totals, &t.routeTotals},
+		{&t.routes, &t.routeVehicles, &t.originVehicles, &t.totals, &t.routeTotals},
 		{&t.vehicleRoutes},
 		{&t.vehicleDays, &t.vehicles, &t.vehicleInfo},
 	}
