@@ -134,3 +134,32 @@ func TestSumSegmentsAdd(t *testing.T) {
 		t.Errorf("routes %+v plus %+v: %+v, want %+v", routes, more, sum, wantRoutes)
 	}
 }
+
+// routeIDs finds every route it was given, and no other, while its cities
+// grow past the dense table's and after.
+func TestRouteIDs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var ids routeIDs
+	want := map[[2]uint32]uint32{}
+	for _, cities := range []int{10, 300, denseCities, 3 * denseCities} {
+		for range 5000 {
+			c := [2]uint32{uint32(rng.IntN(cities)), uint32(rng.IntN(cities))}
+			got, ok := ids.get(c)
+			if w, known := want[c]; ok != known || got != w {
+				t.Fatalf("%d cities: route %v is %d, %v; want %d, %v", cities, c, got, ok, w, known)
+			}
+			if !ok {
+				want[c] = uint32(len(want))
+				ids.set(c, want[c])
+			}
+		}
+		if cities > denseCities && ids.sparse == nil {
+			t.Errorf("%d cities kept in the dense table", cities)
+		}
+	}
+	for c, w := range want {
+		if got, ok := ids.get(c); !ok || got != w {
+			t.Fatalf("route %v is %d, %v at the end; want %d", c, got, ok, w)
+		}
+	}
+}

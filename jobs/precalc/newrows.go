@@ -128,7 +128,7 @@ func (g *group[K, S]) of(k K) (*S, int32) {
 // agg_vehicle_days'); delta.go has the meaning of the figures.
 type deltaRows struct {
 	cities, vehicles interner
-	routes           map[[2]uint32]uint32
+	routes           routeIDs
 	routeCities      [][2]uint32
 
 	rt grouped[rtKey, rtSums]
@@ -162,6 +162,10 @@ type deltaRows struct {
 	// in that order
 	routeRank, vehicleRank     []uint32
 	routeByRank, vehicleByRank []uint32
+
+	// orders are the groups in each segment append's order, by table
+	// (orderSegments).
+	orders map[string]func() []int32
 }
 
 // The statements deltaRows reads and writes. The new rows' logs that
@@ -185,7 +189,7 @@ WHERE NOT EXISTS (SELECT 1 FROM carried_before c WHERE c.log_id = o.log_id)) TO 
 func newDeltaRows(rows int64) *deltaRows {
 	n := int(min(rows, 1<<24))
 	return &deltaRows{
-		cities: newInterner(), vehicles: newInterner(), routes: map[[2]uint32]uint32{},
+		cities: newInterner(), vehicles: newInterner(),
 		vd:     newGroup[vdKey, vdSums](n / 2),
 		vrLogs: map[[2]uint32]struct{}{}, carried: map[[2]uint32]struct{}{},
 		logAt: make(map[string]int32, n/2), logs: make([]deltaLog, 0, n/2),
@@ -195,10 +199,10 @@ func newDeltaRows(rows int64) *deltaRows {
 
 func (d *deltaRows) route(origin, destination []byte) uint32 {
 	key := [2]uint32{d.cities.id(origin), d.cities.id(destination)}
-	r, ok := d.routes[key]
+	r, ok := d.routes.get(key)
 	if !ok {
 		r = uint32(len(d.routeCities))
-		d.routes[key] = r
+		d.routes.set(key, r)
 		d.routeCities = append(d.routeCities, key)
 	}
 	return r
@@ -282,6 +286,7 @@ func (d *deltaRows) stage(ctx context.Context, tx pgx.Tx, log logr.Logger) error
 		}
 	}
 	d.rank()
+	d.orderSegments()
 	log.V(2).Info("new rows grouped", "routeDays", len(d.rt.keys), "vehicleRoutes", len(d.vr.keys),
 		"vehicleDays", len(d.vd.keys), "routes", len(d.routeCities), "vehicles", len(d.vehicles.names))
 	return nil
@@ -331,6 +336,13 @@ func (d *deltaRows) shipment(f [][]byte) error {
 func (d *deltaRows) groupShipments() {
 	s := d.ships
 	n := len(s)
+	// The second order is sorted while the first groups (0.15 s of 0.35 s
+	// for 1M shipments).
+	vrOrder := make(chan []int32, 1)
+	go func() {
+		vrOrder <- orderBy(n, func(i int32) uint64 { return signed(s[i].day) },
+			func(i int32) uint64 { return uint64(s[i].vehicle) }, func(i int32) uint64 { return uint64(s[i].route) })
+	}()
 	d.rt = grouped[rtKey, rtSums]{keys: make([]rtKey, 0, n), sums: make([]rtSums, 0, n)}
 	for _, i := range orderBy(n, func(i int32) uint64 { return signed(s[i].day) },
 		func(i int32) uint64 { return uint64(s[i].route) }, func(i int32) uint64 { return signed(s[i].dt) }) {
@@ -350,8 +362,7 @@ func (d *deltaRows) groupShipments() {
 	}
 	d.vr = grouped[vrKey, vrSums]{keys: make([]vrKey, 0, n), sums: make([]vrSums, 0, n)}
 	d.shipVR = make([]int32, n)
-	for _, i := range orderBy(n, func(i int32) uint64 { return signed(s[i].day) },
-		func(i int32) uint64 { return uint64(s[i].vehicle) }, func(i int32) uint64 { return uint64(s[i].route) }) {
+	for _, i := range <-vrOrder {
 		sh := &s[i]
 		vr := d.vr.next(vrKey{sh.day, sh.vehicle, sh.route})
 		vr.n++
