@@ -303,7 +303,7 @@ func (b *builder) day(day int32, logs, shipments []byte) error {
 	b.vehicleDays.next()
 	for p := 0; p < len(logs); {
 		rec := logs[p:]
-		vehicle := le32(rec[4:])
+		vehicle := b.r.logVehicle[le32(rec[4:])]
 		mileage, fuel := beF64(rec[8:]), beF64(rec[16:])
 		id, n := idAt(rec[logFixed:])
 		p += logFixed + n

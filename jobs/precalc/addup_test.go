@@ -46,6 +46,7 @@ func BenchmarkAddUpMonth(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	r.joinVehicles()
 	m := monthOf(start)
 	logRecs, err := r.logs.read(m)
 	if err != nil {

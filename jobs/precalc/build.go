@@ -21,18 +21,31 @@ import (
 // the oracle tests check both against the raw tables.
 
 // rawReader turns the raw tables' COPY rows into spilled records, with
-// names replaced by numbers.
+// names replaced by numbers. The logs and the shipments are read at once,
+// each number their vehicles (logVehicles, vehicles): joinVehicles then
+// maps the logs' numbers to the shipments' (logVehicle), which the
+// add-up reads them by.
 type rawReader struct {
-	cities, vehicles interner
-	routes           routeIDs
-	routeCities      [][2]uint32
-	logs, shipments  *spill
+	cities, vehicles, logVehicles interner
+	logVehicle                    []uint32
+	routes                        routeIDs
+	routeCities                   [][2]uint32
+	logs, shipments               *spill
 }
 
 func newRawReader(dir string) *rawReader {
 	return &rawReader{
-		cities: newInterner(), vehicles: newInterner(),
+		cities: newInterner(), vehicles: newInterner(), logVehicles: newInterner(),
 		logs: newSpill(dir, "logs"), shipments: newSpill(dir, "shipments"),
+	}
+}
+
+// joinVehicles numbers the logs' vehicles as the shipments' are, once both
+// are read.
+func (r *rawReader) joinVehicles() {
+	r.logVehicle = make([]uint32, len(r.logVehicles.names))
+	for i, name := range r.logVehicles.names {
+		r.logVehicle[i] = r.vehicles.id([]byte(name))
 	}
 }
 
@@ -89,7 +102,7 @@ func (r *rawReader) log(f [][]byte) error {
 	m := monthOf(day)
 	b := r.logs.buffer(m)
 	b = binary.LittleEndian.AppendUint32(b, uint32(day))
-	b = binary.LittleEndian.AppendUint32(b, r.vehicles.id(f[1]))
+	b = binary.LittleEndian.AppendUint32(b, r.logVehicles.id(f[1]))
 	b = append(b, f[3]...) // big-endian float8s, read back as such
 	b = append(b, f[4]...)
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(f[0])))

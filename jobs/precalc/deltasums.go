@@ -22,11 +22,11 @@ import (
 // key order. The totals' are written with binary COPY into a temporary
 // table shaped like agg_totals (delta_totals), which one upsert adds
 // (delta.go); the vehicles' months and years and the origins' routes they
-// touch take them as a segment (sumSegments). Before, the groups were written whole (a row per day,
-// route and delivery time; per day, vehicle and route; per day and
-// vehicle) and grouped again in SQL for each grain. delta_vehicles and
-// delta_route_totals are the keys of the vehicles' and the routes' sums,
-// which a merge of segments reads.
+// touch take them as a segment (sumSegments). Before, the groups were
+// written whole (a row per day, route and delivery time; per day, vehicle
+// and route; per day and vehicle) and grouped again in SQL for each grain.
+// delta_vehicles and delta_route_totals are the keys of the vehicles' and
+// the routes' sums, which a merge of segments reads.
 const createDeltaSumsSQL = `
 CREATE TEMP TABLE delta_totals (LIKE agg_totals) ON COMMIT DROP;
 CREATE TEMP TABLE delta_vehicles (grain smallint, period date, vehicle_id text COLLATE "C") ON COMMIT DROP;
